@@ -1,0 +1,559 @@
+//! Type descriptors: what the embedder tells the heap about each kind of object.
+//!
+//! A descriptor gives a name (for diagnostics), a size (fixed, or a fixed base followed
+//! by `len` elements of equal size) and the payload offsets of reference slots and byref
+//! slots. Offsets are in bytes from the start of the payload, i.e. just after the header.
+//! Registration validates a descriptor into a [`TypeInfo`], which the collector trusts:
+//! every word the collector treats as a reference is listed here, and nothing else is.
+
+use crate::{align_up, HEADER_SIZE, MAX_OBJECT_BYTES, MIN_OBJECT_BYTES};
+use core::fmt;
+
+/// How big an object of a type is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SizeKind {
+    /// Every object has `size` payload bytes.
+    Fixed {
+        /// Payload bytes (header excluded).
+        size: u32,
+    },
+    /// `base` payload bytes followed by `len` elements of `elem` bytes each; `len` is
+    /// chosen at allocation and recorded in the header.
+    Variable {
+        /// Payload bytes before the first element.
+        base: u32,
+        /// Bytes per element.
+        elem: u32,
+    },
+}
+
+/// What a payload word holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SlotKind {
+    /// Plain data, never interpreted by the collector.
+    Data,
+    /// A reference: null or the address of an object's header.
+    Ref,
+    /// A byref: an interior address (resolved and updated by the collector).
+    Byref,
+}
+
+/// An embedder's description of a type, to be registered with a heap.
+///
+/// ```
+/// use contgc_heap::TypeDescriptor;
+/// // A cons cell: two reference slots, then 8 bytes of data.
+/// let cons = TypeDescriptor::fixed("Cons", 24).with_refs(&[0, 8]);
+/// // An array of references.
+/// let array = TypeDescriptor::array("RefArray", 0, 8).with_elem_refs(&[0]);
+/// assert!(cons.validate().is_ok() && array.validate().is_ok());
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TypeDescriptor {
+    /// Name used in diagnostics.
+    pub name: String,
+    /// Fixed or variable size.
+    pub size: SizeKind,
+    /// Reference slots of the fixed part (or base).
+    pub refs: Vec<u32>,
+    /// Byref slots of the fixed part (or base).
+    pub byrefs: Vec<u32>,
+    /// Reference slots inside each element (offsets from the element's start).
+    pub elem_refs: Vec<u32>,
+    /// Byref slots inside each element.
+    pub elem_byrefs: Vec<u32>,
+}
+
+impl TypeDescriptor {
+    /// A fixed-size type with `size` payload bytes and no slots yet.
+    pub fn fixed(name: impl Into<String>, size: u32) -> Self {
+        Self::new(name.into(), SizeKind::Fixed { size })
+    }
+
+    /// A variable-size type: `base` payload bytes, then `len` elements of `elem` bytes.
+    pub fn array(name: impl Into<String>, base: u32, elem: u32) -> Self {
+        Self::new(name.into(), SizeKind::Variable { base, elem })
+    }
+
+    fn new(name: String, size: SizeKind) -> Self {
+        TypeDescriptor {
+            name,
+            size,
+            refs: Vec::new(),
+            byrefs: Vec::new(),
+            elem_refs: Vec::new(),
+            elem_byrefs: Vec::new(),
+        }
+    }
+
+    /// Adds reference slots to the fixed part.
+    pub fn with_refs(mut self, offsets: &[u32]) -> Self {
+        self.refs.extend_from_slice(offsets);
+        self
+    }
+
+    /// Adds byref slots to the fixed part.
+    pub fn with_byrefs(mut self, offsets: &[u32]) -> Self {
+        self.byrefs.extend_from_slice(offsets);
+        self
+    }
+
+    /// Adds reference slots to every element.
+    pub fn with_elem_refs(mut self, offsets: &[u32]) -> Self {
+        self.elem_refs.extend_from_slice(offsets);
+        self
+    }
+
+    /// Adds byref slots to every element.
+    pub fn with_elem_byrefs(mut self, offsets: &[u32]) -> Self {
+        self.elem_byrefs.extend_from_slice(offsets);
+        self
+    }
+
+    /// Checks the descriptor and builds the collector's view of it.
+    pub fn validate(&self) -> Result<TypeInfo, DescriptorError> {
+        if self.name.is_empty() {
+            return Err(DescriptorError::EmptyName);
+        }
+        let max_payload = (MAX_OBJECT_BYTES - HEADER_SIZE) as u64;
+        let (fixed_len, elem) = match self.size {
+            SizeKind::Fixed { size } => {
+                if size == 0 {
+                    return Err(DescriptorError::ZeroSize { what: "size" });
+                }
+                if !self.elem_refs.is_empty() || !self.elem_byrefs.is_empty() {
+                    return Err(DescriptorError::ElementSlotsOnFixedType);
+                }
+                (size, 0)
+            }
+            SizeKind::Variable { base, elem } => {
+                if elem == 0 {
+                    return Err(DescriptorError::ZeroSize {
+                        what: "element size",
+                    });
+                }
+                let elem_has_slots = !self.elem_refs.is_empty() || !self.elem_byrefs.is_empty();
+                if elem_has_slots && (base % 8 != 0 || elem % 8 != 0) {
+                    return Err(DescriptorError::MisalignedElements { base, elem });
+                }
+                if elem as u64 > max_payload {
+                    return Err(DescriptorError::TooLarge {
+                        size: elem as u64,
+                        max: max_payload,
+                    });
+                }
+                (base, elem)
+            }
+        };
+        if fixed_len as u64 > max_payload {
+            return Err(DescriptorError::TooLarge {
+                size: fixed_len as u64,
+                max: max_payload,
+            });
+        }
+        let kinds = slot_map(&self.refs, &self.byrefs, fixed_len, "object")?;
+        let elem_kinds = if elem > 0 {
+            slot_map(&self.elem_refs, &self.elem_byrefs, elem, "element")?
+        } else {
+            Vec::new()
+        };
+        let sorted = |v: &[u32]| {
+            let mut v = v.to_vec();
+            v.sort_unstable();
+            v.into_boxed_slice()
+        };
+        Ok(TypeInfo {
+            name: self.name.clone(),
+            size: self.size,
+            refs: sorted(&self.refs),
+            byrefs: sorted(&self.byrefs),
+            elem_refs: sorted(&self.elem_refs),
+            elem_byrefs: sorted(&self.elem_byrefs),
+            kinds: kinds.into_boxed_slice(),
+            elem_kinds: elem_kinds.into_boxed_slice(),
+        })
+    }
+}
+
+/// Builds the per-word slot map of a region of `len` bytes, checking every slot.
+fn slot_map(
+    refs: &[u32],
+    byrefs: &[u32],
+    len: u32,
+    region: &'static str,
+) -> Result<Vec<SlotKind>, DescriptorError> {
+    let mut kinds = vec![SlotKind::Data; (len as usize).div_ceil(8)];
+    let all = refs
+        .iter()
+        .map(|&o| (o, SlotKind::Ref))
+        .chain(byrefs.iter().map(|&o| (o, SlotKind::Byref)));
+    for (offset, kind) in all {
+        if offset % 8 != 0 {
+            return Err(DescriptorError::MisalignedSlot { offset });
+        }
+        if offset as u64 + 8 > len as u64 {
+            return Err(DescriptorError::SlotOutOfBounds {
+                offset,
+                size: len,
+                region,
+            });
+        }
+        let word = &mut kinds[offset as usize / 8];
+        if *word != SlotKind::Data {
+            return Err(DescriptorError::OverlappingSlots { offset });
+        }
+        *word = kind;
+    }
+    Ok(kinds)
+}
+
+/// Why a descriptor was refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DescriptorError {
+    /// The name is empty.
+    EmptyName,
+    /// A size that must be positive is zero.
+    ZeroSize {
+        /// Which size.
+        what: &'static str,
+    },
+    /// The payload (or element) is bigger than the heap accepts.
+    TooLarge {
+        /// The size asked for.
+        size: u64,
+        /// The largest accepted.
+        max: u64,
+    },
+    /// A slot offset is not a multiple of 8.
+    MisalignedSlot {
+        /// The offending offset.
+        offset: u32,
+    },
+    /// A slot does not fit inside the object (or element).
+    SlotOutOfBounds {
+        /// The offending offset.
+        offset: u32,
+        /// Size of the region it must fit in.
+        size: u32,
+        /// "object" or "element".
+        region: &'static str,
+    },
+    /// Two slots share a word.
+    OverlappingSlots {
+        /// The offset listed twice.
+        offset: u32,
+    },
+    /// Elements have slots, but base or element size is not a multiple of 8, so the
+    /// slots of later elements would be misaligned.
+    MisalignedElements {
+        /// Base size.
+        base: u32,
+        /// Element size.
+        elem: u32,
+    },
+    /// Element slots were given for a fixed-size type.
+    ElementSlotsOnFixedType,
+    /// The heap's type table is full.
+    TooManyTypes,
+}
+
+impl fmt::Display for DescriptorError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::EmptyName => write!(f, "type descriptor has an empty name"),
+            Self::ZeroSize { what } => write!(f, "type descriptor {what} is zero"),
+            Self::TooLarge { size, max } => {
+                write!(f, "type descriptor size {size} bytes exceeds the maximum of {max}")
+            }
+            Self::MisalignedSlot { offset } => {
+                write!(f, "slot at offset {offset} is not 8-byte aligned")
+            }
+            Self::SlotOutOfBounds {
+                offset,
+                size,
+                region,
+            } => write!(
+                f,
+                "slot at offset {offset} does not fit in the {region} of {size} bytes"
+            ),
+            Self::OverlappingSlots { offset } => {
+                write!(f, "slot at offset {offset} is listed more than once")
+            }
+            Self::MisalignedElements { base, elem } => write!(
+                f,
+                "elements have slots, so base ({base}) and element size ({elem}) must be multiples of 8"
+            ),
+            Self::ElementSlotsOnFixedType => {
+                write!(f, "element slots given for a fixed-size type")
+            }
+            Self::TooManyTypes => write!(f, "the heap's type table is full"),
+        }
+    }
+}
+
+impl std::error::Error for DescriptorError {}
+
+/// A validated descriptor: the collector's view of a type.
+#[derive(Debug)]
+pub struct TypeInfo {
+    name: String,
+    size: SizeKind,
+    refs: Box<[u32]>,
+    byrefs: Box<[u32]>,
+    elem_refs: Box<[u32]>,
+    elem_byrefs: Box<[u32]>,
+    kinds: Box<[SlotKind]>,
+    elem_kinds: Box<[SlotKind]>,
+}
+
+/// Result of checking a data access against a type's layout.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FieldCheck {
+    /// The bytes are inside the payload and are all data.
+    Ok,
+    /// The bytes are not inside the payload.
+    OutOfBounds {
+        /// Payload size of the object.
+        payload: usize,
+    },
+    /// The bytes overlap a reference or byref slot.
+    OverlapsSlot {
+        /// Offset of the slot.
+        offset: usize,
+        /// Its kind.
+        kind: SlotKind,
+    },
+}
+
+impl TypeInfo {
+    /// The type's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Fixed or variable size.
+    pub fn size_kind(&self) -> SizeKind {
+        self.size
+    }
+
+    /// Payload bytes of an object with `len` elements, or `None` on overflow.
+    #[inline]
+    pub fn payload_size(&self, len: u32) -> Option<usize> {
+        match self.size {
+            SizeKind::Fixed { size } => Some(size as usize),
+            SizeKind::Variable { base, elem } => {
+                (elem as usize).checked_mul(len as usize)?.checked_add(base as usize)
+            }
+        }
+    }
+
+    /// Bytes an object with `len` elements occupies, header included, rounded up to
+    /// [`ALIGN`](crate::ALIGN) and at least [`MIN_OBJECT_BYTES`]; `None` if it would exceed
+    /// [`MAX_OBJECT_BYTES`].
+    #[inline]
+    pub fn object_size(&self, len: u32) -> Option<usize> {
+        let size = align_up(HEADER_SIZE + self.payload_size(len)?).max(MIN_OBJECT_BYTES);
+        (size <= MAX_OBJECT_BYTES).then_some(size)
+    }
+
+    /// True if objects of this type hold no references (the collector skips them).
+    #[inline]
+    pub fn has_refs(&self) -> bool {
+        !self.refs.is_empty() || !self.elem_refs.is_empty()
+    }
+
+    /// True if objects of this type hold byref slots.
+    #[inline]
+    pub fn has_byrefs(&self) -> bool {
+        !self.byrefs.is_empty() || !self.elem_byrefs.is_empty()
+    }
+
+    /// Reference slots of the fixed part, sorted.
+    pub fn refs(&self) -> &[u32] {
+        &self.refs
+    }
+
+    /// Byref slots of the fixed part, sorted.
+    pub fn byrefs(&self) -> &[u32] {
+        &self.byrefs
+    }
+
+    /// Calls `f` with the payload offset of every reference slot of an object with `len`
+    /// elements, in increasing order.
+    #[inline]
+    pub fn for_each_ref_offset(&self, len: u32, mut f: impl FnMut(usize)) {
+        for &o in self.refs.iter() {
+            f(o as usize);
+        }
+        if let SizeKind::Variable { base, elem } = self.size {
+            if !self.elem_refs.is_empty() {
+                let (base, elem) = (base as usize, elem as usize);
+                for i in 0..len as usize {
+                    let start = base + i * elem;
+                    for &o in self.elem_refs.iter() {
+                        f(start + o as usize);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Calls `f` with the payload offset of every byref slot, in increasing order.
+    #[inline]
+    pub fn for_each_byref_offset(&self, len: u32, mut f: impl FnMut(usize)) {
+        for &o in self.byrefs.iter() {
+            f(o as usize);
+        }
+        if let SizeKind::Variable { base, elem } = self.size {
+            if !self.elem_byrefs.is_empty() {
+                let (base, elem) = (base as usize, elem as usize);
+                for i in 0..len as usize {
+                    let start = base + i * elem;
+                    for &o in self.elem_byrefs.iter() {
+                        f(start + o as usize);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The kind of the payload word containing byte `offset`, or `None` if `offset` is
+    /// outside the payload of an object with `len` elements.
+    pub fn slot_kind(&self, offset: usize, len: u32) -> Option<SlotKind> {
+        let payload = self.payload_size(len)?;
+        if offset >= payload {
+            return None;
+        }
+        match self.size {
+            SizeKind::Fixed { .. } => Some(self.kinds[offset / 8]),
+            SizeKind::Variable { base, elem } => {
+                let base = base as usize;
+                if offset < base {
+                    return Some(self.kinds[offset / 8]);
+                }
+                if self.elem_kinds.is_empty() {
+                    return Some(SlotKind::Data);
+                }
+                let within = (offset - base) % elem as usize;
+                Some(*self.elem_kinds.get(within / 8).unwrap_or(&SlotKind::Data))
+            }
+        }
+    }
+
+    /// Checks that bytes `offset..offset + width` of an object with `len` elements are
+    /// inside the payload and are plain data.
+    pub fn check_data(&self, offset: usize, width: usize, len: u32) -> FieldCheck {
+        let payload = self.payload_size(len).unwrap_or(0);
+        let end = match offset.checked_add(width) {
+            Some(end) if end <= payload && width > 0 => end,
+            _ => return FieldCheck::OutOfBounds { payload },
+        };
+        if self.refs.is_empty()
+            && self.byrefs.is_empty()
+            && self.elem_refs.is_empty()
+            && self.elem_byrefs.is_empty()
+        {
+            return FieldCheck::Ok;
+        }
+        let mut word = offset & !7;
+        while word < end {
+            match self.slot_kind(word, len) {
+                Some(SlotKind::Data) | None => {}
+                Some(kind) => return FieldCheck::OverlapsSlot { offset: word, kind },
+            }
+            word += 8;
+        }
+        FieldCheck::Ok
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rejects_bad_descriptors_with_the_reason() {
+        let e = |d: TypeDescriptor| d.validate().unwrap_err();
+        assert_eq!(
+            e(TypeDescriptor::fixed("A", 0)),
+            DescriptorError::ZeroSize { what: "size" }
+        );
+        assert!(matches!(
+            e(TypeDescriptor::fixed("A", u32::MAX)),
+            DescriptorError::TooLarge { .. }
+        ));
+        assert_eq!(
+            e(TypeDescriptor::fixed("A", 16).with_refs(&[4])),
+            DescriptorError::MisalignedSlot { offset: 4 }
+        );
+        assert!(matches!(
+            e(TypeDescriptor::fixed("A", 16).with_refs(&[16])),
+            DescriptorError::SlotOutOfBounds { offset: 16, .. }
+        ));
+        assert!(matches!(
+            e(TypeDescriptor::fixed("A", 12).with_refs(&[8])),
+            DescriptorError::SlotOutOfBounds { offset: 8, .. }
+        ));
+        assert_eq!(
+            e(TypeDescriptor::fixed("A", 16)
+                .with_refs(&[0])
+                .with_byrefs(&[0])),
+            DescriptorError::OverlappingSlots { offset: 0 }
+        );
+        assert_eq!(
+            e(TypeDescriptor::fixed("A", 16).with_refs(&[8, 8])),
+            DescriptorError::OverlappingSlots { offset: 8 }
+        );
+        assert_eq!(
+            e(TypeDescriptor::array("A", 0, 0)),
+            DescriptorError::ZeroSize {
+                what: "element size"
+            }
+        );
+        assert_eq!(
+            e(TypeDescriptor::array("A", 4, 8).with_elem_refs(&[0])),
+            DescriptorError::MisalignedElements { base: 4, elem: 8 }
+        );
+        assert_eq!(e(TypeDescriptor::fixed("", 8)), DescriptorError::EmptyName);
+        assert_eq!(
+            e(TypeDescriptor::fixed("A", 8).with_elem_refs(&[0])),
+            DescriptorError::ElementSlotsOnFixedType
+        );
+        // Every error explains itself.
+        let msg = e(TypeDescriptor::fixed("A", 16).with_refs(&[16])).to_string();
+        assert!(msg.contains("offset 16"), "{msg}");
+    }
+
+    #[test]
+    fn sizes_and_slots() {
+        let t = TypeDescriptor::array("Pairs", 8, 16)
+            .with_refs(&[0])
+            .with_elem_refs(&[8])
+            .validate()
+            .unwrap();
+        assert_eq!(t.payload_size(3), Some(8 + 48));
+        assert_eq!(t.object_size(3), Some(64));
+        assert_eq!(t.object_size(0), Some(16));
+        let mut offs = vec![];
+        t.for_each_ref_offset(3, |o| offs.push(o));
+        assert_eq!(offs, vec![0, 16, 32, 48]);
+        assert_eq!(t.slot_kind(0, 3), Some(SlotKind::Ref));
+        assert_eq!(t.slot_kind(8, 3), Some(SlotKind::Data));
+        assert_eq!(t.slot_kind(16, 3), Some(SlotKind::Ref));
+        assert_eq!(t.slot_kind(56, 3), None);
+        assert_eq!(t.check_data(8, 8, 3), FieldCheck::Ok);
+        assert_eq!(
+            t.check_data(12, 8, 3),
+            FieldCheck::OverlapsSlot {
+                offset: 16,
+                kind: SlotKind::Ref
+            }
+        );
+        assert!(matches!(
+            t.check_data(50, 8, 3),
+            FieldCheck::OutOfBounds { .. }
+        ));
+        let small = TypeDescriptor::fixed("Byte", 1).validate().unwrap();
+        assert_eq!(small.object_size(0), Some(16));
+    }
+}

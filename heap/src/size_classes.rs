@@ -1,0 +1,57 @@
+//! Size classes of the old space: every small object is stored in a cell of the
+//! smallest class that fits it. Classes are spaced so that at most 25% of a cell is
+//! padding (8-byte steps up to 64 bytes, then four steps per power of two).
+
+/// Cell sizes, in bytes, ascending.
+pub const CLASS_SIZES: [usize; 31] = [
+    16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384, 448, 512, 640,
+    768, 896, 1024, 1280, 1536, 1792, 2048, 2560, 3072, 3584, 4096,
+];
+
+/// Number of size classes.
+pub const NUM_CLASSES: usize = CLASS_SIZES.len();
+
+/// Objects larger than this (header included) go to the large-object space.
+pub const MAX_SMALL_OBJECT: usize = CLASS_SIZES[NUM_CLASSES - 1];
+
+/// Lookup table from `size / 8` to class index, built at compile time.
+const LOOKUP: [u8; MAX_SMALL_OBJECT / 8 + 1] = {
+    let mut table = [0u8; MAX_SMALL_OBJECT / 8 + 1];
+    let mut words = 0;
+    let mut class = 0;
+    while words <= MAX_SMALL_OBJECT / 8 {
+        while CLASS_SIZES[class] < words * 8 {
+            class += 1;
+        }
+        table[words] = class as u8;
+        words += 1;
+    }
+    table
+};
+
+/// The class of an object of `size` bytes (a multiple of 8, at most
+/// [`MAX_SMALL_OBJECT`]).
+#[inline(always)]
+pub fn class_of(size: usize) -> usize {
+    debug_assert!(size <= MAX_SMALL_OBJECT && size % 8 == 0);
+    LOOKUP[size / 8] as usize
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_size_gets_the_smallest_fitting_class() {
+        for size in (8..=MAX_SMALL_OBJECT).step_by(8) {
+            let c = class_of(size);
+            assert!(CLASS_SIZES[c] >= size);
+            assert!(c == 0 || CLASS_SIZES[c - 1] < size);
+            // Padding stays at or under 25% once past the smallest classes.
+            if size > 16 {
+                assert!(CLASS_SIZES[c] * 4 <= size * 5 + 32, "size {size}");
+            }
+        }
+        assert!(CLASS_SIZES.windows(2).all(|w| w[0] < w[1]));
+    }
+}
