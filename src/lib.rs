@@ -1,1 +1,42 @@
-//! placeholder
+//! contgc: a generational tracing garbage collector whose collector understands
+//! suspended asynchronous work.
+//!
+//! This facade re-exports the member crates: [`heap`] (object model and spaces),
+//! [`roots`] (handles, scoped roots, root providers) and [`collector`] (collection,
+//! barrier, mutator API). The most used items are re-exported at the top level. It
+//! also holds the benchmarks behind the `contgc` command-line tool.
+//!
+//! ```
+//! use contgc::{CollectionKind, Config, Heap, TypeDescriptor};
+//!
+//! let heap = Heap::new(Config::default()).unwrap();
+//! // A cons cell: a reference to the next cell, then a 64-bit value.
+//! let cell = heap
+//!     .register_type(&TypeDescriptor::fixed("Cell", 16).with_refs(&[0]))
+//!     .unwrap();
+//! let mut m = heap.mutator();
+//! m.scope(|s| {
+//!     let mut list = None;
+//!     for i in 0..100u64 {
+//!         list = s.scope_escape(|s| {
+//!             let c = s.alloc(cell).unwrap();
+//!             s.write_u64(c, 8, i);
+//!             s.set_ref(c, 0, list);
+//!             Some(c)
+//!         });
+//!     }
+//!     s.collect(CollectionKind::Major); // objects move; locals follow them
+//!     let head = list.unwrap();
+//!     assert_eq!(s.read_u64(head, 8), 99);
+//! });
+//! ```
+
+pub use contgc_collector as collector;
+pub use contgc_heap as heap;
+pub use contgc_roots as roots;
+
+pub use contgc_collector::{
+    AllocError, CollectionKind, Config, ConfigBuilder, ConfigError, DescriptorError, Heap,
+    HeapError, HeapStats, Local, Mutator, ObjectRef, PauseRecord, PauseSummary, Persistent,
+    RootProvider, RootProviderId, RootVisitor, Scope, TypeDescriptor, TypeId,
+};

@@ -1,1 +1,46 @@
+//! contgc-collector: the generational collector and the mutator API.
+//!
+//! This crate owns collection: the stop-the-world handshake ([`safepoint`]), the
+//! minor collection that evacuates the nursery, the major mark-sweep collection, the
+//! write barrier and remembered set, the policy that chooses between them, pause
+//! statistics and the heap verifier. It exposes [`Heap`] (shared by threads) and
+//! [`Mutator`] (one per thread), with a safe API ([`Scope`], [`Local`]) for the common
+//! embedding path and a documented `unsafe` raw layer on [`Mutator`] for code
+//! generators.
+//!
+//! # Generational barrier: object logging, not a card table
+//! The write barrier logs *objects*: an old object carries an `UNLOGGED` header bit;
+//! the first reference store into it clears the bit and appends the object to the
+//! mutator's remembered-set log; later stores see the bit clear and do nothing more.
+//! Young objects are born with the bit clear, so stores into them cost one load and a
+//! not-taken branch. We chose this over a card table because a minor collection then
+//! costs O(remembered objects), never O(old generation): a card table must be scanned
+//! in full (or its dirty cards tracked in a second structure) and its cards' objects
+//! found through the object-start map. A written large array is rescanned in full;
+//! card marking for large arrays can be added where that matters.
+//!
+//! The collector never depends on the continuation crate and never scans
+//! conservatively: every reference it follows is named by a type descriptor or handed
+//! over by a root source.
 
+mod collection;
+pub mod config;
+pub mod error;
+mod heap;
+mod major;
+mod minor;
+pub mod mutator;
+pub mod safepoint;
+pub mod scope;
+pub mod stats;
+mod sync;
+mod verify;
+
+pub use config::{Config, ConfigBuilder, ConfigError};
+pub use contgc_heap::{DescriptorError, ObjectRef, TypeDescriptor, TypeId};
+pub use contgc_roots::{Persistent, RootProvider, RootProviderId, RootVisitor};
+pub use error::{AllocError, HeapError};
+pub use heap::Heap;
+pub use mutator::Mutator;
+pub use scope::{Local, Scope};
+pub use stats::{CollectionKind, HeapStats, PauseRecord, PauseSummary};

@@ -1,0 +1,143 @@
+//! One collection, from a stopped world to a restarted one: retiring allocation
+//! buffers, choosing minor or major, running it, verifying, recording the pause, and
+//! the policy that decides when the next major collection is due.
+
+use crate::heap::HeapInner;
+use crate::mutator::LocalPtr;
+use crate::safepoint::WorldStopped;
+use crate::stats::{CollectionKind, PauseRecord};
+use crate::sync::lock;
+use crate::{major, minor, verify};
+use bumpalo::Bump;
+use contgc_heap::header::MARK;
+use contgc_heap::{Nursery, ObjectRef, TypeInfo};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Why a collection was asked for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Request {
+    /// The embedder asked for this kind.
+    Explicit(CollectionKind),
+    /// Eden is exhausted.
+    NurseryFull,
+}
+
+/// Collects. `started` is when the world-stop was requested (the pause starts there).
+pub(crate) fn collect(
+    heap: &HeapInner,
+    request: Request,
+    started: Instant,
+    _world: &WorldStopped,
+) -> CollectionKind {
+    let mut sp = lock(&heap.spaces);
+    let mutators = lock(&heap.mutators);
+    let types = heap.types.read();
+    let sp = &mut *sp;
+
+    for m in mutators.iter() {
+        // SAFETY: the world is stopped (`_world`), so no mutator touches its local
+        // state; each pointer in the list is a live, registered mutator.
+        let local = unsafe { &mut *m.0 };
+        // SAFETY: [cursor, limit) is the unused tail of that mutator's buffer in eden.
+        unsafe { sp.nursery.fill(local.cursor, local.limit) };
+        local.cursor = 0;
+        local.limit = 0;
+        sp.remset.append(&mut local.remset);
+    }
+    let before = sp.in_use();
+    let over_limit = sp.old_and_large() > heap.config.heap_limit;
+    let kind = match request {
+        Request::Explicit(CollectionKind::Major) => CollectionKind::Major,
+        _ if sp.major_due || over_limit || !sp.minor_is_safe() => CollectionKind::Major,
+        _ => CollectionKind::Minor,
+    };
+
+    let scratch = Bump::new();
+    let mut roots = |f: &mut dyn FnMut(&mut usize)| visit_roots(heap, &mutators, f);
+    let mut out = minor::MinorOutcome::default();
+    if kind == CollectionKind::Major {
+        major::mark(&types, &mut roots, &scratch);
+        // Remembered objects that died are dropped before their cells are freed.
+        sp.remset.retain(|&a| {
+            // SAFETY: remembered objects are live old objects until this sweep.
+            unsafe { ObjectRef::from_addr(a).expect("non-null").header() }.is_marked()
+        });
+        let size_of = |h: contgc_heap::Header| object_size(&types, h);
+        sp.old.sweep(size_of);
+        sp.los.sweep();
+        clear_young_marks(&sp.nursery, &types);
+        sp.last_major_bytes = sp.old.object_bytes() + sp.los.bytes();
+        sp.major_due = false;
+    }
+    if sp.minor_is_safe() {
+        out = minor::collect(
+            &types,
+            &mut sp.nursery,
+            &mut sp.old,
+            &mut sp.remset,
+            heap.config.promotion_age,
+            &mut roots,
+            &scratch,
+        );
+    }
+    drop(scratch);
+
+    if heap.config.verify {
+        if let Err(e) = verify::verify(sp, &types, &mut roots) {
+            panic!("contgc: heap verification failed after a {kind:?} collection: {e}");
+        }
+    }
+    let old_now = sp.old.object_bytes() + sp.los.bytes();
+    let threshold = ((sp.last_major_bytes as f64) * heap.config.major_growth_factor) as usize;
+    if old_now > threshold.max(heap.config.min_major_bytes) {
+        sp.major_due = true;
+    }
+    let after = sp.in_use();
+    sp.stats.record(PauseRecord {
+        kind,
+        duration: started.elapsed(),
+        promoted_bytes: out.promoted_bytes,
+        survivors: out.survivors,
+        survivor_bytes: out.survivor_bytes,
+        heap_before: before,
+        heap_after: after,
+    });
+    kind
+}
+
+/// Size of the (non-forwarded) object with header `h`.
+pub(crate) fn object_size(types: &[Arc<TypeInfo>], h: contgc_heap::Header) -> usize {
+    types[h.type_index() as usize]
+        .object_size(h.len())
+        .expect("allocated objects have a valid size")
+}
+
+/// Hands every root slot to `f`: persistent handles, every mutator's scoped roots,
+/// and the embedder's root providers.
+pub(crate) fn visit_roots(heap: &HeapInner, mutators: &[LocalPtr], f: &mut dyn FnMut(&mut usize)) {
+    heap.handles.for_each_slot(|s| f(s));
+    for m in mutators {
+        // SAFETY: the world is stopped (only the collector calls this), so the
+        // mutator's local state is not in use; the pointer is live while registered.
+        let local = unsafe { &mut *m.0 };
+        local.shadow.for_each_slot(|s| f(s));
+    }
+    heap.providers.visit_all(f);
+}
+
+/// Clears the marks a major collection left on nursery objects.
+fn clear_young_marks(nursery: &Nursery, types: &[Arc<TypeInfo>]) {
+    for (start, top) in [nursery.eden_range(), nursery.from_range()] {
+        // SAFETY: every buffer was retired, so both ranges are walkable; the world is
+        // stopped.
+        unsafe {
+            Nursery::walk(start, top, |h| object_size(types, h), |obj, h| {
+                if h.is_marked() {
+                    obj.set_header(h.without(MARK));
+                }
+            });
+        }
+    }
+}
+

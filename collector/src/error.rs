@@ -1,0 +1,66 @@
+//! Errors the heap reports to its embedder.
+
+use std::fmt;
+
+/// An allocation the heap could not satisfy. The heap is unchanged and still usable:
+/// free some objects (drop handles, clear references) and try again.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AllocError {
+    /// Even after a full collection the allocation would exceed the heap limit.
+    HeapLimit {
+        /// Bytes asked for.
+        requested: usize,
+        /// Bytes the old generation and large objects hold after the collection.
+        in_use: usize,
+        /// The configured limit.
+        limit: usize,
+    },
+    /// The object would be larger than any object the heap accepts.
+    TooLarge {
+        /// Bytes asked for (saturated on overflow).
+        requested: usize,
+        /// The largest object size accepted.
+        max: usize,
+    },
+}
+
+impl fmt::Display for AllocError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AllocError::HeapLimit {
+                requested,
+                in_use,
+                limit,
+            } => write!(
+                f,
+                "out of memory: allocating {requested} bytes with {in_use} bytes live after a full collection would exceed the heap limit of {limit} bytes"
+            ),
+            AllocError::TooLarge { requested, max } => write!(
+                f,
+                "object of {requested} bytes exceeds the largest object size of {max} bytes"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for AllocError {}
+
+/// Why a heap could not be created.
+#[derive(Debug)]
+pub enum HeapError {
+    /// The configuration was refused.
+    Config(crate::ConfigError),
+    /// Address space could not be reserved.
+    Reserve(std::io::Error),
+}
+
+impl fmt::Display for HeapError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HeapError::Config(e) => write!(f, "{e}"),
+            HeapError::Reserve(e) => write!(f, "cannot reserve heap memory: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for HeapError {}

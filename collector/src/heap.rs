@@ -1,0 +1,202 @@
+//! `Heap`: the shared handle to one managed heap.
+
+use crate::config::Config;
+use crate::error::HeapError;
+use crate::mutator::{LocalPtr, Mutator};
+use crate::safepoint::Rendezvous;
+use crate::stats::{CollectionKind, HeapStats, PauseRecord, PauseSummary, Stats};
+use crate::sync::lock;
+use contgc_heap::size_classes::NUM_CLASSES;
+use contgc_heap::{
+    DescriptorError, LargeObjectSpace, Nursery, OldSpace, TypeDescriptor, TypeId, TypeTable,
+    BLOCK_SIZE,
+};
+use contgc_roots::{HandleTable, RootProvider, RootProviderId, RootProviders};
+use std::sync::{Arc, Mutex};
+
+/// The spaces and the collector's bookkeeping; locked by mutators for slow-path
+/// allocation and by the collector for the whole of a collection.
+pub(crate) struct Spaces {
+    pub nursery: Nursery,
+    pub old: OldSpace,
+    pub los: LargeObjectSpace,
+    /// Old objects that may refer to young ones (their `UNLOGGED` bit is clear).
+    pub remset: Vec<usize>,
+    pub stats: Stats,
+    /// Old and large bytes after the last major collection.
+    pub last_major_bytes: usize,
+    /// Set when the old generation has grown enough to warrant a major collection.
+    pub major_due: bool,
+}
+
+impl Spaces {
+    /// Bytes of old and large objects (what the heap limit applies to).
+    pub fn old_and_large(&self) -> usize {
+        self.old.committed_bytes() + self.los.bytes()
+    }
+
+    /// Bytes in use in all spaces.
+    pub fn in_use(&self) -> usize {
+        self.nursery.used_bytes() + self.old.object_bytes() + self.los.bytes()
+    }
+
+    /// True if the old space has room to promote every byte now in the nursery.
+    pub fn minor_is_safe(&self) -> bool {
+        self.old.available_bytes() >= promotion_need(self.nursery.used_bytes())
+    }
+}
+
+/// Old-space bytes that promoting `young` nursery bytes can take: size-class padding
+/// (at most 25%) plus one partly filled block per class.
+pub(crate) fn promotion_need(young: usize) -> usize {
+    young + young / 4 + NUM_CLASSES * BLOCK_SIZE
+}
+
+pub(crate) struct HeapInner {
+    pub id: u32,
+    pub config: Config,
+    pub types: TypeTable,
+    pub spaces: Mutex<Spaces>,
+    pub handles: Arc<HandleTable>,
+    pub providers: RootProviders,
+    pub rendezvous: Rendezvous,
+    pub mutators: Mutex<Vec<LocalPtr>>,
+}
+
+/// One managed heap, shared by every thread that uses it (`Heap` is `Send + Sync` and
+/// cheap to clone). Each thread that touches objects does so through its own
+/// [`Mutator`].
+///
+/// ```
+/// use contgc_collector::{Config, Heap, TypeDescriptor};
+/// let heap = Heap::new(Config::default()).unwrap();
+/// let node = heap.register_type(&TypeDescriptor::fixed("Node", 16).with_refs(&[0])).unwrap();
+/// let mut m = heap.mutator();
+/// m.scope(|s| {
+///     let a = s.alloc(node).unwrap();
+///     let b = s.alloc(node).unwrap();
+///     s.set_ref(a, 0, Some(b));
+///     s.write_u64(b, 8, 42);
+///     s.collect(contgc_collector::CollectionKind::Minor);
+///     let b2 = s.get_ref(a, 0).unwrap();
+///     assert_eq!(s.read_u64(b2, 8), 42);
+/// });
+/// ```
+#[derive(Clone)]
+pub struct Heap {
+    pub(crate) inner: Arc<HeapInner>,
+}
+
+impl std::fmt::Debug for Heap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Heap")
+            .field("id", &self.inner.id)
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+impl Heap {
+    /// Creates a heap, reserving address space for the nursery and for the old
+    /// generation up to the heap limit (plus the room a minor collection may need to
+    /// promote the whole nursery). Memory is committed only as it is used.
+    pub fn new(config: Config) -> Result<Heap, HeapError> {
+        let id = contgc_heap::types::fresh_heap_id();
+        let nursery =
+            Nursery::new(config.nursery_size, config.survivor_size).map_err(HeapError::Reserve)?;
+        let reserve = promotion_need(nursery.eden_capacity() + 2 * nursery.survivor_capacity());
+        let old = OldSpace::new(config.heap_limit + reserve).map_err(HeapError::Reserve)?;
+        Ok(Heap {
+            inner: Arc::new(HeapInner {
+                id,
+                types: TypeTable::new(id),
+                spaces: Mutex::new(Spaces {
+                    nursery,
+                    old,
+                    los: LargeObjectSpace::new(),
+                    remset: Vec::new(),
+                    stats: Stats::new(),
+                    last_major_bytes: 0,
+                    major_due: false,
+                }),
+                handles: HandleTable::new(id),
+                providers: RootProviders::new(),
+                rendezvous: Rendezvous::new(),
+                mutators: Mutex::new(Vec::new()),
+                config,
+            }),
+        })
+    }
+
+    /// Validates and registers a type; the returned id is used to allocate objects.
+    pub fn register_type(&self, desc: &TypeDescriptor) -> Result<TypeId, DescriptorError> {
+        self.inner.types.register(desc)
+    }
+
+    /// The name of a registered type.
+    pub fn type_name(&self, ty: TypeId) -> Option<String> {
+        (ty.heap_id() == self.inner.id)
+            .then(|| self.inner.types.get(ty.index()).map(|t| t.name().to_owned()))
+            .flatten()
+    }
+
+    /// Attaches a new mutator for the calling thread. Waits if a collection is in
+    /// progress.
+    pub fn mutator(&self) -> Mutator {
+        Mutator::attach(Arc::clone(&self.inner))
+    }
+
+    /// Registers an embedder's root provider; it is asked for its roots at every
+    /// collection until removed.
+    pub fn add_root_provider(&self, provider: Box<dyn RootProvider>) -> RootProviderId {
+        self.inner.providers.add(provider)
+    }
+
+    /// Unregisters a root provider and returns it.
+    pub fn remove_root_provider(&self, id: RootProviderId) -> Option<Box<dyn RootProvider>> {
+        self.inner.providers.remove(id)
+    }
+
+    /// This heap's id (types, handles and objects of other heaps are refused).
+    pub fn id(&self) -> u32 {
+        self.inner.id
+    }
+
+    /// The configuration the heap was created with.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// Occupancy and collection counts.
+    pub fn stats(&self) -> HeapStats {
+        let sp = lock(&self.inner.spaces);
+        HeapStats {
+            minor_collections: sp.stats.count(CollectionKind::Minor),
+            major_collections: sp.stats.count(CollectionKind::Major),
+            young_bytes: sp.nursery.used_bytes(),
+            old_bytes: sp.old.object_bytes(),
+            old_committed_bytes: sp.old.committed_bytes(),
+            large_bytes: sp.los.bytes(),
+            large_objects: sp.los.len(),
+            remembered: sp.remset.len(),
+            handles: self.inner.handles.len(),
+        }
+    }
+
+    /// The most recent pauses (up to [`MAX_RECORDS`](crate::stats::MAX_RECORDS)), oldest
+    /// first.
+    pub fn pauses(&self) -> Vec<PauseRecord> {
+        lock(&self.inner.spaces).stats.records()
+    }
+
+    /// Median, p99 and maximum pause of one kind since the heap was created (or the
+    /// statistics were reset).
+    pub fn pause_summary(&self, kind: CollectionKind) -> PauseSummary {
+        lock(&self.inner.spaces).stats.summary(kind)
+    }
+
+    /// Forgets recorded pauses (collection counts restart from 0).
+    pub fn reset_pause_stats(&self) {
+        lock(&self.inner.spaces).stats.reset();
+    }
+}

@@ -1,0 +1,447 @@
+//! `Mutator`: one thread's access to a heap, and the raw (unsafe) layer for code
+//! generators.
+//!
+//! A mutator owns a thread-local allocation buffer, its scoped roots (a shadow stack)
+//! and its share of the remembered set (a log of old objects its write barrier saw
+//! written). The collector reaches this state through the heap's mutator list while
+//! the world is stopped; the mutator itself never keeps a reference to it across a
+//! call that can collect (allocation slow paths, safepoints, `collect`).
+
+use crate::collection::{self, Request};
+use crate::error::AllocError;
+use crate::heap::{Heap, HeapInner};
+use crate::stats::{CollectionKind, HeapStats};
+use crate::sync::lock;
+use contgc_heap::header::UNLOGGED;
+use contgc_heap::size_classes::MAX_SMALL_OBJECT;
+use contgc_heap::{Header, ObjectRef, TypeId, TypeInfo, MAX_OBJECT_BYTES};
+use contgc_roots::ShadowStack;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// A mutator's state that the collector reads and updates while the world is stopped.
+pub(crate) struct MutatorLocal {
+    /// Next free byte of the allocation buffer.
+    pub cursor: usize,
+    /// End of the allocation buffer.
+    pub limit: usize,
+    /// Scoped roots.
+    pub shadow: ShadowStack,
+    /// Debug builds: the scope serial each shadow slot was pushed in, to catch locals
+    /// used after their scope ended.
+    #[cfg(debug_assertions)]
+    pub stamps: Vec<u32>,
+    #[cfg(debug_assertions)]
+    pub scope_serial: u32,
+    /// Old objects this mutator's write barrier logged since the last collection.
+    pub remset: Vec<usize>,
+    /// Allocations counted in GC-stress mode.
+    pub stress_count: u64,
+    /// Cache of the heap's type table.
+    pub types: Vec<Arc<TypeInfo>>,
+}
+
+/// A registered mutator's local state, as the collector sees it.
+pub(crate) struct LocalPtr(pub *mut MutatorLocal);
+
+// SAFETY: the pointer is only dereferenced by the collector while the world is
+// stopped (its owner is parked or in native state), or by its owner.
+unsafe impl Send for LocalPtr {}
+
+/// One thread's handle on a heap: allocates, reads and writes objects, and takes part
+/// in collections at safepoints.
+///
+/// A mutator is `Send` (it may move to another thread between uses) but not `Sync`.
+/// Code that blocks for a long time, or waits for another mutator thread, must do so
+/// inside [`blocking`](Mutator::blocking) so that collections can proceed without it.
+pub struct Mutator {
+    pub(crate) heap: Arc<HeapInner>,
+    local: *mut MutatorLocal,
+}
+
+// SAFETY: the local state is owned by this mutator and handed to the collector only
+// through the stop-the-world protocol; nothing in it is tied to a thread.
+unsafe impl Send for Mutator {}
+
+impl Drop for Mutator {
+    fn drop(&mut self) {
+        {
+            let heap = Arc::clone(&self.heap);
+            let mut sp = lock(&heap.spaces);
+            let l = self.local();
+            let (c, e) = (l.cursor, l.limit);
+            let mut log = std::mem::take(&mut l.remset);
+            l.cursor = 0;
+            l.limit = 0;
+            // SAFETY: [c, e) is the unused tail of our own buffer.
+            unsafe { sp.nursery.fill(c, e) };
+            sp.remset.append(&mut log);
+        }
+        lock(&self.heap.mutators).retain(|p| p.0 != self.local);
+        self.heap.rendezvous.detach();
+        // SAFETY: created by Box::into_raw in `attach`, no longer registered, so
+        // nothing else can reach it.
+        drop(unsafe { Box::from_raw(self.local) });
+    }
+}
+
+impl Mutator {
+    pub(crate) fn attach(heap: Arc<HeapInner>) -> Mutator {
+        heap.rendezvous.attach();
+        let local = Box::into_raw(Box::new(MutatorLocal {
+            cursor: 0,
+            limit: 0,
+            shadow: ShadowStack::new(),
+            #[cfg(debug_assertions)]
+            stamps: Vec::new(),
+            #[cfg(debug_assertions)]
+            scope_serial: 0,
+            remset: Vec::new(),
+            stress_count: 0,
+            types: Vec::new(),
+        }));
+        lock(&heap.mutators).push(LocalPtr(local));
+        Mutator { heap, local }
+    }
+
+    /// The local state. Never hold the result across a call that can collect.
+    #[inline(always)]
+    pub(crate) fn local(&mut self) -> &mut MutatorLocal {
+        // SAFETY: the state is owned by this mutator; the collector only touches it
+        // while this mutator is inside a collecting call, where no reference obtained
+        // here is live (see the module doc).
+        unsafe { &mut *self.local }
+    }
+
+    #[inline(always)]
+    pub(crate) fn local_ref(&self) -> &MutatorLocal {
+        // SAFETY: as for `local`.
+        unsafe { &*self.local }
+    }
+
+    /// An identity for this mutator, used by debug checks on locals.
+    #[inline(always)]
+    pub(crate) fn identity(&self) -> usize {
+        self.local as usize
+    }
+
+    /// The heap this mutator belongs to.
+    pub fn heap(&self) -> Heap {
+        Heap {
+            inner: Arc::clone(&self.heap),
+        }
+    }
+
+    /// The heap's statistics.
+    pub fn stats(&self) -> HeapStats {
+        self.heap().stats()
+    }
+
+    /// Lets a pending collection run. Call it regularly (at loop back-edges, calls)
+    /// when running for long without allocating; allocation slow paths call it too.
+    #[inline(always)]
+    pub fn safepoint(&mut self) {
+        if self.heap.rendezvous.poll() {
+            self.heap.rendezvous.park();
+        }
+    }
+
+    /// Collects now. Returns once a collection of this kind, started by this call, has
+    /// finished (if another thread was collecting, this waits for it and then runs its
+    /// own).
+    pub fn collect(&mut self, kind: CollectionKind) {
+        while !self.run_collection(Request::Explicit(kind)) {}
+    }
+
+    /// Runs `f` in native state: collections may run while `f` does, so `f` must not
+    /// touch the heap (it cannot reach this mutator, which is borrowed).
+    pub fn blocking<R>(&mut self, f: impl FnOnce() -> R) -> R {
+        struct Reattach<'a>(&'a HeapInner);
+        impl Drop for Reattach<'_> {
+            fn drop(&mut self) {
+                self.0.rendezvous.attach();
+            }
+        }
+        self.heap.rendezvous.detach();
+        let _guard = Reattach(&self.heap);
+        f()
+    }
+
+    fn run_collection(&mut self, request: Request) -> bool {
+        let started = Instant::now();
+        match self.heap.rendezvous.begin_collection() {
+            Some(world) => {
+                collection::collect(&self.heap, request, started, &world);
+                self.heap.rendezvous.end_collection(world);
+                true
+            }
+            None => false,
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn wrong_heap(&self, what: &str, other: u32) -> ! {
+        panic!(
+            "contgc: {what} belongs to heap #{other}, but this mutator's heap is #{}",
+            self.heap.id
+        )
+    }
+
+    #[inline(always)]
+    pub(crate) fn check_type(&self, ty: TypeId) {
+        if ty.heap_id() != self.heap.id {
+            self.wrong_heap("type", ty.heap_id());
+        }
+    }
+
+    pub(crate) fn check_heap_of(&self, what: &str, heap: u32) {
+        if heap != self.heap.id {
+            self.wrong_heap(what, heap);
+        }
+    }
+
+    /// The descriptor of type `index` (cached per mutator).
+    pub(crate) fn type_info(&mut self, index: u32) -> &TypeInfo {
+        let i = index as usize;
+        if i >= self.local_ref().types.len() {
+            let fresh: Vec<_> = self.heap.types.read().clone();
+            self.local().types = fresh;
+        }
+        match self.local_ref().types.get(i) {
+            Some(t) => t,
+            None => panic!("contgc: type index {index} is not registered with this heap"),
+        }
+    }
+
+    // ----------------------------------------------------------------------------
+    // The raw layer.
+    // ----------------------------------------------------------------------------
+
+    /// Allocates an object of a fixed-size type, zero-filled, and returns its address.
+    ///
+    /// The object is not rooted: the next collection (any allocation can trigger one,
+    /// as can a safepoint) frees or moves it unless it has been stored in a root (see
+    /// [`push_root`](Self::push_root)) or in a reachable object. The returned address
+    /// may be used with the `unsafe` accessors until then.
+    ///
+    /// Panics if `ty` is a variable-size type or belongs to another heap.
+    #[inline(always)]
+    pub fn alloc_raw(&mut self, ty: TypeId) -> Result<ObjectRef, AllocError> {
+        self.check_type(ty);
+        let size = ty.fast_size() as usize;
+        let l = self.local();
+        let end = l.cursor + size;
+        if end <= l.limit {
+            let at = l.cursor;
+            l.cursor = end;
+            // SAFETY: [at, end) was just bumped off this mutator's zeroed buffer, which
+            // no one else uses; `at` is 8-aligned and non-null.
+            unsafe { (at as *mut u64).write(Header::new(ty.index(), 0).bits()) };
+            return Ok(ObjectRef::from_addr(at).expect("buffers are non-null"));
+        }
+        self.alloc_slow(ty.index(), None)
+    }
+
+    /// Allocates a variable-size object with `len` elements; see
+    /// [`alloc_raw`](Self::alloc_raw). Panics if `ty` is a fixed-size type.
+    pub fn alloc_array_raw(&mut self, ty: TypeId, len: u32) -> Result<ObjectRef, AllocError> {
+        self.check_type(ty);
+        self.alloc_slow(ty.index(), Some(len))
+    }
+
+    #[inline(never)]
+    fn alloc_slow(&mut self, index: u32, len: Option<u32>) -> Result<ObjectRef, AllocError> {
+        let info = self.type_info(index);
+        let variable = matches!(info.size_kind(), contgc_heap::SizeKind::Variable { .. });
+        match (variable, len) {
+            (true, None) => panic!(
+                "contgc: type {} has a variable size: allocate it with a length",
+                info.name()
+            ),
+            (false, Some(_)) => panic!(
+                "contgc: type {} has a fixed size: allocate it without a length",
+                info.name()
+            ),
+            _ => {}
+        }
+        let len = len.unwrap_or(0);
+        let size = info.object_size(len).ok_or(AllocError::TooLarge {
+            requested: info
+                .payload_size(len)
+                .map_or(usize::MAX, |p| p.saturating_add(8)),
+            max: MAX_OBJECT_BYTES,
+        })?;
+        let header = Header::new(index, len);
+        self.safepoint();
+        if size > MAX_SMALL_OBJECT {
+            return self.alloc_large(header, size);
+        }
+        let stress = self.heap.config.gc_stress;
+        if let Some(n) = stress {
+            let l = self.local();
+            l.stress_count += 1;
+            let count = l.stress_count;
+            if count % n as u64 == 0 {
+                let kind = if (count / n as u64) % 4 == 0 {
+                    CollectionKind::Major
+                } else {
+                    CollectionKind::Minor
+                };
+                self.run_collection(Request::Explicit(kind));
+            }
+        }
+        let tlab = if stress.is_some() {
+            size
+        } else {
+            self.heap.config.tlab_size
+        };
+        for attempt in 0..3 {
+            let granted = {
+                let heap = Arc::clone(&self.heap);
+                let sp = lock(&heap.spaces);
+                let l = self.local();
+                // SAFETY: [cursor, limit) is the unused tail of our own buffer.
+                unsafe { sp.nursery.fill(l.cursor, l.limit) };
+                l.cursor = 0;
+                l.limit = 0;
+                sp.nursery.grant(size, tlab)
+            };
+            if let Some((start, end)) = granted {
+                let l = self.local();
+                l.cursor = start + size;
+                l.limit = end;
+                // SAFETY: fresh zeroed buffer memory owned by this mutator.
+                unsafe { (start as *mut u64).write(header.bits()) };
+                return Ok(ObjectRef::from_addr(start).expect("non-null"));
+            }
+            let request = if attempt == 0 {
+                Request::NurseryFull
+            } else {
+                Request::Explicit(CollectionKind::Major)
+            };
+            self.run_collection(request);
+        }
+        let sp = lock(&self.heap.spaces);
+        Err(AllocError::HeapLimit {
+            requested: size,
+            in_use: sp.old_and_large(),
+            limit: self.heap.config.heap_limit,
+        })
+    }
+
+    fn alloc_large(&mut self, header: Header, size: usize) -> Result<ObjectRef, AllocError> {
+        for attempt in 0..2 {
+            {
+                let mut sp = lock(&self.heap.spaces);
+                if sp.old_and_large() + size <= self.heap.config.heap_limit {
+                    if let Some(obj) = sp.los.alloc(size) {
+                        // SAFETY: a fresh zeroed allocation of `size` bytes. Large
+                        // objects are old from birth, hence UNLOGGED.
+                        unsafe { obj.set_header(header.with(UNLOGGED)) };
+                        return Ok(obj);
+                    }
+                }
+            }
+            if attempt == 0 {
+                self.collect(CollectionKind::Major);
+            }
+        }
+        let sp = lock(&self.heap.spaces);
+        Err(AllocError::HeapLimit {
+            requested: size,
+            in_use: sp.old_and_large(),
+            limit: self.heap.config.heap_limit,
+        })
+    }
+
+    /// The write barrier: call after storing a reference into `obj` by other means than
+    /// [`store_ref`](Self::store_ref). Logs `obj` if it is an old object not yet in the
+    /// remembered set.
+    ///
+    /// # Safety
+    /// `obj` must be a live object of this heap.
+    #[inline(always)]
+    pub unsafe fn write_barrier(&mut self, obj: ObjectRef) {
+        // SAFETY: the caller guarantees a live object.
+        let h = unsafe { obj.header_atomic() }.load(Ordering::Relaxed);
+        if h & UNLOGGED != 0 {
+            self.log_object(obj);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn log_object(&mut self, obj: ObjectRef) {
+        // SAFETY: called from the barrier on a live object. The fetch_and makes sure
+        // exactly one of several threads writing the same object logs it.
+        let prev = unsafe { obj.header_atomic() }.fetch_and(!UNLOGGED, Ordering::Relaxed);
+        if prev & UNLOGGED != 0 {
+            self.local().remset.push(obj.addr());
+        }
+    }
+
+    /// Stores `value` into reference slot `offset` of `obj`, with the write barrier.
+    ///
+    /// # Safety
+    /// `obj` must be a live object of this heap, `offset` one of its reference slots,
+    /// and `value` null or a live object of this heap.
+    #[inline(always)]
+    pub unsafe fn store_ref(&mut self, obj: ObjectRef, offset: usize, value: Option<ObjectRef>) {
+        // SAFETY: guaranteed by the caller.
+        unsafe {
+            obj.store_slot(offset, value.map_or(0, |v| v.addr()));
+            self.write_barrier(obj);
+        }
+    }
+
+    /// Loads reference slot `offset` of `obj`.
+    ///
+    /// # Safety
+    /// `obj` must be a live object of this heap and `offset` one of its reference slots.
+    #[inline(always)]
+    pub unsafe fn load_ref(&self, obj: ObjectRef, offset: usize) -> Option<ObjectRef> {
+        // SAFETY: guaranteed by the caller.
+        ObjectRef::from_addr(unsafe { obj.load_slot(offset) })
+    }
+
+    /// Pushes a scoped root and returns its index. The collector keeps the object alive
+    /// and updates the slot when it moves. Raw-layer roots are released with
+    /// [`truncate_roots`](Self::truncate_roots); do not mix them with an open
+    /// [`scope`](Self::scope)'s locals.
+    #[inline(always)]
+    pub fn push_root(&mut self, obj: Option<ObjectRef>) -> u32 {
+        let l = self.local();
+        #[cfg(debug_assertions)]
+        l.stamps.push(u32::MAX);
+        l.shadow.push(obj.map_or(0, |o| o.addr()))
+    }
+
+    /// The current address of the object in scoped root `index`.
+    #[inline(always)]
+    pub fn root(&self, index: u32) -> Option<ObjectRef> {
+        ObjectRef::from_addr(self.local_ref().shadow.get(index))
+    }
+
+    /// Overwrites scoped root `index`.
+    #[inline(always)]
+    pub fn set_root(&mut self, index: u32, obj: Option<ObjectRef>) {
+        self.local().shadow.set(index, obj.map_or(0, |o| o.addr()));
+    }
+
+    /// Number of scoped roots.
+    #[inline(always)]
+    pub fn roots_len(&self) -> usize {
+        self.local_ref().shadow.len()
+    }
+
+    /// Releases every scoped root at or above `len`.
+    #[inline(always)]
+    pub fn truncate_roots(&mut self, len: usize) {
+        let l = self.local();
+        l.shadow.truncate(len);
+        #[cfg(debug_assertions)]
+        l.stamps.truncate(len);
+    }
+}

@@ -1,0 +1,120 @@
+//! The stop-the-world handshake between mutator threads.
+//!
+//! Each mutator is in one of three states: *running* (may touch the heap), *parked*
+//! at a safepoint, or *native* (blocked or in code that does not touch the heap). Only
+//! running mutators are counted. A thread that wants to collect:
+//!
+//! 1. sets `collecting` and the `requested` flag, and stops counting itself;
+//! 2. waits until the running count is 0: every other mutator is parked or native;
+//! 3. collects, with exclusive access to every mutator's local state;
+//! 4. clears `collecting` and `requested` and wakes everyone.
+//!
+//! A running mutator polls `requested` at safepoints (one relaxed load); when it is set
+//! it parks: stops counting itself, and waits for the collection to end. Leaving native
+//! state, or attaching a new mutator, waits for any collection in progress to end.
+//! A second thread asking to collect while a collection is running parks instead, and
+//! is told it did not collect (it then rechecks whether it still needs to).
+//!
+//! Invariant: while `collecting` is true and `running == 0`, no mutator other than the
+//! collector touches the heap or its own local state. All state changes happen under
+//! the mutex, which orders the mutators' heap writes before the collector's reads and
+//! the collector's writes before the mutators resume. The protocol is model-checked
+//! with loom (`tests/loom_safepoint.rs` in this crate).
+
+use crate::sync::{lock, AtomicBool, Condvar, Mutex, Ordering};
+
+#[derive(Debug, Default)]
+struct State {
+    running: usize,
+    collecting: bool,
+}
+
+/// The rendezvous point of one heap's mutators.
+#[derive(Debug, Default)]
+pub struct Rendezvous {
+    state: Mutex<State>,
+    cv: Condvar,
+    requested: AtomicBool,
+}
+
+/// Proof that the caller is the collector and the world is stopped; give it back to
+/// [`Rendezvous::end_collection`].
+#[derive(Debug)]
+#[must_use]
+pub struct WorldStopped(());
+
+impl Rendezvous {
+    /// A rendezvous with no mutators.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A new mutator starts running (waits for a collection in progress to end).
+    pub fn attach(&self) {
+        let mut s = lock(&self.state);
+        while s.collecting {
+            s = self.cv.wait(s).unwrap_or_else(|e| e.into_inner());
+        }
+        s.running += 1;
+    }
+
+    /// A running mutator stops counting (it is going away, or entering native state).
+    pub fn detach(&self) {
+        let mut s = lock(&self.state);
+        s.running -= 1;
+        drop(s);
+        self.cv.notify_all();
+    }
+
+    /// True if a collection wants this mutator to park.
+    #[inline(always)]
+    pub fn poll(&self) -> bool {
+        self.requested.load(Ordering::Relaxed)
+    }
+
+    /// Parks the calling running mutator until no collection is in progress.
+    pub fn park(&self) {
+        let mut s = lock(&self.state);
+        if !s.collecting {
+            return;
+        }
+        s.running -= 1;
+        self.cv.notify_all();
+        while s.collecting {
+            s = self.cv.wait(s).unwrap_or_else(|e| e.into_inner());
+        }
+        s.running += 1;
+    }
+
+    /// Stops the world for the calling running mutator. Returns `None` (after parking
+    /// through it) if another thread's collection was in progress.
+    pub fn begin_collection(&self) -> Option<WorldStopped> {
+        let mut s = lock(&self.state);
+        if s.collecting {
+            s.running -= 1;
+            self.cv.notify_all();
+            while s.collecting {
+                s = self.cv.wait(s).unwrap_or_else(|e| e.into_inner());
+            }
+            s.running += 1;
+            return None;
+        }
+        s.collecting = true;
+        self.requested.store(true, Ordering::Relaxed);
+        s.running -= 1;
+        while s.running > 0 {
+            s = self.cv.wait(s).unwrap_or_else(|e| e.into_inner());
+        }
+        Some(WorldStopped(()))
+    }
+
+    /// Restarts the world.
+    pub fn end_collection(&self, _proof: WorldStopped) {
+        let mut s = lock(&self.state);
+        s.collecting = false;
+        self.requested.store(false, Ordering::Relaxed);
+        s.running += 1;
+        drop(s);
+        self.cv.notify_all();
+    }
+}

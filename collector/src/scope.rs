@@ -1,0 +1,405 @@
+//! The safe embedding API: scopes and their locals.
+//!
+//! A [`Scope`] is opened on a mutator with [`Mutator::scope`]; every object it hands
+//! out is a [`Local`], an index into the mutator's shadow stack that the collector
+//! updates when the object moves. Locals are `Copy` and carry the scope's lifetime, so
+//! the borrow checker stops them from being used once the scope's borrow of the mutator
+//! has ended. Nested scopes release their locals when they close; a local of a closed
+//! nested scope, or of another mutator, is caught with a clear panic in debug builds
+//! (in release builds it reads whatever local now has its index, never freed memory).
+//!
+//! Field accesses are checked against the type's descriptor: reference slots are read
+//! and written only as references (with the write barrier), data only as data, and
+//! nothing outside the payload. A violation panics with the type and offset named.
+
+use crate::error::AllocError;
+use crate::mutator::Mutator;
+use crate::stats::CollectionKind;
+use contgc_heap::descriptor::FieldCheck;
+use contgc_heap::{Header, ObjectRef, SlotKind, TypeId};
+use contgc_roots::Persistent;
+use std::marker::PhantomData;
+
+/// A scoped reference to an object, valid while its [`Scope`] is open.
+///
+/// A scope cannot hand its locals to code that outlives it:
+///
+/// ```compile_fail
+/// # use contgc_collector::{Config, Heap, TypeDescriptor};
+/// # let heap = Heap::new(Config::default()).unwrap();
+/// # let t = heap.register_type(&TypeDescriptor::fixed("T", 8)).unwrap();
+/// let mut m = heap.mutator();
+/// let escaped = m.scope(|s| s.alloc(t).unwrap());
+/// m.scope(|s| s.read_u64(escaped, 0)); // error: `m` is still borrowed by `escaped`
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Local<'s> {
+    index: u32,
+    #[cfg(debug_assertions)]
+    stamp: u32,
+    #[cfg(debug_assertions)]
+    owner: usize,
+    _scope: PhantomData<&'s ()>,
+}
+
+/// An open scope on a mutator; see the module documentation.
+pub struct Scope<'s> {
+    m: &'s mut Mutator,
+    base: usize,
+    #[cfg(debug_assertions)]
+    serial: u32,
+}
+
+impl Drop for Scope<'_> {
+    fn drop(&mut self) {
+        self.m.truncate_roots(self.base);
+    }
+}
+
+impl Mutator {
+    /// Opens a scope; its locals are released when `f` returns (or unwinds).
+    ///
+    /// ```
+    /// use contgc_collector::{Config, Heap, TypeDescriptor};
+    /// let heap = Heap::new(Config::default()).unwrap();
+    /// let pair = heap.register_type(&TypeDescriptor::fixed("Pair", 16).with_refs(&[0, 8])).unwrap();
+    /// let mut m = heap.mutator();
+    /// let total = m.scope(|s| {
+    ///     let p = s.alloc(pair)?;
+    ///     let q = s.alloc(pair)?;
+    ///     s.set_ref(p, 8, Some(q));
+    ///     Ok::<_, contgc_collector::AllocError>(s.get_ref(p, 8).is_some())
+    /// });
+    /// assert_eq!(total, Ok(true));
+    /// ```
+    pub fn scope<'s, R>(&'s mut self, f: impl FnOnce(&mut Scope<'s>) -> R) -> R {
+        let mut s = Scope::open(self);
+        f(&mut s)
+    }
+}
+
+impl<'s> Scope<'s> {
+    fn open(m: &'s mut Mutator) -> Scope<'s> {
+        let base = m.roots_len();
+        #[cfg(debug_assertions)]
+        let serial = {
+            let l = m.local();
+            l.scope_serial = l.scope_serial.wrapping_add(1);
+            l.scope_serial
+        };
+        Scope {
+            m,
+            base,
+            #[cfg(debug_assertions)]
+            serial,
+        }
+    }
+
+    /// Opens a nested scope; its locals are released when `f` returns. Locals of this
+    /// scope can be used inside it.
+    pub fn scope<'i, R>(&'i mut self, f: impl FnOnce(&mut Scope<'i>) -> R) -> R {
+        let mut inner = Scope::open(&mut *self.m);
+        f(&mut inner)
+    }
+
+    /// Opens a nested scope whose result, one local (or none), survives into this
+    /// scope: the way to build a structure in a loop or recursion without keeping every
+    /// intermediate local alive.
+    ///
+    /// ```
+    /// # use contgc_collector::{Config, Heap, TypeDescriptor};
+    /// # let heap = Heap::new(Config::default()).unwrap();
+    /// # let node = heap.register_type(&TypeDescriptor::fixed("Node", 8).with_refs(&[0])).unwrap();
+    /// # let mut m = heap.mutator();
+    /// m.scope(|s| {
+    ///     let mut list = None;
+    ///     for _ in 0..1000 {
+    ///         list = s.scope_escape(|i| {
+    ///             let n = i.alloc(node).unwrap();
+    ///             i.set_ref(n, 0, list);
+    ///             Some(n)
+    ///         });
+    ///     }
+    ///     assert!(list.is_some());
+    /// });
+    /// ```
+    pub fn scope_escape<'i>(
+        &'i mut self,
+        f: impl FnOnce(&mut Scope<'i>) -> Option<Local<'i>>,
+    ) -> Option<Local<'s>> {
+        #[cfg(debug_assertions)]
+        let (stamp, owner) = (self.serial, self.m.identity());
+        let mut inner = Scope::open(&mut *self.m);
+        let escaped = f(&mut inner).map(|l| inner.raw(l));
+        let base = inner.base;
+        inner.m.truncate_roots(base);
+        let obj = escaped?;
+        // The escaped object takes the first slot above the inner scope's base, which
+        // belongs to this (outer) scope; raising the inner base keeps the inner
+        // scope's drop from releasing it.
+        let l = inner.m.local();
+        let index = l.shadow.push(obj.addr());
+        #[cfg(debug_assertions)]
+        l.stamps.push(stamp);
+        inner.base = base + 1;
+        drop(inner);
+        Some(Local {
+            index,
+            #[cfg(debug_assertions)]
+            stamp,
+            #[cfg(debug_assertions)]
+            owner,
+            _scope: PhantomData,
+        })
+    }
+
+    #[inline(always)]
+    fn push(&mut self, obj: ObjectRef) -> Local<'s> {
+        let l = self.m.local();
+        let index = l.shadow.push(obj.addr());
+        #[cfg(debug_assertions)]
+        l.stamps.push(self.serial);
+        Local {
+            index,
+            #[cfg(debug_assertions)]
+            stamp: self.serial,
+            #[cfg(debug_assertions)]
+            owner: self.m.identity(),
+            _scope: PhantomData,
+        }
+    }
+
+    /// The object's current address. It stays valid only until the next allocation,
+    /// safepoint or collection; prefer locals.
+    #[inline(always)]
+    pub fn raw(&self, l: Local<'_>) -> ObjectRef {
+        #[cfg(debug_assertions)]
+        self.check_local(l);
+        ObjectRef::from_addr(self.m.local_ref().shadow.get(l.index)).expect("locals are non-null")
+    }
+
+    #[cfg(debug_assertions)]
+    fn check_local(&self, l: Local<'_>) {
+        if l.owner != self.m.identity() {
+            panic!("contgc: a local of another mutator (or heap) was used in this scope");
+        }
+        let stamps = &self.m.local_ref().stamps;
+        if stamps.get(l.index as usize) != Some(&l.stamp) {
+            panic!("contgc: local #{} used after its scope ended", l.index);
+        }
+    }
+
+    /// Makes a local from a raw address.
+    ///
+    /// # Safety
+    /// `obj` must be a live object of this heap, obtained since the last allocation,
+    /// safepoint or collection.
+    pub unsafe fn from_raw(&mut self, obj: ObjectRef) -> Local<'s> {
+        self.push(obj)
+    }
+
+    /// Allocates a zero-filled object of a fixed-size type.
+    ///
+    /// Panics if `ty` belongs to another heap or has a variable size.
+    #[inline]
+    pub fn alloc(&mut self, ty: TypeId) -> Result<Local<'s>, AllocError> {
+        let obj = self.m.alloc_raw(ty)?;
+        Ok(self.push(obj))
+    }
+
+    /// Allocates a zero-filled object of a variable-size type with `len` elements.
+    pub fn alloc_array(&mut self, ty: TypeId, len: u32) -> Result<Local<'s>, AllocError> {
+        let obj = self.m.alloc_array_raw(ty, len)?;
+        Ok(self.push(obj))
+    }
+
+    /// A second local for the same object (to be overwritten with
+    /// [`load_into`](Self::load_into) while walking a structure).
+    pub fn dup(&mut self, l: Local<'_>) -> Local<'s> {
+        let o = self.raw(l);
+        self.push(o)
+    }
+
+    fn header(&self, l: Local<'_>) -> Header {
+        // SAFETY: locals hold live objects of this heap (the collector keeps them).
+        unsafe { self.raw(l).header() }
+    }
+
+    fn check_slot(&mut self, l: Local<'_>, offset: usize, want: SlotKind) -> ObjectRef {
+        let obj = self.raw(l);
+        let h = self.header(l);
+        let info = self.m.type_info(h.type_index());
+        let kind = info.slot_kind(offset, h.len());
+        if kind != Some(want) || offset % 8 != 0 {
+            let name = info.name().to_owned();
+            slot_mismatch(&name, offset, want, kind);
+        }
+        obj
+    }
+
+    fn check_data(&mut self, l: Local<'_>, offset: usize, width: usize) -> *mut u8 {
+        let obj = self.raw(l);
+        let h = self.header(l);
+        let info = self.m.type_info(h.type_index());
+        match info.check_data(offset, width, h.len()) {
+            FieldCheck::Ok => obj.payload().wrapping_add(offset),
+            other => {
+                let name = info.name().to_owned();
+                data_mismatch(&name, offset, width, other)
+            }
+        }
+    }
+
+    /// Reads reference slot `offset` of `obj`.
+    pub fn get_ref(&mut self, obj: Local<'_>, offset: usize) -> Option<Local<'s>> {
+        let o = self.check_slot(obj, offset, SlotKind::Ref);
+        // SAFETY: checked to be a reference slot of a live object.
+        let v = unsafe { o.load_slot(offset) };
+        ObjectRef::from_addr(v).map(|v| self.push(v))
+    }
+
+    /// Overwrites local `dst` with the object in reference slot `offset` of `obj`, if
+    /// that slot is not null; returns whether it was not null. Walks a structure
+    /// without growing the scope.
+    pub fn load_into(&mut self, dst: Local<'_>, obj: Local<'_>, offset: usize) -> bool {
+        let o = self.check_slot(obj, offset, SlotKind::Ref);
+        #[cfg(debug_assertions)]
+        self.check_local(dst);
+        // SAFETY: checked to be a reference slot of a live object.
+        let v = unsafe { o.load_slot(offset) };
+        if v != 0 {
+            self.m.local().shadow.set(dst.index, v);
+        }
+        v != 0
+    }
+
+    /// Stores `value` (or null) into reference slot `offset` of `obj`, through the
+    /// write barrier.
+    pub fn set_ref(&mut self, obj: Local<'_>, offset: usize, value: Option<Local<'_>>) {
+        let o = self.check_slot(obj, offset, SlotKind::Ref);
+        let v = value.map(|v| self.raw(v));
+        // SAFETY: checked reference slot of a live object; `v` is a live object of
+        // this heap (a local of this mutator).
+        unsafe { self.m.store_ref(o, offset, v) };
+    }
+
+    /// True if both locals hold the same object.
+    pub fn same(&self, a: Local<'_>, b: Local<'_>) -> bool {
+        self.raw(a) == self.raw(b)
+    }
+
+    /// Element count of a variable-size object (0 for fixed-size ones).
+    pub fn len(&self, obj: Local<'_>) -> u32 {
+        self.header(obj).len()
+    }
+
+    /// The type index of the object (as in [`TypeId::index`]).
+    pub fn type_index(&self, obj: Local<'_>) -> u32 {
+        self.header(obj).type_index()
+    }
+
+    /// Copies `dst.len()` payload bytes from `offset` into `dst`.
+    pub fn read_bytes(&mut self, obj: Local<'_>, offset: usize, dst: &mut [u8]) {
+        let p = self.check_data(obj, offset, dst.len());
+        // SAFETY: checked to be data bytes inside the payload.
+        unsafe { std::ptr::copy_nonoverlapping(p, dst.as_mut_ptr(), dst.len()) };
+    }
+
+    /// Copies `src` into the payload at `offset`.
+    pub fn write_bytes(&mut self, obj: Local<'_>, offset: usize, src: &[u8]) {
+        let p = self.check_data(obj, offset, src.len());
+        // SAFETY: checked to be data bytes inside the payload.
+        unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), p, src.len()) };
+    }
+
+    /// Persists the object: the handle keeps it alive beyond this scope.
+    pub fn persist(&mut self, obj: Local<'_>) -> Persistent {
+        let o = self.raw(obj);
+        self.m.heap.handles.create(o)
+    }
+
+    /// A local for the object a persistent handle holds. Panics if the handle belongs
+    /// to another heap.
+    pub fn get_persistent(&mut self, p: &Persistent) -> Local<'s> {
+        self.m.check_heap_of("persistent handle", p.heap_id());
+        self.push(p.get())
+    }
+
+    /// Makes a persistent handle hold `obj`. Panics if the handle belongs to another
+    /// heap.
+    pub fn set_persistent(&mut self, p: &Persistent, obj: Local<'_>) {
+        self.m.check_heap_of("persistent handle", p.heap_id());
+        p.set(self.raw(obj));
+    }
+
+    /// See [`Mutator::safepoint`].
+    pub fn safepoint(&mut self) {
+        self.m.safepoint();
+    }
+
+    /// See [`Mutator::collect`].
+    pub fn collect(&mut self, kind: CollectionKind) {
+        self.m.collect(kind);
+    }
+
+    /// The mutator this scope is open on (for its raw layer).
+    pub fn mutator(&mut self) -> &mut Mutator {
+        self.m
+    }
+}
+
+macro_rules! scalar_access {
+    ($($read:ident $write:ident $t:ty;)*) => {
+        impl Scope<'_> {
+            $(
+                #[doc = concat!("Reads a `", stringify!($t), "` at payload byte `offset` (native endian, any alignment).")]
+                pub fn $read(&mut self, obj: Local<'_>, offset: usize) -> $t {
+                    let p = self.check_data(obj, offset, std::mem::size_of::<$t>());
+                    // SAFETY: checked to be data bytes inside the payload.
+                    unsafe { (p as *const $t).read_unaligned() }
+                }
+                #[doc = concat!("Writes a `", stringify!($t), "` at payload byte `offset` (native endian, any alignment).")]
+                pub fn $write(&mut self, obj: Local<'_>, offset: usize, value: $t) {
+                    let p = self.check_data(obj, offset, std::mem::size_of::<$t>());
+                    // SAFETY: checked to be data bytes inside the payload.
+                    unsafe { (p as *mut $t).write_unaligned(value) }
+                }
+            )*
+        }
+    };
+}
+
+scalar_access! {
+    read_u8 write_u8 u8;
+    read_u32 write_u32 u32;
+    read_u64 write_u64 u64;
+    read_i64 write_i64 i64;
+    read_f64 write_f64 f64;
+}
+
+#[cold]
+#[inline(never)]
+fn slot_mismatch(name: &str, offset: usize, want: SlotKind, got: Option<SlotKind>) -> ! {
+    match got {
+        None => panic!("contgc: offset {offset} is outside the payload of a {name}"),
+        Some(k) => panic!(
+            "contgc: offset {offset} of a {name} is not a {want:?} slot (it holds {k:?})"
+        ),
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn data_mismatch(name: &str, offset: usize, width: usize, c: FieldCheck) -> ! {
+    match c {
+        FieldCheck::OutOfBounds { payload } => panic!(
+            "contgc: bytes {offset}..{} are outside the {payload}-byte payload of a {name}",
+            offset.saturating_add(width)
+        ),
+        FieldCheck::OverlapsSlot { offset: at, kind } => panic!(
+            "contgc: bytes {offset}..{} of a {name} overlap its {kind:?} slot at {at}",
+            offset + width
+        ),
+        FieldCheck::Ok => unreachable!(),
+    }
+}

@@ -1,0 +1,145 @@
+//! Collection statistics: every pause is recorded and queryable, with a histogram per
+//! kind of collection.
+
+use hdrhistogram::Histogram;
+use std::collections::VecDeque;
+use std::time::Duration;
+
+/// Minor (nursery only) or major (whole heap).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CollectionKind {
+    /// Evacuates the nursery; scans roots and remembered old objects only.
+    Minor,
+    /// Marks the whole heap and sweeps the old generation, then evacuates the nursery.
+    Major,
+}
+
+/// One pause.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PauseRecord {
+    /// Which collection ran.
+    pub kind: CollectionKind,
+    /// Wall time the world was stopped for, from the request to the restart.
+    pub duration: Duration,
+    /// Bytes copied from the nursery to the old generation.
+    pub promoted_bytes: usize,
+    /// Nursery objects that survived (copied to a survivor space or promoted).
+    pub survivors: usize,
+    /// Bytes of those survivors.
+    pub survivor_bytes: usize,
+    /// Heap bytes in use (nursery, old objects, large objects) before the collection.
+    pub heap_before: usize,
+    /// Heap bytes in use after it.
+    pub heap_after: usize,
+}
+
+/// Median, 99th percentile and maximum pause of one kind, in nanoseconds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PauseSummary {
+    /// Number of pauses.
+    pub count: u64,
+    /// Median pause.
+    pub median_ns: u64,
+    /// 99th percentile.
+    pub p99_ns: u64,
+    /// Longest pause.
+    pub max_ns: u64,
+}
+
+/// Pause records kept for querying; older ones are dropped past this many (the
+/// histograms keep counting).
+pub const MAX_RECORDS: usize = 1 << 16;
+
+#[derive(Debug)]
+pub(crate) struct Stats {
+    records: VecDeque<PauseRecord>,
+    minor: Histogram<u64>,
+    major: Histogram<u64>,
+}
+
+impl Stats {
+    pub(crate) fn new() -> Self {
+        let h = || Histogram::new(3).expect("valid sigfig");
+        Stats {
+            records: VecDeque::new(),
+            minor: h(),
+            major: h(),
+        }
+    }
+
+    pub(crate) fn record(&mut self, r: PauseRecord) {
+        let ns = r.duration.as_nanos().min(u64::MAX as u128) as u64;
+        match r.kind {
+            CollectionKind::Minor => self.minor.saturating_record(ns.max(1)),
+            CollectionKind::Major => self.major.saturating_record(ns.max(1)),
+        }
+        if self.records.len() == MAX_RECORDS {
+            self.records.pop_front();
+        }
+        self.records.push_back(r);
+    }
+
+    pub(crate) fn records(&self) -> Vec<PauseRecord> {
+        self.records.iter().cloned().collect()
+    }
+
+    pub(crate) fn count(&self, kind: CollectionKind) -> u64 {
+        self.hist(kind).len()
+    }
+
+    fn hist(&self, kind: CollectionKind) -> &Histogram<u64> {
+        match kind {
+            CollectionKind::Minor => &self.minor,
+            CollectionKind::Major => &self.major,
+        }
+    }
+
+    pub(crate) fn summary(&self, kind: CollectionKind) -> PauseSummary {
+        let h = self.hist(kind);
+        if h.is_empty() {
+            return PauseSummary::default();
+        }
+        PauseSummary {
+            count: h.len(),
+            median_ns: h.value_at_quantile(0.5),
+            p99_ns: h.value_at_quantile(0.99),
+            max_ns: h.max(),
+        }
+    }
+
+    pub(crate) fn reset(&mut self) {
+        self.records.clear();
+        self.minor.reset();
+        self.major.reset();
+    }
+}
+
+/// A snapshot of the heap's occupancy and collection counts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HeapStats {
+    /// Minor collections so far (major ones not included).
+    pub minor_collections: u64,
+    /// Major collections so far.
+    pub major_collections: u64,
+    /// Bytes in the nursery (eden handed out plus survivors).
+    pub young_bytes: usize,
+    /// Bytes of objects in the old generation's blocks.
+    pub old_bytes: usize,
+    /// Bytes of old-generation blocks in use.
+    pub old_committed_bytes: usize,
+    /// Bytes of large objects.
+    pub large_bytes: usize,
+    /// Number of large objects.
+    pub large_objects: usize,
+    /// Old objects in the remembered set.
+    pub remembered: usize,
+    /// Live persistent handles.
+    pub handles: usize,
+}
+
+impl HeapStats {
+    /// Bytes of old and large objects: what the heap limit applies to.
+    pub fn old_and_large_bytes(&self) -> usize {
+        self.old_bytes + self.large_bytes
+    }
+}

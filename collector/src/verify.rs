@@ -1,0 +1,166 @@
+//! The heap verifier: checks DESIGN.md's invariants 1-3 over the whole heap.
+//!
+//! 1. Every reference slot (in objects and roots) holds null or the start of a live
+//!    object.
+//! 2. Every old->young reference is remembered: its source object is in the
+//!    remembered set, with its `UNLOGGED` bit clear.
+//! 3. No forwarding pointer is left behind (nor a mark bit).
+//!
+//! It also checks the spaces' own bookkeeping: headers name registered types, fillers
+//! only pad the nursery, young objects are never `UNLOGGED`, remembered objects are old.
+//! It costs O(heap) and runs after every collection when the configuration asks for it.
+
+use crate::heap::Spaces;
+use contgc_heap::types::{FILLER_TYPE_INDEX, FREE_TYPE_INDEX};
+use contgc_heap::{Header, ObjectRef, TypeInfo};
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Space {
+    Young,
+    Old,
+    Large,
+}
+
+/// Checks the heap; returns a description of the first broken invariant.
+pub(crate) fn verify(
+    sp: &Spaces,
+    types: &[Arc<TypeInfo>],
+    roots: &mut dyn FnMut(&mut dyn FnMut(&mut usize)),
+) -> Result<(), String> {
+    let mut objects: HashMap<usize, (Header, Space)> = HashMap::new();
+    let mut err: Option<String> = None;
+    let check_header = |addr: usize, h: Header, space: Space| -> Result<(), String> {
+        if h.is_forwarded() {
+            return Err(format!(
+                "invariant 3: object {addr:#x} ({space:?}) is forwarded to {:#x}",
+                h.forwarding_address()
+            ));
+        }
+        let ti = h.type_index();
+        if ti == FREE_TYPE_INDEX || ti as usize >= types.len() {
+            return Err(format!("object {addr:#x} ({space:?}) has bad type index {ti}"));
+        }
+        if ti == FILLER_TYPE_INDEX && space != Space::Young {
+            return Err(format!("filler object at {addr:#x} outside the nursery"));
+        }
+        if h.is_marked() {
+            return Err(format!("invariant 3: object {addr:#x} ({space:?}) is still marked"));
+        }
+        if space == Space::Young && h.is_unlogged() {
+            return Err(format!("young object {addr:#x} is UNLOGGED"));
+        }
+        Ok(())
+    };
+    for (start, top) in [sp.nursery.eden_range(), sp.nursery.from_range()] {
+        let mut at = start;
+        while at < top {
+            let obj = ObjectRef::from_addr(at).expect("non-null");
+            // SAFETY: the nursery ranges are walkable after a collection; each step
+            // lands on a header because sizes come from checked headers.
+            let h = unsafe { obj.header() };
+            check_header(at, h, Space::Young)?;
+            objects.insert(at, (h, Space::Young));
+            at += types[h.type_index() as usize]
+                .object_size(h.len())
+                .ok_or_else(|| format!("object {at:#x} has an invalid size"))?;
+        }
+        if at != top {
+            return Err(format!("nursery walk overran its top {top:#x}"));
+        }
+    }
+    sp.old.for_each_object(|obj, h| {
+        if err.is_none() {
+            err = check_header(obj.addr(), h, Space::Old).err();
+        }
+        objects.insert(obj.addr(), (h, Space::Old));
+    });
+    sp.los.for_each_object(|obj, h| {
+        if err.is_none() {
+            err = check_header(obj.addr(), h, Space::Large).err();
+        }
+        objects.insert(obj.addr(), (h, Space::Large));
+    });
+    if let Some(e) = err {
+        return Err(e);
+    }
+    let is_object = |v: usize| {
+        objects
+            .get(&v)
+            .is_some_and(|(h, _)| h.type_index() != FILLER_TYPE_INDEX)
+    };
+
+    let remembered: HashSet<usize> = sp.remset.iter().copied().collect();
+    for &r in &sp.remset {
+        match objects.get(&r) {
+            Some((_, Space::Old | Space::Large)) => {}
+            other => {
+                return Err(format!(
+                    "remembered entry {r:#x} is not a live old object ({other:?})"
+                ))
+            }
+        }
+    }
+
+    for (&addr, &(h, space)) in &objects {
+        if h.type_index() == FILLER_TYPE_INDEX {
+            continue;
+        }
+        let ty = &types[h.type_index() as usize];
+        let obj = ObjectRef::from_addr(addr).expect("non-null");
+        let mut bad = None;
+        ty.for_each_ref_offset(h.len(), |off| {
+            if bad.is_some() {
+                return;
+            }
+            // SAFETY: a live object's reference slot, per its descriptor.
+            let v = unsafe { obj.load_slot(off) };
+            if v == 0 {
+                return;
+            }
+            if !is_object(v) {
+                bad = Some(format!(
+                    "invariant 1: {} object {addr:#x} ({}) slot +{off} holds {v:#x}, not an object",
+                    space_name(space),
+                    ty.name()
+                ));
+                return;
+            }
+            let target_young = objects[&v].1 == Space::Young;
+            if space != Space::Young && target_young {
+                // SAFETY: as above.
+                let now = unsafe { obj.header() };
+                if !remembered.contains(&addr) || now.is_unlogged() {
+                    bad = Some(format!(
+                        "invariant 2: old object {addr:#x} ({}) slot +{off} refers to young {v:#x} but is not remembered",
+                        ty.name()
+                    ));
+                }
+            }
+        });
+        if let Some(b) = bad {
+            return Err(b);
+        }
+    }
+
+    let mut bad_root = None;
+    roots(&mut |slot: &mut usize| {
+        if bad_root.is_none() && !is_object(*slot) {
+            bad_root = Some(*slot);
+        }
+    });
+    if let Some(r) = bad_root {
+        return Err(format!("invariant 1: a root holds {r:#x}, not an object"));
+    }
+    Ok(())
+}
+
+fn space_name(s: Space) -> &'static str {
+    match s {
+        Space::Young => "young",
+        Space::Old => "old",
+        Space::Large => "large",
+    }
+}
+

@@ -1,0 +1,171 @@
+//! Persistent handles: strong roots stored in blocks of slots.
+//!
+//! A [`Persistent`] owns one slot of its heap's [`HandleTable`] until it is dropped.
+//! The table is guarded by a mutex: creating, reading and dropping a handle take it,
+//! and a collection holds it while it visits and updates the slots, so a handle
+//! dropped on another thread during a collection simply waits.
+
+use contgc_heap::ObjectRef;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// Slots per block.
+pub const HANDLES_PER_BLOCK: usize = 256;
+
+#[derive(Debug, Default)]
+struct Blocks {
+    blocks: Vec<Box<[usize; HANDLES_PER_BLOCK]>>,
+    free: Vec<u32>,
+    live: usize,
+}
+
+impl Blocks {
+    fn slot(&mut self, index: u32) -> &mut usize {
+        let i = index as usize;
+        &mut self.blocks[i / HANDLES_PER_BLOCK][i % HANDLES_PER_BLOCK]
+    }
+}
+
+/// The persistent handles of one heap.
+#[derive(Debug)]
+pub struct HandleTable {
+    heap: u32,
+    inner: Mutex<Blocks>,
+}
+
+impl HandleTable {
+    /// An empty table for heap `heap`.
+    pub fn new(heap: u32) -> Arc<HandleTable> {
+        Arc::new(HandleTable {
+            heap,
+            inner: Mutex::new(Blocks::default()),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Blocks> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Creates a handle holding `obj`.
+    pub fn create(self: &Arc<Self>, obj: ObjectRef) -> Persistent {
+        let mut b = self.lock();
+        let index = match b.free.pop() {
+            Some(i) => i,
+            None => {
+                let i = (b.blocks.len() * HANDLES_PER_BLOCK) as u32;
+                b.blocks.push(Box::new([0; HANDLES_PER_BLOCK]));
+                b.free.extend((i + 1..i + HANDLES_PER_BLOCK as u32).rev());
+                i
+            }
+        };
+        *b.slot(index) = obj.addr();
+        b.live += 1;
+        Persistent {
+            table: Arc::clone(self),
+            index,
+        }
+    }
+
+    /// Number of live handles.
+    pub fn len(&self) -> usize {
+        self.lock().live
+    }
+
+    /// True if no handle is live.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The heap this table belongs to.
+    pub fn heap_id(&self) -> u32 {
+        self.heap
+    }
+
+    /// Calls `f` with every non-empty slot, under the table's lock; `f` may rewrite the
+    /// slot (to a moved object's new address, never to 0).
+    pub fn for_each_slot(&self, mut f: impl FnMut(&mut usize)) {
+        let mut b = self.lock();
+        for block in b.blocks.iter_mut() {
+            for slot in block.iter_mut() {
+                if *slot != 0 {
+                    f(slot);
+                }
+            }
+        }
+    }
+}
+
+/// A strong root: keeps its object alive, and follows it when the collector moves it,
+/// until dropped.
+///
+/// Reading the object a handle holds goes through a mutator (`Scope::get_persistent`
+/// in `contgc-collector`), which checks that the handle belongs to its heap.
+#[derive(Debug)]
+pub struct Persistent {
+    table: Arc<HandleTable>,
+    index: u32,
+}
+
+impl Persistent {
+    /// The object's current address. It is only meaningful while no collection can
+    /// run, which the mutator API guarantees for the code that uses it.
+    pub fn get(&self) -> ObjectRef {
+        let v = *self.table.lock().slot(self.index);
+        ObjectRef::from_addr(v).expect("a live persistent handle is never empty")
+    }
+
+    /// Makes the handle hold `obj` instead.
+    pub fn set(&self, obj: ObjectRef) {
+        *self.table.lock().slot(self.index) = obj.addr();
+    }
+
+    /// The id of the heap whose table holds this handle.
+    pub fn heap_id(&self) -> u32 {
+        self.table.heap
+    }
+
+    /// A second handle to the same object.
+    pub fn duplicate(&self) -> Persistent {
+        self.table.create(self.get())
+    }
+}
+
+impl Drop for Persistent {
+    fn drop(&mut self) {
+        let mut b = self.table.lock();
+        *b.slot(self.index) = 0;
+        b.free.push(self.index);
+        b.live -= 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fr(a: usize) -> ObjectRef {
+        ObjectRef::from_addr(a).unwrap()
+    }
+
+    #[test]
+    fn handles_are_visited_updated_and_freed() {
+        let t = HandleTable::new(1);
+        let hs: Vec<_> = (1..=300).map(|i| t.create(fr(i * 8))).collect();
+        assert_eq!(t.len(), 300);
+        let mut seen = 0;
+        t.for_each_slot(|s| {
+            seen += 1;
+            *s += 8000;
+        });
+        assert_eq!(seen, 300);
+        assert_eq!(hs[0].get(), fr(8008));
+        drop(hs);
+        assert!(t.is_empty());
+        let mut seen = 0;
+        t.for_each_slot(|_| seen += 1);
+        assert_eq!(seen, 0);
+        let h = t.create(fr(16));
+        let d = h.duplicate();
+        h.set(fr(24));
+        assert_eq!((h.get(), d.get()), (fr(24), fr(16)));
+    }
+}

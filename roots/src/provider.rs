@@ -1,0 +1,154 @@
+//! Embedder-reported roots.
+//!
+//! An embedder whose own structures hold objects (an interpreter's operand stack, a
+//! JIT's spill area) implements [`RootProvider`] and registers it with the heap. At
+//! every collection the collector calls it with a [`RootVisitor`]; the provider hands
+//! over each slot, and the visitor rewrites the slot if its object moved. Such roots
+//! are scanned at every collection, minor or major.
+
+use contgc_heap::ObjectRef;
+use std::sync::Mutex;
+
+/// Reports an embedder's roots to the collector.
+///
+/// ```
+/// use contgc_heap::ObjectRef;
+/// use contgc_roots::{RootProvider, RootVisitor};
+/// use std::sync::{Arc, Mutex};
+///
+/// /// An interpreter's operand stack, shared with the interpreter loop.
+/// struct OperandStack(Arc<Mutex<Vec<Option<ObjectRef>>>>);
+///
+/// impl RootProvider for OperandStack {
+///     fn visit_roots(&mut self, visitor: &mut RootVisitor<'_>) {
+///         for slot in self.0.lock().unwrap().iter_mut() {
+///             visitor.visit(slot);
+///         }
+///     }
+/// }
+/// ```
+pub trait RootProvider: Send {
+    /// Hands every slot holding an object reference to `visitor`.
+    ///
+    /// The world is stopped while this runs: it must not allocate, block on a mutator
+    /// thread, or keep the slots' old values.
+    fn visit_roots(&mut self, visitor: &mut RootVisitor<'_>);
+}
+
+/// Given to a [`RootProvider`]: takes each root slot and updates it in place.
+pub struct RootVisitor<'a> {
+    f: &'a mut dyn FnMut(&mut usize),
+}
+
+impl<'a> RootVisitor<'a> {
+    /// A visitor that applies `f` to every non-null slot.
+    pub fn new(f: &'a mut dyn FnMut(&mut usize)) -> Self {
+        RootVisitor { f }
+    }
+
+    /// Visits one slot: null is skipped; otherwise the slot must hold the address of a
+    /// live object of this heap, and afterwards holds its current address.
+    #[inline]
+    pub fn visit(&mut self, slot: &mut Option<ObjectRef>) {
+        if let Some(obj) = *slot {
+            let mut addr = obj.addr();
+            (self.f)(&mut addr);
+            *slot = ObjectRef::from_addr(addr);
+        }
+    }
+
+    /// Visits a slot holding a raw address (0 for null).
+    #[inline]
+    pub fn visit_addr(&mut self, slot: &mut usize) {
+        if *slot != 0 {
+            (self.f)(slot);
+        }
+    }
+}
+
+/// Identifies a registered provider, to remove it again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct RootProviderId(u64);
+
+/// The providers registered with one heap.
+#[derive(Default)]
+pub struct RootProviders {
+    inner: Mutex<(u64, Vec<(u64, Box<dyn RootProvider>)>)>,
+}
+
+impl std::fmt::Debug for RootProviders {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RootProviders({})", self.len())
+    }
+}
+
+impl RootProviders {
+    /// No providers.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Registers a provider.
+    pub fn add(&self, p: Box<dyn RootProvider>) -> RootProviderId {
+        let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        g.0 += 1;
+        let id = g.0;
+        g.1.push((id, p));
+        RootProviderId(id)
+    }
+
+    /// Unregisters a provider and gives it back.
+    pub fn remove(&self, id: RootProviderId) -> Option<Box<dyn RootProvider>> {
+        let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let i = g.1.iter().position(|(k, _)| *k == id.0)?;
+        Some(g.1.remove(i).1)
+    }
+
+    /// Number of providers.
+    pub fn len(&self) -> usize {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner()).1.len()
+    }
+
+    /// True if none is registered.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Lets every provider report its roots to `f`.
+    pub fn visit_all(&self, f: &mut dyn FnMut(&mut usize)) {
+        let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let mut v = RootVisitor::new(f);
+        for (_, p) in g.1.iter_mut() {
+            p.visit_roots(&mut v);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Two([Option<ObjectRef>; 2]);
+    impl RootProvider for Two {
+        fn visit_roots(&mut self, v: &mut RootVisitor<'_>) {
+            for s in self.0.iter_mut() {
+                v.visit(s);
+            }
+        }
+    }
+
+    #[test]
+    fn providers_report_and_get_updated() {
+        let ps = RootProviders::new();
+        let id = ps.add(Box::new(Two([ObjectRef::from_addr(8), None])));
+        let mut n = 0;
+        ps.visit_all(&mut |s| {
+            n += 1;
+            *s = 64;
+        });
+        assert_eq!(n, 1);
+        assert!(ps.remove(id).is_some());
+        assert!(ps.remove(id).is_none());
+        assert!(ps.is_empty());
+    }
+}
