@@ -40,3 +40,5 @@ pub use contgc_collector::{
     HeapError, HeapStats, Local, Mutator, ObjectRef, PauseRecord, PauseSummary, Persistent,
     RootProvider, RootProviderId, RootVisitor, Scope, TypeDescriptor, TypeId,
 };
+
+pub mod heap_bench;

@@ -171,6 +171,7 @@ impl TypeDescriptor {
             elem_byrefs: sorted(&self.elem_byrefs),
             kinds: kinds.into_boxed_slice(),
             elem_kinds: elem_kinds.into_boxed_slice(),
+            filler: false,
         })
     }
 }
@@ -304,6 +305,8 @@ pub struct TypeInfo {
     elem_byrefs: Box<[u32]>,
     kinds: Box<[SlotKind]>,
     elem_kinds: Box<[SlotKind]>,
+    /// Fillers pad gaps of any multiple of 8 bytes, so they skip the minimum size.
+    filler: bool,
 }
 
 /// Result of checking a data access against a type's layout.
@@ -326,6 +329,16 @@ pub enum FieldCheck {
 }
 
 impl TypeInfo {
+    /// The descriptor of filler objects: a header followed by `len` bytes, whatever
+    /// `len` is (a filler can be as small as its header).
+    pub(crate) fn filler() -> TypeInfo {
+        let mut t = TypeDescriptor::array("<filler>", 0, 1)
+            .validate()
+            .expect("builtin");
+        t.filler = true;
+        t
+    }
+
     /// The type's name.
     pub fn name(&self) -> &str {
         &self.name
@@ -341,9 +354,9 @@ impl TypeInfo {
     pub fn payload_size(&self, len: u32) -> Option<usize> {
         match self.size {
             SizeKind::Fixed { size } => Some(size as usize),
-            SizeKind::Variable { base, elem } => {
-                (elem as usize).checked_mul(len as usize)?.checked_add(base as usize)
-            }
+            SizeKind::Variable { base, elem } => (elem as usize)
+                .checked_mul(len as usize)?
+                .checked_add(base as usize),
         }
     }
 
@@ -352,6 +365,9 @@ impl TypeInfo {
     /// [`MAX_OBJECT_BYTES`].
     #[inline]
     pub fn object_size(&self, len: u32) -> Option<usize> {
+        if self.filler {
+            return Some(HEADER_SIZE + len as usize);
+        }
         let size = align_up(HEADER_SIZE + self.payload_size(len)?).max(MIN_OBJECT_BYTES);
         (size <= MAX_OBJECT_BYTES).then_some(size)
     }

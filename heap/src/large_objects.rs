@@ -91,7 +91,12 @@ impl LargeObjectSpace {
                 true
             } else {
                 // SAFETY: allocated by `alloc` with this layout; unreachable now.
-                unsafe { dealloc(start as *mut u8, Layout::from_size_align_unchecked(size, LARGE_ALIGN)) };
+                unsafe {
+                    dealloc(
+                        start as *mut u8,
+                        Layout::from_size_align_unchecked(size, LARGE_ALIGN),
+                    )
+                };
                 bytes -= size;
                 freed += 1;
                 false
@@ -106,7 +111,12 @@ impl Drop for LargeObjectSpace {
     fn drop(&mut self) {
         for (&start, &size) in &self.objects {
             // SAFETY: allocated by `alloc` with this layout; the heap is going away.
-            unsafe { dealloc(start as *mut u8, Layout::from_size_align_unchecked(size, LARGE_ALIGN)) };
+            unsafe {
+                dealloc(
+                    start as *mut u8,
+                    Layout::from_size_align_unchecked(size, LARGE_ALIGN),
+                )
+            };
         }
     }
 }

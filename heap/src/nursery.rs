@@ -208,6 +208,27 @@ mod tests {
     }
 
     #[test]
+    fn fillers_cover_gaps_exactly_even_of_one_word() {
+        let n = Nursery::new(8192, 8192).unwrap();
+        let (a, _) = n.grant(64, 64).unwrap();
+        let t = crate::TypeTable::new(1);
+        let types = t.read();
+        // SAFETY: [a, a + 64) was just granted to us.
+        unsafe {
+            n.fill(a, a + 8);
+            n.fill(a + 8, a + 64);
+            let mut seen = vec![];
+            Nursery::walk(
+                a,
+                a + 64,
+                |h| types[h.type_index() as usize].object_size(h.len()).unwrap(),
+                |o, _| seen.push(o.addr() - a),
+            );
+            assert_eq!(seen, vec![0, 8]);
+        }
+    }
+
+    #[test]
     fn survivors_flip() {
         let mut n = Nursery::new(8192, 8192).unwrap();
         n.begin_evacuation();

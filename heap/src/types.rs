@@ -61,10 +61,10 @@ pub struct TypeTable {
 impl TypeTable {
     /// A table holding only the built-in entries (free and filler).
     pub fn new(heap: u32) -> TypeTable {
-        let free = TypeDescriptor::fixed("<free>", 8).validate().expect("builtin");
-        let filler = TypeDescriptor::array("<filler>", 0, 1)
+        let free = TypeDescriptor::fixed("<free>", 8)
             .validate()
             .expect("builtin");
+        let filler = TypeInfo::filler();
         TypeTable {
             heap,
             types: RwLock::new(vec![Arc::new(free), Arc::new(filler)]),

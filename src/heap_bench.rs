@@ -1,0 +1,414 @@
+//! `contgc heap-bench`: the heap micro-benchmarks of BENCHMARKS.md section 4, each
+//! measured against its baseline in the same run, printed as a table and as `RESULT`
+//! lines.
+//!
+//! - `alloc`: allocating objects with `size` payload bytes that die at once, against
+//!   `Box::new` of the same payload (both write one word of it), collections included;
+//! - `barrier`: a reference store into an old object through the write barrier, against
+//!   a plain store;
+//! - `minor-gc`: the pause of a minor collection with an empty nursery, with no old
+//!   objects and with 1,000,000 (it must not grow with the old generation);
+//! - `binary-trees`: the classic GC benchmark through the safe API, against the same
+//!   trees built with `Box`.
+
+use crate::{CollectionKind, Config, Heap, Mutator, TypeDescriptor};
+use std::hint::black_box;
+use std::time::Instant;
+
+/// What to run.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Allocations per timed run of the allocation benchmark.
+    pub allocs: usize,
+    /// Timed runs per figure (the median is reported).
+    pub runs: usize,
+    /// Minor collections timed per old-generation size.
+    pub gcs: usize,
+    /// Old objects for the large minor-GC case.
+    pub old_objects: usize,
+    /// Maximum depth of the binary-trees benchmark.
+    pub depth: u32,
+    /// Nursery (eden) bytes for the allocation and binary-trees benchmarks; `None`
+    /// uses the heap's default.
+    pub nursery: Option<usize>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            allocs: 2_000_000,
+            runs: 7,
+            gcs: 201,
+            old_objects: 1_000_000,
+            depth: 16,
+            nursery: None,
+        }
+    }
+}
+
+/// One `RESULT` line: the bench name and its key/value pairs.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ResultLine {
+    /// `bench=` value.
+    pub bench: &'static str,
+    /// The other keys, in order.
+    pub fields: Vec<(String, String)>,
+}
+
+impl std::fmt::Display for ResultLine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RESULT bench={}", self.bench)?;
+        for (k, v) in &self.fields {
+            write!(f, " {k}={v}")?;
+        }
+        Ok(())
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+fn line(bench: &'static str, fields: &[(&str, String)]) -> ResultLine {
+    ResultLine {
+        bench,
+        fields: fields
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect(),
+    }
+}
+
+/// Runs every heap benchmark, printing the table as it goes; returns the RESULT lines.
+pub fn run(opts: &Options) -> Vec<ResultLine> {
+    let mut out = Vec::new();
+    println!("== heap-bench (medians of {} runs) ==", opts.runs);
+    println!(
+        "{:<28} {:>14} {:>14} {:>9}",
+        "benchmark", "contgc", "baseline", "ratio"
+    );
+    for size in [16usize, 64, 256] {
+        let (c, b) = alloc(size, opts);
+        println!(
+            "{:<28} {:>11.2} ns {:>11.2} ns {:>8.2}x",
+            format!("alloc {size} B (vs Box::new)"),
+            c,
+            b,
+            b / c
+        );
+        out.push(line(
+            "alloc",
+            &[
+                ("size", size.to_string()),
+                ("contgc_ns", format!("{c:.2}")),
+                ("box_ns", format!("{b:.2}")),
+                ("speedup", format!("{:.2}", b / c)),
+            ],
+        ));
+    }
+    let (c, p) = barrier(opts);
+    println!(
+        "{:<28} {:>11.2} ns {:>11.2} ns {:>8.2}x",
+        "ref store (vs plain store)",
+        c,
+        p,
+        c / p
+    );
+    out.push(line(
+        "barrier",
+        &[
+            ("contgc_ns", format!("{c:.2}")),
+            ("plain_ns", format!("{p:.2}")),
+        ],
+    ));
+    let mut pauses = Vec::new();
+    for old in [0, opts.old_objects] {
+        let us = minor_pause(old, opts);
+        println!(
+            "{:<28} {:>11.2} us",
+            format!("minor GC, {old} old objects"),
+            us
+        );
+        pauses.push(us);
+        out.push(line(
+            "minor-gc",
+            &[
+                ("old_objects", old.to_string()),
+                ("pause_us_median", format!("{us:.2}")),
+            ],
+        ));
+    }
+    println!(
+        "{:<28} {:>13.2}x",
+        "minor GC pause ratio",
+        pauses[1] / pauses[0]
+    );
+    let (c, b) = binary_trees(opts, opts.runs.min(3));
+    println!(
+        "{:<28} {:>11.1} ms {:>11.1} ms {:>8.2}x",
+        format!("binary-trees depth {}", opts.depth),
+        c,
+        b,
+        b / c
+    );
+    out.push(line(
+        "binary-trees",
+        &[
+            ("depth", opts.depth.to_string()),
+            ("contgc_ms", format!("{c:.1}")),
+            ("box_ms", format!("{b:.1}")),
+        ],
+    ));
+    out
+}
+
+fn heap_with(config: Config) -> Heap {
+    Heap::new(config).expect("heap")
+}
+
+/// Nanoseconds per allocation: (contgc, Box).
+fn default_config(opts: &Options) -> Config {
+    let b = Config::builder();
+    match opts.nursery {
+        Some(n) => b.nursery_size(n),
+        None => b,
+    }
+    .build()
+    .expect("a valid nursery size")
+}
+
+fn alloc(size: usize, opts: &Options) -> (f64, f64) {
+    let heap = heap_with(default_config(opts));
+    let ty = heap
+        .register_type(&TypeDescriptor::fixed("Payload", size as u32))
+        .unwrap();
+    let mut m = heap.mutator();
+    let n = opts.allocs;
+    let contgc = |m: &mut Mutator| {
+        let t = Instant::now();
+        for i in 0..n {
+            let o = m.alloc_raw(ty).expect("alloc");
+            // SAFETY: a fresh object with at least 8 payload bytes, written before any
+            // further allocation.
+            unsafe { (o.payload() as *mut usize).write(i) };
+            black_box(o);
+        }
+        t.elapsed().as_nanos() as f64 / n as f64
+    };
+    fn boxed<const N: usize>(n: usize) -> f64 {
+        let t = Instant::now();
+        for i in 0..n {
+            let mut a = [0usize; N];
+            a[0] = i;
+            black_box(Box::new(a));
+        }
+        t.elapsed().as_nanos() as f64 / n as f64
+    }
+    let boxf = || match size {
+        16 => boxed::<2>(n),
+        64 => boxed::<8>(n),
+        256 => boxed::<32>(n),
+        _ => unreachable!("sizes are fixed"),
+    };
+    contgc(&mut m);
+    boxf();
+    let mut cs = Vec::new();
+    let mut bs = Vec::new();
+    for _ in 0..opts.runs {
+        cs.push(contgc(&mut m));
+        bs.push(boxf());
+    }
+    (median(cs), median(bs))
+}
+
+/// Nanoseconds per reference store: (with barrier into an old object, plain store).
+fn barrier(opts: &Options) -> (f64, f64) {
+    let heap = heap_with(Config::builder().promotion_age(1).build().unwrap());
+    let ty = heap
+        .register_type(&TypeDescriptor::fixed("Pair", 16).with_refs(&[0, 8]))
+        .unwrap();
+    let mut m = heap.mutator();
+    let base = m.roots_len();
+    let a = m.alloc_raw(ty).unwrap();
+    let ia = m.push_root(Some(a));
+    let b = m.alloc_raw(ty).unwrap();
+    let ib = m.push_root(Some(b));
+    m.collect(CollectionKind::Minor); // both old now
+    let (a, b) = (m.root(ia).unwrap(), m.root(ib).unwrap());
+    let n = opts.allocs * 5;
+    let mut cs = Vec::new();
+    let mut ps = Vec::new();
+    let mut plain = [0usize; 2];
+    for _ in 0..=opts.runs {
+        let t = Instant::now();
+        for i in 0..n {
+            let v = if i & 1 == 0 { a } else { b };
+            // SAFETY: `a` is live (rooted, and no collection runs in this loop) and 0
+            // is its reference slot; `v` is live.
+            unsafe { m.store_ref(black_box(a), 0, Some(black_box(v))) };
+        }
+        cs.push(t.elapsed().as_nanos() as f64 / n as f64);
+        let t = Instant::now();
+        for i in 0..n {
+            let v = if i & 1 == 0 { a.addr() } else { b.addr() };
+            let p = black_box(&mut plain);
+            p[0] = black_box(v);
+        }
+        ps.push(t.elapsed().as_nanos() as f64 / n as f64);
+    }
+    m.truncate_roots(base);
+    (median(cs), median(ps))
+}
+
+/// Median minor-GC pause in µs with an empty nursery and `old` old objects. In both
+/// cases the only root is one persistent handle to a holder object (old as well) that
+/// refers to the list of old objects, or to nothing, so the root set is the same.
+fn minor_pause(old: usize, opts: &Options) -> f64 {
+    let heap = heap_with(
+        Config::builder()
+            .nursery_size(64 << 20)
+            .promotion_age(1)
+            .build()
+            .unwrap(),
+    );
+    let node = heap
+        .register_type(&TypeDescriptor::fixed("Node", 16).with_refs(&[0]))
+        .unwrap();
+    let mut m = heap.mutator();
+    let _keep = m.scope(|s| {
+        let holder = s.alloc(node).unwrap();
+        let keep = s.persist(holder);
+        let mut list = None;
+        for i in 0..old {
+            list = s.scope_escape(|s| {
+                let n = s.alloc(node).unwrap();
+                s.write_u64(n, 8, i as u64);
+                s.set_ref(n, 0, list);
+                Some(n)
+            });
+        }
+        s.set_ref(holder, 0, list);
+        s.collect(CollectionKind::Major);
+        s.collect(CollectionKind::Minor);
+        keep
+    });
+    heap.reset_pause_stats();
+    for _ in 0..opts.gcs {
+        m.collect(CollectionKind::Minor);
+    }
+    let st = heap.stats();
+    assert_eq!(st.young_bytes, 0, "the nursery must be empty");
+    assert!(
+        st.old_bytes >= (old + 1) * 24,
+        "the old objects must be in the old generation"
+    );
+    heap.pause_summary(CollectionKind::Minor).median_ns as f64 / 1000.0
+}
+
+/// Milliseconds for the binary-trees benchmark: (contgc, Box).
+fn binary_trees(opts: &Options, runs: usize) -> (f64, f64) {
+    let max_depth = opts.depth;
+    let mut cs = Vec::new();
+    let mut bs = Vec::new();
+    for _ in 0..runs.max(1) {
+        let t = Instant::now();
+        let c = trees_contgc(max_depth, default_config(opts));
+        cs.push(t.elapsed().as_secs_f64() * 1e3);
+        let t = Instant::now();
+        let b = trees_box(max_depth);
+        bs.push(t.elapsed().as_secs_f64() * 1e3);
+        assert_eq!(c, b, "both implementations must count the same nodes");
+    }
+    (median(cs), median(bs))
+}
+
+struct BoxNode {
+    left: Option<Box<BoxNode>>,
+    right: Option<Box<BoxNode>>,
+}
+
+fn box_tree(depth: u32) -> Box<BoxNode> {
+    if depth == 0 {
+        return Box::new(BoxNode {
+            left: None,
+            right: None,
+        });
+    }
+    Box::new(BoxNode {
+        left: Some(box_tree(depth - 1)),
+        right: Some(box_tree(depth - 1)),
+    })
+}
+
+fn box_check(n: &BoxNode) -> u64 {
+    1 + n.left.as_deref().map_or(0, box_check) + n.right.as_deref().map_or(0, box_check)
+}
+
+fn trees_box(max_depth: u32) -> u64 {
+    let min_depth = 4;
+    let mut total = box_check(&box_tree(max_depth + 1));
+    let long_lived = box_tree(max_depth);
+    let mut d = min_depth;
+    while d <= max_depth {
+        let iterations = 1u64 << (max_depth - d + min_depth);
+        for _ in 0..iterations {
+            total += box_check(&box_tree(d));
+        }
+        d += 2;
+    }
+    total + box_check(&long_lived)
+}
+
+fn trees_contgc(max_depth: u32, config: Config) -> u64 {
+    let heap = heap_with(config);
+    let node = heap
+        .register_type(&TypeDescriptor::fixed("TreeNode", 16).with_refs(&[0, 8]))
+        .unwrap();
+    let mut m = heap.mutator();
+    m.scope(|s| {
+        let min_depth = 4;
+        let stretch = gc_tree(s, node, max_depth + 1);
+        let mut total = gc_check(s, stretch);
+        let long_lived = gc_tree(s, node, max_depth);
+        let mut d = min_depth;
+        while d <= max_depth {
+            let iterations = 1u64 << (max_depth - d + min_depth);
+            for _ in 0..iterations {
+                total += s.scope(|s| {
+                    let t = gc_tree(s, node, d);
+                    gc_check(s, t)
+                });
+            }
+            d += 2;
+        }
+        total + gc_check(s, long_lived)
+    })
+}
+
+fn gc_tree<'s>(s: &mut crate::Scope<'s>, node: crate::TypeId, depth: u32) -> crate::Local<'s> {
+    s.scope_escape(|s| {
+        let n = s.alloc(node).unwrap();
+        if depth > 0 {
+            let l = gc_tree(s, node, depth - 1);
+            s.set_ref(n, 0, Some(l));
+            let r = gc_tree(s, node, depth - 1);
+            s.set_ref(n, 8, Some(r));
+        }
+        Some(n)
+    })
+    .expect("a tree")
+}
+
+fn gc_check(s: &mut crate::Scope<'_>, n: crate::Local<'_>) -> u64 {
+    s.scope(|s| {
+        let mut total = 1;
+        if let Some(l) = s.get_ref(n, 0) {
+            total += gc_check(s, l);
+        }
+        if let Some(r) = s.get_ref(n, 8) {
+            total += gc_check(s, r);
+        }
+        total
+    })
+}
