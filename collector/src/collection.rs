@@ -132,12 +132,16 @@ fn clear_young_marks(nursery: &Nursery, types: &[Arc<TypeInfo>]) {
         // SAFETY: every buffer was retired, so both ranges are walkable; the world is
         // stopped.
         unsafe {
-            Nursery::walk(start, top, |h| object_size(types, h), |obj, h| {
-                if h.is_marked() {
-                    obj.set_header(h.without(MARK));
-                }
-            });
+            Nursery::walk(
+                start,
+                top,
+                |h| object_size(types, h),
+                |obj, h| {
+                    if h.is_marked() {
+                        obj.set_header(h.without(MARK));
+                    }
+                },
+            );
         }
     }
 }
-

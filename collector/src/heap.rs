@@ -136,7 +136,12 @@ impl Heap {
     /// The name of a registered type.
     pub fn type_name(&self, ty: TypeId) -> Option<String> {
         (ty.heap_id() == self.inner.id)
-            .then(|| self.inner.types.get(ty.index()).map(|t| t.name().to_owned()))
+            .then(|| {
+                self.inner
+                    .types
+                    .get(ty.index())
+                    .map(|t| t.name().to_owned())
+            })
             .flatten()
     }
 

@@ -95,7 +95,9 @@ impl Evacuator<'_> {
         }
         let types = self.types;
         let ty = &types[h.type_index() as usize];
-        let size = ty.object_size(h.len()).expect("allocated objects have a valid size");
+        let size = ty
+            .object_size(h.len())
+            .expect("allocated objects have a valid size");
         let age = h.age().saturating_add(1);
         let mut promoted = false;
         let mut dst = None;

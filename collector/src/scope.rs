@@ -382,9 +382,9 @@ scalar_access! {
 fn slot_mismatch(name: &str, offset: usize, want: SlotKind, got: Option<SlotKind>) -> ! {
     match got {
         None => panic!("contgc: offset {offset} is outside the payload of a {name}"),
-        Some(k) => panic!(
-            "contgc: offset {offset} of a {name} is not a {want:?} slot (it holds {k:?})"
-        ),
+        Some(k) => {
+            panic!("contgc: offset {offset} of a {name} is not a {want:?} slot (it holds {k:?})")
+        }
     }
 }
 

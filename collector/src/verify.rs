@@ -40,13 +40,17 @@ pub(crate) fn verify(
         }
         let ti = h.type_index();
         if ti == FREE_TYPE_INDEX || ti as usize >= types.len() {
-            return Err(format!("object {addr:#x} ({space:?}) has bad type index {ti}"));
+            return Err(format!(
+                "object {addr:#x} ({space:?}) has bad type index {ti}"
+            ));
         }
         if ti == FILLER_TYPE_INDEX && space != Space::Young {
             return Err(format!("filler object at {addr:#x} outside the nursery"));
         }
         if h.is_marked() {
-            return Err(format!("invariant 3: object {addr:#x} ({space:?}) is still marked"));
+            return Err(format!(
+                "invariant 3: object {addr:#x} ({space:?}) is still marked"
+            ));
         }
         if space == Space::Young && h.is_unlogged() {
             return Err(format!("young object {addr:#x} is UNLOGGED"));
@@ -163,4 +167,3 @@ fn space_name(s: Space) -> &'static str {
         Space::Large => "large",
     }
 }
-

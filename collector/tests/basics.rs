@@ -58,7 +58,10 @@ fn old_to_young_references_are_found_without_scanning_the_old_generation() {
         s.set_ref(old, 0, Some(young));
         s.scope(|_| {}); // no locals keep `young`; only the old object does
         let st = s.mutator().stats();
-        assert_eq!(st.remembered, 0, "logged objects wait in the mutator's buffer");
+        assert_eq!(
+            st.remembered, 0,
+            "logged objects wait in the mutator's buffer"
+        );
         s.collect(CollectionKind::Minor);
         let y = s.get_ref(old, 0).unwrap();
         assert_eq!(s.read_u64(y, 8), 77);
@@ -104,7 +107,9 @@ fn allocation_past_the_limit_fails_cleanly_and_the_heap_recovers() {
     let node = h
         .register_type(&TypeDescriptor::fixed("Node", 56).with_refs(&[0]))
         .unwrap();
-    let big = h.register_type(&TypeDescriptor::array("Bytes", 0, 1)).unwrap();
+    let big = h
+        .register_type(&TypeDescriptor::array("Bytes", 0, 1))
+        .unwrap();
     let mut m = h.mutator();
     let root = m.scope(|s| {
         let head = s.alloc(node).unwrap();
@@ -153,7 +158,9 @@ fn allocation_past_the_limit_fails_cleanly_and_the_heap_recovers() {
 #[test]
 fn too_large_objects_are_refused() {
     let h = heap(Config::builder());
-    let big = h.register_type(&TypeDescriptor::array("Words", 0, 8)).unwrap();
+    let big = h
+        .register_type(&TypeDescriptor::array("Words", 0, 8))
+        .unwrap();
     let mut m = h.mutator();
     m.scope(|s| {
         let e = s.alloc_array(big, u32::MAX).unwrap_err();
