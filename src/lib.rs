@@ -42,3 +42,8 @@ pub use contgc_collector::{
 };
 
 pub mod heap_bench;
+
+/// The README's examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -14,6 +14,9 @@ use contgc_heap::{Nursery, ObjectRef, TypeInfo};
 use std::sync::Arc;
 use std::time::Instant;
 
+/// A root scan: calls the visitor it is given with every root slot.
+pub(crate) type RootScan<'a> = dyn FnMut(&mut dyn FnMut(&mut usize)) + 'a;
+
 /// Why a collection was asked for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Request {

@@ -6,6 +6,7 @@
 //! move while marking; the collection then sweeps the old spaces and clears the marks
 //! left on young objects (see `collection.rs`).
 
+use crate::collection::RootScan;
 use bumpalo::collections::Vec as BumpVec;
 use bumpalo::Bump;
 use contgc_heap::header::MARK;
@@ -15,11 +16,7 @@ use std::sync::Arc;
 /// Marks everything reachable from `roots`; returns the number of objects marked.
 ///
 /// The world must be stopped and no object may be marked when this starts.
-pub(crate) fn mark(
-    types: &[Arc<TypeInfo>],
-    roots: &mut dyn FnMut(&mut dyn FnMut(&mut usize)),
-    scratch: &Bump,
-) -> usize {
+pub(crate) fn mark(types: &[Arc<TypeInfo>], roots: &mut RootScan<'_>, scratch: &Bump) -> usize {
     let mut stack: BumpVec<'_, usize> = BumpVec::new_in(scratch);
     let mut marked = 0usize;
     let mut visit = |addr: usize, stack: &mut BumpVec<'_, usize>| {

@@ -12,6 +12,7 @@
 //! form the new remembered set; every other scanned old object gets its `UNLOGGED` bit
 //! back, so the write barrier logs it again the next time it is written.
 
+use crate::collection::RootScan;
 use bumpalo::collections::Vec as BumpVec;
 use bumpalo::Bump;
 use contgc_heap::header::{Header, MARK, UNLOGGED};
@@ -48,7 +49,7 @@ pub(crate) fn collect(
     old: &mut OldSpace,
     remset: &mut Vec<usize>,
     promotion_age: u8,
-    roots: &mut dyn FnMut(&mut dyn FnMut(&mut usize)),
+    roots: &mut RootScan<'_>,
     scratch: &Bump,
 ) -> MinorOutcome {
     nursery.begin_evacuation();

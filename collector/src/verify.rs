@@ -10,6 +10,7 @@
 //! only pad the nursery, young objects are never `UNLOGGED`, remembered objects are old.
 //! It costs O(heap) and runs after every collection when the configuration asks for it.
 
+use crate::collection::RootScan;
 use crate::heap::Spaces;
 use contgc_heap::types::{FILLER_TYPE_INDEX, FREE_TYPE_INDEX};
 use contgc_heap::{Header, ObjectRef, TypeInfo};
@@ -27,7 +28,7 @@ enum Space {
 pub(crate) fn verify(
     sp: &Spaces,
     types: &[Arc<TypeInfo>],
-    roots: &mut dyn FnMut(&mut dyn FnMut(&mut usize)),
+    roots: &mut RootScan<'_>,
 ) -> Result<(), String> {
     let mut objects: HashMap<usize, (Header, Space)> = HashMap::new();
     let mut err: Option<String> = None;

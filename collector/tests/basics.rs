@@ -237,7 +237,11 @@ fn a_local_of_a_closed_nested_scope_is_caught() {
         s.scope(|i| {
             let a = i.alloc(t).unwrap();
             // Smuggle the index out through a raw copy of the local.
-            leaked = Some(unsafe { std::mem::transmute::<_, contgc_collector::Local<'static>>(a) });
+            // SAFETY: only the lifetime changes; the test is that using the
+            // smuggled local is caught at run time.
+            leaked = Some(unsafe {
+                std::mem::transmute::<contgc_collector::Local<'_>, contgc_collector::Local<'static>>(a)
+            });
         });
         let _b = s.alloc(t).unwrap(); // takes the same index
         s.read_u64(leaked.unwrap(), 0);

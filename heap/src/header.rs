@@ -40,6 +40,8 @@ const LEN_SHIFT: u32 = 32;
 #[repr(transparent)]
 pub struct Header(pub u64);
 
+// `len` is the element count field, not a container length.
+#[allow(clippy::len_without_is_empty)]
 impl Header {
     /// A fresh header: age 0, no flag set.
     #[inline(always)]

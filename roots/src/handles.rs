@@ -13,7 +13,7 @@ pub const HANDLES_PER_BLOCK: usize = 256;
 
 #[derive(Debug, Default)]
 struct Blocks {
-    blocks: Vec<Box<[usize; HANDLES_PER_BLOCK]>>,
+    blocks: Vec<[usize; HANDLES_PER_BLOCK]>,
     free: Vec<u32>,
     live: usize,
 }
@@ -52,7 +52,7 @@ impl HandleTable {
             Some(i) => i,
             None => {
                 let i = (b.blocks.len() * HANDLES_PER_BLOCK) as u32;
-                b.blocks.push(Box::new([0; HANDLES_PER_BLOCK]));
+                b.blocks.push([0; HANDLES_PER_BLOCK]);
                 b.free.extend((i + 1..i + HANDLES_PER_BLOCK as u32).rev());
                 i
             }

@@ -70,10 +70,13 @@ impl<'a> RootVisitor<'a> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct RootProviderId(u64);
 
+/// Registered providers with their ids, and the last id handed out.
+type Registry = (u64, Vec<(u64, Box<dyn RootProvider>)>);
+
 /// The providers registered with one heap.
 #[derive(Default)]
 pub struct RootProviders {
-    inner: Mutex<(u64, Vec<(u64, Box<dyn RootProvider>)>)>,
+    inner: Mutex<Registry>,
 }
 
 impl std::fmt::Debug for RootProviders {
