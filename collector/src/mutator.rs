@@ -121,6 +121,7 @@ impl Mutator {
     }
 
     /// An identity for this mutator, used by debug checks on locals.
+    #[cfg(debug_assertions)]
     #[inline(always)]
     pub(crate) fn identity(&self) -> usize {
         self.local as usize
@@ -203,16 +204,22 @@ impl Mutator {
     }
 
     /// The descriptor of type `index` (cached per mutator).
+    #[inline]
     pub(crate) fn type_info(&mut self, index: u32) -> &TypeInfo {
-        let i = index as usize;
-        if i >= self.local_ref().types.len() {
-            let fresh: Vec<_> = self.heap.types.read().clone();
-            self.local().types = fresh;
+        if (index as usize) >= self.local_ref().types.len() {
+            self.refresh_types(index);
         }
-        match self.local_ref().types.get(i) {
-            Some(t) => t,
-            None => panic!("contgc: type index {index} is not registered with this heap"),
+        &self.local_ref().types[index as usize]
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn refresh_types(&mut self, index: u32) {
+        let fresh: Vec<_> = self.heap.types.read().clone();
+        if index as usize >= fresh.len() {
+            panic!("contgc: type index {index} is not registered with this heap");
         }
+        self.local().types = fresh;
     }
 
     // ----------------------------------------------------------------------------

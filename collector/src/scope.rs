@@ -225,21 +225,29 @@ impl<'s> Scope<'s> {
         unsafe { self.raw(l).header() }
     }
 
+    #[inline]
     fn check_slot(&mut self, l: Local<'_>, offset: usize, want: SlotKind) -> ObjectRef {
         let obj = self.raw(l);
-        let h = self.header(l);
+        // SAFETY: locals hold live objects of this heap.
+        let h = unsafe { obj.header() };
         let info = self.m.type_info(h.type_index());
-        let kind = info.slot_kind(offset, h.len());
-        if kind != Some(want) || offset % 8 != 0 {
+        let ok = match want {
+            SlotKind::Ref => info.is_ref_slot(offset, h.len()),
+            _ => offset % 8 == 0 && info.slot_kind(offset, h.len()) == Some(want),
+        };
+        if !ok {
+            let kind = info.slot_kind(offset, h.len());
             let name = info.name().to_owned();
             slot_mismatch(&name, offset, want, kind);
         }
         obj
     }
 
+    #[inline]
     fn check_data(&mut self, l: Local<'_>, offset: usize, width: usize) -> *mut u8 {
         let obj = self.raw(l);
-        let h = self.header(l);
+        // SAFETY: locals hold live objects of this heap.
+        let h = unsafe { obj.header() };
         let info = self.m.type_info(h.type_index());
         match info.check_data(offset, width, h.len()) {
             FieldCheck::Ok => obj.payload().wrapping_add(offset),

@@ -162,7 +162,22 @@ impl TypeDescriptor {
             v.sort_unstable();
             v.into_boxed_slice()
         };
+        let mask_words = kinds.len().min(64);
+        let (mut ref_mask, mut slot_mask) = (0u64, 0u64);
+        for (w, k) in kinds.iter().take(mask_words).enumerate() {
+            match k {
+                SlotKind::Ref => {
+                    ref_mask |= 1 << w;
+                    slot_mask |= 1 << w;
+                }
+                SlotKind::Byref => slot_mask |= 1 << w,
+                SlotKind::Data => {}
+            }
+        }
         Ok(TypeInfo {
+            ref_mask,
+            slot_mask,
+            mask_words: mask_words as u32,
             name: self.name.clone(),
             size: self.size,
             refs: sorted(&self.refs),
@@ -307,6 +322,12 @@ pub struct TypeInfo {
     elem_kinds: Box<[SlotKind]>,
     /// Fillers pad gaps of any multiple of 8 bytes, so they skip the minimum size.
     filler: bool,
+    /// Bit `w` set: payload word `w` of the fixed part (or base) is a reference slot;
+    /// covers the first `mask_words` words, for the accessors' fast path.
+    ref_mask: u64,
+    /// Bit `w` set: payload word `w` is a reference or byref slot.
+    slot_mask: u64,
+    mask_words: u32,
 }
 
 /// Result of checking a data access against a type's layout.
@@ -456,9 +477,37 @@ impl TypeInfo {
         }
     }
 
+    /// True if payload byte `offset` starts a reference slot of an object with `len`
+    /// elements.
+    #[inline]
+    pub fn is_ref_slot(&self, offset: usize, len: u32) -> bool {
+        if offset % 8 != 0 {
+            return false;
+        }
+        let w = offset / 8;
+        if w < self.mask_words as usize {
+            return self.ref_mask >> w & 1 != 0;
+        }
+        self.slot_kind(offset, len) == Some(SlotKind::Ref)
+    }
+
     /// Checks that bytes `offset..offset + width` of an object with `len` elements are
     /// inside the payload and are plain data.
+    #[inline]
     pub fn check_data(&self, offset: usize, width: usize, len: u32) -> FieldCheck {
+        // Fast path: the bytes lie in the words the masks cover.
+        if width > 0 && width <= 8 && offset + width <= self.mask_words as usize * 8 {
+            let first = offset / 8;
+            let last = (offset + width - 1) / 8;
+            let bits = (2u64 << last) - (1u64 << first);
+            if self.slot_mask & bits == 0 {
+                return FieldCheck::Ok;
+            }
+        }
+        self.check_data_slow(offset, width, len)
+    }
+
+    fn check_data_slow(&self, offset: usize, width: usize, len: u32) -> FieldCheck {
         let payload = self.payload_size(len).unwrap_or(0);
         let end = match offset.checked_add(width) {
             Some(end) if end <= payload && width > 0 => end,
