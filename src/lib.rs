@@ -37,8 +37,8 @@ pub use contgc_roots as roots;
 
 pub use contgc_collector::{
     AllocError, CollectionKind, Config, ConfigBuilder, ConfigError, DescriptorError, Heap,
-    HeapError, HeapStats, Local, Mutator, ObjectRef, PauseRecord, PauseSummary, Persistent,
-    RootProvider, RootProviderId, RootVisitor, Scope, TypeDescriptor, TypeId,
+    HeapError, HeapStats, Local, Mutator, ObjectRef, PauseRecord, PauseSummary, Persistent, Plain,
+    RootProvider, RootProviderId, RootVisitor, Scope, TypeDescriptor, TypeId, Typed,
 };
 
 pub mod heap_bench;

@@ -4,8 +4,8 @@
 //! minor collection that evacuates the nursery, the major mark-sweep collection, the
 //! write barrier and remembered set, the policy that chooses between them, pause
 //! statistics and the heap verifier. It exposes [`Heap`] (shared by threads) and
-//! [`Mutator`] (one per thread), with a safe API ([`Scope`], [`Local`]) for the common
-//! embedding path and a documented `unsafe` raw layer on [`Mutator`] for code
+//! [`Mutator`] (one per thread), with a safe API ([`Scope`], [`Local`], and typed
+//! allocation of [`Plain`] values) for the common embedding path and a documented `unsafe` raw layer on [`Mutator`] for code
 //! generators.
 //!
 //! # Generational barrier: object logging, not a card table
@@ -34,6 +34,7 @@ pub mod safepoint;
 pub mod scope;
 pub mod stats;
 mod sync;
+pub mod typed;
 mod verify;
 
 pub use config::{Config, ConfigBuilder, ConfigError};
@@ -44,3 +45,4 @@ pub use heap::Heap;
 pub use mutator::Mutator;
 pub use scope::{Local, Scope};
 pub use stats::{CollectionKind, HeapStats, PauseRecord, PauseSummary};
+pub use typed::{Plain, Typed};
