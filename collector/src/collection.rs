@@ -59,8 +59,11 @@ pub(crate) fn collect(
     let scratch = Bump::new();
     let mut roots = |f: &mut dyn FnMut(&mut usize)| visit_roots(heap, &mutators, f);
     let mut out = minor::MinorOutcome::default();
+    let mut byrefs_resolved = 0;
+    let mut minor_ran = false;
     if kind == CollectionKind::Major {
-        major::mark(&types, &mut roots, &scratch);
+        let marked = major::mark(&types, &sp.nursery, &sp.old, &sp.los, &mut roots, &scratch);
+        byrefs_resolved += marked.byrefs_resolved;
         // Remembered objects that died are dropped before their cells are freed.
         sp.remset.retain(|&a| {
             // SAFETY: remembered objects are live old objects until this sweep.
@@ -78,16 +81,19 @@ pub(crate) fn collect(
             &types,
             &mut sp.nursery,
             &mut sp.old,
+            &sp.los,
             &mut sp.remset,
             heap.config.promotion_age,
             &mut roots,
             &scratch,
         );
+        byrefs_resolved += out.byrefs_resolved;
+        minor_ran = true;
     }
     drop(scratch);
 
     if heap.config.verify {
-        if let Err(e) = verify::verify(sp, &types, &mut roots) {
+        if let Err(e) = verify::verify(sp, &types, &mut roots, !minor_ran) {
             panic!("contgc: heap verification failed after a {kind:?} collection: {e}");
         }
     }
@@ -105,6 +111,7 @@ pub(crate) fn collect(
         survivor_bytes: out.survivor_bytes,
         heap_before: before,
         heap_after: after,
+        byrefs_resolved,
     });
     kind
 }

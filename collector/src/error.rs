@@ -64,3 +64,47 @@ impl fmt::Display for HeapError {
 }
 
 impl std::error::Error for HeapError {}
+
+/// A byref the heap refused to capture.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ByrefError {
+    /// The slot written is not a byref slot of the object.
+    NotAByrefSlot {
+        /// Offset given.
+        offset: usize,
+        /// The object's type.
+        type_name: String,
+    },
+    /// The target offset lies past the end of the target object's payload.
+    OutOfBounds {
+        /// Offset given.
+        offset: usize,
+        /// Payload bytes of the target.
+        payload: usize,
+    },
+    /// An address given as external lies in the heap (capture it with its base object).
+    InsideHeap {
+        /// The address.
+        addr: usize,
+    },
+}
+
+impl fmt::Display for ByrefError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ByrefError::NotAByrefSlot { offset, type_name } => {
+                write!(f, "offset {offset} of a {type_name} is not a byref slot")
+            }
+            ByrefError::OutOfBounds { offset, payload } => write!(
+                f,
+                "byref offset {offset} lies past the end of a {payload}-byte payload"
+            ),
+            ByrefError::InsideHeap { addr } => write!(
+                f,
+                "address {addr:#x} lies in the heap; capture it with its base object"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ByrefError {}

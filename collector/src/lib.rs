@@ -23,6 +23,7 @@
 //! conservatively: every reference it follows is named by a type descriptor or handed
 //! over by a root source.
 
+mod byrefs;
 mod collection;
 pub mod config;
 pub mod error;
@@ -40,9 +41,9 @@ mod verify;
 pub use config::{Config, ConfigBuilder, ConfigError};
 pub use contgc_heap::{DescriptorError, ObjectRef, TypeDescriptor, TypeId};
 pub use contgc_roots::{Persistent, RootProvider, RootProviderId, RootVisitor};
-pub use error::{AllocError, HeapError};
+pub use error::{AllocError, ByrefError, HeapError};
 pub use heap::Heap;
 pub use mutator::Mutator;
-pub use scope::{Local, Scope};
+pub use scope::{Byref, Local, Scope};
 pub use stats::{CollectionKind, HeapStats, PauseRecord, PauseSummary};
 pub use typed::{Plain, Typed};

@@ -12,11 +12,13 @@
 //! form the new remembered set; every other scanned old object gets its `UNLOGGED` bit
 //! back, so the write barrier logs it again the next time it is written.
 
+use crate::byrefs::Resolver;
 use crate::collection::RootScan;
 use bumpalo::collections::Vec as BumpVec;
 use bumpalo::Bump;
+use contgc_heap::byref::{self as byref_slot, ByrefState, EXTERNAL};
 use contgc_heap::header::{Header, MARK, UNLOGGED};
-use contgc_heap::{Nursery, ObjectRef, OldSpace, TypeInfo};
+use contgc_heap::{LargeObjectSpace, Nursery, ObjectRef, OldSpace, TypeInfo};
 use std::sync::Arc;
 
 /// What a minor collection did.
@@ -25,12 +27,15 @@ pub(crate) struct MinorOutcome {
     pub promoted_bytes: usize,
     pub survivors: usize,
     pub survivor_bytes: usize,
+    pub byrefs_resolved: usize,
 }
 
 struct Evacuator<'a> {
     types: &'a [Arc<TypeInfo>],
     nursery: &'a mut Nursery,
     old: &'a mut OldSpace,
+    los: &'a LargeObjectSpace,
+    resolver: Resolver<'a>,
     young_start: usize,
     young_len: usize,
     promotion_age: u8,
@@ -47,6 +52,7 @@ pub(crate) fn collect(
     types: &[Arc<TypeInfo>],
     nursery: &mut Nursery,
     old: &mut OldSpace,
+    los: &LargeObjectSpace,
     remset: &mut Vec<usize>,
     promotion_age: u8,
     roots: &mut RootScan<'_>,
@@ -58,6 +64,8 @@ pub(crate) fn collect(
         types,
         nursery,
         old,
+        los,
+        resolver: Resolver::new(types),
         young_start,
         young_len,
         promotion_age,
@@ -76,6 +84,7 @@ pub(crate) fn collect(
     }
     ev.drain(remset);
     ev.nursery.flip();
+    ev.out.byrefs_resolved = ev.resolver.resolved;
     ev.out
 }
 
@@ -118,7 +127,7 @@ impl Evacuator<'_> {
         let mut nh = h.with_age(age).without(MARK);
         if promoted {
             self.out.promoted_bytes += size;
-            if ty.has_refs() {
+            if ty.needs_scan() {
                 self.grey.push(dst);
             } else {
                 nh = nh.with(UNLOGGED);
@@ -135,14 +144,16 @@ impl Evacuator<'_> {
         dst
     }
 
-    /// Evacuates the young referents of `obj`; returns true if any stays young.
+    /// Evacuates the young referents of `obj` (through reference slots and byref
+    /// bases), resolving its unresolved byrefs; returns true if any referent stays
+    /// young.
     fn scan(&mut self, obj: ObjectRef) -> bool {
         // SAFETY: `obj` is a live, non-forwarded object (a survivor copy, a promoted
         // copy or a remembered old object).
         let h = unsafe { obj.header() };
         let types = self.types;
         let ty = &types[h.type_index() as usize];
-        if !ty.has_refs() {
+        if !ty.needs_scan() {
             return false;
         }
         let mut young = false;
@@ -157,7 +168,42 @@ impl Evacuator<'_> {
                 young |= self.is_young(n);
             }
         });
+        if ty.has_byrefs() {
+            ty.for_each_byref_offset(h.len(), |off| {
+                let slot = obj.payload().wrapping_add(off) as *mut usize;
+                young |= self.update_byref(slot);
+            });
+        }
         young
+    }
+
+    /// Resolves the byref at `slot` if needed and moves it with its base; returns true
+    /// if the base is (still) young.
+    fn update_byref(&mut self, slot: *mut usize) -> bool {
+        // SAFETY: `slot` is a byref slot of a live object (per its descriptor).
+        let (addr, base) = match unsafe { byref_slot::load(slot) } {
+            ByrefState::Null | ByrefState::External { .. } => return false,
+            ByrefState::Unresolved { addr } => {
+                let base = self
+                    .resolver
+                    .resolve(addr, self.nursery, self.old, self.los);
+                if base == EXTERNAL {
+                    // SAFETY: as above.
+                    unsafe { byref_slot::store(slot, addr, EXTERNAL) };
+                    return false;
+                }
+                (addr, base)
+            }
+            ByrefState::Resolved { addr, base } => (addr, base),
+        };
+        let new_base = if self.is_young(base) {
+            self.evacuate(base)
+        } else {
+            base
+        };
+        // SAFETY: as above; the offset inside the base is kept (invariant 4).
+        unsafe { byref_slot::store(slot, new_base + (addr - base), new_base) };
+        self.is_young(new_base)
     }
 
     /// Scans an old object and files it: remembered if it still refers to young

@@ -413,6 +413,64 @@ impl Mutator {
         ObjectRef::from_addr(unsafe { obj.load_slot(offset) })
     }
 
+    /// Captures a byref: stores the raw interior address `addr` into byref slot
+    /// `offset` of `obj` (base word 0: unresolved), with the write barrier. The next
+    /// collection resolves it to `<base object, offset>`, keeps the base alive and
+    /// moves the address with it. An address outside the heap is kept as it is; what
+    /// it points to is the embedder's responsibility.
+    ///
+    /// # Safety
+    /// `obj` must be a live object of this heap and `offset` one of its byref slots;
+    /// `addr` must be 0, inside a live object of this heap (header excluded), or
+    /// outside every space of this heap.
+    #[inline(always)]
+    pub unsafe fn store_byref(&mut self, obj: ObjectRef, offset: usize, addr: usize) {
+        let slot = obj.payload().wrapping_add(offset) as *mut usize;
+        // SAFETY: guaranteed by the caller.
+        unsafe {
+            contgc_heap::byref::store(slot, addr, contgc_heap::byref::UNRESOLVED);
+            self.write_barrier(obj);
+        }
+    }
+
+    /// Stores an already resolved byref (`addr` inside `base`) with the write barrier.
+    ///
+    /// # Safety
+    /// As for [`store_byref`](Self::store_byref), and `base` must be the live object
+    /// containing `addr`.
+    #[inline(always)]
+    pub unsafe fn store_resolved_byref(
+        &mut self,
+        obj: ObjectRef,
+        offset: usize,
+        addr: usize,
+        base: ObjectRef,
+    ) {
+        let slot = obj.payload().wrapping_add(offset) as *mut usize;
+        // SAFETY: guaranteed by the caller.
+        unsafe {
+            contgc_heap::byref::store(slot, addr, base.addr());
+            self.write_barrier(obj);
+        }
+    }
+
+    /// The current address held by byref slot `offset` of `obj` (0 for null).
+    ///
+    /// # Safety
+    /// `obj` must be a live object of this heap and `offset` one of its byref slots.
+    #[inline(always)]
+    pub unsafe fn load_byref(&self, obj: ObjectRef, offset: usize) -> usize {
+        // SAFETY: guaranteed by the caller.
+        unsafe { obj.load_slot(offset) }
+    }
+
+    /// True if `addr` lies in memory this heap manages (the nursery region, the old
+    /// space's region, or a large object).
+    pub fn is_heap_address(&self, addr: usize) -> bool {
+        let sp = lock(&self.heap.spaces);
+        sp.nursery.contains(addr) || sp.old.contains(addr) || sp.los.object_start(addr).is_some()
+    }
+
     /// Pushes a scoped root and returns its index. The collector keeps the object alive
     /// and updates the slot when it moves. Raw-layer roots are released with
     /// [`truncate_roots`](Self::truncate_roots); do not mix them with an open

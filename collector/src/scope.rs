@@ -12,9 +12,10 @@
 //! and written only as references (with the write barrier), data only as data, and
 //! nothing outside the payload. A violation panics with the type and offset named.
 
-use crate::error::AllocError;
+use crate::error::{AllocError, ByrefError};
 use crate::mutator::Mutator;
 use crate::stats::CollectionKind;
+use contgc_heap::byref::{self as byref_slot, ByrefState};
 use contgc_heap::descriptor::FieldCheck;
 use contgc_heap::{Header, ObjectRef, SlotKind, TypeId};
 use contgc_roots::Persistent;
@@ -291,6 +292,120 @@ impl<'s> Scope<'s> {
         unsafe { self.m.store_ref(o, offset, v) };
     }
 
+    fn byref_slot(&mut self, obj: Local<'_>, slot: usize) -> Result<ObjectRef, ByrefError> {
+        let o = self.raw(obj);
+        // SAFETY: locals hold live objects of this heap.
+        let h = unsafe { o.header() };
+        let info = self.m.type_info(h.type_index());
+        if info.is_byref_slot(slot, h.len()) {
+            Ok(o)
+        } else {
+            Err(ByrefError::NotAByrefSlot {
+                offset: slot,
+                type_name: info.name().to_owned(),
+            })
+        }
+    }
+
+    /// Captures a byref to payload byte `target_offset` of `target` into byref slot
+    /// `slot` of `obj`. Refused if `slot` is not a byref slot or the offset lies past
+    /// the end of the target's payload. The safe API knows the base, so the byref is
+    /// stored resolved; raw captures ([`Mutator::store_byref`]) are resolved by the
+    /// next collection.
+    pub fn set_byref(
+        &mut self,
+        obj: Local<'_>,
+        slot: usize,
+        target: Local<'_>,
+        target_offset: usize,
+    ) -> Result<(), ByrefError> {
+        let o = self.byref_slot(obj, slot)?;
+        let t = self.raw(target);
+        // SAFETY: locals hold live objects of this heap.
+        let th = unsafe { t.header() };
+        let payload = self
+            .m
+            .type_info(th.type_index())
+            .payload_size(th.len())
+            .unwrap_or(0);
+        if target_offset >= payload {
+            return Err(ByrefError::OutOfBounds {
+                offset: target_offset,
+                payload,
+            });
+        }
+        let addr = t.payload() as usize + target_offset;
+        // SAFETY: checked byref slot of a live object; `addr` lies in `t`'s payload.
+        unsafe { self.m.store_resolved_byref(o, slot, addr, t) };
+        Ok(())
+    }
+
+    /// Captures a byref to memory outside the heap (kept as it is by the collector;
+    /// keeping it valid is the embedder's responsibility). Refused if `addr` lies in
+    /// the heap.
+    pub fn set_byref_external(
+        &mut self,
+        obj: Local<'_>,
+        slot: usize,
+        addr: usize,
+    ) -> Result<(), ByrefError> {
+        let o = self.byref_slot(obj, slot)?;
+        if self.m.is_heap_address(addr) {
+            return Err(ByrefError::InsideHeap { addr });
+        }
+        let base = if addr == 0 { 0 } else { byref_slot::EXTERNAL };
+        let p = o.payload().wrapping_add(slot) as *mut usize;
+        // SAFETY: checked byref slot of a live object; an external byref keeps no
+        // object alive, so no barrier is needed.
+        unsafe { byref_slot::store(p, addr, base) };
+        Ok(())
+    }
+
+    /// Reads byref slot `slot` of `obj`.
+    pub fn byref(&mut self, obj: Local<'_>, slot: usize) -> Result<Byref<'s>, ByrefError> {
+        let o = self.byref_slot(obj, slot)?;
+        let p = o.payload().wrapping_add(slot) as *const usize;
+        // SAFETY: checked byref slot of a live object.
+        Ok(match unsafe { byref_slot::load(p) } {
+            ByrefState::Null => Byref::Null,
+            ByrefState::External { addr } => Byref::External(addr),
+            ByrefState::Unresolved { addr } => Byref::Unresolved(addr),
+            ByrefState::Resolved { addr, base } => {
+                let b = ObjectRef::from_addr(base).expect("non-null");
+                Byref::Heap {
+                    base: self.push(b),
+                    offset: addr - b.payload() as usize,
+                }
+            }
+        })
+    }
+
+    fn through_byref(&mut self, obj: Local<'_>, slot: usize, width: usize) -> *mut u8 {
+        match self.byref(obj, slot) {
+            Ok(Byref::Heap { base, offset }) => self.check_data(base, offset, width),
+            Ok(other) => {
+                panic!("contgc: byref at offset {slot} is {other:?}, not a resolved heap byref")
+            }
+            Err(e) => panic!("contgc: {e}"),
+        }
+    }
+
+    /// Reads a `u64` through the resolved heap byref in slot `slot` of `obj` (checked
+    /// against the base object's layout like any data read). Panics if the byref is
+    /// not a resolved heap byref.
+    pub fn read_u64_via(&mut self, obj: Local<'_>, slot: usize) -> u64 {
+        let p = self.through_byref(obj, slot, 8);
+        // SAFETY: checked to be data bytes inside the base's payload.
+        unsafe { (p as *const u64).read_unaligned() }
+    }
+
+    /// Writes a `u64` through the resolved heap byref in slot `slot` of `obj`.
+    pub fn write_u64_via(&mut self, obj: Local<'_>, slot: usize, value: u64) {
+        let p = self.through_byref(obj, slot, 8);
+        // SAFETY: checked to be data bytes inside the base's payload.
+        unsafe { (p as *mut u64).write_unaligned(value) }
+    }
+
     /// True if both locals hold the same object.
     pub fn same(&self, a: Local<'_>, b: Local<'_>) -> bool {
         self.raw(a) == self.raw(b)
@@ -354,6 +469,24 @@ impl<'s> Scope<'s> {
     pub fn mutator(&mut self) -> &mut Mutator {
         self.m
     }
+}
+
+/// What a byref slot holds, as seen through the safe API.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Byref<'s> {
+    /// No byref.
+    Null,
+    /// Memory outside the heap.
+    External(usize),
+    /// A raw capture the next collection will resolve.
+    Unresolved(usize),
+    /// Payload byte `offset` of `base`.
+    Heap {
+        /// The object the byref points into.
+        base: Local<'s>,
+        /// Payload offset inside it.
+        offset: usize,
+    },
 }
 
 macro_rules! scalar_access {

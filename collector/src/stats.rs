@@ -31,6 +31,8 @@ pub struct PauseRecord {
     pub heap_before: usize,
     /// Heap bytes in use after it.
     pub heap_after: usize,
+    /// Byrefs resolved from raw addresses to `<base, offset>`.
+    pub byrefs_resolved: usize,
 }
 
 /// Median, 99th percentile and maximum pause of one kind, in nanoseconds.

@@ -5,6 +5,12 @@
 //! 2. Every old->young reference is remembered: its source object is in the
 //!    remembered set, with its `UNLOGGED` bit clear.
 //! 3. No forwarding pointer is left behind (nor a mark bit).
+//! 4. Every byref is null, external, or resolved, and a resolved byref's base is a live
+//!    object whose extent contains the byref's address (an old object whose byref base
+//!    is young is remembered, as for references).
+//!
+//! Continuations (types marked as such) must form well-formed chains: `next` is null
+//! or another continuation, and no chain loops.
 //!
 //! It also checks the spaces' own bookkeeping: headers name registered types, fillers
 //! only pad the nursery, young objects are never `UNLOGGED`, remembered objects are old.
@@ -12,6 +18,7 @@
 
 use crate::collection::RootScan;
 use crate::heap::Spaces;
+use contgc_heap::byref::{self as byref_slot, ByrefState};
 use contgc_heap::types::{FILLER_TYPE_INDEX, FREE_TYPE_INDEX};
 use contgc_heap::{Header, ObjectRef, TypeInfo};
 use std::collections::{HashMap, HashSet};
@@ -29,6 +36,7 @@ pub(crate) fn verify(
     sp: &Spaces,
     types: &[Arc<TypeInfo>],
     roots: &mut RootScan<'_>,
+    young_garbage: bool,
 ) -> Result<(), String> {
     let mut objects: HashMap<usize, (Header, Space)> = HashMap::new();
     let mut err: Option<String> = None;
@@ -112,6 +120,12 @@ pub(crate) fn verify(
         if h.type_index() == FILLER_TYPE_INDEX {
             continue;
         }
+        // After a major collection that could not evacuate the nursery, eden still
+        // holds dead objects whose referents may have been swept: only headers are
+        // checked there.
+        if young_garbage && space == Space::Young {
+            continue;
+        }
         let ty = &types[h.type_index() as usize];
         let obj = ObjectRef::from_addr(addr).expect("non-null");
         let mut bad = None;
@@ -147,7 +161,59 @@ pub(crate) fn verify(
         if let Some(b) = bad {
             return Err(b);
         }
+        ty.for_each_byref_offset(h.len(), |off| {
+            if bad.is_some() {
+                return;
+            }
+            let slot = obj.payload().wrapping_add(off) as *const usize;
+            // SAFETY: a live object's byref slot, per its descriptor.
+            let (a, base) = match unsafe { byref_slot::load(slot) } {
+                ByrefState::Null | ByrefState::External { .. } => return,
+                ByrefState::Unresolved { addr } => {
+                    bad = Some(format!(
+                        "invariant 4: {} object {addr:#x} ({}) byref +{off} to {addr:#x} was not resolved",
+                        space_name(space),
+                        ty.name()
+                    ));
+                    return;
+                }
+                ByrefState::Resolved { addr, base } => (addr, base),
+            };
+            let Some(&(bh, bspace)) = objects.get(&base).filter(|_| is_object(base)) else {
+                bad = Some(format!(
+                    "invariant 4: object {addr:#x} ({}) byref +{off} has base {base:#x}, not an object",
+                    ty.name()
+                ));
+                return;
+            };
+            let size = types[bh.type_index() as usize]
+                .object_size(bh.len())
+                .unwrap_or(0);
+            if a < base + 8 || a >= base + size {
+                bad = Some(format!(
+                    "invariant 4: object {addr:#x} ({}) byref +{off} address {a:#x} lies outside its base {base:#x} of {size} bytes",
+                    ty.name()
+                ));
+                return;
+            }
+            // SAFETY: as above.
+            let now = unsafe { obj.header() };
+            if space != Space::Young
+                && bspace == Space::Young
+                && (!remembered.contains(&addr) || now.is_unlogged())
+            {
+                bad = Some(format!(
+                    "invariant 2: old object {addr:#x} ({}) byref +{off} has young base {base:#x} but is not remembered",
+                    ty.name()
+                ));
+            }
+        });
+        if let Some(b) = bad {
+            return Err(b);
+        }
     }
+
+    check_chains(&objects, types, young_garbage)?;
 
     let mut bad_root = None;
     roots(&mut |slot: &mut usize| {
@@ -157,6 +223,52 @@ pub(crate) fn verify(
     });
     if let Some(r) = bad_root {
         return Err(format!("invariant 1: a root holds {r:#x}, not an object"));
+    }
+    Ok(())
+}
+
+/// Continuation chains: `next` (slot 0) is null or a continuation; no cycles.
+fn check_chains(
+    objects: &HashMap<usize, (Header, Space)>,
+    types: &[Arc<TypeInfo>],
+    young_garbage: bool,
+) -> Result<(), String> {
+    let is_cont = |a: usize| {
+        objects
+            .get(&a)
+            .is_some_and(|(h, _)| types[h.type_index() as usize].is_continuation())
+    };
+    // 0 = unvisited, 1 = on the current walk, 2 = done.
+    let mut state: HashMap<usize, u8> = HashMap::new();
+    for (&start, &(_, space)) in objects {
+        if !is_cont(start) || (young_garbage && space == Space::Young) {
+            continue;
+        }
+        let mut path = Vec::new();
+        let mut at = start;
+        loop {
+            match state.get(&at).copied().unwrap_or(0) {
+                1 => return Err(format!("continuation chain through {at:#x} is a cycle")),
+                2 => break,
+                _ => {}
+            }
+            state.insert(at, 1);
+            path.push(at);
+            // SAFETY: a live continuation; slot 0 is its `next` reference slot.
+            let next = unsafe { ObjectRef::from_addr(at).expect("non-null").load_slot(0) };
+            if next == 0 {
+                break;
+            }
+            if !is_cont(next) {
+                return Err(format!(
+                    "continuation {at:#x} has next {next:#x}, which is not a continuation"
+                ));
+            }
+            at = next;
+        }
+        for p in path {
+            state.insert(p, 2);
+        }
     }
     Ok(())
 }

@@ -6,6 +6,7 @@
 //! Registration validates a descriptor into a [`TypeInfo`], which the collector trusts:
 //! every word the collector treats as a reference is listed here, and nothing else is.
 
+use crate::byref::BYREF_SLOT_BYTES;
 use crate::{align_up, HEADER_SIZE, MAX_OBJECT_BYTES, MIN_OBJECT_BYTES};
 use core::fmt;
 
@@ -34,7 +35,8 @@ pub enum SlotKind {
     Data,
     /// A reference: null or the address of an object's header.
     Ref,
-    /// A byref: an interior address (resolved and updated by the collector).
+    /// A byref: two words, an interior address and its base object (see
+    /// [`byref`](crate::byref)); resolved and updated by the collector.
     Byref,
 }
 
@@ -62,6 +64,10 @@ pub struct TypeDescriptor {
     pub elem_refs: Vec<u32>,
     /// Byref slots inside each element.
     pub elem_byrefs: Vec<u32>,
+    /// Objects of this type are continuations (suspended frames): reference slot 0 is
+    /// `next`, the caller's continuation. The verifier checks that chains are well
+    /// formed; otherwise the collector treats them like any object.
+    pub continuation: bool,
 }
 
 impl TypeDescriptor {
@@ -83,7 +89,14 @@ impl TypeDescriptor {
             byrefs: Vec::new(),
             elem_refs: Vec::new(),
             elem_byrefs: Vec::new(),
+            continuation: false,
         }
+    }
+
+    /// Marks the type as a continuation layout (slot 0 must be a reference: `next`).
+    pub fn as_continuation(mut self) -> Self {
+        self.continuation = true;
+        self
     }
 
     /// Adds reference slots to the fixed part.
@@ -151,6 +164,9 @@ impl TypeDescriptor {
                 max: max_payload,
             });
         }
+        if self.continuation && (elem != 0 || !self.refs.contains(&0)) {
+            return Err(DescriptorError::BadContinuation);
+        }
         let kinds = slot_map(&self.refs, &self.byrefs, fixed_len, "object")?;
         let elem_kinds = if elem > 0 {
             slot_map(&self.elem_refs, &self.elem_byrefs, elem, "element")?
@@ -187,6 +203,7 @@ impl TypeDescriptor {
             kinds: kinds.into_boxed_slice(),
             elem_kinds: elem_kinds.into_boxed_slice(),
             filler: false,
+            continuation: self.continuation,
         })
     }
 }
@@ -207,18 +224,24 @@ fn slot_map(
         if offset % 8 != 0 {
             return Err(DescriptorError::MisalignedSlot { offset });
         }
-        if offset as u64 + 8 > len as u64 {
+        let bytes = match kind {
+            SlotKind::Byref => BYREF_SLOT_BYTES as u64,
+            _ => 8,
+        };
+        if offset as u64 + bytes > len as u64 {
             return Err(DescriptorError::SlotOutOfBounds {
                 offset,
                 size: len,
                 region,
             });
         }
-        let word = &mut kinds[offset as usize / 8];
-        if *word != SlotKind::Data {
-            return Err(DescriptorError::OverlappingSlots { offset });
+        for w in 0..bytes as usize / 8 {
+            let word = &mut kinds[offset as usize / 8 + w];
+            if *word != SlotKind::Data {
+                return Err(DescriptorError::OverlappingSlots { offset });
+            }
+            *word = kind;
         }
-        *word = kind;
     }
     Ok(kinds)
 }
@@ -269,6 +292,8 @@ pub enum DescriptorError {
     },
     /// Element slots were given for a fixed-size type.
     ElementSlotsOnFixedType,
+    /// A continuation type must be fixed-size with a reference slot at offset 0.
+    BadContinuation,
     /// The heap's type table is full.
     TooManyTypes,
 }
@@ -302,6 +327,10 @@ impl fmt::Display for DescriptorError {
             Self::ElementSlotsOnFixedType => {
                 write!(f, "element slots given for a fixed-size type")
             }
+            Self::BadContinuation => write!(
+                f,
+                "a continuation type must be fixed-size with its `next` reference slot at offset 0"
+            ),
             Self::TooManyTypes => write!(f, "the heap's type table is full"),
         }
     }
@@ -322,6 +351,7 @@ pub struct TypeInfo {
     elem_kinds: Box<[SlotKind]>,
     /// Fillers pad gaps of any multiple of 8 bytes, so they skip the minimum size.
     filler: bool,
+    continuation: bool,
     /// Bit `w` set: payload word `w` of the fixed part (or base) is a reference slot;
     /// covers the first `mask_words` words, for the accessors' fast path.
     ref_mask: u64,
@@ -399,6 +429,19 @@ impl TypeInfo {
         !self.refs.is_empty() || !self.elem_refs.is_empty()
     }
 
+    /// True for continuation layouts (see [`TypeDescriptor::continuation`]).
+    #[inline]
+    pub fn is_continuation(&self) -> bool {
+        self.continuation
+    }
+
+    /// True if objects of this type hold references or byrefs (the collector must
+    /// scan them).
+    #[inline]
+    pub fn needs_scan(&self) -> bool {
+        self.has_refs() || self.has_byrefs()
+    }
+
     /// True if objects of this type hold byref slots.
     #[inline]
     pub fn has_byrefs(&self) -> bool {
@@ -435,7 +478,8 @@ impl TypeInfo {
         }
     }
 
-    /// Calls `f` with the payload offset of every byref slot, in increasing order.
+    /// Calls `f` with the payload offset of every byref slot (its address word; the
+    /// base word follows it), in increasing order.
     #[inline]
     pub fn for_each_byref_offset(&self, len: u32, mut f: impl FnMut(usize)) {
         for &o in self.byrefs.iter() {
@@ -475,6 +519,21 @@ impl TypeInfo {
                 Some(*self.elem_kinds.get(within / 8).unwrap_or(&SlotKind::Data))
             }
         }
+    }
+
+    /// True if payload byte `offset` starts a byref slot (its address word) of an
+    /// object with `len` elements.
+    pub fn is_byref_slot(&self, offset: usize, len: u32) -> bool {
+        if self.slot_kind(offset, len) != Some(SlotKind::Byref) || offset % 8 != 0 {
+            return false;
+        }
+        if let SizeKind::Variable { base, elem } = self.size {
+            if offset >= base as usize {
+                let within = ((offset - base as usize) % elem as usize) as u32;
+                return self.elem_byrefs.binary_search(&within).is_ok();
+            }
+        }
+        self.byrefs.binary_search(&(offset as u32)).is_ok()
     }
 
     /// True if payload byte `offset` starts a reference slot of an object with `len`
@@ -569,6 +628,27 @@ mod tests {
             e(TypeDescriptor::fixed("A", 16).with_refs(&[8, 8])),
             DescriptorError::OverlappingSlots { offset: 8 }
         );
+        // A byref slot takes two words.
+        assert!(matches!(
+            e(TypeDescriptor::fixed("A", 16).with_byrefs(&[8])),
+            DescriptorError::SlotOutOfBounds { offset: 8, .. }
+        ));
+        assert_eq!(
+            e(TypeDescriptor::fixed("A", 24)
+                .with_byrefs(&[0])
+                .with_refs(&[8])),
+            DescriptorError::OverlappingSlots { offset: 0 }
+        );
+        assert_eq!(
+            e(TypeDescriptor::fixed("K", 16).as_continuation()),
+            DescriptorError::BadContinuation
+        );
+        assert!(TypeDescriptor::fixed("K", 16)
+            .with_refs(&[0])
+            .as_continuation()
+            .validate()
+            .unwrap()
+            .is_continuation());
         assert_eq!(
             e(TypeDescriptor::array("A", 0, 0)),
             DescriptorError::ZeroSize {

@@ -15,10 +15,12 @@
 //! across a collection on its own behalf, and never interpret a word as a reference
 //! unless a type descriptor says it is one: scanning is precise.
 
+pub mod byref;
 pub mod descriptor;
 pub mod header;
 pub mod large_objects;
 pub mod nursery;
+pub mod nursery_index;
 pub mod object;
 pub mod old_space;
 mod region;
@@ -29,6 +31,7 @@ pub use descriptor::{DescriptorError, SizeKind, SlotKind, TypeDescriptor, TypeIn
 pub use header::Header;
 pub use large_objects::LargeObjectSpace;
 pub use nursery::Nursery;
+pub use nursery_index::NurseryIndex;
 pub use object::{ObjectRef, HEADER_SIZE};
 pub use old_space::{OldSpace, BLOCK_SIZE};
 pub use types::{TypeId, TypeTable, FILLER_TYPE_INDEX};

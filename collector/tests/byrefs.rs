@@ -1,0 +1,180 @@
+//! Byrefs: captured raw or through the safe API, resolved by the next collection,
+//! moved with their base, and checked by the verifier (invariant 4).
+
+use contgc_collector::{Byref, ByrefError, CollectionKind, Config, Heap, TypeDescriptor};
+
+fn setup(promotion_age: u8) -> (Heap, contgc_collector::TypeId, contgc_collector::TypeId) {
+    let h = Heap::new(
+        Config::builder()
+            .promotion_age(promotion_age)
+            .verify_after_gc(true)
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    // A frame-like holder: one byref slot (16 bytes) and a data word.
+    let holder = h
+        .register_type(&TypeDescriptor::fixed("Holder", 24).with_byrefs(&[0]))
+        .unwrap();
+    // A target: a reference and three data words.
+    let target = h
+        .register_type(&TypeDescriptor::fixed("Target", 32).with_refs(&[0]))
+        .unwrap();
+    (h, holder, target)
+}
+
+#[test]
+fn raw_byrefs_into_young_objects_are_resolved_and_follow_their_base() {
+    let (h, holder, target) = setup(3);
+    let mut m = h.mutator();
+    m.scope(|s| {
+        let hold = s.alloc(holder).unwrap();
+        let t = s.scope_escape(|i| i.alloc(target).ok()).unwrap();
+        s.write_u64(t, 16, 5);
+        let (ho, to) = (s.raw(hold), s.raw(t));
+        // SAFETY: live objects; slot 0 is the holder's byref slot; the address is
+        // payload byte 16 of the target.
+        unsafe { s.mutator().store_byref(ho, 0, to.payload() as usize + 16) };
+        assert!(matches!(s.byref(hold, 0).unwrap(), Byref::Unresolved(_)));
+        for kind in [
+            CollectionKind::Minor,
+            CollectionKind::Minor,
+            CollectionKind::Major,
+        ] {
+            s.collect(kind);
+            let Byref::Heap { base, offset } = s.byref(hold, 0).unwrap() else {
+                panic!("resolved by the collection")
+            };
+            assert!(s.same(base, t));
+            assert_eq!(offset, 16);
+        }
+        assert_ne!(s.raw(t), to, "the target moved");
+        s.write_u64_via(hold, 0, 99);
+        assert_eq!(s.read_u64(t, 16), 99);
+        assert_eq!(s.read_u64(t, 8), 0, "only the captured field changed");
+        let stats = s.mutator().heap().pauses();
+        assert_eq!(stats.iter().map(|p| p.byrefs_resolved).sum::<usize>(), 1);
+    });
+}
+
+#[test]
+fn a_byref_keeps_its_base_alive() {
+    let (h, holder, target) = setup(1);
+    let mut m = h.mutator();
+    m.scope(|s| {
+        let hold = s.alloc(holder).unwrap();
+        s.scope(|i| {
+            let t = i.alloc(target).unwrap();
+            i.write_u64(t, 24, 1234);
+            let (ho, to) = (i.raw(hold), i.raw(t));
+            // SAFETY: live objects; byref slot 0; payload byte 24 of the target.
+            unsafe { i.mutator().store_byref(ho, 0, to.payload() as usize + 24) };
+        });
+        // Only the byref refers to the target now.
+        s.collect(CollectionKind::Minor);
+        s.collect(CollectionKind::Major);
+        assert_eq!(s.read_u64_via(hold, 0), 1234);
+    });
+}
+
+#[test]
+fn byrefs_written_into_old_objects_are_found_through_the_remembered_set() {
+    let (h, holder, target) = setup(1);
+    let big = h
+        .register_type(&TypeDescriptor::array("Big", 0, 8))
+        .unwrap();
+    let mut m = h.mutator();
+    m.scope(|s| {
+        let hold = s.alloc(holder).unwrap();
+        let large = s.alloc_array(big, 1000).unwrap();
+        s.collect(CollectionKind::Minor); // the holder is old now
+        let t = s.alloc(target).unwrap(); // young
+        s.write_u64(t, 8, 7);
+        let (ho, to) = (s.raw(hold), s.raw(t));
+        // SAFETY: live objects; byref slot 0; payload byte 8 of the young target.
+        unsafe { s.mutator().store_byref(ho, 0, to.payload() as usize + 8) };
+        s.collect(CollectionKind::Minor);
+        assert_eq!(s.read_u64_via(hold, 0), 7);
+        // Re-point the old holder into a large object, then an old one.
+        let (ho, lo) = (s.raw(hold), s.raw(large));
+        // SAFETY: live; payload byte 800 of the large object.
+        unsafe { s.mutator().store_byref(ho, 0, lo.payload() as usize + 800) };
+        s.collect(CollectionKind::Minor);
+        s.write_u64_via(hold, 0, 31);
+        assert_eq!(s.read_u64(large, 800), 31);
+    });
+}
+
+#[test]
+fn byrefs_into_another_holders_payload_work_the_same() {
+    let (h, holder, _) = setup(2);
+    let mut m = h.mutator();
+    m.scope(|s| {
+        let caller = s.alloc(holder).unwrap();
+        let callee = s.alloc(holder).unwrap();
+        s.write_u64(caller, 16, 40);
+        // The callee's byref points at the caller's local (payload byte 16).
+        s.set_byref(callee, 0, caller, 16).unwrap();
+        for _ in 0..4 {
+            s.collect(CollectionKind::Minor);
+        }
+        s.write_u64_via(callee, 0, 41);
+        assert_eq!(s.read_u64(caller, 16), 41);
+    });
+}
+
+#[test]
+fn external_byrefs_are_kept_as_they_are() {
+    let (h, holder, target) = setup(1);
+    let mut m = h.mutator();
+    let outside = Box::new(5u64);
+    let addr = &*outside as *const u64 as usize;
+    m.scope(|s| {
+        let hold = s.alloc(holder).unwrap();
+        s.set_byref_external(hold, 0, addr).unwrap();
+        s.collect(CollectionKind::Minor);
+        s.collect(CollectionKind::Major);
+        assert_eq!(s.byref(hold, 0).unwrap(), Byref::External(addr));
+        // A raw capture of an outside address resolves to external.
+        let ho = s.raw(hold);
+        // SAFETY: live holder, byref slot 0, address outside the heap.
+        unsafe { s.mutator().store_byref(ho, 0, addr) };
+        s.collect(CollectionKind::Minor);
+        assert_eq!(s.byref(hold, 0).unwrap(), Byref::External(addr));
+        // An address inside the heap is refused as external.
+        let t = s.alloc(target).unwrap();
+        let inside = s.raw(t).payload() as usize;
+        assert_eq!(
+            s.set_byref_external(hold, 0, inside),
+            Err(ByrefError::InsideHeap { addr: inside })
+        );
+    });
+}
+
+#[test]
+fn bad_captures_are_refused() {
+    let (h, holder, target) = setup(1);
+    let mut m = h.mutator();
+    m.scope(|s| {
+        let hold = s.alloc(holder).unwrap();
+        let t = s.alloc(target).unwrap();
+        assert_eq!(
+            s.set_byref(hold, 0, t, 32),
+            Err(ByrefError::OutOfBounds {
+                offset: 32,
+                payload: 32
+            })
+        );
+        assert!(matches!(
+            s.set_byref(hold, 8, t, 0),
+            Err(ByrefError::NotAByrefSlot { offset: 8, .. })
+        ));
+        assert!(matches!(
+            s.set_byref(t, 0, t, 0),
+            Err(ByrefError::NotAByrefSlot { .. })
+        ));
+        // The error message names the problem.
+        let msg = s.set_byref(hold, 0, t, 40).unwrap_err().to_string();
+        assert!(msg.contains("past the end"), "{msg}");
+    });
+}
