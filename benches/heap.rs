@@ -39,7 +39,8 @@ fn barrier(c: &mut Criterion) {
         .unwrap();
     let mut m = heap.mutator();
     let a = m.alloc_raw(ty).unwrap();
-    let ia = m.push_root(Some(a));
+    // SAFETY: `a` was allocated just now, with no allocation since.
+    let ia = unsafe { m.push_root(Some(a)) };
     m.collect(CollectionKind::Minor);
     let a = m.root(ia).unwrap();
     let mut g = c.benchmark_group("ref-store");

@@ -231,9 +231,11 @@ fn barrier(opts: &Options) -> (f64, f64) {
     let mut m = heap.mutator();
     let base = m.roots_len();
     let a = m.alloc_raw(ty).unwrap();
-    let ia = m.push_root(Some(a));
+    // SAFETY: `a` was allocated just now, with no allocation since.
+    let ia = unsafe { m.push_root(Some(a)) };
     let b = m.alloc_raw(ty).unwrap();
-    let ib = m.push_root(Some(b));
+    // SAFETY: as for `a`.
+    let ib = unsafe { m.push_root(Some(b)) };
     m.collect(CollectionKind::Minor); // both old now
     let (a, b) = (m.root(ia).unwrap(), m.root(ib).unwrap());
     let n = opts.allocs * 5;

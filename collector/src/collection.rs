@@ -32,7 +32,7 @@ pub(crate) fn collect(
     request: Request,
     started: Instant,
     _world: &WorldStopped,
-) -> CollectionKind {
+) -> Result<CollectionKind, String> {
     let mut sp = lock(&heap.spaces);
     let mutators = lock(&heap.mutators);
     let types = heap.types.read();
@@ -79,10 +79,7 @@ pub(crate) fn collect(
     if sp.minor_is_safe() {
         out = minor::collect(
             &types,
-            &mut sp.nursery,
-            &mut sp.old,
-            &sp.los,
-            &mut sp.remset,
+            sp,
             heap.config.promotion_age,
             &mut roots,
             &scratch,
@@ -92,11 +89,12 @@ pub(crate) fn collect(
     }
     drop(scratch);
 
-    if heap.config.verify {
-        if let Err(e) = verify::verify(sp, &types, &mut roots, !minor_ran) {
-            panic!("contgc: heap verification failed after a {kind:?} collection: {e}");
-        }
-    }
+    let verified = if heap.config.verify {
+        verify::verify(sp, &types, &mut roots, !minor_ran)
+            .map_err(|e| format!("heap verification failed after a {kind:?} collection: {e}"))
+    } else {
+        Ok(())
+    };
     let old_now = sp.old.object_bytes() + sp.los.bytes();
     let threshold = ((sp.last_major_bytes as f64) * heap.config.major_growth_factor) as usize;
     if old_now > threshold.max(heap.config.min_major_bytes) {
@@ -113,7 +111,7 @@ pub(crate) fn collect(
         heap_after: after,
         byrefs_resolved,
     });
-    kind
+    verified.map(|()| kind)
 }
 
 /// Size of the (non-forwarded) object with header `h`.

@@ -90,7 +90,7 @@ pub struct ConfigBuilder(Config);
 
 impl ConfigBuilder {
     /// Eden size in bytes (default 1 MiB, which keeps allocation inside a typical L2
-    /// cache; at least 64 KiB). The survivor spaces get a
+    /// cache; 64 KiB to 1 GiB). The survivor spaces get a
     /// quarter of it each unless set with [`survivor_size`](Self::survivor_size).
     pub fn nursery_size(mut self, bytes: usize) -> Self {
         self.0.nursery_size = bytes;
@@ -102,7 +102,8 @@ impl ConfigBuilder {
         self.0.survivor_size = bytes;
         self
     }
-    /// Thread-local allocation buffer size (default 32 KiB; 4 KiB to the nursery size).
+    /// Thread-local allocation buffer size (default 32 KiB; 4 KiB to the nursery size,
+    /// at most 16 MiB).
     pub fn tlab_size(mut self, bytes: usize) -> Self {
         self.0.tlab_size = bytes;
         self
@@ -220,6 +221,7 @@ mod tests {
         let e = Config::builder().promotion_age(0).build().unwrap_err();
         assert_eq!(e.what, "promotion_age");
         assert!(Config::builder().nursery_size(1000).build().is_err());
+        assert!(Config::builder().nursery_size(8 << 30).build().is_err());
         assert!(Config::builder().major_growth_factor(1.0).build().is_err());
         assert!(Config::builder().gc_stress(0).build().is_err());
         assert!(Config::builder().tlab_size(1 << 30).build().is_err());

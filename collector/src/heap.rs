@@ -47,9 +47,10 @@ impl Spaces {
 }
 
 /// Old-space bytes that promoting `young` nursery bytes can take: size-class padding
-/// (at most 25%) plus one partly filled block per class.
+/// and block-tail waste (at most 1.33x, the worst case over all object sizes, e.g.
+/// 2056-byte objects in 2560-byte cells) plus one partly filled block per class.
 pub(crate) fn promotion_need(young: usize) -> usize {
-    young + young / 4 + NUM_CLASSES * BLOCK_SIZE
+    young + young / 3 + 1 + NUM_CLASSES * BLOCK_SIZE
 }
 
 pub(crate) struct HeapInner {
@@ -101,7 +102,8 @@ impl Heap {
     /// generation up to the heap limit (plus the room a minor collection may need to
     /// promote the whole nursery). Memory is committed only as it is used.
     pub fn new(config: Config) -> Result<Heap, HeapError> {
-        let id = contgc_heap::types::fresh_heap_id();
+        let types = TypeTable::new();
+        let id = types.heap_id();
         let nursery =
             Nursery::new(config.nursery_size, config.survivor_size).map_err(HeapError::Reserve)?;
         let reserve = promotion_need(nursery.eden_capacity() + 2 * nursery.survivor_capacity());
@@ -109,7 +111,7 @@ impl Heap {
         Ok(Heap {
             inner: Arc::new(HeapInner {
                 id,
-                types: TypeTable::new(id),
+                types,
                 spaces: Mutex::new(Spaces {
                     nursery,
                     old,
@@ -147,6 +149,10 @@ impl Heap {
 
     /// Attaches a new mutator for the calling thread. Waits if a collection is in
     /// progress.
+    ///
+    /// A thread must not keep two mutators of one heap running at once: a collection
+    /// started through one would wait forever for the other to reach a safepoint. Put
+    /// the idle one in [`Mutator::blocking`], or use one mutator per thread.
     pub fn mutator(&self) -> Mutator {
         Mutator::attach(Arc::clone(&self.inner))
     }

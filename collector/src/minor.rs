@@ -13,6 +13,7 @@
 //! back, so the write barrier logs it again the next time it is written.
 
 use crate::byrefs::Resolver;
+use crate::heap::Spaces;
 use crate::collection::RootScan;
 use bumpalo::collections::Vec as BumpVec;
 use bumpalo::Bump;
@@ -44,20 +45,24 @@ struct Evacuator<'a> {
 }
 
 /// Runs a minor collection. `roots` must hand every root slot to the visitor it is
-/// given; `remset` holds the remembered old objects and is replaced by the new set.
+/// given; the spaces' remembered set is replaced by the new one.
 ///
 /// The world must be stopped, every allocation buffer retired, and the old space must
 /// have room for every nursery byte (the caller checks).
 pub(crate) fn collect(
     types: &[Arc<TypeInfo>],
-    nursery: &mut Nursery,
-    old: &mut OldSpace,
-    los: &LargeObjectSpace,
-    remset: &mut Vec<usize>,
+    spaces: &mut Spaces,
     promotion_age: u8,
     roots: &mut RootScan<'_>,
     scratch: &Bump,
 ) -> MinorOutcome {
+    let Spaces {
+        nursery,
+        old,
+        los,
+        remset,
+        ..
+    } = spaces;
     nursery.begin_evacuation();
     let (young_start, young_len) = nursery.bounds();
     let mut ev = Evacuator {
@@ -111,7 +116,7 @@ impl Evacuator<'_> {
         let age = h.age().saturating_add(1);
         let mut promoted = false;
         let mut dst = None;
-        if age < self.promotion_age {
+        if age < ty.promotion_age().unwrap_or(self.promotion_age) {
             dst = self.nursery.survivor_alloc(size);
         }
         if dst.is_none() {

@@ -20,6 +20,18 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
+/// Aborts the process if dropped while unwinding (see `run_collection`).
+struct AbortOnUnwind;
+
+impl Drop for AbortOnUnwind {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("contgc: panic during a collection; the heap cannot be recovered, aborting");
+            std::process::abort();
+        }
+    }
+}
+
 /// A mutator's state that the collector reads and updates while the world is stopped.
 pub(crate) struct MutatorLocal {
     /// Next free byte of the allocation buffer.
@@ -173,8 +185,15 @@ impl Mutator {
         let started = Instant::now();
         match self.heap.rendezvous.begin_collection() {
             Some(world) => {
-                collection::collect(&self.heap, request, started, &world);
+                // A panic with the world stopped would leave objects half-forwarded
+                // and every other mutator parked: abort instead of unwinding.
+                let guard = AbortOnUnwind;
+                let outcome = collection::collect(&self.heap, request, started, &world);
+                std::mem::forget(guard);
                 self.heap.rendezvous.end_collection(world);
+                if let Err(e) = outcome {
+                    panic!("contgc: {e}");
+                }
                 true
             }
             None => false,
@@ -190,8 +209,9 @@ impl Mutator {
         )
     }
 
+    /// Panics if `ty` was registered with another heap.
     #[inline(always)]
-    pub(crate) fn check_type(&self, ty: TypeId) {
+    pub fn check_type(&self, ty: TypeId) {
         if ty.heap_id() != self.heap.id {
             self.wrong_heap("type", ty.heap_id());
         }
@@ -220,6 +240,12 @@ impl Mutator {
             panic!("contgc: type index {index} is not registered with this heap");
         }
         self.local().types = fresh;
+    }
+
+    /// True if type `index` of this heap is a continuation layout. Panics if no such
+    /// type is registered.
+    pub fn is_continuation_type(&mut self, index: u32) -> bool {
+        self.type_info(index).is_continuation()
     }
 
     // ----------------------------------------------------------------------------
@@ -280,10 +306,14 @@ impl Mutator {
                 .map_or(usize::MAX, |p| p.saturating_add(8)),
             max: MAX_OBJECT_BYTES,
         })?;
+        let pretenured = info.is_pretenured();
         let header = Header::new(index, len);
         self.safepoint();
         if size > MAX_SMALL_OBJECT {
             return self.alloc_large(header, size);
+        }
+        if pretenured {
+            return self.alloc_old(header, size);
         }
         let stress = self.heap.config.gc_stress;
         if let Some(n) = stress {
@@ -338,14 +368,34 @@ impl Mutator {
         })
     }
 
+    /// Allocates a small object directly in the old generation (pretenured types).
+    fn alloc_old(&mut self, header: Header, size: usize) -> Result<ObjectRef, AllocError> {
+        self.alloc_outside_nursery(header, size, |sp| {
+            sp.old
+                .alloc_zeroed(size)
+                .map(|c| ObjectRef::from_addr(c).expect("non-null"))
+        })
+    }
+
     fn alloc_large(&mut self, header: Header, size: usize) -> Result<ObjectRef, AllocError> {
+        self.alloc_outside_nursery(header, size, |sp| sp.los.alloc(size))
+    }
+
+    /// Allocates with `take` (which returns zeroed memory of `size` bytes in an old
+    /// space) under the heap limit, collecting once if needed. Such objects are old
+    /// from birth, hence UNLOGGED: their first reference store logs them.
+    fn alloc_outside_nursery(
+        &mut self,
+        header: Header,
+        size: usize,
+        take: impl Fn(&mut crate::heap::Spaces) -> Option<ObjectRef>,
+    ) -> Result<ObjectRef, AllocError> {
         for attempt in 0..2 {
             {
                 let mut sp = lock(&self.heap.spaces);
                 if sp.old_and_large() + size <= self.heap.config.heap_limit {
-                    if let Some(obj) = sp.los.alloc(size) {
-                        // SAFETY: a fresh zeroed allocation of `size` bytes. Large
-                        // objects are old from birth, hence UNLOGGED.
+                    if let Some(obj) = take(&mut sp) {
+                        // SAFETY: fresh zeroed memory of `size` bytes, ours alone.
                         unsafe { obj.set_header(header.with(UNLOGGED)) };
                         return Ok(obj);
                     }
@@ -475,8 +525,12 @@ impl Mutator {
     /// and updates the slot when it moves. Raw-layer roots are released with
     /// [`truncate_roots`](Self::truncate_roots); do not mix them with an open
     /// [`scope`](Self::scope)'s locals.
+    ///
+    /// # Safety
+    /// `obj` must be null or a live object of this heap, obtained since the last
+    /// allocation, safepoint or collection.
     #[inline(always)]
-    pub fn push_root(&mut self, obj: Option<ObjectRef>) -> u32 {
+    pub unsafe fn push_root(&mut self, obj: Option<ObjectRef>) -> u32 {
         let l = self.local();
         #[cfg(debug_assertions)]
         l.stamps.push(u32::MAX);
@@ -490,8 +544,11 @@ impl Mutator {
     }
 
     /// Overwrites scoped root `index`.
+    ///
+    /// # Safety
+    /// As for [`push_root`](Self::push_root).
     #[inline(always)]
-    pub fn set_root(&mut self, index: u32, obj: Option<ObjectRef>) {
+    pub unsafe fn set_root(&mut self, index: u32, obj: Option<ObjectRef>) {
         self.local().shadow.set(index, obj.map_or(0, |o| o.addr()));
     }
 

@@ -244,14 +244,17 @@ impl<'s> Scope<'s> {
         obj
     }
 
+    /// Checks that `offset..offset + width` is plain data inside `l`'s payload and that
+    /// `offset` is a multiple of `align`; returns the object.
     #[inline]
-    fn check_data(&mut self, l: Local<'_>, offset: usize, width: usize) -> *mut u8 {
+    fn check_data(&mut self, l: Local<'_>, offset: usize, width: usize, align: usize) -> ObjectRef {
         let obj = self.raw(l);
         // SAFETY: locals hold live objects of this heap.
         let h = unsafe { obj.header() };
         let info = self.m.type_info(h.type_index());
         match info.check_data(offset, width, h.len()) {
-            FieldCheck::Ok => obj.payload().wrapping_add(offset),
+            FieldCheck::Ok if offset % align == 0 => obj,
+            FieldCheck::Ok => misaligned(info.name(), offset, align),
             other => {
                 let name = info.name().to_owned();
                 data_mismatch(&name, offset, width, other)
@@ -380,9 +383,11 @@ impl<'s> Scope<'s> {
         })
     }
 
-    fn through_byref(&mut self, obj: Local<'_>, slot: usize, width: usize) -> *mut u8 {
+    fn through_byref(&mut self, obj: Local<'_>, slot: usize, width: usize) -> (ObjectRef, usize) {
         match self.byref(obj, slot) {
-            Ok(Byref::Heap { base, offset }) => self.check_data(base, offset, width),
+            Ok(Byref::Heap { base, offset }) => {
+                (self.check_data(base, offset, width, width), offset)
+            }
             Ok(other) => {
                 panic!("contgc: byref at offset {slot} is {other:?}, not a resolved heap byref")
             }
@@ -394,16 +399,16 @@ impl<'s> Scope<'s> {
     /// against the base object's layout like any data read). Panics if the byref is
     /// not a resolved heap byref.
     pub fn read_u64_via(&mut self, obj: Local<'_>, slot: usize) -> u64 {
-        let p = self.through_byref(obj, slot, 8);
-        // SAFETY: checked to be data bytes inside the base's payload.
-        unsafe { (p as *const u64).read_unaligned() }
+        let (o, off) = self.through_byref(obj, slot, 8);
+        // SAFETY: checked to be aligned data bytes inside the base's payload.
+        unsafe { o.load_u64(off) }
     }
 
     /// Writes a `u64` through the resolved heap byref in slot `slot` of `obj`.
     pub fn write_u64_via(&mut self, obj: Local<'_>, slot: usize, value: u64) {
-        let p = self.through_byref(obj, slot, 8);
-        // SAFETY: checked to be data bytes inside the base's payload.
-        unsafe { (p as *mut u64).write_unaligned(value) }
+        let (o, off) = self.through_byref(obj, slot, 8);
+        // SAFETY: checked to be aligned data bytes inside the base's payload.
+        unsafe { o.store_u64(off, value) }
     }
 
     /// True if both locals hold the same object.
@@ -423,22 +428,23 @@ impl<'s> Scope<'s> {
 
     /// Copies `dst.len()` payload bytes from `offset` into `dst`.
     pub fn read_bytes(&mut self, obj: Local<'_>, offset: usize, dst: &mut [u8]) {
-        let p = self.check_data(obj, offset, dst.len());
+        let o = self.check_data(obj, offset, dst.len(), 1);
         // SAFETY: checked to be data bytes inside the payload.
-        unsafe { std::ptr::copy_nonoverlapping(p, dst.as_mut_ptr(), dst.len()) };
+        unsafe { o.copy_out(offset, dst) };
     }
 
     /// Copies `src` into the payload at `offset`.
     pub fn write_bytes(&mut self, obj: Local<'_>, offset: usize, src: &[u8]) {
-        let p = self.check_data(obj, offset, src.len());
+        let o = self.check_data(obj, offset, src.len(), 1);
         // SAFETY: checked to be data bytes inside the payload.
-        unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), p, src.len()) };
+        unsafe { o.copy_in(offset, src) };
     }
 
     /// Persists the object: the handle keeps it alive beyond this scope.
     pub fn persist(&mut self, obj: Local<'_>) -> Persistent {
         let o = self.raw(obj);
-        self.m.heap.handles.create(o)
+        // SAFETY: `o` is a live object of this heap (a local), read just now.
+        unsafe { self.m.heap.handles.create(o) }
     }
 
     /// A local for the object a persistent handle holds. Panics if the handle belongs
@@ -452,7 +458,9 @@ impl<'s> Scope<'s> {
     /// heap.
     pub fn set_persistent(&mut self, p: &Persistent, obj: Local<'_>) {
         self.m.check_heap_of("persistent handle", p.heap_id());
-        p.set(self.raw(obj));
+        // SAFETY: the handle belongs to this heap (checked) and the object is a live
+        // local, read just now.
+        unsafe { p.set(self.raw(obj)) };
     }
 
     /// See [`Mutator::safepoint`].
@@ -490,20 +498,20 @@ pub enum Byref<'s> {
 }
 
 macro_rules! scalar_access {
-    ($($read:ident $write:ident $t:ty;)*) => {
+    ($($read:ident $write:ident $t:ty, $w:literal, $from:expr, $to:expr, $load:ident, $store:ident;)*) => {
         impl Scope<'_> {
             $(
-                #[doc = concat!("Reads a `", stringify!($t), "` at payload byte `offset` (native endian, any alignment).")]
+                #[doc = concat!("Reads a `", stringify!($t), "` at payload byte `offset`, which must be a multiple of ", stringify!($w), " (native endian).")]
                 pub fn $read(&mut self, obj: Local<'_>, offset: usize) -> $t {
-                    let p = self.check_data(obj, offset, std::mem::size_of::<$t>());
-                    // SAFETY: checked to be data bytes inside the payload.
-                    unsafe { (p as *const $t).read_unaligned() }
+                    let o = self.check_data(obj, offset, $w, $w);
+                    // SAFETY: checked to be aligned data bytes inside the payload.
+                    $from(unsafe { o.$load(offset) })
                 }
-                #[doc = concat!("Writes a `", stringify!($t), "` at payload byte `offset` (native endian, any alignment).")]
+                #[doc = concat!("Writes a `", stringify!($t), "` at payload byte `offset`, which must be a multiple of ", stringify!($w), " (native endian).")]
                 pub fn $write(&mut self, obj: Local<'_>, offset: usize, value: $t) {
-                    let p = self.check_data(obj, offset, std::mem::size_of::<$t>());
-                    // SAFETY: checked to be data bytes inside the payload.
-                    unsafe { (p as *mut $t).write_unaligned(value) }
+                    let o = self.check_data(obj, offset, $w, $w);
+                    // SAFETY: checked to be aligned data bytes inside the payload.
+                    unsafe { o.$store(offset, $to(value)) }
                 }
             )*
         }
@@ -511,11 +519,30 @@ macro_rules! scalar_access {
 }
 
 scalar_access! {
-    read_u8 write_u8 u8;
-    read_u32 write_u32 u32;
-    read_u64 write_u64 u64;
-    read_i64 write_i64 i64;
-    read_f64 write_f64 f64;
+    read_u32 write_u32 u32, 4, |v| v, |v| v, load_u32, store_u32;
+    read_u64 write_u64 u64, 8, |v| v, |v| v, load_u64, store_u64;
+    read_i64 write_i64 i64, 8, |v: u64| v as i64, |v: i64| v as u64, load_u64, store_u64;
+    read_f64 write_f64 f64, 8, f64::from_bits, f64::to_bits, load_u64, store_u64;
+}
+
+impl Scope<'_> {
+    /// Reads the byte at payload byte `offset`.
+    pub fn read_u8(&mut self, obj: Local<'_>, offset: usize) -> u8 {
+        let mut b = [0u8];
+        self.read_bytes(obj, offset, &mut b);
+        b[0]
+    }
+
+    /// Writes the byte at payload byte `offset`.
+    pub fn write_u8(&mut self, obj: Local<'_>, offset: usize, value: u8) {
+        self.write_bytes(obj, offset, &[value]);
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn misaligned(name: &str, offset: usize, align: usize) -> ! {
+    panic!("contgc: offset {offset} into a {name} is not a multiple of {align}")
 }
 
 #[cold]

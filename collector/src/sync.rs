@@ -1,18 +1,55 @@
 //! The synchronisation primitives of the stop-the-world protocol, from `std` normally
 //! and from `loom` when the protocol is model-checked (`RUSTFLAGS="--cfg loom"`).
+//!
+//! Only the protocol's own state (`safepoint::Rendezvous`) switches to loom; the
+//! heap's other locks stay `std` mutexes, and [`lock`] accepts both.
 
 #[cfg(loom)]
 pub(crate) use loom::sync::atomic::{AtomicBool, Ordering};
 #[cfg(loom)]
-pub(crate) use loom::sync::{Condvar, Mutex, MutexGuard};
+pub(crate) use loom::sync::{Condvar, Mutex};
 
 #[cfg(not(loom))]
 pub(crate) use std::sync::atomic::{AtomicBool, Ordering};
 #[cfg(not(loom))]
-pub(crate) use std::sync::{Condvar, Mutex, MutexGuard};
+pub(crate) use std::sync::{Condvar, Mutex};
+
+/// A mutex that [`lock`] can take: `std`'s, and loom's under `cfg(loom)`.
+pub(crate) trait Lock {
+    /// The guard the mutex hands out.
+    type Guard<'a>
+    where
+        Self: 'a;
+
+    /// Locks, ignoring poisoning.
+    fn lock_unpoisoned(&self) -> Self::Guard<'_>;
+}
+
+impl<T> Lock for std::sync::Mutex<T> {
+    type Guard<'a>
+        = std::sync::MutexGuard<'a, T>
+    where
+        T: 'a;
+
+    fn lock_unpoisoned(&self) -> Self::Guard<'_> {
+        self.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[cfg(loom)]
+impl<T> Lock for loom::sync::Mutex<T> {
+    type Guard<'a>
+        = loom::sync::MutexGuard<'a, T>
+    where
+        T: 'a;
+
+    fn lock_unpoisoned(&self) -> Self::Guard<'_> {
+        self.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
 
 /// Locks `m`, ignoring poisoning: the protocol's state stays consistent across a
 /// panicking holder because every critical section is a few field updates.
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
+pub(crate) fn lock<L: Lock>(m: &L) -> L::Guard<'_> {
+    m.lock_unpoisoned()
 }

@@ -94,7 +94,8 @@ impl<'s> Scope<'s> {
         Ok(l)
     }
 
-    fn check_typed<T: Plain>(&self, ty: Typed<T>, obj: Local<'_>) {
+    fn check_typed<T: Plain>(&mut self, ty: Typed<T>, obj: Local<'_>) {
+        self.mutator().check_type(ty.id);
         let found = self.type_index(obj);
         if found != ty.id.index() {
             panic!(
@@ -108,19 +109,28 @@ impl<'s> Scope<'s> {
     /// The value an object of type `ty` holds. Panics if `obj` is not of type `ty`.
     pub fn value<T: Plain>(&mut self, ty: Typed<T>, obj: Local<'_>) -> T {
         self.check_typed(ty, obj);
-        let p = self.raw(obj).payload() as *const T;
-        // SAFETY: the object is live, of type `ty` (checked), so its payload is
-        // size_of::<T>() data bytes; T is Plain, so any bytes there form a valid T.
-        unsafe { p.read_unaligned() }
+        let mut v = std::mem::MaybeUninit::<T>::uninit();
+        // SAFETY: the object is live, of type `ty` of this heap (checked), so its
+        // payload is size_of::<T>() data bytes; the destination is T's own bytes.
+        unsafe {
+            let bytes =
+                std::slice::from_raw_parts_mut(v.as_mut_ptr() as *mut u8, std::mem::size_of::<T>());
+            self.raw(obj).copy_out(0, bytes);
+            // T is Plain: any bytes form a valid T.
+            v.assume_init()
+        }
     }
 
     /// Overwrites the value an object of type `ty` holds. Panics if `obj` is not of
     /// type `ty`.
     pub fn set_value<T: Plain>(&mut self, ty: Typed<T>, obj: Local<'_>, value: T) {
         self.check_typed(ty, obj);
-        let p = self.raw(obj).payload() as *mut T;
+        // SAFETY: T is Plain (no padding), so its bytes are initialised.
+        let bytes = unsafe {
+            std::slice::from_raw_parts(&value as *const T as *const u8, std::mem::size_of::<T>())
+        };
         // SAFETY: as in `value`; the payload has no reference slots to overwrite.
-        unsafe { p.write_unaligned(value) }
+        unsafe { self.raw(obj).copy_in(0, bytes) }
     }
 }
 

@@ -16,6 +16,8 @@
 //! two stores (address, and 0 for the base word) plus the write barrier; resolving it
 //! costs one object-start lookup, once.
 
+use core::sync::atomic::{AtomicUsize, Ordering};
+
 /// Bytes a byref slot occupies.
 pub const BYREF_SLOT_BYTES: usize = 16;
 /// Base word of a byref the collector has not resolved yet.
@@ -66,8 +68,13 @@ impl ByrefState {
 /// `slot` must point at a byref slot of a live object.
 #[inline]
 pub unsafe fn load(slot: *const usize) -> ByrefState {
-    // SAFETY: the caller guarantees two readable words.
-    unsafe { ByrefState::decode(slot.read(), slot.add(1).read()) }
+    // SAFETY: the caller guarantees two readable, aligned words; relaxed atomic loads
+    // let mutator threads race benignly (a torn pair is only ever bounds-checked).
+    unsafe {
+        let a = &*(slot as *const AtomicUsize);
+        let b = &*(slot.add(1) as *const AtomicUsize);
+        ByrefState::decode(a.load(Ordering::Relaxed), b.load(Ordering::Relaxed))
+    }
 }
 
 /// Writes the byref slot at `slot`.
@@ -77,9 +84,9 @@ pub unsafe fn load(slot: *const usize) -> ByrefState {
 /// caller is responsible for the write barrier.
 #[inline]
 pub unsafe fn store(slot: *mut usize, addr: usize, base: usize) {
-    // SAFETY: the caller guarantees two writable words.
+    // SAFETY: the caller guarantees two writable, aligned words.
     unsafe {
-        slot.write(addr);
-        slot.add(1).write(base);
+        (*(slot as *const AtomicUsize)).store(addr, Ordering::Relaxed);
+        (*(slot.add(1) as *const AtomicUsize)).store(base, Ordering::Relaxed);
     }
 }

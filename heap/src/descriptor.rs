@@ -35,6 +35,10 @@ pub enum SlotKind {
     Data,
     /// A reference: null or the address of an object's header.
     Ref,
+    /// A word the safe data API may not read or write (it holds something only the
+    /// embedder's own code may interpret, like a continuation's code pointer). The
+    /// collector treats it as data.
+    Private,
     /// A byref: two words, an interior address and its base object (see
     /// [`byref`](crate::byref)); resolved and updated by the collector.
     Byref,
@@ -68,6 +72,13 @@ pub struct TypeDescriptor {
     /// `next`, the caller's continuation. The verifier checks that chains are well
     /// formed; otherwise the collector treats them like any object.
     pub continuation: bool,
+    /// Private words of the fixed part (see [`SlotKind::Private`]).
+    pub private: Vec<u32>,
+    /// Allocate objects of this type directly in the old generation.
+    pub pretenure: bool,
+    /// Promote objects of this type after this many minor collections instead of the
+    /// heap's promotion age (1: at their first survival).
+    pub promotion_age: Option<u8>,
 }
 
 impl TypeDescriptor {
@@ -90,7 +101,30 @@ impl TypeDescriptor {
             elem_refs: Vec::new(),
             elem_byrefs: Vec::new(),
             continuation: false,
+            private: Vec::new(),
+            pretenure: false,
+            promotion_age: None,
         }
+    }
+
+    /// Allocates objects of this type directly in the old generation (pretenuring):
+    /// for objects known to live long, which then never get copied.
+    pub fn pretenured(mut self, on: bool) -> Self {
+        self.pretenure = on;
+        self
+    }
+
+    /// Promotes objects of this type after `age` minor collections (1 to 15) instead
+    /// of the heap's promotion age.
+    pub fn with_promotion_age(mut self, age: u8) -> Self {
+        self.promotion_age = Some(age);
+        self
+    }
+
+    /// Adds private words to the fixed part: the safe data API refuses to touch them.
+    pub fn with_private(mut self, offsets: &[u32]) -> Self {
+        self.private.extend_from_slice(offsets);
+        self
     }
 
     /// Marks the type as a continuation layout (slot 0 must be a reference: `next`).
@@ -167,9 +201,9 @@ impl TypeDescriptor {
         if self.continuation && (elem != 0 || !self.refs.contains(&0)) {
             return Err(DescriptorError::BadContinuation);
         }
-        let kinds = slot_map(&self.refs, &self.byrefs, fixed_len, "object")?;
+        let kinds = slot_map(&self.refs, &self.byrefs, &self.private, fixed_len, "object")?;
         let elem_kinds = if elem > 0 {
-            slot_map(&self.elem_refs, &self.elem_byrefs, elem, "element")?
+            slot_map(&self.elem_refs, &self.elem_byrefs, &[], elem, "element")?
         } else {
             Vec::new()
         };
@@ -186,7 +220,7 @@ impl TypeDescriptor {
                     ref_mask |= 1 << w;
                     slot_mask |= 1 << w;
                 }
-                SlotKind::Byref => slot_mask |= 1 << w,
+                SlotKind::Byref | SlotKind::Private => slot_mask |= 1 << w,
                 SlotKind::Data => {}
             }
         }
@@ -204,6 +238,8 @@ impl TypeDescriptor {
             elem_kinds: elem_kinds.into_boxed_slice(),
             filler: false,
             continuation: self.continuation,
+            pretenure: self.pretenure,
+            promotion_age: self.promotion_age,
         })
     }
 }
@@ -212,6 +248,7 @@ impl TypeDescriptor {
 fn slot_map(
     refs: &[u32],
     byrefs: &[u32],
+    private: &[u32],
     len: u32,
     region: &'static str,
 ) -> Result<Vec<SlotKind>, DescriptorError> {
@@ -219,7 +256,8 @@ fn slot_map(
     let all = refs
         .iter()
         .map(|&o| (o, SlotKind::Ref))
-        .chain(byrefs.iter().map(|&o| (o, SlotKind::Byref)));
+        .chain(byrefs.iter().map(|&o| (o, SlotKind::Byref)))
+        .chain(private.iter().map(|&o| (o, SlotKind::Private)));
     for (offset, kind) in all {
         if offset % 8 != 0 {
             return Err(DescriptorError::MisalignedSlot { offset });
@@ -294,6 +332,11 @@ pub enum DescriptorError {
     ElementSlotsOnFixedType,
     /// A continuation type must be fixed-size with a reference slot at offset 0.
     BadContinuation,
+    /// A per-type promotion age outside 1..=15.
+    BadPromotionAge {
+        /// The age given.
+        age: u8,
+    },
     /// The heap's type table is full.
     TooManyTypes,
 }
@@ -327,6 +370,9 @@ impl fmt::Display for DescriptorError {
             Self::ElementSlotsOnFixedType => {
                 write!(f, "element slots given for a fixed-size type")
             }
+            Self::BadPromotionAge { age } => {
+                write!(f, "promotion age {age} is not between 1 and 15")
+            }
             Self::BadContinuation => write!(
                 f,
                 "a continuation type must be fixed-size with its `next` reference slot at offset 0"
@@ -352,6 +398,8 @@ pub struct TypeInfo {
     /// Fillers pad gaps of any multiple of 8 bytes, so they skip the minimum size.
     filler: bool,
     continuation: bool,
+    pretenure: bool,
+    promotion_age: Option<u8>,
     /// Bit `w` set: payload word `w` of the fixed part (or base) is a reference slot;
     /// covers the first `mask_words` words, for the accessors' fast path.
     ref_mask: u64,
@@ -427,6 +475,18 @@ impl TypeInfo {
     #[inline]
     pub fn has_refs(&self) -> bool {
         !self.refs.is_empty() || !self.elem_refs.is_empty()
+    }
+
+    /// True if objects of this type are allocated in the old generation.
+    #[inline]
+    pub fn is_pretenured(&self) -> bool {
+        self.pretenure
+    }
+
+    /// The type's own promotion age, if it overrides the heap's.
+    #[inline]
+    pub fn promotion_age(&self) -> Option<u8> {
+        self.promotion_age
     }
 
     /// True for continuation layouts (see [`TypeDescriptor::continuation`]).
@@ -555,12 +615,14 @@ impl TypeInfo {
     #[inline]
     pub fn check_data(&self, offset: usize, width: usize, len: u32) -> FieldCheck {
         // Fast path: the bytes lie in the words the masks cover.
-        if width > 0 && width <= 8 && offset + width <= self.mask_words as usize * 8 {
-            let first = offset / 8;
-            let last = (offset + width - 1) / 8;
-            let bits = (2u64 << last) - (1u64 << first);
-            if self.slot_mask & bits == 0 {
-                return FieldCheck::Ok;
+        if let Some(end) = offset.checked_add(width) {
+            if width > 0 && width <= 8 && end <= self.mask_words as usize * 8 {
+                let first = offset / 8;
+                let last = (end - 1) / 8;
+                let bits = (u64::MAX >> (63 - last)) & (u64::MAX << first);
+                if self.slot_mask & bits == 0 {
+                    return FieldCheck::Ok;
+                }
             }
         }
         self.check_data_slow(offset, width, len)
@@ -696,6 +758,16 @@ mod tests {
         );
         assert!(matches!(
             t.check_data(50, 8, 3),
+            FieldCheck::OutOfBounds { .. }
+        ));
+        assert!(matches!(
+            t.check_data(usize::MAX - 7, 8, 3),
+            FieldCheck::OutOfBounds { .. }
+        ));
+        let wide = TypeDescriptor::fixed("Wide", 1024).validate().unwrap();
+        assert_eq!(wide.check_data(504, 8, 0), FieldCheck::Ok);
+        assert!(matches!(
+            wide.check_data(1020, 8, 0),
             FieldCheck::OutOfBounds { .. }
         ));
         let small = TypeDescriptor::fixed("Byte", 1).validate().unwrap();

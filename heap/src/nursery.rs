@@ -211,7 +211,7 @@ mod tests {
     fn fillers_cover_gaps_exactly_even_of_one_word() {
         let n = Nursery::new(8192, 8192).unwrap();
         let (a, _) = n.grant(64, 64).unwrap();
-        let t = crate::TypeTable::new(1);
+        let t = crate::TypeTable::new();
         let types = t.read();
         // SAFETY: [a, a + 64) was just granted to us.
         unsafe {

@@ -2,7 +2,7 @@
 
 use crate::header::Header;
 use core::ptr::NonNull;
-use core::sync::atomic::AtomicU64;
+use core::sync::atomic::{AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 
 /// Size of the header word that starts every object.
 pub const HEADER_SIZE: usize = 8;
@@ -51,16 +51,15 @@ impl ObjectRef {
         self.0.as_ptr().wrapping_add(HEADER_SIZE)
     }
 
-    /// Reads the header word.
+    /// Reads the header word (a relaxed atomic load, so mutator threads may read a
+    /// header while another thread's write barrier updates it).
     ///
     /// # Safety
-    /// `self` must be the start of an object (or free cell) in memory the heap owns, and
-    /// no other thread may write the header concurrently except through
-    /// [`header_atomic`](Self::header_atomic).
+    /// `self` must be the start of an object (or free cell) in memory the heap owns.
     #[inline(always)]
     pub unsafe fn header(self) -> Header {
         // SAFETY: the caller guarantees the address is a readable, aligned header word.
-        Header(unsafe { self.header_ptr().read() })
+        Header(unsafe { self.header_atomic() }.load(Ordering::Relaxed))
     }
 
     /// Overwrites the header word.
@@ -86,25 +85,98 @@ impl ObjectRef {
         unsafe { &*(self.header_ptr() as *const AtomicU64) }
     }
 
-    /// Reads the reference stored at payload byte `offset` (0 for null).
+    /// Reads the word at payload byte `offset` (for a reference slot: 0 for null).
+    ///
+    /// Payload accesses through `ObjectRef` are relaxed atomics, so that mutator threads
+    /// sharing an object race benignly (they compile to plain moves on x86-64).
     ///
     /// # Safety
-    /// The object must be live and `offset` must be one of its reference slots.
+    /// The object must be live and `offset` an 8-aligned word inside its payload.
     #[inline(always)]
     pub unsafe fn load_slot(self, offset: usize) -> usize {
-        // SAFETY: the caller guarantees an aligned slot inside the object.
-        unsafe { (self.payload().add(offset) as *const usize).read() }
+        // SAFETY: the caller guarantees an aligned word inside a live object.
+        unsafe { &*(self.payload().add(offset) as *const AtomicUsize) }.load(Ordering::Relaxed)
     }
 
-    /// Writes the reference slot at payload byte `offset` without any barrier.
+    /// Writes the word at payload byte `offset`; for a reference slot the caller is
+    /// responsible for the write barrier.
     ///
     /// # Safety
-    /// The object must be live, `offset` one of its reference slots, and the caller is
-    /// responsible for the write barrier.
+    /// As for [`load_slot`](Self::load_slot), and the word must not be a slot the
+    /// collector interprets unless `value` is valid for it.
     #[inline(always)]
     pub unsafe fn store_slot(self, offset: usize, value: usize) {
-        // SAFETY: the caller guarantees an aligned slot inside the object.
-        unsafe { (self.payload().add(offset) as *mut usize).write(value) }
+        // SAFETY: the caller guarantees an aligned word inside a live object.
+        unsafe { &*(self.payload().add(offset) as *const AtomicUsize) }
+            .store(value, Ordering::Relaxed)
+    }
+
+    /// Reads the `u32` at payload byte `offset`.
+    ///
+    /// # Safety
+    /// The object must be live and `offset` 4-aligned with 4 bytes inside the payload.
+    #[inline(always)]
+    pub unsafe fn load_u32(self, offset: usize) -> u32 {
+        // SAFETY: as documented.
+        unsafe { &*(self.payload().add(offset) as *const AtomicU32) }.load(Ordering::Relaxed)
+    }
+
+    /// Writes the `u32` at payload byte `offset`.
+    ///
+    /// # Safety
+    /// As for [`load_u32`](Self::load_u32), and the bytes must be data.
+    #[inline(always)]
+    pub unsafe fn store_u32(self, offset: usize, value: u32) {
+        // SAFETY: as documented.
+        unsafe { &*(self.payload().add(offset) as *const AtomicU32) }
+            .store(value, Ordering::Relaxed)
+    }
+
+    /// Reads the `u64` at payload byte `offset`.
+    ///
+    /// # Safety
+    /// The object must be live and `offset` 8-aligned with 8 bytes inside the payload.
+    #[inline(always)]
+    pub unsafe fn load_u64(self, offset: usize) -> u64 {
+        // SAFETY: as documented.
+        unsafe { &*(self.payload().add(offset) as *const AtomicU64) }.load(Ordering::Relaxed)
+    }
+
+    /// Writes the `u64` at payload byte `offset`.
+    ///
+    /// # Safety
+    /// As for [`load_u64`](Self::load_u64), and the bytes must be data.
+    #[inline(always)]
+    pub unsafe fn store_u64(self, offset: usize, value: u64) {
+        // SAFETY: as documented.
+        unsafe { &*(self.payload().add(offset) as *const AtomicU64) }
+            .store(value, Ordering::Relaxed)
+    }
+
+    /// Copies payload bytes `offset..offset + dst.len()` into `dst`, byte by byte
+    /// with relaxed atomics.
+    ///
+    /// # Safety
+    /// The object must be live and the bytes inside its payload.
+    pub unsafe fn copy_out(self, offset: usize, dst: &mut [u8]) {
+        let p = self.payload().wrapping_add(offset);
+        for (i, d) in dst.iter_mut().enumerate() {
+            // SAFETY: as documented.
+            *d = unsafe { &*(p.add(i) as *const AtomicU8) }.load(Ordering::Relaxed);
+        }
+    }
+
+    /// Copies `src` into payload bytes `offset..offset + src.len()`, byte by byte with
+    /// relaxed atomics.
+    ///
+    /// # Safety
+    /// The object must be live and the bytes inside its payload and plain data.
+    pub unsafe fn copy_in(self, offset: usize, src: &[u8]) {
+        let p = self.payload().wrapping_add(offset);
+        for (i, &b) in src.iter().enumerate() {
+            // SAFETY: as documented.
+            unsafe { &*(p.add(i) as *const AtomicU8) }.store(b, Ordering::Relaxed);
+        }
     }
 }
 

@@ -68,7 +68,7 @@ impl Region {
     }
 
     /// Returns `len` bytes at `addr` to the OS; they read as zero afterwards.
-    pub(crate) fn decommit(&self, addr: usize, len: usize) {
+    pub(crate) fn decommit(&mut self, addr: usize, len: usize) {
         assert!(addr >= self.start && addr + len <= self.end());
         let page = 4096;
         let from = (addr + page - 1) & !(page - 1);
@@ -113,7 +113,7 @@ mod tests {
 
     #[test]
     fn reserved_memory_is_aligned_zeroed_and_decommits_to_zero() {
-        let r = Region::reserve(1 << 20, 1 << 15).unwrap();
+        let mut r = Region::reserve(1 << 20, 1 << 15).unwrap();
         assert_eq!(r.start() % (1 << 15), 0);
         let p = r.start() as *mut u8;
         // SAFETY: inside the fresh mapping.

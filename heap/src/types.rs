@@ -44,10 +44,18 @@ impl TypeId {
 }
 
 /// Hands out process-unique heap ids (used only to catch objects, handles and types
-/// used with the wrong heap; no heap state is global).
-pub fn fresh_heap_id() -> u32 {
+/// used with the wrong heap; no heap state is global). Panics rather than reuse an id
+/// after 2^32 - 1 tables.
+fn fresh_heap_id() -> u32 {
     static NEXT: AtomicU32 = AtomicU32::new(1);
-    NEXT.fetch_add(1, Ordering::Relaxed)
+    NEXT.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_add(1))
+        .expect("contgc: heap ids exhausted")
+}
+
+impl Default for TypeTable {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 /// The types registered with one heap. Registration may happen at any time from any
@@ -59,8 +67,11 @@ pub struct TypeTable {
 }
 
 impl TypeTable {
-    /// A table holding only the built-in entries (free and filler).
-    pub fn new(heap: u32) -> TypeTable {
+    /// A table holding only the built-in entries (free and filler), with a fresh,
+    /// process-unique heap id (so ids, and the type ids carrying them, cannot be
+    /// forged by creating a second table).
+    pub fn new() -> TypeTable {
+        let heap = fresh_heap_id();
         let free = TypeDescriptor::fixed("<free>", 8)
             .validate()
             .expect("builtin");
@@ -75,6 +86,7 @@ impl TypeTable {
     pub fn register(&self, desc: &TypeDescriptor) -> Result<TypeId, DescriptorError> {
         let info = desc.validate()?;
         let fast_size = match info.size_kind() {
+            _ if info.is_pretenured() => u32::MAX,
             crate::SizeKind::Fixed { .. } => info
                 .object_size(0)
                 .filter(|&s| s <= MAX_SMALL_OBJECT)
@@ -117,12 +129,13 @@ mod tests {
 
     #[test]
     fn registration_assigns_indices_and_fast_sizes() {
-        let t = TypeTable::new(7);
+        let t = TypeTable::new();
+        assert_ne!(t.heap_id(), TypeTable::new().heap_id());
         let a = t.register(&TypeDescriptor::fixed("A", 16)).unwrap();
         let b = t.register(&TypeDescriptor::array("B", 0, 8)).unwrap();
         let big = t.register(&TypeDescriptor::fixed("Big", 1 << 20)).unwrap();
         assert_eq!((a.index(), b.index()), (2, 3));
-        assert_eq!(a.heap_id(), 7);
+        assert_eq!(a.heap_id(), t.heap_id());
         assert_eq!(a.fast_size(), 24);
         assert_eq!(b.fast_size(), u32::MAX);
         assert_eq!(big.fast_size(), u32::MAX);

@@ -46,8 +46,17 @@ impl HandleTable {
     }
 
     /// Creates a handle holding `obj`.
-    pub fn create(self: &Arc<Self>, obj: ObjectRef) -> Persistent {
+    ///
+    /// # Safety
+    /// `obj` must be a live object of the heap this table belongs to, and no collection
+    /// may run between the caller obtaining `obj` and this call (the mutator API
+    /// guarantees both; `Scope::persist` is the safe way in).
+    pub unsafe fn create(self: &Arc<Self>, obj: ObjectRef) -> Persistent {
         let mut b = self.lock();
+        Self::create_locked(self, &mut b, obj)
+    }
+
+    fn create_locked(this: &Arc<Self>, b: &mut Blocks, obj: ObjectRef) -> Persistent {
         let index = match b.free.pop() {
             Some(i) => i,
             None => {
@@ -60,7 +69,7 @@ impl HandleTable {
         *b.slot(index) = obj.addr();
         b.live += 1;
         Persistent {
-            table: Arc::clone(self),
+            table: Arc::clone(this),
             index,
         }
     }
@@ -114,7 +123,10 @@ impl Persistent {
     }
 
     /// Makes the handle hold `obj` instead.
-    pub fn set(&self, obj: ObjectRef) {
+    ///
+    /// # Safety
+    /// As for [`HandleTable::create`] (`Scope::set_persistent` is the safe way in).
+    pub unsafe fn set(&self, obj: ObjectRef) {
         *self.table.lock().slot(self.index) = obj.addr();
     }
 
@@ -123,9 +135,12 @@ impl Persistent {
         self.table.heap
     }
 
-    /// A second handle to the same object.
+    /// A second handle to the same object (read and created under one lock, so a
+    /// collection cannot move the object in between).
     pub fn duplicate(&self) -> Persistent {
-        self.table.create(self.get())
+        let mut b = self.table.lock();
+        let obj = ObjectRef::from_addr(*b.slot(self.index)).expect("live handles are non-empty");
+        HandleTable::create_locked(&self.table, &mut b, obj)
     }
 }
 
@@ -149,7 +164,8 @@ mod tests {
     #[test]
     fn handles_are_visited_updated_and_freed() {
         let t = HandleTable::new(1);
-        let hs: Vec<_> = (1..=300).map(|i| t.create(fr(i * 8))).collect();
+        // SAFETY: no heap is involved; the slots only hold test addresses.
+        let hs: Vec<_> = (1..=300).map(|i| unsafe { t.create(fr(i * 8)) }).collect();
         assert_eq!(t.len(), 300);
         let mut seen = 0;
         t.for_each_slot(|s| {
@@ -163,9 +179,11 @@ mod tests {
         let mut seen = 0;
         t.for_each_slot(|_| seen += 1);
         assert_eq!(seen, 0);
-        let h = t.create(fr(16));
+        // SAFETY: as above.
+        let h = unsafe { t.create(fr(16)) };
         let d = h.duplicate();
-        h.set(fr(24));
+        // SAFETY: as above.
+        unsafe { h.set(fr(24)) };
         assert_eq!((h.get(), d.get()), (fr(24), fr(16)));
     }
 }

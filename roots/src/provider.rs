@@ -19,7 +19,9 @@ use std::sync::Mutex;
 /// /// An interpreter's operand stack, shared with the interpreter loop.
 /// struct OperandStack(Arc<Mutex<Vec<Option<ObjectRef>>>>);
 ///
-/// impl RootProvider for OperandStack {
+/// // SAFETY: the stack only ever holds live objects of the heap this provider is
+/// // registered with (the interpreter pushes locals' objects and pops them).
+/// unsafe impl RootProvider for OperandStack {
 ///     fn visit_roots(&mut self, visitor: &mut RootVisitor<'_>) {
 ///         for slot in self.0.lock().unwrap().iter_mut() {
 ///             visitor.visit(slot);
@@ -27,11 +29,18 @@ use std::sync::Mutex;
 ///     }
 /// }
 /// ```
-pub trait RootProvider: Send {
+///
+/// # Safety
+/// Every non-null slot reported must hold the address of a live object of the heap the
+/// provider is registered with, as last updated by the collector (a slot the collector
+/// rewrote must not be replaced by an older copy of the address). Reporting anything
+/// else makes the collector read and write arbitrary memory.
+pub unsafe trait RootProvider: Send {
     /// Hands every slot holding an object reference to `visitor`.
     ///
     /// The world is stopped while this runs: it must not allocate, block on a mutator
-    /// thread, or keep the slots' old values.
+    /// thread, or keep the slots' old values. A panic here aborts the process (the heap
+    /// would be left half-collected).
     fn visit_roots(&mut self, visitor: &mut RootVisitor<'_>);
 }
 
@@ -132,7 +141,8 @@ mod tests {
     use super::*;
 
     struct Two([Option<ObjectRef>; 2]);
-    impl RootProvider for Two {
+    // SAFETY: the test never lets a collector near these addresses.
+    unsafe impl RootProvider for Two {
         fn visit_roots(&mut self, v: &mut RootVisitor<'_>) {
             for s in self.0.iter_mut() {
                 v.visit(s);

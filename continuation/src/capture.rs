@@ -1,0 +1,170 @@
+//! Capturing a frame's live state into its continuation, and linking the chain.
+//!
+//! A frame that suspends calls [`Capture::begin`]: it reuses the continuation it was
+//! resumed from when there is one of the same layout (zero allocations; its `next`
+//! still points at the suspended caller), and allocates a fresh, young one otherwise.
+//! The capture then writes the frame's references, byrefs and data with the offsets
+//! of its [`FrameType`]; reference and byref stores go through the write barrier, which
+//! costs a header test on a young continuation and logs an old one once.
+//!
+//! The frames of one suspension are linked leaf -> root through a [`Suspension`]: the
+//! leaf's continuation is its head, and each caller on the way up is appended at the
+//! tail (`tail.next = caller`).
+
+use crate::layout::{FrameType, FLAGS_OFFSET, NEXT_OFFSET, RESUME_OFFSET, STATE_OFFSET};
+use crate::ResumeFn;
+use contgc_collector::{AllocError, ByrefError, Local, ObjectRef, Scope};
+
+/// A continuation being written. Nothing can allocate while it is open, so the
+/// continuation's address stays valid; [`finish`](Capture::finish) returns it as a
+/// local.
+pub struct Capture<'a, 's> {
+    scope: &'a mut Scope<'s>,
+    ft: &'a FrameType,
+    obj: ObjectRef,
+    local: Local<'s>,
+}
+
+impl<'a, 's> Capture<'a, 's> {
+    /// Starts capturing a frame of type `ft`, suspended at `state`, to be resumed by
+    /// `resume`. Reuses `reuse` if it is a continuation of the same layout, otherwise
+    /// allocates one (with `next` null).
+    pub fn begin(
+        scope: &'a mut Scope<'s>,
+        ft: &'a FrameType,
+        reuse: Option<Local<'s>>,
+        resume: ResumeFn,
+        state: u32,
+    ) -> Result<Self, AllocError> {
+        let local = match reuse {
+            Some(k) if scope.type_index(k) == ft.ty.index() => k,
+            _ => scope.alloc(ft.ty)?,
+        };
+        let obj = scope.raw(local);
+        // SAFETY: `obj` is a live continuation of layout `ft` (checked by type index
+        // or just allocated); RESUME and STATE/FLAGS are its private words, written
+        // only here.
+        unsafe {
+            obj.store_slot(RESUME_OFFSET, resume as usize);
+            obj.store_u32(STATE_OFFSET, state);
+            obj.store_u32(FLAGS_OFFSET, ft.flags);
+        }
+        Ok(Capture {
+            scope,
+            ft,
+            obj,
+            local,
+        })
+    }
+
+    /// Stores live reference `i`.
+    #[inline]
+    pub fn set_ref(&mut self, i: u32, value: Option<Local<'_>>) -> &mut Self {
+        let off = self.ft.ref_offset(i);
+        let v = value.map(|v| self.scope.raw(v));
+        // SAFETY: `off` is reference slot i of this live continuation; `v` is a live
+        // object of this heap (a local).
+        unsafe { self.scope.mutator().store_ref(self.obj, off, v) };
+        self
+    }
+
+    /// Stores live data bytes at `byte`.
+    #[inline]
+    pub fn set_u64(&mut self, byte: u32, value: u64) -> &mut Self {
+        let off = self.ft.data_offset(byte, 8);
+        // SAFETY: `off..off + 8` are aligned data bytes of this live continuation.
+        unsafe { self.obj.store_u64(off, value) };
+        self
+    }
+
+    /// Stores byref `i` to payload byte `offset` of `target` (checked: refused past
+    /// the end of the target's payload).
+    pub fn set_byref(
+        &mut self,
+        i: u32,
+        target: Local<'_>,
+        offset: usize,
+    ) -> Result<&mut Self, ByrefError> {
+        let off = self.ft.byref_offset(i);
+        let local = self.local;
+        self.scope.set_byref(local, off, target, offset)?;
+        Ok(self)
+    }
+
+    /// Captures byref `i` as a raw interior address, resolved by the next collection
+    /// (the cheap path generated code takes).
+    ///
+    /// # Safety
+    /// `addr` must be 0, inside the payload of a live object of this heap, or outside
+    /// the heap (see [`Mutator::store_byref`](contgc_collector::Mutator::store_byref)).
+    #[inline]
+    pub unsafe fn set_byref_raw(&mut self, i: u32, addr: usize) -> &mut Self {
+        let off = self.ft.byref_offset(i);
+        // SAFETY: `off` is byref slot i of this live continuation; the caller vouches
+        // for `addr`.
+        unsafe { self.scope.mutator().store_byref(self.obj, off, addr) };
+        self
+    }
+
+    /// Sets `next` (the caller's continuation).
+    pub fn set_next(&mut self, next: Option<Local<'_>>) -> &mut Self {
+        let v = next.map(|v| self.scope.raw(v));
+        // SAFETY: NEXT_OFFSET is the `next` reference slot of this live continuation.
+        unsafe { self.scope.mutator().store_ref(self.obj, NEXT_OFFSET, v) };
+        self
+    }
+
+    /// Ends the capture.
+    #[inline]
+    pub fn finish(self) -> Local<'s> {
+        self.local
+    }
+}
+
+/// The chain being built by one suspension: head (the leaf's continuation) and tail
+/// (the outermost frame captured so far).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Suspension<'s> {
+    head: Option<Local<'s>>,
+    tail: Option<Local<'s>>,
+}
+
+impl<'s> Suspension<'s> {
+    /// An empty chain.
+    pub fn new() -> Self {
+        Suspension {
+            head: None,
+            tail: None,
+        }
+    }
+
+    /// Appends the continuation of the next frame up (`tail.next = k`). `k` must be a
+    /// continuation (panics otherwise).
+    #[inline]
+    pub fn push(&mut self, scope: &mut Scope<'s>, k: Local<'s>) {
+        assert!(
+            is_continuation(scope, k),
+            "contgc: only continuations can be linked into a chain"
+        );
+        match self.tail {
+            None => self.head = Some(k),
+            Some(t) => {
+                let (to, ko) = (scope.raw(t), scope.raw(k));
+                // SAFETY: `t` is a live continuation (checked when pushed) whose slot
+                // NEXT_OFFSET is its `next` reference; `k` is live.
+                unsafe { scope.mutator().store_ref(to, NEXT_OFFSET, Some(ko)) };
+            }
+        }
+        self.tail = Some(k);
+    }
+
+    /// The leaf's continuation, if any frame was captured.
+    pub fn head(&self) -> Option<Local<'s>> {
+        self.head
+    }
+}
+
+pub(crate) fn is_continuation(scope: &mut Scope<'_>, k: Local<'_>) -> bool {
+    let ti = scope.type_index(k);
+    scope.mutator().is_continuation_type(ti)
+}

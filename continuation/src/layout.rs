@@ -1,0 +1,327 @@
+//! The continuation object's layout.
+//!
+//! A continuation is one heap object: the object header, then [`ContinuationFields`]
+//! (`#[repr(C)]`, offsets below are from the start of the payload, i.e. the object
+//! address + 8), then the frame's payload, laid out by its [`FrameType`]:
+//!
+//! | payload offset | field                                                       |
+//! |----------------|-------------------------------------------------------------|
+//! | 0  ([`NEXT_OFFSET`])   | `next`: the caller's continuation (reference) or null |
+//! | 8  ([`RESUME_OFFSET`]) | `resume`: the frame's [`ResumeFn`](crate::ResumeFn)    |
+//! | 16 ([`STATE_OFFSET`])  | `state`: which suspension point (u32)                  |
+//! | 20 ([`FLAGS_OFFSET`])  | `flags`: see [`flags`] (u32)                           |
+//! | 24 ([`FRAME_OFFSET`])  | reference slots, 8 bytes each                           |
+//! |                | byref slots, 16 bytes each (address, base)                  |
+//! |                | the result slot (8 bytes), if the frame awaits a value      |
+//! |                | the exception slot (8 bytes, a reference), if it handles exceptions |
+//! |                | data bytes, rounded up to 8                                  |
+//!
+//! A frame holding one reference and one 8-byte integer takes 8 + 24 + 8 + 8 = 48
+//! bytes. `resume`, `state` and `flags` are private words: the safe data API of the
+//! heap refuses to touch them, so only capture can set the code pointer.
+
+use contgc_collector::{Heap, TypeDescriptor, TypeId};
+use contgc_heap::byref::BYREF_SLOT_BYTES;
+use contgc_heap::DescriptorError;
+use memoffset::offset_of;
+
+/// The fixed head of every continuation's payload.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct ContinuationFields {
+    /// Header address of the caller's continuation, or 0.
+    pub next: usize,
+    /// The frame's resume function, as an address.
+    pub resume: usize,
+    /// The suspension point.
+    pub state: u32,
+    /// [`flags`] bits.
+    pub flags: u32,
+}
+
+/// Payload offset of `next`.
+pub const NEXT_OFFSET: usize = offset_of!(ContinuationFields, next);
+/// Payload offset of `resume`.
+pub const RESUME_OFFSET: usize = offset_of!(ContinuationFields, resume);
+/// Payload offset of `state`.
+pub const STATE_OFFSET: usize = offset_of!(ContinuationFields, state);
+/// Payload offset of `flags`.
+pub const FLAGS_OFFSET: usize = offset_of!(ContinuationFields, flags);
+/// Payload offset of the frame's own slots.
+pub const FRAME_OFFSET: usize = std::mem::size_of::<ContinuationFields>();
+
+/// The `flags` word.
+pub mod flags {
+    /// The frame has an exception handler: an exception unwinding through the chain
+    /// stops here and is stored in the frame's exception slot.
+    pub const HANDLES_EXCEPTIONS: u32 = 1;
+    /// The result slot holds data (a `u64`).
+    pub const RESULT_DATA: u32 = 1 << 1;
+    /// The result slot holds a reference.
+    pub const RESULT_REF: u32 = 1 << 2;
+    /// Bits 8..20: payload offset of the result slot, in words.
+    pub const RESULT_SHIFT: u32 = 8;
+    /// Bits 20..32: payload offset of the exception slot, in words.
+    pub const EXCEPTION_SHIFT: u32 = 20;
+    /// Mask of a 12-bit word offset.
+    pub const OFFSET_MASK: u32 = 0xfff;
+
+    /// Payload offset of the result slot, if any.
+    pub fn result_offset(flags: u32) -> Option<usize> {
+        (flags & (RESULT_DATA | RESULT_REF) != 0)
+            .then(|| ((flags >> RESULT_SHIFT) & OFFSET_MASK) as usize * 8)
+    }
+
+    /// Payload offset of the exception slot, if the frame handles exceptions.
+    pub fn exception_offset(flags: u32) -> Option<usize> {
+        (flags & HANDLES_EXCEPTIONS != 0)
+            .then(|| ((flags >> EXCEPTION_SHIFT) & OFFSET_MASK) as usize * 8)
+    }
+}
+
+/// What the frame's result slot (the value of the call it awaits) holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ResultKind {
+    /// The awaited call returns nothing.
+    None,
+    /// A `u64`.
+    Data,
+    /// A reference (or null).
+    Ref,
+}
+
+/// The shape of one method's frames: the state live across any of its awaits.
+///
+/// ```
+/// use contgc_collector::{Config, Heap};
+/// use contgc_continuation::{FrameLayout, ResultKind};
+/// let heap = Heap::new(Config::default()).unwrap();
+/// let ft = FrameLayout::new("Fib").refs(1).data_bytes(8).register(&heap).unwrap();
+/// assert_eq!(ft.object_size(), 48);
+/// ```
+#[derive(Clone, Debug)]
+pub struct FrameLayout {
+    name: String,
+    refs: u32,
+    byrefs: u32,
+    data_bytes: u32,
+    result: ResultKind,
+    handles_exceptions: bool,
+}
+
+impl FrameLayout {
+    /// A frame with nothing live yet.
+    pub fn new(name: impl Into<String>) -> Self {
+        FrameLayout {
+            name: name.into(),
+            refs: 0,
+            byrefs: 0,
+            data_bytes: 0,
+            result: ResultKind::None,
+            handles_exceptions: false,
+        }
+    }
+    /// Number of live references.
+    pub fn refs(mut self, n: u32) -> Self {
+        self.refs = n;
+        self
+    }
+    /// Number of live byrefs.
+    pub fn byrefs(mut self, n: u32) -> Self {
+        self.byrefs = n;
+        self
+    }
+    /// Bytes of live data.
+    pub fn data_bytes(mut self, n: u32) -> Self {
+        self.data_bytes = n;
+        self
+    }
+    /// What the awaited call returns into this frame.
+    pub fn result(mut self, kind: ResultKind) -> Self {
+        self.result = kind;
+        self
+    }
+    /// The frame has an exception handler around its awaits.
+    pub fn handles_exceptions(mut self, on: bool) -> Self {
+        self.handles_exceptions = on;
+        self
+    }
+
+    /// Registers the layout with `heap` as a continuation type.
+    pub fn register(&self, heap: &Heap) -> Result<FrameType, DescriptorError> {
+        let w = 8u32;
+        let ref_at = FRAME_OFFSET as u32;
+        let byref_at = ref_at + self.refs * w;
+        let mut at = byref_at + self.byrefs * BYREF_SLOT_BYTES as u32;
+        let result_at = at;
+        if self.result != ResultKind::None {
+            at += w;
+        }
+        let exception_at = at;
+        if self.handles_exceptions {
+            at += w;
+        }
+        let data_at = at;
+        let size = data_at + self.data_bytes.div_ceil(8) * 8;
+        if size / 8 > flags::OFFSET_MASK {
+            return Err(DescriptorError::TooLarge {
+                size: size as u64,
+                max: flags::OFFSET_MASK as u64 * 8,
+            });
+        }
+        let mut refs: Vec<u32> = vec![NEXT_OFFSET as u32];
+        refs.extend((0..self.refs).map(|i| ref_at + i * w));
+        if self.result == ResultKind::Ref {
+            refs.push(result_at);
+        }
+        if self.handles_exceptions {
+            refs.push(exception_at);
+        }
+        let byrefs: Vec<u32> = (0..self.byrefs)
+            .map(|i| byref_at + i * BYREF_SLOT_BYTES as u32)
+            .collect();
+        let desc = TypeDescriptor::fixed(self.name.clone(), size)
+            .with_refs(&refs)
+            .with_byrefs(&byrefs)
+            .with_private(&[RESUME_OFFSET as u32, STATE_OFFSET as u32])
+            .as_continuation();
+        let ty = heap.register_type(&desc)?;
+        let mut fl = 0;
+        match self.result {
+            ResultKind::None => {}
+            ResultKind::Data => fl |= flags::RESULT_DATA,
+            ResultKind::Ref => fl |= flags::RESULT_REF,
+        }
+        if self.result != ResultKind::None {
+            fl |= (result_at / 8) << flags::RESULT_SHIFT;
+        }
+        if self.handles_exceptions {
+            fl |= flags::HANDLES_EXCEPTIONS | (exception_at / 8) << flags::EXCEPTION_SHIFT;
+        }
+        Ok(FrameType {
+            ty,
+            refs: self.refs,
+            byrefs: self.byrefs,
+            data_bytes: self.data_bytes,
+            flags: fl,
+            ref_at,
+            byref_at,
+            data_at,
+            size: 8 + size,
+        })
+    }
+}
+
+/// A registered frame layout: where everything is in its continuations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FrameType {
+    pub(crate) ty: TypeId,
+    pub(crate) refs: u32,
+    pub(crate) byrefs: u32,
+    pub(crate) data_bytes: u32,
+    pub(crate) flags: u32,
+    pub(crate) ref_at: u32,
+    pub(crate) byref_at: u32,
+    pub(crate) data_at: u32,
+    pub(crate) size: u32,
+}
+
+impl FrameType {
+    /// The heap type of this layout's continuations.
+    pub fn type_id(&self) -> TypeId {
+        self.ty
+    }
+    /// Bytes of one continuation, header included.
+    pub fn object_size(&self) -> usize {
+        self.size as usize
+    }
+    /// The `flags` word its continuations carry.
+    pub fn flags(&self) -> u32 {
+        self.flags
+    }
+    /// Payload offset of reference `i` (panics if out of range).
+    pub fn ref_offset(&self, i: u32) -> usize {
+        assert!(
+            i < self.refs,
+            "frame has {} references, not {}",
+            self.refs,
+            i + 1
+        );
+        (self.ref_at + i * 8) as usize
+    }
+    /// Payload offset of byref `i` (panics if out of range).
+    pub fn byref_offset(&self, i: u32) -> usize {
+        assert!(
+            i < self.byrefs,
+            "frame has {} byrefs, not {}",
+            self.byrefs,
+            i + 1
+        );
+        (self.byref_at + i * BYREF_SLOT_BYTES as u32) as usize
+    }
+    /// Payload offset of data byte `byte` for an access of `width` bytes (panics if
+    /// out of range, or if `byte` is not a multiple of `width`).
+    pub fn data_offset(&self, byte: u32, width: u32) -> usize {
+        assert!(
+            byte % width == 0,
+            "data byte {byte} is not aligned to {width}"
+        );
+        assert!(
+            byte + width <= self.data_bytes,
+            "frame has {} data bytes; {}..{} is out of range",
+            self.data_bytes,
+            byte,
+            byte + width
+        );
+        (self.data_at + byte) as usize
+    }
+    /// Payload offset of the result slot, if the frame has one.
+    pub fn result_offset(&self) -> Option<usize> {
+        flags::result_offset(self.flags)
+    }
+    /// Payload offset of the exception slot, if the frame handles exceptions.
+    pub fn exception_offset(&self) -> Option<usize> {
+        flags::exception_offset(self.flags)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use contgc_collector::Config;
+
+    #[test]
+    fn offsets_are_fixed_and_slots_do_not_overlap() {
+        assert_eq!(
+            (
+                NEXT_OFFSET,
+                RESUME_OFFSET,
+                STATE_OFFSET,
+                FLAGS_OFFSET,
+                FRAME_OFFSET
+            ),
+            (0, 8, 16, 20, 24)
+        );
+        let heap = Heap::new(Config::default()).unwrap();
+        let ft = FrameLayout::new("F")
+            .refs(2)
+            .byrefs(1)
+            .data_bytes(12)
+            .result(ResultKind::Ref)
+            .handles_exceptions(true)
+            .register(&heap)
+            .unwrap();
+        assert_eq!(ft.ref_offset(1), 32);
+        assert_eq!(ft.byref_offset(0), 40);
+        assert_eq!(ft.result_offset(), Some(56));
+        assert_eq!(ft.exception_offset(), Some(64));
+        assert_eq!(ft.data_offset(4, 8), 76);
+        assert_eq!(ft.object_size(), 8 + 72 + 16);
+        let plain = FrameLayout::new("P").register(&heap).unwrap();
+        assert_eq!(
+            (plain.result_offset(), plain.exception_offset()),
+            (None, None)
+        );
+        assert_eq!(plain.object_size(), 32);
+    }
+}

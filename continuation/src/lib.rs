@@ -1,0 +1,29 @@
+//! contgc-continuation: suspended async frames as ordinary heap objects.
+//!
+//! In the async2 ("runtime handled tasks") model, an await that cannot complete makes
+//! every frame on the way up capture its live state into a *continuation* and return;
+//! a dispatcher later resumes the chain from the leaf. This crate owns that
+//! representation:
+//!
+//! - [`layout`]: the continuation object, `{ next, resume, state, flags, payload }` in
+//!   one allocation, with fixed, documented offsets for generated code, and
+//!   [`FrameType`]s (one per method, covering all its suspension points) registered
+//!   with the heap as type descriptors;
+//! - [`capture`]: writing a frame's live state (data, references, byrefs) into its
+//!   continuation, reusing the continuation of a resumed frame, and linking a chain
+//!   leaf -> root ([`Suspension`]);
+//! - [`dispatch`]: resuming a chain, propagating each frame's result into the next
+//!   continuation's result slot, and unwinding an exception to the next frame whose
+//!   flags say it handles exceptions.
+//!
+//! The collector never depends on this crate: it knows a continuation only through
+//! its type descriptor (which words are references, which are byrefs, that slot 0 is
+//! `next`). This crate never touches collector internals; it uses the mutator API.
+
+pub mod capture;
+pub mod dispatch;
+pub mod layout;
+
+pub use capture::{Capture, Suspension};
+pub use dispatch::{resume_chain, ChainOutcome, Frame, Outcome, ResumeFn, Value};
+pub use layout::{ContinuationFields, FrameLayout, FrameType, ResultKind};
