@@ -149,23 +149,23 @@ impl ConfigBuilder {
     pub fn build(self) -> Result<Config, ConfigError> {
         let c = self.0;
         let bad = |what: &'static str, why: String| Err(ConfigError { what, why });
-        if c.nursery_size < 64 << 10 {
+        if !(64 << 10..=1 << 30).contains(&c.nursery_size) {
             return bad(
                 "nursery_size",
-                format!("{} bytes is below 64 KiB", c.nursery_size),
+                format!("{} bytes is not between 64 KiB and 1 GiB", c.nursery_size),
             );
         }
-        if c.survivor_size < 4 << 10 {
+        if !(4 << 10..=1 << 30).contains(&c.survivor_size) {
             return bad(
                 "survivor_size",
-                format!("{} bytes is below 4 KiB", c.survivor_size),
+                format!("{} bytes is not between 4 KiB and 1 GiB", c.survivor_size),
             );
         }
-        if c.tlab_size < 4 << 10 || c.tlab_size > c.nursery_size {
+        if c.tlab_size < 4 << 10 || c.tlab_size > c.nursery_size.min(16 << 20) {
             return bad(
                 "tlab_size",
                 format!(
-                    "{} bytes is not between 4 KiB and the nursery size",
+                    "{} bytes is not between 4 KiB and the nursery size (at most 16 MiB)",
                     c.tlab_size
                 ),
             );
