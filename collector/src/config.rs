@@ -26,6 +26,18 @@ pub struct Config {
     pub(crate) min_major_bytes: usize,
     pub(crate) gc_stress: Option<u32>,
     pub(crate) verify: bool,
+    pub(crate) continuation_placement: ContinuationPlacement,
+}
+
+/// Where continuations (suspended frames, which usually live long) are allocated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ContinuationPlacement {
+    /// In the nursery, promoted at their first survival (default): a frame that is
+    /// resumed quickly dies young; one that stays suspended is copied once.
+    Nursery,
+    /// Directly in the old generation: never copied, but allocation takes the old
+    /// space's lock and a suspended frame is only reclaimed by a major collection.
+    OldGeneration,
 }
 
 impl Default for Config {
@@ -40,6 +52,7 @@ impl Default for Config {
             min_major_bytes: 16 << 20,
             gc_stress: None,
             verify: false,
+            continuation_placement: ContinuationPlacement::Nursery,
         }
     }
 }
@@ -81,6 +94,10 @@ impl Config {
     /// Whether the heap verifier runs after every collection.
     pub fn verify_after_gc(&self) -> bool {
         self.verify
+    }
+    /// Where continuation layouts registered with this heap allocate.
+    pub fn continuation_placement(&self) -> ContinuationPlacement {
+        self.continuation_placement
     }
 }
 
@@ -137,6 +154,12 @@ impl ConfigBuilder {
     /// every fourth of those (n >= 1).
     pub fn gc_stress(mut self, every_n_allocations: u32) -> Self {
         self.0.gc_stress = Some(every_n_allocations);
+        self
+    }
+    /// Where continuations are allocated (default: the nursery, promoted at their
+    /// first survival).
+    pub fn continuation_placement(mut self, p: ContinuationPlacement) -> Self {
+        self.0.continuation_placement = p;
         self
     }
     /// Run the heap verifier after every collection (panics on a broken invariant).

@@ -38,7 +38,7 @@ mod sync;
 pub mod typed;
 mod verify;
 
-pub use config::{Config, ConfigBuilder, ConfigError};
+pub use config::{Config, ConfigBuilder, ConfigError, ContinuationPlacement};
 pub use contgc_heap::{DescriptorError, ObjectRef, TypeDescriptor, TypeId};
 pub use contgc_roots::{Persistent, RootProvider, RootProviderId, RootVisitor};
 pub use error::{AllocError, ByrefError, HeapError};

@@ -50,6 +50,10 @@ pub(crate) struct MutatorLocal {
     pub remset: Vec<usize>,
     /// Allocations counted in GC-stress mode.
     pub stress_count: u64,
+    /// Objects this mutator has allocated.
+    pub allocations: u64,
+    /// Bytes of the objects this mutator has allocated.
+    pub allocated_bytes: u64,
     /// Cache of the heap's type table.
     pub types: Vec<Arc<TypeInfo>>,
 }
@@ -111,6 +115,8 @@ impl Mutator {
             scope_serial: 0,
             remset: Vec::new(),
             stress_count: 0,
+            allocations: 0,
+            allocated_bytes: 0,
             types: Vec::new(),
         }));
         lock(&heap.mutators).push(LocalPtr(local));
@@ -149,6 +155,13 @@ impl Mutator {
     /// The heap's statistics.
     pub fn stats(&self) -> HeapStats {
         self.heap().stats()
+    }
+
+    /// `(objects, bytes)` this mutator has allocated since it was created (headers
+    /// included; reused continuations and other in-place writes do not count).
+    pub fn allocation_counts(&self) -> (u64, u64) {
+        let l = self.local_ref();
+        (l.allocations, l.allocated_bytes)
     }
 
     /// Lets a pending collection run. Call it regularly (at loop back-edges, calls)
@@ -269,6 +282,8 @@ impl Mutator {
         if end <= l.limit {
             let at = l.cursor;
             l.cursor = end;
+            l.allocations += 1;
+            l.allocated_bytes += size as u64;
             // SAFETY: [at, end) was just bumped off this mutator's zeroed buffer, which
             // no one else uses; `at` is 8-aligned and non-null.
             unsafe { (at as *mut u64).write(Header::new(ty.index(), 0).bits()) };
@@ -348,6 +363,8 @@ impl Mutator {
             if let Some((start, end)) = granted {
                 let l = self.local();
                 l.cursor = start + size;
+                l.allocations += 1;
+                l.allocated_bytes += size as u64;
                 l.limit = end;
                 // SAFETY: fresh zeroed buffer memory owned by this mutator.
                 unsafe { (start as *mut u64).write(header.bits()) };
@@ -397,6 +414,10 @@ impl Mutator {
                     if let Some(obj) = take(&mut sp) {
                         // SAFETY: fresh zeroed memory of `size` bytes, ours alone.
                         unsafe { obj.set_header(header.with(UNLOGGED)) };
+                        drop(sp);
+                        let l = self.local();
+                        l.allocations += 1;
+                        l.allocated_bytes += size as u64;
                         return Ok(obj);
                     }
                 }

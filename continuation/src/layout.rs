@@ -20,7 +20,7 @@
 //! bytes. `resume`, `state` and `flags` are private words: the safe data API of the
 //! heap refuses to touch them, so only capture can set the code pointer.
 
-use contgc_collector::{Heap, TypeDescriptor, TypeId};
+use contgc_collector::{ContinuationPlacement, Heap, TypeDescriptor, TypeId};
 use contgc_heap::byref::BYREF_SLOT_BYTES;
 use contgc_heap::DescriptorError;
 use memoffset::offset_of;
@@ -147,7 +147,8 @@ impl FrameLayout {
         self
     }
 
-    /// Registers the layout with `heap` as a continuation type.
+    /// Registers the layout with `heap` as a continuation type, placed as the heap's
+    /// configuration says ([`ContinuationPlacement`]).
     pub fn register(&self, heap: &Heap) -> Result<FrameType, DescriptorError> {
         let w = 8u32;
         let ref_at = FRAME_OFFSET as u32;
@@ -185,6 +186,10 @@ impl FrameLayout {
             .with_byrefs(&byrefs)
             .with_private(&[RESUME_OFFSET as u32, STATE_OFFSET as u32])
             .as_continuation();
+        let desc = match heap.config().continuation_placement() {
+            ContinuationPlacement::Nursery => desc.with_promotion_age(1),
+            ContinuationPlacement::OldGeneration => desc.pretenured(true),
+        };
         let ty = heap.register_type(&desc)?;
         let mut fl = 0;
         match self.result {
@@ -315,7 +320,7 @@ mod tests {
         assert_eq!(ft.byref_offset(0), 40);
         assert_eq!(ft.result_offset(), Some(56));
         assert_eq!(ft.exception_offset(), Some(64));
-        assert_eq!(ft.data_offset(4, 8), 76);
+        assert_eq!(ft.data_offset(4, 4), 76);
         assert_eq!(ft.object_size(), 8 + 72 + 16);
         let plain = FrameLayout::new("P").register(&heap).unwrap();
         assert_eq!(

@@ -1,0 +1,310 @@
+//! Continuation chains: capture, collections in between, resume with result
+//! propagation, re-suspension without allocation, exception unwinding, byrefs into a
+//! caller's frame, and both placements. The verifier runs after every collection.
+
+use contgc_collector::{
+    CollectionKind, Config, ContinuationPlacement, Heap, Local, Scope, TypeDescriptor, TypeId,
+};
+use contgc_continuation::{
+    resume_chain, Capture, ChainOutcome, Frame, FrameLayout, FrameType, Outcome, ResultKind,
+    Suspension, Value,
+};
+use std::cell::Cell;
+
+thread_local! {
+    static FT: Cell<Option<FrameType>> = const { Cell::new(None) };
+    static BOXT: Cell<Option<TypeId>> = const { Cell::new(None) };
+}
+
+fn ft() -> FrameType {
+    FT.with(|f| f.get().expect("frame type set"))
+}
+
+fn heap(placement: ContinuationPlacement) -> Heap {
+    Heap::new(
+        Config::builder()
+            .nursery_size(256 << 10)
+            .continuation_placement(placement)
+            .verify_after_gc(true)
+            .build()
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+/// Registers the test frame type: one reference, one integer, a data result.
+fn setup(h: &Heap) {
+    let ft = FrameLayout::new("Frame")
+        .refs(1)
+        .data_bytes(8)
+        .result(ResultKind::Data)
+        .register(h)
+        .unwrap();
+    FT.with(|f| f.set(Some(ft)));
+    let b = h.register_type(&TypeDescriptor::fixed("Boxed", 8)).unwrap();
+    BOXT.with(|t| t.set(Some(b)));
+}
+
+/// Resumes a frame: checks its object and integer, returns callee result + both.
+fn sum_frame<'s>(f: &mut Frame<'_, 's>) -> Outcome<'s> {
+    let ft = ft();
+    let callee = if f.state() == 0 { 0 } else { f.result_u64(&ft) };
+    let i = f.u64(&ft, 0);
+    let obj = f.get_ref(&ft, 0).expect("the frame's object");
+    let v = f.scope().read_u64(obj, 0);
+    assert_eq!(v, 10 * i, "frame {i} lost its object");
+    Outcome::Return(Value::Data(callee + v + i))
+}
+
+/// Captures a chain of `depth` frames (leaf first), returning its leaf.
+fn capture_chain<'s>(s: &mut Scope<'s>, depth: u64) -> Local<'s> {
+    let ft = ft();
+    let boxed = BOXT.with(|t| t.get().unwrap());
+    let mut susp = Suspension::new();
+    for i in 0..depth {
+        let obj = s.alloc(boxed).unwrap();
+        s.write_u64(obj, 0, 10 * i);
+        // the leaf resumes at state 0 (no callee result); the others at state 1
+        let state = u32::from(i != 0);
+        let mut c = Capture::begin(s, &ft, None, sum_frame, state).unwrap();
+        c.set_ref(0, Some(obj)).set_u64(0, i);
+        let k = c.finish();
+        susp.push(s, k);
+    }
+    susp.head().unwrap()
+}
+
+fn expected(depth: u64) -> u64 {
+    (0..depth).map(|i| 11 * i).sum()
+}
+
+#[test]
+fn chains_survive_collections_and_resume_with_results() {
+    for placement in [
+        ContinuationPlacement::Nursery,
+        ContinuationPlacement::OldGeneration,
+    ] {
+        let h = heap(placement);
+        setup(&h);
+        let mut m = h.mutator();
+        m.scope(|s| {
+            let leaf = capture_chain(s, 64);
+            s.collect(CollectionKind::Minor);
+            // garbage in between, so that the nursery fills and objects move
+            for _ in 0..20_000 {
+                s.scope(|i| {
+                    i.alloc(BOXT.with(|t| t.get().unwrap())).unwrap();
+                });
+            }
+            s.collect(CollectionKind::Major);
+            assert_eq!(
+                resume_chain(s, leaf),
+                ChainOutcome::Completed(Value::Data(expected(64)))
+            );
+        });
+        let st = h.stats();
+        assert!(
+            st.old_bytes >= 64 * 48,
+            "{placement:?}: frames are old now: {st:?}"
+        );
+    }
+}
+
+#[test]
+fn one_allocation_per_frame_and_none_when_a_frame_resuspends() {
+    let h = heap(ContinuationPlacement::Nursery);
+    setup(&h);
+    let mut m = h.mutator();
+    m.scope(|s| {
+        let ft = ft();
+        let before = s.mutator().allocation_counts();
+        let mut susp = Suspension::new();
+        for _ in 0..10 {
+            let k = Capture::begin(s, &ft, None, resuspend_once, 0)
+                .unwrap()
+                .finish();
+            susp.push(s, k);
+        }
+        let after = s.mutator().allocation_counts();
+        assert_eq!(after.0 - before.0, 10, "one allocation per frame");
+        // one reference, one integer and a result slot
+        assert_eq!(ft.object_size(), 56);
+        assert_eq!(after.1 - before.1, 10 * 56, "one object's bytes per frame");
+        let leaf = susp.head().unwrap();
+        // The leaf re-suspends in place: no allocation, same continuation.
+        let out = resume_chain(s, leaf);
+        let ChainOutcome::Suspended(again) = out else {
+            panic!("expected a suspension, got {out:?}")
+        };
+        assert!(s.same(again, leaf));
+        assert_eq!(s.mutator().allocation_counts(), after);
+        s.collect(CollectionKind::Minor);
+        // The leaf now completes; each caller was captured at state 0 too, so it
+        // re-suspends once before completing.
+        let mut cur = again;
+        let mut runs = 0;
+        loop {
+            runs += 1;
+            match resume_chain(s, cur) {
+                ChainOutcome::Suspended(k) => cur = k,
+                ChainOutcome::Completed(v) => {
+                    assert_eq!(v, Value::Data(0));
+                    break;
+                }
+                ChainOutcome::Threw(_) => panic!("no exception expected"),
+            }
+        }
+        assert_eq!(runs, 10, "each of the 9 callers re-suspended once");
+        assert_eq!(
+            s.mutator().allocation_counts(),
+            after,
+            "zero allocations on re-suspension"
+        );
+    });
+}
+
+/// At state 0: re-suspends into its own continuation at state 1. At state 1: returns
+/// the callee's result (0 for the leaf).
+fn resuspend_once<'s>(f: &mut Frame<'_, 's>) -> Outcome<'s> {
+    let ft = ft();
+    if f.state() == 0 {
+        let k = f
+            .recapture(&FT_STATIC.with(|x| *x), resuspend_once, 1)
+            .unwrap()
+            .finish();
+        return Outcome::Suspend(k);
+    }
+    Outcome::Return(Value::Data(f.result_u64(&ft)))
+}
+
+thread_local! {
+    static FT_STATIC: &'static FrameType = Box::leak(Box::new(ft()));
+}
+
+thread_local! {
+    static EXC: Cell<Option<FrameType>> = const { Cell::new(None) };
+    static LOG: std::cell::RefCell<Vec<&'static str>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+fn plain_frame<'s>(_f: &mut Frame<'_, 's>) -> Outcome<'s> {
+    LOG.with(|l| l.borrow_mut().push("plain"));
+    Outcome::Return(Value::Data(1))
+}
+
+fn throwing_leaf<'s>(f: &mut Frame<'_, 's>) -> Outcome<'s> {
+    LOG.with(|l| l.borrow_mut().push("throw"));
+    let e = f.scope().alloc(BOXT.with(|t| t.get().unwrap())).unwrap();
+    f.scope().write_u64(e, 0, 500);
+    Outcome::Throw(e)
+}
+
+fn handler_frame<'s>(f: &mut Frame<'_, 's>) -> Outcome<'s> {
+    let ft = EXC.with(|e| e.get().unwrap());
+    let e = f
+        .take_exception(&ft)
+        .expect("the exception reached its handler");
+    let code = f.scope().read_u64(e, 0);
+    LOG.with(|l| l.borrow_mut().push("handler"));
+    Outcome::Return(Value::Data(code + 1))
+}
+
+fn sum_result<'s>(f: &mut Frame<'_, 's>) -> Outcome<'s> {
+    let ft = ft();
+    LOG.with(|l| l.borrow_mut().push("after"));
+    Outcome::Return(Value::Data(f.result_u64(&ft) + 1000))
+}
+
+#[test]
+fn exceptions_unwind_to_the_next_frame_with_a_handler() {
+    let h = heap(ContinuationPlacement::Nursery);
+    setup(&h);
+    let exc = FrameLayout::new("Handler")
+        .result(ResultKind::Data)
+        .handles_exceptions(true)
+        .register(&h)
+        .unwrap();
+    EXC.with(|e| e.set(Some(exc)));
+    let mut m = h.mutator();
+    m.scope(|s| {
+        let ft = ft();
+        let mut susp = Suspension::new();
+        let frames: [(&FrameType, contgc_continuation::ResumeFn); 5] = [
+            (&ft, throwing_leaf),
+            (&ft, plain_frame),
+            (&ft, plain_frame),
+            (&exc, handler_frame),
+            (&ft, sum_result),
+        ];
+        for (t, f) in frames {
+            let k = Capture::begin(s, t, None, f, 1).unwrap().finish();
+            susp.push(s, k);
+        }
+        s.collect(CollectionKind::Minor);
+        let out = resume_chain(s, susp.head().unwrap());
+        assert_eq!(out, ChainOutcome::Completed(Value::Data(1501)));
+        LOG.with(|l| assert_eq!(*l.borrow(), ["throw", "handler", "after"]));
+
+        // Without a handler the exception leaves the root.
+        let mut susp = Suspension::new();
+        for f in [throwing_leaf as contgc_continuation::ResumeFn, plain_frame] {
+            let k = Capture::begin(s, &ft, None, f, 1).unwrap().finish();
+            susp.push(s, k);
+        }
+        let ChainOutcome::Threw(e) = resume_chain(s, susp.head().unwrap()) else {
+            panic!("the exception must escape")
+        };
+        assert_eq!(s.read_u64(e, 0), 500);
+    });
+}
+
+thread_local! {
+    static BYREF_FT: Cell<Option<FrameType>> = const { Cell::new(None) };
+}
+
+/// The callee writes through its byref into its caller's frame, then returns.
+fn byref_callee<'s>(f: &mut Frame<'_, 's>) -> Outcome<'s> {
+    let ft = BYREF_FT.with(|x| x.get().unwrap());
+    let v = f.u64_via_byref(&ft, 0);
+    f.set_u64_via_byref(&ft, 0, v * 2);
+    Outcome::Return(Value::Unit)
+}
+
+/// The caller reads its own local, which its callee changed.
+fn byref_caller<'s>(f: &mut Frame<'_, 's>) -> Outcome<'s> {
+    let ft = ft();
+    Outcome::Return(Value::Data(f.u64(&ft, 0)))
+}
+
+#[test]
+fn a_byref_into_a_suspended_callers_frame_follows_it() {
+    let h = heap(ContinuationPlacement::Nursery);
+    setup(&h);
+    let callee_ft = FrameLayout::new("Callee").byrefs(1).register(&h).unwrap();
+    BYREF_FT.with(|x| x.set(Some(callee_ft)));
+    let mut m = h.mutator();
+    m.scope(|s| {
+        let ft = ft();
+        let callee = Capture::begin(s, &callee_ft, None, byref_callee, 1)
+            .unwrap()
+            .finish();
+        let mut c = Capture::begin(s, &ft, None, byref_caller, 1).unwrap();
+        c.set_u64(0, 21);
+        let caller = c.finish();
+        // The callee's byref points at the caller's data word (raw capture: the next
+        // collection resolves it).
+        let addr = s.raw(caller).payload() as usize + ft.data_offset(0, 8);
+        let mut c = Capture::begin(s, &callee_ft, Some(callee), byref_callee, 1).unwrap();
+        // SAFETY: `addr` is inside the caller continuation's payload, read just now.
+        unsafe { c.set_byref_raw(0, addr) };
+        c.finish();
+        let mut susp = Suspension::new();
+        susp.push(s, callee);
+        susp.push(s, caller);
+        s.collect(CollectionKind::Minor); // both promoted (first survival), moved
+        s.collect(CollectionKind::Major);
+        assert_eq!(
+            resume_chain(s, callee),
+            ChainOutcome::Completed(Value::Data(42))
+        );
+    });
+}
