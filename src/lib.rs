@@ -32,16 +32,19 @@
 //! ```
 
 pub use contgc_collector as collector;
+pub use contgc_continuation as continuation;
 pub use contgc_heap as heap;
 pub use contgc_roots as roots;
 
 pub use contgc_collector::{
-    AllocError, CollectionKind, Config, ConfigBuilder, ConfigError, DescriptorError, Heap,
-    HeapError, HeapStats, Local, Mutator, ObjectRef, PauseRecord, PauseSummary, Persistent, Plain,
-    RootProvider, RootProviderId, RootVisitor, Scope, TypeDescriptor, TypeId, Typed,
+    AllocError, CollectionKind, Config, ConfigBuilder, ConfigError, ContinuationPlacement,
+    DescriptorError, Heap, HeapError, HeapStats, Local, Mutator, ObjectRef, PauseRecord,
+    PauseSummary, Persistent, Plain, RootProvider, RootProviderId, RootVisitor, Scope,
+    TypeDescriptor, TypeId, Typed,
 };
 
 pub mod heap_bench;
+pub mod suspend_bench;
 
 /// The README's examples, compiled and run as doc tests.
 #[cfg(doctest)]

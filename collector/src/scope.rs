@@ -199,6 +199,25 @@ impl<'s> Scope<'s> {
         self.push(obj)
     }
 
+    /// Makes local `l` hold `obj`; with `None` (locals are never null) leaves it
+    /// unchanged and returns false.
+    ///
+    /// # Safety
+    /// `obj` must be a live object of this heap, obtained since the last allocation,
+    /// safepoint or collection.
+    #[inline]
+    pub unsafe fn set_raw(&mut self, l: Local<'_>, obj: Option<ObjectRef>) -> bool {
+        #[cfg(debug_assertions)]
+        self.check_local(l);
+        match obj {
+            Some(o) => {
+                self.m.local().shadow.set(l.index, o.addr());
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Allocates a zero-filled object of a fixed-size type.
     ///
     /// Panics if `ty` belongs to another heap or has a variable size.

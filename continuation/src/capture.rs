@@ -32,12 +32,12 @@ impl<'a, 's> Capture<'a, 's> {
     pub fn begin(
         scope: &'a mut Scope<'s>,
         ft: &'a FrameType,
-        reuse: Option<Local<'s>>,
+        reuse: Option<Continuation<'s>>,
         resume: ResumeFn,
         state: u32,
     ) -> Result<Self, AllocError> {
         let local = match reuse {
-            Some(k) if scope.type_index(k) == ft.ty.index() => k,
+            Some(Continuation(k)) if scope.type_index(k) == ft.ty.index() => k,
             _ => scope.alloc(ft.ty)?,
         };
         let obj = scope.raw(local);
@@ -116,8 +116,31 @@ impl<'a, 's> Capture<'a, 's> {
 
     /// Ends the capture.
     #[inline]
-    pub fn finish(self) -> Local<'s> {
-        self.local
+    pub fn finish(self) -> Continuation<'s> {
+        Continuation(self.local)
+    }
+}
+
+/// A local known to hold a continuation (made by [`Capture::finish`] or checked by
+/// [`Continuation::from_local`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Continuation<'s>(Local<'s>);
+
+impl<'s> Continuation<'s> {
+    /// The continuation as a plain local.
+    #[inline]
+    pub fn local(self) -> Local<'s> {
+        self.0
+    }
+
+    /// Wraps a local the caller has checked.
+    pub(crate) fn checked(l: Local<'s>) -> Continuation<'s> {
+        Continuation(l)
+    }
+
+    /// Checks that `l` holds a continuation.
+    pub fn from_local(scope: &mut Scope<'_>, l: Local<'s>) -> Option<Continuation<'s>> {
+        is_continuation(scope, l).then_some(Continuation(l))
     }
 }
 
@@ -125,8 +148,8 @@ impl<'a, 's> Capture<'a, 's> {
 /// (the outermost frame captured so far).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Suspension<'s> {
-    head: Option<Local<'s>>,
-    tail: Option<Local<'s>>,
+    head: Option<Continuation<'s>>,
+    tail: Option<Continuation<'s>>,
 }
 
 impl<'s> Suspension<'s> {
@@ -138,19 +161,14 @@ impl<'s> Suspension<'s> {
         }
     }
 
-    /// Appends the continuation of the next frame up (`tail.next = k`). `k` must be a
-    /// continuation (panics otherwise).
+    /// Appends the continuation of the next frame up (`tail.next = k`).
     #[inline]
-    pub fn push(&mut self, scope: &mut Scope<'s>, k: Local<'s>) {
-        assert!(
-            is_continuation(scope, k),
-            "contgc: only continuations can be linked into a chain"
-        );
+    pub fn push(&mut self, scope: &mut Scope<'s>, k: Continuation<'s>) {
         match self.tail {
             None => self.head = Some(k),
             Some(t) => {
-                let (to, ko) = (scope.raw(t), scope.raw(k));
-                // SAFETY: `t` is a live continuation (checked when pushed) whose slot
+                let (to, ko) = (scope.raw(t.0), scope.raw(k.0));
+                // SAFETY: `t` is a live continuation (a `Continuation`) whose slot
                 // NEXT_OFFSET is its `next` reference; `k` is live.
                 unsafe { scope.mutator().store_ref(to, NEXT_OFFSET, Some(ko)) };
             }
@@ -159,7 +177,7 @@ impl<'s> Suspension<'s> {
     }
 
     /// The leaf's continuation, if any frame was captured.
-    pub fn head(&self) -> Option<Local<'s>> {
+    pub fn head(&self) -> Option<Continuation<'s>> {
         self.head
     }
 }

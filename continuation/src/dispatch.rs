@@ -7,9 +7,9 @@
 //! per frame), to the first frame whose flags say it handles exceptions; a frame that
 //! suspends again ends the run with the task's new leaf.
 
-use crate::capture::{is_continuation, Capture};
+use crate::capture::{is_continuation, Capture, Continuation};
 use crate::layout::{flags, FrameType, FLAGS_OFFSET, NEXT_OFFSET, RESUME_OFFSET, STATE_OFFSET};
-use contgc_collector::{AllocError, Local, Scope};
+use contgc_collector::{AllocError, Local, ObjectRef, Scope};
 
 /// A frame's resume function: continues the frame from its continuation.
 pub type ResumeFn = for<'r, 's> fn(&mut Frame<'r, 's>) -> Outcome<'s>;
@@ -33,7 +33,7 @@ pub enum Outcome<'s> {
     /// It threw an exception object.
     Throw(Local<'s>),
     /// It suspended again; the task's chain now starts at this leaf.
-    Suspend(Local<'s>),
+    Suspend(Continuation<'s>),
 }
 
 /// How a run of the dispatcher over a chain ended.
@@ -44,7 +44,7 @@ pub enum ChainOutcome<'s> {
     /// An exception left the root frame unhandled.
     Threw(Local<'s>),
     /// A frame suspended; resume the task from this leaf later.
-    Suspended(Local<'s>),
+    Suspended(Continuation<'s>),
 }
 
 /// A frame being resumed: typed access to its continuation.
@@ -52,6 +52,8 @@ pub struct Frame<'r, 's> {
     scope: &'r mut Scope<'s>,
     cont: Local<'s>,
     state: u32,
+    /// The continuation's type index, read once by the dispatcher.
+    ty: u32,
 }
 
 impl<'r, 's> Frame<'r, 's> {
@@ -61,8 +63,8 @@ impl<'r, 's> Frame<'r, 's> {
     }
 
     /// The frame's continuation.
-    pub fn continuation(&self) -> Local<'s> {
-        self.cont
+    pub fn continuation(&self) -> Continuation<'s> {
+        Continuation::checked(self.cont)
     }
 
     /// The scope, to allocate or to call other code.
@@ -70,13 +72,10 @@ impl<'r, 's> Frame<'r, 's> {
         self.scope
     }
 
+    #[inline(always)]
     fn check(&mut self, ft: &FrameType) {
-        let ti = self.scope.type_index(self.cont);
-        if ti != ft.ty.index() {
-            panic!(
-                "contgc: continuation of type index {ti} read with frame type {}",
-                ft.ty.index()
-            );
+        if self.ty != ft.ty.index() {
+            wrong_frame_type(self.ty, ft.ty.index());
         }
     }
 
@@ -94,7 +93,12 @@ impl<'r, 's> Frame<'r, 's> {
     pub fn get_ref(&mut self, ft: &FrameType, i: u32) -> Option<Local<'s>> {
         self.check(ft);
         let off = ft.ref_offset(i);
-        self.scope.get_ref(self.cont, off)
+        // SAFETY: the continuation is of layout `ft` (checked), so `off` is one of its
+        // reference slots, which hold null or live objects of this heap.
+        unsafe {
+            let v = ObjectRef::from_addr(self.scope.raw(self.cont).load_slot(off));
+            v.map(|v| self.scope.from_raw(v))
+        }
     }
 
     /// Reads a `u64` through live byref `i` (see [`Scope::read_u64_via`]).
@@ -152,9 +156,14 @@ impl<'r, 's> Frame<'r, 's> {
         state: u32,
     ) -> Result<Capture<'_, 's>, AllocError> {
         let cont = self.cont;
-        let same = self.scope.type_index(cont) == ft.ty.index();
-        if same {
-            return Capture::begin(self.scope, ft, Some(cont), resume, state);
+        if self.ty == ft.ty.index() {
+            return Capture::begin(
+                self.scope,
+                ft,
+                Some(Continuation::checked(cont)),
+                resume,
+                state,
+            );
         }
         let caller = self.scope.get_ref(cont, NEXT_OFFSET);
         let mut c = Capture::begin(self.scope, ft, None, resume, state)?;
@@ -163,15 +172,28 @@ impl<'r, 's> Frame<'r, 's> {
     }
 }
 
+#[cold]
+#[inline(never)]
+fn wrong_frame_type(found: u32, want: u32) -> ! {
+    panic!("contgc: continuation of type index {found} read with frame type {want}")
+}
+
 /// Resumes the chain whose leaf is `leaf` until it completes, throws out of its root,
 /// or suspends again. Panics if `leaf` (or a continuation on its chain) is not a
 /// captured continuation, or if a returned value does not fit the caller's result
 /// slot.
-pub fn resume_chain<'s>(scope: &mut Scope<'s>, leaf: Local<'s>) -> ChainOutcome<'s> {
-    let cur = scope.dup(leaf);
+pub fn resume_chain<'s>(scope: &mut Scope<'s>, leaf: Continuation<'s>) -> ChainOutcome<'s> {
+    let cur = scope.dup(leaf.local());
+    let mut known = u32::MAX; // the last type index found to be a continuation
     loop {
-        if !is_continuation(scope, cur) {
-            panic!("contgc: resume_chain was given an object that is not a continuation");
+        let ty = scope.type_index(cur);
+        if ty != known {
+            // `next` is an ordinary reference slot that safe code can overwrite, so
+            // every frame reached through it is checked.
+            if !is_continuation(scope, cur) {
+                panic!("contgc: a continuation's next is not a continuation");
+            }
+            known = ty;
         }
         let obj = scope.raw(cur);
         // SAFETY: `cur` is a live continuation; RESUME and STATE are its private words,
@@ -187,16 +209,17 @@ pub fn resume_chain<'s>(scope: &mut Scope<'s>, leaf: Local<'s>) -> ChainOutcome<
             scope,
             cont: cur,
             state,
+            ty,
         });
         match out {
             Outcome::Return(v) => {
-                if !scope.load_into(cur, cur, NEXT_OFFSET) {
+                if !step_to_next(scope, cur) {
                     return ChainOutcome::Completed(v);
                 }
                 deliver(scope, cur, v);
             }
             Outcome::Throw(e) => loop {
-                if !scope.load_into(cur, cur, NEXT_OFFSET) {
+                if !step_to_next(scope, cur) {
                     return ChainOutcome::Threw(e);
                 }
                 let fl = flags_of(scope, cur);
@@ -207,6 +230,17 @@ pub fn resume_chain<'s>(scope: &mut Scope<'s>, leaf: Local<'s>) -> ChainOutcome<
             },
             Outcome::Suspend(new_leaf) => return ChainOutcome::Suspended(new_leaf),
         }
+    }
+}
+
+/// Moves local `cur`, a continuation, to its `next`; false at the root.
+#[inline]
+fn step_to_next(scope: &mut Scope<'_>, cur: Local<'_>) -> bool {
+    // SAFETY: `cur` holds a live continuation (checked when the dispatcher reached
+    // it), whose NEXT_OFFSET slot is a reference slot: null or a live object.
+    unsafe {
+        let next = ObjectRef::from_addr(scope.raw(cur).load_slot(NEXT_OFFSET));
+        scope.set_raw(cur, next)
     }
 }
 

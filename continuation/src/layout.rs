@@ -67,12 +67,14 @@ pub mod flags {
     pub const OFFSET_MASK: u32 = 0xfff;
 
     /// Payload offset of the result slot, if any.
+    #[inline]
     pub fn result_offset(flags: u32) -> Option<usize> {
         (flags & (RESULT_DATA | RESULT_REF) != 0)
             .then(|| ((flags >> RESULT_SHIFT) & OFFSET_MASK) as usize * 8)
     }
 
     /// Payload offset of the exception slot, if the frame handles exceptions.
+    #[inline]
     pub fn exception_offset(flags: u32) -> Option<usize> {
         (flags & HANDLES_EXCEPTIONS != 0)
             .then(|| ((flags >> EXCEPTION_SHIFT) & OFFSET_MASK) as usize * 8)
@@ -245,6 +247,7 @@ impl FrameType {
         self.flags
     }
     /// Payload offset of reference `i` (panics if out of range).
+    #[inline]
     pub fn ref_offset(&self, i: u32) -> usize {
         assert!(
             i < self.refs,
@@ -255,6 +258,7 @@ impl FrameType {
         (self.ref_at + i * 8) as usize
     }
     /// Payload offset of byref `i` (panics if out of range).
+    #[inline]
     pub fn byref_offset(&self, i: u32) -> usize {
         assert!(
             i < self.byrefs,
@@ -266,6 +270,7 @@ impl FrameType {
     }
     /// Payload offset of data byte `byte` for an access of `width` bytes (panics if
     /// out of range, or if `byte` is not a multiple of `width`).
+    #[inline]
     pub fn data_offset(&self, byte: u32, width: u32) -> usize {
         assert!(
             byte % width == 0,
@@ -281,10 +286,12 @@ impl FrameType {
         (self.data_at + byte) as usize
     }
     /// Payload offset of the result slot, if the frame has one.
+    #[inline]
     pub fn result_offset(&self) -> Option<usize> {
         flags::result_offset(self.flags)
     }
     /// Payload offset of the exception slot, if the frame handles exceptions.
+    #[inline]
     pub fn exception_offset(&self) -> Option<usize> {
         flags::exception_offset(self.flags)
     }

@@ -24,6 +24,6 @@ pub mod capture;
 pub mod dispatch;
 pub mod layout;
 
-pub use capture::{Capture, Suspension};
+pub use capture::{Capture, Continuation, Suspension};
 pub use dispatch::{resume_chain, ChainOutcome, Frame, Outcome, ResumeFn, Value};
 pub use layout::{ContinuationFields, FrameLayout, FrameType, ResultKind};

@@ -3,11 +3,11 @@
 //! caller's frame, and both placements. The verifier runs after every collection.
 
 use contgc_collector::{
-    CollectionKind, Config, ContinuationPlacement, Heap, Local, Scope, TypeDescriptor, TypeId,
+    CollectionKind, Config, ContinuationPlacement, Heap, Scope, TypeDescriptor, TypeId,
 };
 use contgc_continuation::{
-    resume_chain, Capture, ChainOutcome, Frame, FrameLayout, FrameType, Outcome, ResultKind,
-    Suspension, Value,
+    resume_chain, Capture, ChainOutcome, Continuation, Frame, FrameLayout, FrameType, Outcome,
+    ResultKind, Suspension, Value,
 };
 use std::cell::Cell;
 
@@ -57,7 +57,7 @@ fn sum_frame<'s>(f: &mut Frame<'_, 's>) -> Outcome<'s> {
 }
 
 /// Captures a chain of `depth` frames (leaf first), returning its leaf.
-fn capture_chain<'s>(s: &mut Scope<'s>, depth: u64) -> Local<'s> {
+fn capture_chain<'s>(s: &mut Scope<'s>, depth: u64) -> Continuation<'s> {
     let ft = ft();
     let boxed = BOXT.with(|t| t.get().unwrap());
     let mut susp = Suspension::new();
@@ -136,7 +136,7 @@ fn one_allocation_per_frame_and_none_when_a_frame_resuspends() {
         let ChainOutcome::Suspended(again) = out else {
             panic!("expected a suspension, got {out:?}")
         };
-        assert!(s.same(again, leaf));
+        assert!(s.same(again.local(), leaf.local()));
         assert_eq!(s.mutator().allocation_counts(), after);
         s.collect(CollectionKind::Minor);
         // The leaf now completes; each caller was captured at state 0 too, so it
@@ -292,7 +292,7 @@ fn a_byref_into_a_suspended_callers_frame_follows_it() {
         let caller = c.finish();
         // The callee's byref points at the caller's data word (raw capture: the next
         // collection resolves it).
-        let addr = s.raw(caller).payload() as usize + ft.data_offset(0, 8);
+        let addr = s.raw(caller.local()).payload() as usize + ft.data_offset(0, 8);
         let mut c = Capture::begin(s, &callee_ft, Some(callee), byref_callee, 1).unwrap();
         // SAFETY: `addr` is inside the caller continuation's payload, read just now.
         unsafe { c.set_byref_raw(0, addr) };

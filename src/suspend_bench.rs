@@ -1,0 +1,323 @@
+//! `contgc suspend-bench`: what suspending costs (BENCHMARKS.md section 3 and the
+//! continuation microbenchmarks), printed as a table and `RESULT` lines:
+//!
+//! - `alloc-per-suspension`: allocations and bytes per frame for a frame holding one
+//!   reference and one integer, at first suspension and when a resumed frame suspends
+//!   again (counted by the mutator's allocation counters), for both placements;
+//! - `suspend-resume`: capture a chain of depth 1, 8 or 64, then resume it to
+//!   completion (each frame reads its integer and object, returns into its caller's
+//!   result slot); nanoseconds per frame;
+//! - `byref-gc`: minor-collection pauses with 0 or 100,000 byrefs held by suspended
+//!   frames: the first collection after capture (which resolves them) and the median
+//!   of the following ones (which keep them).
+
+use crate::{CollectionKind, Config, ContinuationPlacement, Heap, Scope, TypeDescriptor};
+use contgc_continuation::{
+    resume_chain, Capture, ChainOutcome, Frame, FrameLayout, FrameType, Outcome, ResultKind,
+    Suspension, Value,
+};
+use std::cell::Cell;
+use std::hint::black_box;
+use std::time::Instant;
+
+pub use crate::heap_bench::ResultLine;
+
+/// What to run.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Frames captured per timed suspend-resume run.
+    pub frames: usize,
+    /// Timed runs per figure (the median is reported).
+    pub runs: usize,
+    /// Byrefs in the large byref-gc case.
+    pub byrefs: usize,
+    /// Minor collections timed per byref-gc case.
+    pub gcs: usize,
+    /// Continuation placements to measure.
+    pub placements: Vec<ContinuationPlacement>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            frames: 1 << 20,
+            runs: 7,
+            byrefs: 100_000,
+            gcs: 51,
+            placements: vec![
+                ContinuationPlacement::Nursery,
+                ContinuationPlacement::OldGeneration,
+            ],
+        }
+    }
+}
+
+thread_local! {
+    static FRAME: Cell<Option<FrameType>> = const { Cell::new(None) };
+}
+
+fn frame_type() -> FrameType {
+    FRAME.with(|f| f.get().expect("frame type registered"))
+}
+
+fn line(bench: &'static str, fields: &[(&str, String)]) -> ResultLine {
+    ResultLine {
+        bench,
+        fields: fields
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect(),
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+/// Runs every suspension benchmark, printing the table as it goes.
+pub fn run(opts: &Options) -> Vec<ResultLine> {
+    let mut out = Vec::new();
+    println!("== suspend-bench (medians of {} runs) ==", opts.runs);
+    for &placement in &opts.placements {
+        let name = placement_name(placement);
+        let (first, again, bytes) = alloc_per_suspension(placement);
+        println!(
+            "alloc per suspension ({name:>7}): first {first:.2} allocs/frame, re-suspend {again:.2} allocs/frame, {bytes:.0} B/frame"
+        );
+        out.push(line(
+            "alloc-per-suspension",
+            &[
+                ("placement", name.to_string()),
+                ("first_allocs_per_frame", format!("{first:.2}")),
+                ("resuspend_allocs_per_frame", format!("{again:.2}")),
+                ("bytes_per_frame", format!("{bytes:.0}")),
+            ],
+        ));
+    }
+    for &placement in &opts.placements {
+        let name = placement_name(placement);
+        for depth in [1usize, 8, 64] {
+            let ns = suspend_resume(depth, placement, opts);
+            println!("suspend+resume depth {depth:>2} ({name:>7}): {ns:8.2} ns/frame");
+            out.push(line(
+                "suspend-resume",
+                &[
+                    ("placement", name.to_string()),
+                    ("depth", depth.to_string()),
+                    ("ns_per_frame", format!("{ns:.2}")),
+                ],
+            ));
+        }
+    }
+    for n in [0, opts.byrefs] {
+        let (first, median) = byref_gc(n, opts);
+        println!(
+            "minor GC with {n:>6} byrefs: first (resolving) {first:9.2} us, then median {median:7.2} us"
+        );
+        out.push(line(
+            "byref-gc",
+            &[
+                ("byrefs", n.to_string()),
+                ("minor_pause_us_median", format!("{median:.2}")),
+                ("resolve_pause_us", format!("{first:.2}")),
+            ],
+        ));
+    }
+    out
+}
+
+fn placement_name(p: ContinuationPlacement) -> &'static str {
+    match p {
+        ContinuationPlacement::Nursery => "nursery",
+        ContinuationPlacement::OldGeneration => "old",
+    }
+}
+
+fn heap_for(placement: ContinuationPlacement) -> Heap {
+    Heap::new(
+        Config::builder()
+            .continuation_placement(placement)
+            .build()
+            .expect("valid config"),
+    )
+    .expect("heap")
+}
+
+/// The benchmark frame: one reference and one integer, plus a data result slot for
+/// the suspend-resume chains.
+fn register(heap: &Heap, result: bool) -> FrameType {
+    let layout = FrameLayout::new("BenchFrame").refs(1).data_bytes(8);
+    let layout = if result {
+        layout.result(ResultKind::Data)
+    } else {
+        layout
+    };
+    let ft = layout.register(heap).expect("frame layout");
+    FRAME.with(|f| f.set(Some(ft)));
+    ft
+}
+
+/// Resumed at state 0: suspends again in place at state 1. At state 1: returns.
+fn resuspend<'s>(f: &mut Frame<'_, 's>) -> Outcome<'s> {
+    if f.state() == 0 {
+        let ft: &'static FrameType = Box::leak(Box::new(frame_type()));
+        let k = f
+            .recapture(ft, resuspend, 1)
+            .expect("reuse does not allocate")
+            .finish();
+        return Outcome::Suspend(k);
+    }
+    Outcome::Return(Value::Unit)
+}
+
+/// (allocations per frame at first suspension, at re-suspension, bytes per frame).
+fn alloc_per_suspension(placement: ContinuationPlacement) -> (f64, f64, f64) {
+    let heap = heap_for(placement);
+    let ft = register(&heap, false);
+    let boxed = heap
+        .register_type(&TypeDescriptor::fixed("Obj", 8))
+        .unwrap();
+    let mut m = heap.mutator();
+    m.scope(|s| {
+        let obj = s.alloc(boxed).unwrap();
+        let tasks = 1000;
+        let depth = 10;
+        let before = s.mutator().allocation_counts();
+        let mut leaves = Vec::new();
+        for _ in 0..tasks {
+            let mut susp = Suspension::new();
+            for i in 0..depth {
+                let mut c = Capture::begin(s, &ft, None, resuspend, 0).unwrap();
+                c.set_ref(0, Some(obj)).set_u64(0, i);
+                let k = c.finish();
+                susp.push(s, k);
+            }
+            leaves.push(susp.head().unwrap());
+        }
+        let mid = s.mutator().allocation_counts();
+        let frames = (tasks * depth) as f64;
+        for &leaf in &leaves {
+            let out = resume_chain(s, leaf);
+            assert!(matches!(out, ChainOutcome::Suspended(_)));
+        }
+        let end = s.mutator().allocation_counts();
+        (
+            (mid.0 - before.0) as f64 / frames,
+            (end.0 - mid.0) as f64 / tasks as f64,
+            (mid.1 - before.1) as f64 / frames,
+        )
+    })
+}
+
+/// Each frame checks its integer and object and adds its callee's result.
+fn add_frame<'s>(f: &mut Frame<'_, 's>) -> Outcome<'s> {
+    let ft = frame_type();
+    let callee = if f.state() == 0 { 0 } else { f.result_u64(&ft) };
+    let i = f.u64(&ft, 0);
+    let obj = f.get_ref(&ft, 0);
+    black_box(obj);
+    Outcome::Return(Value::Data(callee + i))
+}
+
+/// Nanoseconds per frame to capture a chain of `depth` frames and resume it.
+fn suspend_resume(depth: usize, placement: ContinuationPlacement, opts: &Options) -> f64 {
+    let heap = heap_for(placement);
+    let ft = register(&heap, true);
+    let boxed = heap
+        .register_type(&TypeDescriptor::fixed("Obj", 8))
+        .unwrap();
+    let mut m = heap.mutator();
+    let chains = (opts.frames / depth).max(1);
+    let expect: u64 = (0..depth as u64).sum();
+    m.scope(|s| {
+        let obj = s.alloc(boxed).unwrap();
+        let one = |s: &mut Scope<'_>| {
+            s.scope(|s| {
+                let mut susp = Suspension::new();
+                for i in 0..depth {
+                    let mut c = Capture::begin(s, &ft, None, add_frame, u32::from(i != 0))
+                        .expect("capture");
+                    c.set_ref(0, Some(obj)).set_u64(0, i as u64);
+                    let k = c.finish();
+                    susp.push(s, k);
+                }
+                let out = resume_chain(s, susp.head().unwrap());
+                assert_eq!(out, ChainOutcome::Completed(Value::Data(expect)));
+            })
+        };
+        for _ in 0..chains / 10 {
+            one(s);
+        }
+        let mut times = Vec::new();
+        for _ in 0..opts.runs {
+            let t = Instant::now();
+            for _ in 0..chains {
+                one(s);
+            }
+            times.push(t.elapsed().as_nanos() as f64 / (chains * depth) as f64);
+        }
+        median(times)
+    })
+}
+
+/// (first minor pause after capturing `n` byrefs, median of the following ones), µs.
+/// Each of 100,000 suspended frames (old, promoted) holds a byref into a target
+/// object's payload, or none when `n` is 0; the same frames exist in both cases.
+fn byref_gc(n: usize, opts: &Options) -> (f64, f64) {
+    let heap = heap_for(ContinuationPlacement::Nursery);
+    let frames = opts.byrefs.max(n);
+    let ft = FrameLayout::new("ByrefFrame")
+        .byrefs(1)
+        .data_bytes(8)
+        .register(&heap)
+        .unwrap();
+    let target = heap
+        .register_type(&TypeDescriptor::fixed("Target", 32))
+        .unwrap();
+    let holder = heap
+        .register_type(&TypeDescriptor::array("Frames", 0, 8).with_elem_refs(&[0]))
+        .unwrap();
+    let mut m = heap.mutator();
+    m.scope(|s| {
+        let all = s.alloc_array(holder, frames as u32).unwrap();
+        let targets = s.alloc_array(holder, frames as u32).unwrap();
+        for i in 0..frames {
+            s.scope(|s| {
+                let t = s.alloc(target).unwrap();
+                s.set_ref(targets, i * 8, Some(t));
+                let k = Capture::begin(s, &ft, None, resuspend, 0).unwrap().finish();
+                s.set_ref(all, i * 8, Some(k.local()));
+            });
+        }
+        // Everything old (targets need two survivals), nothing to resolve yet.
+        s.collect(CollectionKind::Minor);
+        s.collect(CollectionKind::Minor);
+        heap.reset_pause_stats();
+        // Capture the byrefs (raw, as generated code does) into the old frames.
+        for i in 0..n {
+            s.scope(|s| {
+                let k = s.get_ref(all, i * 8).unwrap();
+                let t = s.get_ref(targets, i * 8).unwrap();
+                let (ko, to) = (s.raw(k), s.raw(t));
+                // SAFETY: `k` is a live continuation of layout `ft`, whose byref slot 0
+                // is at ft.byref_offset(0); the address is inside `t`'s payload.
+                unsafe {
+                    s.mutator()
+                        .store_byref(ko, ft.byref_offset(0), to.payload() as usize + 16)
+                };
+            });
+        }
+        for _ in 0..opts.gcs {
+            s.collect(CollectionKind::Minor);
+        }
+        let pauses = heap.pauses();
+        assert_eq!(pauses.iter().map(|p| p.byrefs_resolved).sum::<usize>(), n);
+        let first = pauses[0].duration.as_secs_f64() * 1e6;
+        let rest: Vec<f64> = pauses[1..]
+            .iter()
+            .map(|p| p.duration.as_secs_f64() * 1e6)
+            .collect();
+        (first, median(rest))
+    })
+}
