@@ -77,13 +77,7 @@ pub(crate) fn collect(
         sp.major_due = false;
     }
     if sp.minor_is_safe() {
-        out = minor::collect(
-            &types,
-            sp,
-            heap.config.promotion_age,
-            &mut roots,
-            &scratch,
-        );
+        out = minor::collect(&types, sp, heap.config.promotion_age, &mut roots, &scratch);
         byrefs_resolved += out.byrefs_resolved;
         minor_ran = true;
     }

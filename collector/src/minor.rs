@@ -13,8 +13,8 @@
 //! back, so the write barrier logs it again the next time it is written.
 
 use crate::byrefs::Resolver;
-use crate::heap::Spaces;
 use crate::collection::RootScan;
+use crate::heap::Spaces;
 use bumpalo::collections::Vec as BumpVec;
 use bumpalo::Bump;
 use contgc_heap::byref::{self as byref_slot, ByrefState, EXTERNAL};
