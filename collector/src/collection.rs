@@ -62,7 +62,15 @@ pub(crate) fn collect(
     let mut byrefs_resolved = 0;
     let mut minor_ran = false;
     if kind == CollectionKind::Major {
-        let marked = major::mark(&types, &sp.nursery, &sp.old, &sp.los, &mut roots, &scratch);
+        let marked = major::mark(
+            &types,
+            &sp.nursery,
+            &sp.old,
+            &sp.los,
+            &mut roots,
+            &heap.tasks,
+            &scratch,
+        );
         byrefs_resolved += marked.byrefs_resolved;
         // Remembered objects that died are dropped before their cells are freed.
         sp.remset.retain(|&a| {
@@ -77,14 +85,21 @@ pub(crate) fn collect(
         sp.major_due = false;
     }
     if sp.minor_is_safe() {
-        out = minor::collect(&types, sp, heap.config.promotion_age, &mut roots, &scratch);
+        out = minor::collect(
+            &types,
+            sp,
+            heap.config.promotion_age,
+            &mut roots,
+            &heap.tasks,
+            &scratch,
+        );
         byrefs_resolved += out.byrefs_resolved;
         minor_ran = true;
     }
     drop(scratch);
 
     let verified = if heap.config.verify {
-        verify::verify(sp, &types, &mut roots, !minor_ran)
+        verify::verify(sp, &types, &mut roots, &heap.tasks, !minor_ran)
             .map_err(|e| format!("heap verification failed after a {kind:?} collection: {e}"))
     } else {
         Ok(())

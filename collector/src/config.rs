@@ -1,5 +1,6 @@
 //! Heap configuration.
 
+use contgc_roots::RootMode;
 use std::fmt;
 
 /// How a [`Heap`](crate::Heap) is sized and how it collects.
@@ -27,6 +28,7 @@ pub struct Config {
     pub(crate) gc_stress: Option<u32>,
     pub(crate) verify: bool,
     pub(crate) continuation_placement: ContinuationPlacement,
+    pub(crate) root_mode: RootMode,
 }
 
 /// Where continuations (suspended frames, which usually live long) are allocated.
@@ -53,6 +55,7 @@ impl Default for Config {
             gc_stress: None,
             verify: false,
             continuation_placement: ContinuationPlacement::Nursery,
+            root_mode: RootMode::Grouped,
         }
     }
 }
@@ -94,6 +97,10 @@ impl Config {
     /// Whether the heap verifier runs after every collection.
     pub fn verify_after_gc(&self) -> bool {
         self.verify
+    }
+    /// How suspended-task roots are found at minor collections.
+    pub fn root_mode(&self) -> RootMode {
+        self.root_mode
     }
     /// Where continuation layouts registered with this heap allocate.
     pub fn continuation_placement(&self) -> ContinuationPlacement {
@@ -160,6 +167,12 @@ impl ConfigBuilder {
     /// first survival).
     pub fn continuation_placement(mut self, p: ContinuationPlacement) -> Self {
         self.0.continuation_placement = p;
+        self
+    }
+    /// How suspended-task roots are found at minor collections (default: grouped;
+    /// naive and aged exist to show what grouping buys).
+    pub fn root_mode(mut self, mode: RootMode) -> Self {
+        self.0.root_mode = mode;
         self
     }
     /// Run the heap verifier after every collection (panics on a broken invariant).

@@ -11,7 +11,7 @@ use contgc_heap::{
     DescriptorError, LargeObjectSpace, Nursery, OldSpace, TypeDescriptor, TypeId, TypeTable,
     BLOCK_SIZE,
 };
-use contgc_roots::{HandleTable, RootProvider, RootProviderId, RootProviders};
+use contgc_roots::{HandleTable, RootProvider, RootProviderId, RootProviders, TaskRegistry};
 use std::sync::{Arc, Mutex};
 
 /// The spaces and the collector's bookkeeping; locked by mutators for slow-path
@@ -59,6 +59,7 @@ pub(crate) struct HeapInner {
     pub types: TypeTable,
     pub spaces: Mutex<Spaces>,
     pub handles: Arc<HandleTable>,
+    pub tasks: Arc<TaskRegistry>,
     pub providers: RootProviders,
     pub rendezvous: Rendezvous,
     pub mutators: Mutex<Vec<LocalPtr>>,
@@ -122,6 +123,7 @@ impl Heap {
                     major_due: false,
                 }),
                 handles: HandleTable::new(id),
+                tasks: TaskRegistry::new(id, config.root_mode),
                 providers: RootProviders::new(),
                 rendezvous: Rendezvous::new(),
                 mutators: Mutex::new(Vec::new()),
@@ -191,6 +193,7 @@ impl Heap {
             large_objects: sp.los.len(),
             remembered: sp.remset.len(),
             handles: self.inner.handles.len(),
+            suspended_tasks: self.inner.tasks.len(),
         }
     }
 

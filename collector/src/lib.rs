@@ -35,15 +35,19 @@ pub mod safepoint;
 pub mod scope;
 pub mod stats;
 mod sync;
+pub mod tasks;
 pub mod typed;
 mod verify;
 
 pub use config::{Config, ConfigBuilder, ConfigError, ContinuationPlacement};
 pub use contgc_heap::{DescriptorError, ObjectRef, TypeDescriptor, TypeId};
-pub use contgc_roots::{Persistent, RootProvider, RootProviderId, RootVisitor};
+pub use contgc_roots::{
+    Persistent, RootMode, RootProvider, RootProviderId, RootVisitor, TaskRoot, Tasklet,
+};
 pub use error::{AllocError, ByrefError, HeapError};
 pub use heap::Heap;
 pub use mutator::Mutator;
 pub use scope::{Byref, Local, Scope};
 pub use stats::{CollectionKind, HeapStats, PauseRecord, PauseSummary};
+pub use tasks::{Resumed, TaskletWord};
 pub use typed::{Plain, Typed};

@@ -1,10 +1,11 @@
 //! The major collection's marking phase.
 //!
-//! Marks every object reachable from the roots, young and old, by setting `MARK` in
-//! its header, with an explicit mark stack in the collection's scratch arena (no native
-//! recursion, so a million-long linked list marks like any other graph). Objects do not
-//! move while marking; the collection then sweeps the old spaces and clears the marks
-//! left on young objects (see `collection.rs`).
+//! Marks every object reachable from the roots (including every suspended task, of
+//! whatever age), young and old, by setting `MARK` in its header, with an explicit
+//! mark stack in the collection's scratch arena (no native recursion, so a
+//! million-long linked list marks like any other graph). Objects do not move while
+//! marking; the collection then sweeps the old spaces and clears the marks left on
+//! young objects (see `collection.rs`).
 
 use crate::byrefs::Resolver;
 use crate::collection::RootScan;
@@ -13,6 +14,7 @@ use bumpalo::Bump;
 use contgc_heap::byref::{self as byref_slot, ByrefState, EXTERNAL};
 use contgc_heap::header::MARK;
 use contgc_heap::{LargeObjectSpace, Nursery, ObjectRef, OldSpace, TypeInfo};
+use contgc_roots::{MemberVisitor, TaskRegistry};
 use std::sync::Arc;
 
 /// What marking found.
@@ -21,22 +23,17 @@ pub(crate) struct MarkOutcome {
     pub byrefs_resolved: usize,
 }
 
-/// Marks everything reachable from `roots` through references and byref bases,
-/// resolving unresolved byrefs on the way.
-///
-/// The world must be stopped, every allocation buffer retired, and no object may be
-/// marked when this starts.
-pub(crate) fn mark(
-    types: &[Arc<TypeInfo>],
-    nursery: &Nursery,
-    old: &OldSpace,
-    los: &LargeObjectSpace,
-    roots: &mut RootScan<'_>,
-    scratch: &Bump,
-) -> MarkOutcome {
-    let mut resolver = Resolver::new(types);
-    let mut stack: BumpVec<'_, usize> = BumpVec::new_in(scratch);
-    let visit = |addr: usize, stack: &mut BumpVec<'_, usize>| {
+struct Marker<'a> {
+    types: &'a [Arc<TypeInfo>],
+    nursery: &'a Nursery,
+    old: &'a OldSpace,
+    los: &'a LargeObjectSpace,
+    stack: BumpVec<'a, usize>,
+    resolver: Resolver<'a>,
+}
+
+impl Marker<'_> {
+    fn mark(&mut self, addr: usize) {
         let obj = ObjectRef::from_addr(addr).expect("non-null");
         // SAFETY: by invariant 1 every root and reference slot holds null (filtered
         // out by the callers) or the start of a live object; the world is stopped.
@@ -46,42 +43,94 @@ pub(crate) fn mark(
         }
         // SAFETY: as above.
         unsafe { obj.set_header(h.with(MARK)) };
-        if types[h.type_index() as usize].needs_scan() {
-            stack.push(addr);
+        if self.types[h.type_index() as usize].needs_scan() {
+            self.stack.push(addr);
         }
-    };
-    roots(&mut |slot: &mut usize| visit(*slot, &mut stack));
-    while let Some(addr) = stack.pop() {
-        let obj = ObjectRef::from_addr(addr).expect("non-null");
-        // SAFETY: a marked live object.
-        let h = unsafe { obj.header() };
-        let ty = &types[h.type_index() as usize];
-        ty.for_each_ref_offset(h.len(), |off| {
-            // SAFETY: the descriptor says `off` is a reference slot inside the object.
-            let v = unsafe { obj.load_slot(off) };
-            if v != 0 {
-                visit(v, &mut stack);
-            }
-        });
-        ty.for_each_byref_offset(h.len(), |off| {
-            let slot = obj.payload().wrapping_add(off) as *mut usize;
-            // SAFETY: the descriptor says `off` is a byref slot inside the object.
-            let base = match unsafe { byref_slot::load(slot) } {
-                ByrefState::Null | ByrefState::External { .. } => return,
-                ByrefState::Resolved { base, .. } => base,
-                ByrefState::Unresolved { addr } => {
-                    let base = resolver.resolve(addr, nursery, old, los);
-                    // SAFETY: as above; objects do not move while marking.
-                    unsafe { byref_slot::store(slot, addr, base) };
-                    base
-                }
-            };
-            if base != EXTERNAL {
-                visit(base, &mut stack);
-            }
-        });
     }
+
+    /// Resolves the byref at `slot` if needed and returns its base (or EXTERNAL/0).
+    fn byref_base(&mut self, slot: *mut usize) -> usize {
+        // SAFETY: the callers pass byref slots of live objects or tasklets.
+        match unsafe { byref_slot::load(slot) } {
+            ByrefState::Null | ByrefState::External { .. } => 0,
+            ByrefState::Resolved { base, .. } => base,
+            ByrefState::Unresolved { addr } => {
+                let base = self
+                    .resolver
+                    .resolve(addr, self.nursery, self.old, self.los);
+                // SAFETY: as above; objects do not move while marking.
+                unsafe { byref_slot::store(slot, addr, base) };
+                base
+            }
+        }
+    }
+
+    fn drain(&mut self) {
+        let types = self.types;
+        while let Some(addr) = self.stack.pop() {
+            let obj = ObjectRef::from_addr(addr).expect("non-null");
+            // SAFETY: a marked live object.
+            let h = unsafe { obj.header() };
+            let ty = &types[h.type_index() as usize];
+            ty.for_each_ref_offset(h.len(), |off| {
+                // SAFETY: the descriptor says `off` is a reference slot.
+                let v = unsafe { obj.load_slot(off) };
+                if v != 0 {
+                    self.mark(v);
+                }
+            });
+            ty.for_each_byref_offset(h.len(), |off| {
+                let base = self.byref_base(obj.payload().wrapping_add(off) as *mut usize);
+                if base != 0 && base != EXTERNAL {
+                    self.mark(base);
+                }
+            });
+        }
+    }
+}
+
+impl MemberVisitor for Marker<'_> {
+    fn reference(&mut self, slot: &mut usize) -> bool {
+        self.mark(*slot);
+        false
+    }
+
+    fn byref(&mut self, slot: &mut [usize; 2]) -> bool {
+        let base = self.byref_base(slot.as_mut_ptr());
+        if base != 0 && base != EXTERNAL {
+            self.mark(base);
+        }
+        false
+    }
+}
+
+/// Marks everything reachable from `roots` and the suspended tasks through references
+/// and byref bases, resolving unresolved byrefs on the way.
+///
+/// The world must be stopped, every allocation buffer retired, and no object may be
+/// marked when this starts.
+pub(crate) fn mark(
+    types: &[Arc<TypeInfo>],
+    nursery: &Nursery,
+    old: &OldSpace,
+    los: &LargeObjectSpace,
+    roots: &mut RootScan<'_>,
+    tasks: &TaskRegistry,
+    scratch: &Bump,
+) -> MarkOutcome {
+    let mut m = Marker {
+        types,
+        nursery,
+        old,
+        los,
+        stack: BumpVec::new_in(scratch),
+        resolver: Resolver::new(types),
+    };
+    roots(&mut |slot: &mut usize| m.mark(*slot));
+    // SAFETY: the world is stopped; marking rewrites no reference slot.
+    unsafe { tasks.visit(false, &mut m) };
+    m.drain();
     MarkOutcome {
-        byrefs_resolved: resolver.resolved,
+        byrefs_resolved: m.resolver.resolved,
     }
 }

@@ -6,8 +6,9 @@
 //! copied survivors still to scan (Cheney's algorithm), and promoted objects wait on a
 //! grey stack in the collection's scratch arena.
 //!
-//! The cost is O(roots + remembered objects + survivors): the old generation is never
-//! walked. Old objects that still refer to young ones afterwards (remembered objects
+//! The cost is O(roots + young suspended-task groups + remembered objects +
+//! survivors): the old generation is never walked, nor are suspended tasks that refer
+//! only to old objects (see `contgc_roots::task_groups`). Old objects that still refer to young ones afterwards (remembered objects
 //! whose referents stayed in the to-space, and promoted objects in the same position)
 //! form the new remembered set; every other scanned old object gets its `UNLOGGED` bit
 //! back, so the write barrier logs it again the next time it is written.
@@ -20,6 +21,7 @@ use bumpalo::Bump;
 use contgc_heap::byref::{self as byref_slot, ByrefState, EXTERNAL};
 use contgc_heap::header::{Header, MARK, UNLOGGED};
 use contgc_heap::{LargeObjectSpace, Nursery, ObjectRef, OldSpace, TypeInfo};
+use contgc_roots::{MemberVisitor, TaskRegistry};
 use std::sync::Arc;
 
 /// What a minor collection did.
@@ -54,6 +56,7 @@ pub(crate) fn collect(
     spaces: &mut Spaces,
     promotion_age: u8,
     roots: &mut RootScan<'_>,
+    tasks: &TaskRegistry,
     scratch: &Bump,
 ) -> MinorOutcome {
     let Spaces {
@@ -82,6 +85,8 @@ pub(crate) fn collect(
             *slot = ev.evacuate(*slot);
         }
     });
+    // SAFETY: the world is stopped; the evacuator leaves every slot valid.
+    unsafe { tasks.visit(true, &mut ev) };
     let remembered = std::mem::take(remset);
     for &addr in &remembered {
         let obj = ObjectRef::from_addr(addr).expect("remembered objects are non-null");
@@ -91,6 +96,19 @@ pub(crate) fn collect(
     ev.nursery.flip();
     ev.out.byrefs_resolved = ev.resolver.resolved;
     ev.out
+}
+
+impl MemberVisitor for Evacuator<'_> {
+    fn reference(&mut self, slot: &mut usize) -> bool {
+        if self.is_young(*slot) {
+            *slot = self.evacuate(*slot);
+        }
+        self.is_young(*slot)
+    }
+
+    fn byref(&mut self, slot: &mut [usize; 2]) -> bool {
+        self.update_byref(slot.as_mut_ptr())
+    }
 }
 
 impl Evacuator<'_> {

@@ -15,7 +15,8 @@ use crate::sync::lock;
 use contgc_heap::header::UNLOGGED;
 use contgc_heap::size_classes::MAX_SMALL_OBJECT;
 use contgc_heap::{Header, ObjectRef, TypeId, TypeInfo, MAX_OBJECT_BYTES};
-use contgc_roots::ShadowStack;
+use contgc_roots::task_groups::GroupFull;
+use contgc_roots::{ShadowStack, TaskRegistry, TaskRoot, Tasklet};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
@@ -56,6 +57,8 @@ pub(crate) struct MutatorLocal {
     pub allocated_bytes: u64,
     /// Cache of the heap's type table.
     pub types: Vec<Arc<TypeInfo>>,
+    /// The suspended-task group this mutator fills.
+    pub task_group: Option<u32>,
 }
 
 /// A registered mutator's local state, as the collector sees it.
@@ -94,6 +97,9 @@ impl Drop for Mutator {
             unsafe { sp.nursery.fill(c, e) };
             sp.remset.append(&mut log);
         }
+        if let Some(g) = self.local().task_group.take() {
+            self.heap.tasks.release_group(g);
+        }
         lock(&self.heap.mutators).retain(|p| p.0 != self.local);
         self.heap.rendezvous.detach();
         // SAFETY: created by Box::into_raw in `attach`, no longer registered, so
@@ -117,6 +123,7 @@ impl Mutator {
             stress_count: 0,
             allocations: 0,
             allocated_bytes: 0,
+            task_group: None,
             types: Vec::new(),
         }));
         lock(&heap.mutators).push(LocalPtr(local));
@@ -540,6 +547,60 @@ impl Mutator {
     pub fn is_heap_address(&self, addr: usize) -> bool {
         let sp = lock(&self.heap.spaces);
         sp.nursery.contains(addr) || sp.old.contains(addr) || sp.los.object_start(addr).is_some()
+    }
+
+    /// Adds a member to this mutator's task group, moving to a fresh group when it is
+    /// full.
+    fn register_task<T>(
+        &mut self,
+        mut item: T,
+        add: impl Fn(&Arc<TaskRegistry>, u32, T) -> Result<TaskRoot, GroupFull<T>>,
+    ) -> TaskRoot {
+        let tasks = Arc::clone(&self.heap.tasks);
+        loop {
+            let g = match self.local().task_group {
+                Some(g) => g,
+                None => {
+                    let g = tasks.acquire_group();
+                    self.local().task_group = Some(g);
+                    g
+                }
+            };
+            match add(&tasks, g, item) {
+                Ok(root) => return root,
+                Err(GroupFull(back)) => {
+                    tasks.release_group(g);
+                    self.local().task_group = None;
+                    item = back;
+                }
+            }
+        }
+    }
+
+    /// Registers a suspended task whose continuation chain starts at `head`: the task
+    /// stays alive, and `head` follows its object, until the root is taken
+    /// (`Scope::resume_task`) or dropped.
+    ///
+    /// # Safety
+    /// `head` must be a live object of this heap, obtained since the last allocation,
+    /// safepoint or collection.
+    pub unsafe fn suspend_task_raw(&mut self, head: ObjectRef) -> TaskRoot {
+        self.register_task(head.addr(), |t, g, h| {
+            // SAFETY: forwarded from the caller; `g` is this mutator's own group.
+            unsafe { t.add_heap(g, h) }
+        })
+    }
+
+    /// Registers a suspended task whose frames were captured into `tasklet`.
+    ///
+    /// # Safety
+    /// Every reference in the tasklet must be a live object of this heap, read since
+    /// the last allocation, safepoint or collection.
+    pub unsafe fn suspend_tasklet_raw(&mut self, tasklet: Box<Tasklet>) -> TaskRoot {
+        self.register_task(tasklet, |t, g, b| {
+            // SAFETY: forwarded from the caller; `g` is this mutator's own group.
+            unsafe { t.add_tasklet(g, b) }
+        })
     }
 
     /// Pushes a scoped root and returns its index. The collector keeps the object alive

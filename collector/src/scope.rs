@@ -496,6 +496,19 @@ impl<'s> Scope<'s> {
     pub fn mutator(&mut self) -> &mut Mutator {
         self.m
     }
+
+    pub(crate) fn mutator_ref(&self) -> &Mutator {
+        self.m
+    }
+
+    /// Payload bytes of the object.
+    pub fn payload_size(&mut self, obj: Local<'_>) -> usize {
+        let h = self.header(obj);
+        self.m
+            .type_info(h.type_index())
+            .payload_size(h.len())
+            .unwrap_or(0)
+    }
 }
 
 /// What a byref slot holds, as seen through the safe API.

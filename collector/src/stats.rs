@@ -137,6 +137,8 @@ pub struct HeapStats {
     pub remembered: usize,
     /// Live persistent handles.
     pub handles: usize,
+    /// Suspended tasks registered.
+    pub suspended_tasks: usize,
 }
 
 impl HeapStats {

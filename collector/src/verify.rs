@@ -1,4 +1,4 @@
-//! The heap verifier: checks DESIGN.md's invariants 1-3 over the whole heap.
+//! The heap verifier: checks DESIGN.md's invariants 1-5 over the whole heap.
 //!
 //! 1. Every reference slot (in objects and roots) holds null or the start of a live
 //!    object.
@@ -8,6 +8,9 @@
 //! 4. Every byref is null, external, or resolved, and a resolved byref's base is a live
 //!    object whose extent contains the byref's address (an old object whose byref base
 //!    is young is remembered, as for references).
+//!
+//! 5. Every suspended-task group (in aged mode, every member) whose age says old refers
+//!    to no young object.
 //!
 //! Continuations (types marked as such) must form well-formed chains: `next` is null
 //! or another continuation, and no chain loops.
@@ -21,6 +24,8 @@ use crate::heap::Spaces;
 use contgc_heap::byref::{self as byref_slot, ByrefState};
 use contgc_heap::types::{FILLER_TYPE_INDEX, FREE_TYPE_INDEX};
 use contgc_heap::{Header, ObjectRef, TypeInfo};
+use contgc_roots::task_groups::AGE_OLD;
+use contgc_roots::{MemberVisitor, TaskRegistry};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
@@ -36,6 +41,7 @@ pub(crate) fn verify(
     sp: &Spaces,
     types: &[Arc<TypeInfo>],
     roots: &mut RootScan<'_>,
+    tasks: &TaskRegistry,
     young_garbage: bool,
 ) -> Result<(), String> {
     let mut objects: HashMap<usize, (Header, Space)> = HashMap::new();
@@ -224,7 +230,94 @@ pub(crate) fn verify(
     if let Some(r) = bad_root {
         return Err(format!("invariant 1: a root holds {r:#x}, not an object"));
     }
+
+    let mut check = TaskCheck {
+        objects: &objects,
+        types,
+        old: false,
+        err: None,
+    };
+    // SAFETY: the world is stopped; the checker changes no slot.
+    unsafe {
+        tasks.inspect(&mut |age, visit_members| {
+            check.old = age == AGE_OLD;
+            visit_members(&mut check);
+        })
+    };
+    if let Some(e) = check.err {
+        return Err(e);
+    }
     Ok(())
+}
+
+/// Checks suspended-task members: invariant 1 (every reference is an object), 4
+/// (byrefs), and 5 (a member whose age says old refers to no young object).
+struct TaskCheck<'a> {
+    objects: &'a HashMap<usize, (Header, Space)>,
+    types: &'a [Arc<TypeInfo>],
+    old: bool,
+    err: Option<String>,
+}
+
+impl TaskCheck<'_> {
+    fn target(&mut self, what: &str, v: usize) {
+        match self.objects.get(&v) {
+            Some((h, _)) if h.type_index() == FILLER_TYPE_INDEX => {
+                self.err = Some(format!(
+                    "invariant 1: a suspended task's {what} is a filler"
+                ));
+            }
+            None => {
+                self.err = Some(format!(
+                    "invariant 1: a suspended task's {what} holds {v:#x}, not an object"
+                ))
+            }
+            Some((_, Space::Young)) if self.old => {
+                self.err = Some(format!(
+                    "invariant 5: a suspended task aged old has a {what} to young {v:#x}"
+                ))
+            }
+            Some(_) => {}
+        }
+    }
+}
+
+impl MemberVisitor for TaskCheck<'_> {
+    fn reference(&mut self, slot: &mut usize) -> bool {
+        if self.err.is_none() {
+            self.target("reference", *slot);
+        }
+        false
+    }
+
+    fn byref(&mut self, slot: &mut [usize; 2]) -> bool {
+        if self.err.is_some() {
+            return false;
+        }
+        match ByrefState::decode(slot[0], slot[1]) {
+            ByrefState::Null | ByrefState::External { .. } => {}
+            ByrefState::Unresolved { addr } => {
+                self.err = Some(format!(
+                    "invariant 4: a suspended task's byref to {addr:#x} was not resolved"
+                ))
+            }
+            ByrefState::Resolved { addr, base } => {
+                self.target("byref base", base);
+                if self.err.is_none() {
+                    let h = self.objects[&base].0;
+                    let size = self.types[h.type_index() as usize]
+                        .object_size(h.len())
+                        .unwrap_or(0);
+                    if addr < base + 8 || addr >= base + size {
+                        self.err = Some(format!(
+                            "invariant 4: a suspended task's byref {addr:#x} lies outside its base {base:#x}"
+                        ));
+                    }
+                }
+            }
+        }
+        false
+    }
 }
 
 /// Continuation chains: `next` (slot 0) is null or a continuation; no cycles.

@@ -451,10 +451,9 @@ fn visit_member(slot: &AtomicUsize, visitor: &mut dyn MemberVisitor) -> bool {
         // SAFETY: the two closures are called one at a time by `Tasklet::visit`, never
         // overlapping, and both use the same raw pointer, so the visitor is never
         // borrowed twice at once.
-        t.visit(
-            &mut |s| unsafe { (*v).reference(s) },
-            &mut |p| unsafe { (*v).byref(p) },
-        )
+        t.visit(&mut |s| unsafe { (*v).reference(s) }, &mut |p| unsafe {
+            (*v).byref(p)
+        })
     }
 }
 

@@ -1,0 +1,178 @@
+//! Suspended tasks through the safe API: registering a continuation chain's head or a
+//! tasklet as a suspended-task root, capturing frames into a registered tasklet, and
+//! taking a task back out to resume it.
+//!
+//! ```
+//! use contgc_collector::{CollectionKind, Config, Heap, TaskletWord, TypeDescriptor};
+//! let heap = Heap::new(Config::default()).unwrap();
+//! let obj = heap.register_type(&TypeDescriptor::fixed("Obj", 8)).unwrap();
+//! let mut m = heap.mutator();
+//! let task = m.scope(|s| {
+//!     let mut t = s.new_tasklet();
+//!     for i in 0..100u64 {
+//!         let o = s.alloc(obj).unwrap();
+//!         s.write_u64(o, 0, i);
+//!         s.tasklet_push_ref(&mut t, Some(o));
+//!         s.tasklet_push_data(&mut t, i);
+//!     }
+//!     t
+//! });
+//! m.collect(CollectionKind::Minor);
+//! m.scope(|s| {
+//!     let words = s.resume_task(task).into_tasklet().unwrap();
+//!     let TaskletWord::Ref(Some(o)) = words[198] else { panic!() };
+//!     assert_eq!(s.read_u64(o, 0), 99);
+//!     assert_eq!(words[199], TaskletWord::Data(99));
+//! });
+//! ```
+
+use crate::error::ByrefError;
+use crate::scope::{Byref, Local, Scope};
+use contgc_heap::byref::ByrefState;
+use contgc_heap::ObjectRef;
+use contgc_roots::{Member, TaskRoot, Tasklet};
+
+/// A task taken out of the registry to be resumed.
+#[derive(Debug)]
+pub enum Resumed<'s> {
+    /// The head of its continuation chain.
+    Heap(Local<'s>),
+    /// Its tasklet's words, in capture order (references and byref bases rooted as
+    /// locals).
+    Tasklet(Vec<TaskletWord<'s>>),
+}
+
+impl<'s> Resumed<'s> {
+    /// The chain head, if this was a heap-frames task.
+    pub fn into_heap(self) -> Option<Local<'s>> {
+        match self {
+            Resumed::Heap(l) => Some(l),
+            Resumed::Tasklet(_) => None,
+        }
+    }
+
+    /// The tasklet's words, if this was a tasklet task.
+    pub fn into_tasklet(self) -> Option<Vec<TaskletWord<'s>>> {
+        match self {
+            Resumed::Tasklet(w) => Some(w),
+            Resumed::Heap(_) => None,
+        }
+    }
+}
+
+/// One word of a resumed tasklet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TaskletWord<'s> {
+    /// A data word.
+    Data(u64),
+    /// A reference.
+    Ref(Option<Local<'s>>),
+    /// A byref (its base word follows as [`TaskletWord::ByrefBase`]).
+    Byref(Byref<'s>),
+    /// The second word of a byref.
+    ByrefBase,
+}
+
+impl<'s> Scope<'s> {
+    fn check_task(&self, t: &TaskRoot) {
+        self.mutator_ref()
+            .check_heap_of("suspended task", t.heap_id());
+    }
+
+    /// Registers a suspended task whose continuation chain starts at `head` in this
+    /// mutator's current task group.
+    pub fn suspend_task(&mut self, head: Local<'_>) -> TaskRoot {
+        let h = self.raw(head);
+        // SAFETY: `h` is a live object of this heap (a local), read just now.
+        unsafe { self.mutator().suspend_task_raw(h) }
+    }
+
+    /// Registers an empty tasklet as a suspended task; capture frames into it with the
+    /// `tasklet_push_*` methods (it is a root while they run).
+    pub fn new_tasklet(&mut self) -> TaskRoot {
+        // SAFETY: an empty tasklet holds no reference.
+        unsafe { self.mutator().suspend_tasklet_raw(Box::new(Tasklet::new())) }
+    }
+
+    fn with_tasklet<R>(&mut self, t: &mut TaskRoot, f: impl FnOnce(&mut Tasklet) -> R) -> R {
+        self.check_task(t);
+        // SAFETY: `f` only adds references read from locals just before (callers
+        // below), and nothing in it allocates.
+        unsafe { t.with_tasklet(f) }.expect("contgc: the task is not a tasklet")
+    }
+
+    /// Captures a reference into a registered tasklet; returns its word index.
+    pub fn tasklet_push_ref(&mut self, t: &mut TaskRoot, value: Option<Local<'_>>) -> usize {
+        let v = value.map_or(0, |v| self.raw(v).addr());
+        // SAFETY: `v` is null or a live object of this heap, read just now.
+        self.with_tasklet(t, |tk| unsafe { tk.push_ref(v) })
+    }
+
+    /// Captures a data word into a registered tasklet; returns its word index.
+    pub fn tasklet_push_data(&mut self, t: &mut TaskRoot, value: u64) -> usize {
+        self.with_tasklet(t, |tk| tk.push_data(value))
+    }
+
+    /// Captures a byref to payload byte `offset` of `target` into a registered tasklet
+    /// (refused past the end of the target's payload); returns its word index.
+    pub fn tasklet_push_byref(
+        &mut self,
+        t: &mut TaskRoot,
+        target: Local<'_>,
+        offset: usize,
+    ) -> Result<usize, ByrefError> {
+        let payload = self.payload_size(target);
+        if offset >= payload {
+            return Err(ByrefError::OutOfBounds { offset, payload });
+        }
+        let addr = self.raw(target).payload() as usize + offset;
+        // SAFETY: `addr` lies inside the payload of a live object of this heap.
+        Ok(self.with_tasklet(t, |tk| unsafe { tk.push_byref(addr) }))
+    }
+
+    /// Takes a suspended task out of the registry to resume it. Panics if the task
+    /// belongs to another heap.
+    pub fn resume_task(&mut self, t: TaskRoot) -> Resumed<'s> {
+        self.check_task(&t);
+        match t.take() {
+            // SAFETY: members hold live objects of this heap (the collector keeps
+            // them), and nothing ran since the take.
+            Member::Heap(h) => Resumed::Heap(unsafe {
+                self.from_raw(ObjectRef::from_addr(h).expect("non-null head"))
+            }),
+            Member::Tasklet(tk) => {
+                let mut words = Vec::with_capacity(tk.len());
+                let mut i = 0;
+                while i < tk.len() {
+                    let w = tk.word(i);
+                    if tk.is_ref(i) {
+                        // SAFETY: as above.
+                        let l = ObjectRef::from_addr(w).map(|o| unsafe { self.from_raw(o) });
+                        words.push(TaskletWord::Ref(l));
+                    } else if tk.is_byref(i) {
+                        let b = match ByrefState::decode(w, tk.word(i + 1)) {
+                            ByrefState::Null => Byref::Null,
+                            ByrefState::External { addr } => Byref::External(addr),
+                            ByrefState::Unresolved { addr } => Byref::Unresolved(addr),
+                            ByrefState::Resolved { addr, base } => {
+                                let b = ObjectRef::from_addr(base).expect("non-null");
+                                Byref::Heap {
+                                    // SAFETY: as above.
+                                    base: unsafe { self.from_raw(b) },
+                                    offset: addr - b.payload() as usize,
+                                }
+                            }
+                        };
+                        words.push(TaskletWord::Byref(b));
+                        words.push(TaskletWord::ByrefBase);
+                        i += 1;
+                    } else {
+                        words.push(TaskletWord::Data(w as u64));
+                    }
+                    i += 1;
+                }
+                Resumed::Tasklet(words)
+            }
+        }
+    }
+}
