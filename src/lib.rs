@@ -39,12 +39,13 @@ pub use contgc_roots as roots;
 pub use contgc_collector::{
     AllocError, CollectionKind, Config, ConfigBuilder, ConfigError, ContinuationPlacement,
     DescriptorError, Heap, HeapError, HeapStats, Local, Mutator, ObjectRef, PauseRecord,
-    PauseSummary, Persistent, Plain, RootProvider, RootProviderId, RootVisitor, Scope,
-    TypeDescriptor, TypeId, Typed,
+    PauseSummary, Persistent, Plain, Resumed, RootMode, RootProvider, RootProviderId,
+    RootVisitor, Scope, TaskRoot, TaskletWord, TypeDescriptor, TypeId, Typed,
 };
 
 pub mod heap_bench;
 pub mod suspend_bench;
+pub mod suspended_tasks;
 
 /// The README's examples, compiled and run as doc tests.
 #[cfg(doctest)]

@@ -1,17 +1,14 @@
 //! The `contgc` command-line tool: runs the project's benchmarks.
 //!
-//! `cargo run --release` runs the main job; `cargo run --release -- heap-bench` the
-//! heap micro-benchmarks. See `--help`.
+//! `cargo run --release` runs the main job, the suspended-tasks GC pause benchmark at
+//! its defaults (10,000 tasks x 100 frames, heap frames, grouped roots). See `--help`
+//! for the other benchmarks and options.
 
 use clap::{Parser, Subcommand, ValueEnum};
-use contgc::{heap_bench, suspend_bench, ContinuationPlacement};
-
-#[derive(Clone, Copy, ValueEnum)]
-enum Placement {
-    Nursery,
-    Old,
-    Both,
-}
+use contgc::suspended_tasks::{self, FramesKind, Report};
+use contgc::{heap_bench, suspend_bench, ContinuationPlacement, RootMode};
+use std::path::PathBuf;
+use std::process::ExitCode;
 
 #[derive(Parser)]
 #[command(name = "contgc", version, about = "contgc benchmarks")]
@@ -20,26 +17,55 @@ struct Cli {
     command: Option<Command>,
 }
 
+#[derive(Clone, Copy, ValueEnum)]
+enum Placement {
+    Nursery,
+    Old,
+    Both,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Frames {
+    Heap,
+    Tasklet,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Roots {
+    Naive,
+    Aged,
+    Grouped,
+}
+
 #[derive(Subcommand)]
 enum Command {
-    /// Suspension benchmarks: allocations per suspension, suspend+resume per frame,
-    /// minor-GC cost of byrefs.
-    SuspendBench {
-        /// Frames per timed suspend-resume run.
-        #[arg(long, default_value_t = suspend_bench::Options::default().frames)]
-        frames: usize,
-        /// Timed runs per figure (medians are reported).
-        #[arg(long, default_value_t = suspend_bench::Options::default().runs)]
-        runs: usize,
-        /// Byrefs in the large byref-gc case.
-        #[arg(long, default_value_t = suspend_bench::Options::default().byrefs)]
-        byrefs: usize,
-        /// Minor collections timed per byref-gc case.
-        #[arg(long, default_value_t = suspend_bench::Options::default().gcs)]
+    /// The main job: minor-GC pauses with many suspended tasks (BENCHMARKS.md section 1).
+    SuspendedTasks {
+        /// How frames are kept: continuation objects or off-heap tasklets.
+        #[arg(long, value_enum, default_value = "heap")]
+        frames: Frames,
+        /// How suspended-task roots are found.
+        #[arg(long, value_enum, default_value = "grouped")]
+        roots: Roots,
+        /// Suspended tasks.
+        #[arg(long, default_value_t = 10_000)]
+        tasks: usize,
+        /// Frames per task.
+        #[arg(long, default_value_t = 100)]
+        depth: usize,
+        /// Forced minor collections.
+        #[arg(long, default_value_t = 100)]
         gcs: usize,
-        /// Where continuations are allocated: nursery, old, or both.
-        #[arg(long, default_value = "both")]
-        placement: Placement,
+        /// Run N = 0, 100, 1000, 10000, 100000 in every roots mode and frames kind,
+        /// and draw the median pause against N.
+        #[arg(long)]
+        sweep: bool,
+        /// Where `--sweep` writes its chart (SVG).
+        #[arg(long, default_value = "suspended-tasks-sweep.svg")]
+        chart: PathBuf,
+        /// Run the heap verifier after every collection (slow).
+        #[arg(long)]
+        verify: bool,
     },
     /// Heap micro-benchmarks: allocation, write barrier, minor-GC pause, binary trees.
     HeapBench {
@@ -62,43 +88,131 @@ enum Command {
         #[arg(long)]
         nursery_kib: Option<usize>,
     },
+    /// Suspension benchmarks: allocations per suspension, suspend+resume per frame,
+    /// minor-GC cost of byrefs.
+    SuspendBench {
+        /// Frames per timed suspend-resume run.
+        #[arg(long, default_value_t = suspend_bench::Options::default().frames)]
+        frames: usize,
+        /// Timed runs per figure (medians are reported).
+        #[arg(long, default_value_t = suspend_bench::Options::default().runs)]
+        runs: usize,
+        /// Byrefs in the large byref-gc case.
+        #[arg(long, default_value_t = suspend_bench::Options::default().byrefs)]
+        byrefs: usize,
+        /// Minor collections timed per byref-gc case.
+        #[arg(long, default_value_t = suspend_bench::Options::default().gcs)]
+        gcs: usize,
+        /// Where continuations are allocated: nursery, old, or both.
+        #[arg(long, value_enum, default_value = "both")]
+        placement: Placement,
+    },
 }
 
-fn main() {
-    let cli = Cli::parse();
-    if let Some(Command::SuspendBench {
-        frames,
-        runs,
-        byrefs,
-        gcs,
-        placement,
-    }) = cli.command
-    {
-        let placements = match placement {
-            Placement::Nursery => vec![ContinuationPlacement::Nursery],
-            Placement::Old => vec![ContinuationPlacement::OldGeneration],
-            Placement::Both => vec![
-                ContinuationPlacement::Nursery,
-                ContinuationPlacement::OldGeneration,
-            ],
-        };
-        let results = suspend_bench::run(&suspend_bench::Options {
-            frames: frames.max(64),
-            runs: runs.max(1),
-            byrefs,
-            gcs: gcs.max(2),
-            placements,
-        });
-        println!();
-        for r in results {
-            println!("{r}");
-        }
-        return;
+fn print_results(lines: impl IntoIterator<Item = heap_bench::ResultLine>) {
+    println!();
+    for r in lines {
+        println!("{r}");
     }
-    let opts = match cli.command {
-        // Until the suspended-tasks benchmark exists, the main job is the heap
-        // benchmarks at their defaults.
-        None => heap_bench::Options::default(),
+}
+
+fn suspended_tasks_main(opts: suspended_tasks::Options) -> ExitCode {
+    println!(
+        "== suspended-tasks: {} tasks x {} frames, {} frames, {} roots, {} forced minor collections ==",
+        opts.tasks,
+        opts.depth,
+        opts.frames.name(),
+        suspended_tasks::roots_name(opts.roots),
+        opts.gcs
+    );
+    let r = suspended_tasks::run(&opts);
+    suspended_tasks::print_header();
+    suspended_tasks::print_row(&r);
+    println!();
+    suspended_tasks::print_reference();
+    print_results([r.result_line()]);
+    if r.data_ok {
+        ExitCode::SUCCESS
+    } else {
+        eprintln!(
+            "data check FAILED: {} of {} frames checked",
+            r.frames_checked,
+            opts.tasks * opts.depth
+        );
+        ExitCode::FAILURE
+    }
+}
+
+fn sweep_main(base: suspended_tasks::Options, chart: PathBuf) -> ExitCode {
+    println!(
+        "== suspended-tasks sweep: N x {} frames, {} forced minor collections each ==",
+        base.depth, base.gcs
+    );
+    suspended_tasks::print_header();
+    let mut reports: Vec<Report> = Vec::new();
+    for frames in [FramesKind::Heap, FramesKind::Tasklet] {
+        for roots in [RootMode::Naive, RootMode::Aged, RootMode::Grouped] {
+            for &tasks in &suspended_tasks::SWEEP_TASKS {
+                let r = suspended_tasks::run(&suspended_tasks::Options {
+                    frames,
+                    roots,
+                    tasks,
+                    ..base.clone()
+                });
+                suspended_tasks::print_row(&r);
+                reports.push(r);
+            }
+        }
+    }
+    match suspended_tasks::write_chart(&chart, &reports) {
+        Ok(()) => println!("\nchart: {}", chart.display()),
+        Err(e) => eprintln!("\ncould not write the chart to {}: {e}", chart.display()),
+    }
+    print_results(reports.iter().map(|r| r.result_line()));
+    if reports.iter().all(|r| r.data_ok) {
+        ExitCode::SUCCESS
+    } else {
+        eprintln!("data check FAILED in at least one configuration");
+        ExitCode::FAILURE
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        None => suspended_tasks_main(suspended_tasks::Options::default()),
+        Some(Command::SuspendedTasks {
+            frames,
+            roots,
+            tasks,
+            depth,
+            gcs,
+            sweep,
+            chart,
+            verify,
+        }) => {
+            let opts = suspended_tasks::Options {
+                frames: match frames {
+                    Frames::Heap => FramesKind::Heap,
+                    Frames::Tasklet => FramesKind::Tasklet,
+                },
+                roots: match roots {
+                    Roots::Naive => RootMode::Naive,
+                    Roots::Aged => RootMode::Aged,
+                    Roots::Grouped => RootMode::Grouped,
+                },
+                tasks,
+                depth: depth.max(1),
+                gcs: gcs.max(1),
+                verify,
+                progress: true,
+            };
+            if sweep {
+                sweep_main(opts, chart)
+            } else {
+                suspended_tasks_main(opts)
+            }
+        }
         Some(Command::HeapBench {
             allocs,
             runs,
@@ -106,19 +220,42 @@ fn main() {
             old_objects,
             depth,
             nursery_kib,
-        }) => heap_bench::Options {
-            nursery: nursery_kib.map(|k| k << 10),
-            allocs,
-            runs: runs.max(1),
-            gcs: gcs.max(1),
-            old_objects,
-            depth: depth.max(4),
-        },
-        Some(Command::SuspendBench { .. }) => unreachable!("handled above"),
-    };
-    let results = heap_bench::run(&opts);
-    println!();
-    for r in results {
-        println!("{r}");
+        }) => {
+            let results = heap_bench::run(&heap_bench::Options {
+                allocs,
+                runs: runs.max(1),
+                gcs: gcs.max(1),
+                old_objects,
+                depth: depth.max(4),
+                nursery: nursery_kib.map(|k| k << 10),
+            });
+            print_results(results);
+            ExitCode::SUCCESS
+        }
+        Some(Command::SuspendBench {
+            frames,
+            runs,
+            byrefs,
+            gcs,
+            placement,
+        }) => {
+            let placements = match placement {
+                Placement::Nursery => vec![ContinuationPlacement::Nursery],
+                Placement::Old => vec![ContinuationPlacement::OldGeneration],
+                Placement::Both => vec![
+                    ContinuationPlacement::Nursery,
+                    ContinuationPlacement::OldGeneration,
+                ],
+            };
+            let results = suspend_bench::run(&suspend_bench::Options {
+                frames: frames.max(64),
+                runs: runs.max(1),
+                byrefs,
+                gcs: gcs.max(2),
+                placements,
+            });
+            print_results(results);
+            ExitCode::SUCCESS
+        }
     }
 }

@@ -383,7 +383,11 @@ impl TaskRegistry {
                 false
             } else {
                 let y = visit_member(&g.slots[i], visitor);
-                g.member_ages[i].store(if y { AGE_YOUNG } else { AGE_OLD }, Relaxed);
+                // Only a minor collection, which evacuates what it visits, knows
+                // whether the member still refers to young objects.
+                if minor {
+                    g.member_ages[i].store(if y { AGE_YOUNG } else { AGE_OLD }, Relaxed);
+                }
                 y
             };
             young |= member_young;

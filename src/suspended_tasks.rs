@@ -1,0 +1,545 @@
+//! `contgc suspended-tasks`: the project's main job, the GC-impact benchmark of the
+//! reference document ("Impact on GC"; BENCHMARKS.md section 1).
+//!
+//! One mutator suspends N tasks, each D frames deep; every frame keeps one fresh heap
+//! object and one integer alive across its await. Frames are kept either as
+//! continuation objects on the heap (`heap`, the JIT state-machine design) or as
+//! off-heap captured frames (`tasklet`, the unwinder design), and their roots are found
+//! `naive`ly (every suspended task at every collection), `aged` (each task aged alone,
+//! the document's tasklet aging) or `grouped` (group aging, the default). With all
+//! tasks suspended, G minor collections are forced with very little garbage between
+//! them, and each pause is recorded (a pause is the whole stop-the-world collection:
+//! nothing is deferred or done in the background). Then every task is resumed and
+//! every frame's object and integer are checked; a mismatch fails the run.
+//!
+//! Reported: minor pause median, p99 and max (µs), live heap after the collections
+//! (MiB), and the process's peak resident set (MiB, reset at the start of each run).
+
+use crate::heap_bench::ResultLine;
+use crate::{
+    CollectionKind, Config, Heap, Resumed, RootMode, TaskRoot, TaskletWord, TypeDescriptor,
+    TypeId,
+};
+use contgc_continuation::{
+    resume_chain, Capture, ChainOutcome, Continuation, Frame, FrameLayout, FrameType, Outcome,
+    Suspension, Value,
+};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::cell::Cell;
+
+/// How suspended frames are kept.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FramesKind {
+    /// Continuation objects on the heap.
+    Heap,
+    /// Off-heap captured frames (tasklets).
+    Tasklet,
+}
+
+impl FramesKind {
+    /// The name used on the command line and in RESULT lines.
+    pub fn name(self) -> &'static str {
+        match self {
+            FramesKind::Heap => "heap",
+            FramesKind::Tasklet => "tasklet",
+        }
+    }
+}
+
+/// The name of a root mode as used on the command line and in RESULT lines.
+pub fn roots_name(r: RootMode) -> &'static str {
+    match r {
+        RootMode::Naive => "naive",
+        RootMode::Aged => "aged",
+        RootMode::Grouped => "grouped",
+    }
+}
+
+/// One configuration of the benchmark.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Heap or tasklet frames.
+    pub frames: FramesKind,
+    /// How suspended-task roots are found.
+    pub roots: RootMode,
+    /// Suspended tasks.
+    pub tasks: usize,
+    /// Frames per task.
+    pub depth: usize,
+    /// Forced minor collections.
+    pub gcs: usize,
+    /// Run the heap verifier after every collection (slow; for tests).
+    pub verify: bool,
+    /// Show a progress bar (for runs longer than a few seconds).
+    pub progress: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            frames: FramesKind::Heap,
+            roots: RootMode::Grouped,
+            tasks: 10_000,
+            depth: 100,
+            gcs: 100,
+            verify: false,
+            progress: true,
+        }
+    }
+}
+
+/// What one run measured.
+#[derive(Clone, Debug)]
+pub struct Report {
+    /// The configuration.
+    pub options: Options,
+    /// Every forced minor pause, in µs.
+    pub pauses_us: Vec<f64>,
+    /// Median pause (µs).
+    pub median_us: f64,
+    /// 99th percentile (µs).
+    pub p99_us: f64,
+    /// Longest pause (µs).
+    pub max_us: f64,
+    /// Forced collections that had to run as major ones (0 in a healthy run).
+    pub majors: usize,
+    /// Live heap after the collections (MiB).
+    pub heap_mb: f64,
+    /// Peak resident set of the process during the run (MiB).
+    pub peak_rss_mb: f64,
+    /// Frames whose object and integer came back intact.
+    pub frames_checked: usize,
+    /// True if every frame came back intact.
+    pub data_ok: bool,
+}
+
+impl Report {
+    /// The machine-readable line.
+    pub fn result_line(&self) -> ResultLine {
+        let o = &self.options;
+        let f = |k: &str, v: String| (k.to_string(), v);
+        ResultLine {
+            bench: "suspended-tasks",
+            fields: vec![
+                f("frames", o.frames.name().into()),
+                f("roots", roots_name(o.roots).into()),
+                f("tasks", o.tasks.to_string()),
+                f("depth", o.depth.to_string()),
+                f("gen0_pause_us_median", format!("{:.2}", self.median_us)),
+                f("gen0_pause_us_p99", format!("{:.2}", self.p99_us)),
+                f("gen0_pause_us_max", format!("{:.2}", self.max_us)),
+                f("heap_mb", format!("{:.1}", self.heap_mb)),
+                f("peak_rss_mb", format!("{:.1}", self.peak_rss_mb)),
+                f(
+                    "data_check",
+                    if self.data_ok { "ok" } else { "FAILED" }.into(),
+                ),
+            ],
+        }
+    }
+}
+
+const MAGIC: u64 = 0x9E37_79B9_7F4A_7C15;
+
+/// The integer frame `frame` of task `task` keeps; its object holds `int ^ MAGIC`.
+fn int_of(task: usize, depth: usize, frame: usize) -> u64 {
+    (task * depth + frame) as u64
+}
+
+thread_local! {
+    static FRAME: Cell<Option<FrameType>> = const { Cell::new(None) };
+    /// (next expected integer, frames checked, errors) while resuming a chain.
+    static CHECK: Cell<(u64, usize, usize)> = const { Cell::new((0, 0, 0)) };
+}
+
+/// The resume function of every benchmark frame: checks the frame's integer against
+/// the expected sequence and its object against the integer.
+fn check_frame<'s>(f: &mut Frame<'_, 's>) -> Outcome<'s> {
+    let ft = FRAME.with(|x| x.get().expect("frame type"));
+    let i = f.u64(&ft, 0);
+    let v = match f.get_ref(&ft, 0) {
+        Some(o) => f.scope().read_u64(o, 0),
+        None => !(i ^ MAGIC),
+    };
+    CHECK.with(|c| {
+        let (expected, frames, errors) = c.get();
+        let bad = i != expected || v != i ^ MAGIC;
+        c.set((expected.wrapping_sub(1), frames + 1, errors + bad as usize));
+    });
+    Outcome::Return(Value::Unit)
+}
+
+fn progress(show: bool, len: usize, what: &str) -> ProgressBar {
+    if !show {
+        return ProgressBar::hidden();
+    }
+    let pb = ProgressBar::new(len as u64);
+    pb.set_style(
+        ProgressStyle::with_template("{msg:>12} [{bar:40}] {pos}/{len} tasks ({elapsed})")
+            .expect("valid template")
+            .progress_chars("=> "),
+    );
+    pb.set_message(what.to_string());
+    pb
+}
+
+/// Resets the peak resident set the kernel reports (Linux; ignored elsewhere).
+fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// Peak resident set in MiB (VmHWM), or 0 where unavailable.
+fn peak_rss_mb() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+fn percentile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 * q).ceil() as usize).clamp(1, sorted.len()) - 1;
+    sorted[i]
+}
+
+/// Runs one configuration.
+pub fn run(opts: &Options) -> Report {
+    reset_peak_rss();
+    let frames_total = opts.tasks * opts.depth;
+    let limit = (1usize << 30).max(frames_total * 160);
+    let heap = Heap::new(
+        Config::builder()
+            .root_mode(opts.roots)
+            .heap_limit(limit)
+            .verify_after_gc(opts.verify)
+            .build()
+            .expect("valid configuration"),
+    )
+    .expect("heap");
+    let obj_ty = heap
+        .register_type(&TypeDescriptor::fixed("FrameLocal", 8))
+        .expect("type");
+    let ft = FrameLayout::new("AsyncFrame")
+        .refs(1)
+        .data_bytes(8)
+        .register(&heap)
+        .expect("frame layout");
+    FRAME.with(|f| f.set(Some(ft)));
+    let show = opts.progress && frames_total >= 2_000_000;
+
+    let roots = match opts.frames {
+        FramesKind::Heap => suspend_heap_tasks(&heap, &ft, obj_ty, opts, show),
+        FramesKind::Tasklet => suspend_tasklets(&heap, obj_ty, opts, show),
+    };
+
+    let mut m = heap.mutator();
+    // Settle: the old generation holds exactly the live frames.
+    m.collect(CollectionKind::Major);
+    heap.reset_pause_stats();
+    for _ in 0..opts.gcs {
+        // very little garbage between collections
+        m.scope(|s| {
+            for _ in 0..8 {
+                s.scope(|s| {
+                    s.alloc(obj_ty).expect("garbage");
+                });
+            }
+        });
+        m.collect(CollectionKind::Minor);
+    }
+    let records = heap.pauses();
+    let mut pauses_us: Vec<f64> = records
+        .iter()
+        .filter(|r| r.kind == CollectionKind::Minor)
+        .map(|r| r.duration.as_secs_f64() * 1e6)
+        .collect();
+    let majors = records
+        .iter()
+        .filter(|r| r.kind == CollectionKind::Major)
+        .count();
+    let st = heap.stats();
+    let heap_mb = (st.young_bytes + st.old_bytes + st.large_bytes) as f64 / (1 << 20) as f64;
+    drop(m);
+
+    let (frames_checked, errors) = match opts.frames {
+        FramesKind::Heap => resume_heap_tasks(&heap, roots, opts, show),
+        FramesKind::Tasklet => resume_tasklets(&heap, roots, opts, show),
+    };
+    let peak = peak_rss_mb();
+    let in_order = pauses_us.clone();
+    pauses_us.sort_by(|a, b| a.total_cmp(b));
+    Report {
+        options: opts.clone(),
+        median_us: percentile(&pauses_us, 0.5),
+        p99_us: percentile(&pauses_us, 0.99),
+        max_us: pauses_us.last().copied().unwrap_or(0.0),
+        pauses_us: in_order,
+        majors,
+        heap_mb,
+        peak_rss_mb: peak,
+        frames_checked,
+        data_ok: errors == 0 && frames_checked == frames_total,
+    }
+}
+
+fn suspend_heap_tasks(
+    heap: &Heap,
+    ft: &FrameType,
+    obj_ty: TypeId,
+    opts: &Options,
+    show: bool,
+) -> Vec<TaskRoot> {
+    let pb = progress(show, opts.tasks, "suspending");
+    let mut roots = Vec::with_capacity(opts.tasks);
+    let mut m = heap.mutator();
+    m.scope(|s| {
+        for t in 0..opts.tasks {
+            let root = s.scope(|s| {
+                let mut susp = Suspension::new();
+                // The leaf (deepest frame) suspends first; each caller on the way up
+                // captures its own continuation and links it.
+                for f in (0..opts.depth).rev() {
+                    let i = int_of(t, opts.depth, f);
+                    let obj = s.alloc(obj_ty).expect("frame object");
+                    s.write_u64(obj, 0, i ^ MAGIC);
+                    let mut c = Capture::begin(s, ft, None, check_frame, 0).expect("capture");
+                    c.set_ref(0, Some(obj)).set_u64(0, i);
+                    let k = c.finish();
+                    susp.push(s, k);
+                }
+                susp.head().map(|leaf| s.suspend_task(leaf.local()))
+            });
+            roots.extend(root);
+            if t % 256 == 0 {
+                pb.set_position(t as u64);
+            }
+        }
+    });
+    pb.finish_and_clear();
+    roots
+}
+
+fn resume_heap_tasks(
+    heap: &Heap,
+    roots: Vec<TaskRoot>,
+    opts: &Options,
+    show: bool,
+) -> (usize, usize) {
+    let pb = progress(show, roots.len(), "resuming");
+    let mut m = heap.mutator();
+    let mut errors = 0;
+    let mut frames = 0;
+    for (t, root) in roots.into_iter().enumerate() {
+        CHECK.with(|c| c.set((int_of(t, opts.depth, opts.depth - 1), 0, 0)));
+        let completed = m.scope(|s| {
+            let leaf = s.resume_task(root).into_heap().expect("a heap task");
+            let Some(k) = Continuation::from_local(s, leaf) else {
+                return false;
+            };
+            resume_chain(s, k) == ChainOutcome::Completed(Value::Unit)
+        });
+        let (_, f, e) = CHECK.with(|c| c.get());
+        frames += f;
+        errors += e + usize::from(!completed || f != opts.depth);
+        if t % 256 == 0 {
+            pb.set_position(t as u64);
+        }
+    }
+    pb.finish_and_clear();
+    (frames, errors)
+}
+
+fn suspend_tasklets(heap: &Heap, obj_ty: TypeId, opts: &Options, show: bool) -> Vec<TaskRoot> {
+    let pb = progress(show, opts.tasks, "suspending");
+    let mut roots = Vec::with_capacity(opts.tasks);
+    let mut m = heap.mutator();
+    m.scope(|s| {
+        for t in 0..opts.tasks {
+            let root = s.scope(|s| {
+                let mut root = s.new_tasklet();
+                for f in 0..opts.depth {
+                    let i = int_of(t, opts.depth, f);
+                    let obj = s.alloc(obj_ty).expect("frame object");
+                    s.write_u64(obj, 0, i ^ MAGIC);
+                    s.tasklet_push_ref(&mut root, Some(obj));
+                    s.tasklet_push_data(&mut root, i);
+                }
+                root
+            });
+            roots.push(root);
+            if t % 256 == 0 {
+                pb.set_position(t as u64);
+            }
+        }
+    });
+    pb.finish_and_clear();
+    roots
+}
+
+fn resume_tasklets(
+    heap: &Heap,
+    roots: Vec<TaskRoot>,
+    opts: &Options,
+    show: bool,
+) -> (usize, usize) {
+    let pb = progress(show, roots.len(), "resuming");
+    let mut m = heap.mutator();
+    let mut errors = 0;
+    let mut frames = 0;
+    for (t, root) in roots.into_iter().enumerate() {
+        m.scope(|s| {
+            let Resumed::Tasklet(words) = s.resume_task(root) else {
+                errors += 1;
+                return;
+            };
+            if words.len() != 2 * opts.depth {
+                errors += 1;
+            }
+            for (f, pair) in words.chunks(2).enumerate() {
+                let i = int_of(t, opts.depth, f);
+                let ok = match pair {
+                    [TaskletWord::Ref(Some(o)), TaskletWord::Data(d)] => {
+                        *d == i && s.read_u64(*o, 0) == i ^ MAGIC
+                    }
+                    _ => false,
+                };
+                frames += 1;
+                errors += usize::from(!ok);
+            }
+        });
+        if t % 256 == 0 {
+            pb.set_position(t as u64);
+        }
+    }
+    pb.finish_and_clear();
+    (frames, errors)
+}
+
+/// Prints the table header.
+pub fn print_header() {
+    println!(
+        "{:<8} {:<8} {:>7} {:>5} {:>12} {:>12} {:>12} {:>9} {:>9} {:>6}",
+        "frames", "roots", "tasks", "depth", "median us", "p99 us", "max us", "heap MiB", "RSS MiB", "check"
+    );
+}
+
+/// Prints one table row.
+pub fn print_row(r: &Report) {
+    let o = &r.options;
+    println!(
+        "{:<8} {:<8} {:>7} {:>5} {:>12.2} {:>12.2} {:>12.2} {:>9.1} {:>9.1} {:>6}",
+        o.frames.name(),
+        roots_name(o.roots),
+        o.tasks,
+        o.depth,
+        r.median_us,
+        r.p99_us,
+        r.max_us,
+        r.heap_mb,
+        r.peak_rss_mb,
+        if r.data_ok { "ok" } else { "FAILED" }
+    );
+    if r.majors > 0 {
+        println!("  ({} forced collections ran as major collections)", r.majors);
+    }
+}
+
+/// The reference document's published figures, for the table.
+pub fn print_reference() {
+    println!("reference (.NET, AMD 5950X, 10,000 x 100, from the runtime-async experiment):");
+    for (name, pause, heap) in [
+        ("classic async (heap state machines)", "120", "130"),
+        ("runtime async, JIT state machines", "100", "105-157"),
+        ("captured frames, every tasklet reported", "48,690", "28"),
+        ("captured frames, tasklet aging", "480", "28"),
+    ] {
+        println!("  {name:<42} gen0 pause {pause:>7} us, managed heap {heap} MB");
+    }
+}
+
+/// The N values of `--sweep`.
+pub const SWEEP_TASKS: [usize; 5] = [0, 100, 1_000, 10_000, 100_000];
+
+/// Writes an SVG chart of median pause (log scale) against N for each series.
+pub fn write_chart(path: &std::path::Path, reports: &[Report]) -> std::io::Result<()> {
+    let (w, h, left, right, top, bottom) = (760.0, 480.0, 70.0, 200.0, 30.0, 50.0);
+    let plot_w = w - left - right;
+    let plot_h = h - top - bottom;
+    let ys: Vec<f64> = reports.iter().map(|r| r.median_us.max(0.01)).collect();
+    let (lo, hi) = (
+        ys.iter().cloned().fold(f64::INFINITY, f64::min).log10().floor(),
+        ys.iter().cloned().fold(0.0, f64::max).log10().ceil().max(1.0),
+    );
+    let lo = lo.min(hi - 1.0);
+    let x_of = |n: usize| {
+        let i = SWEEP_TASKS.iter().position(|&s| s == n).unwrap_or(0) as f64;
+        left + plot_w * i / (SWEEP_TASKS.len() - 1) as f64
+    };
+    let y_of = |us: f64| top + plot_h * (1.0 - (us.max(0.01).log10() - lo) / (hi - lo));
+    let mut svg = format!(
+        "<svg xmlns='http://www.w3.org/2000/svg' width='{w}' height='{h}' font-family='sans-serif' font-size='12'>\n<rect width='100%' height='100%' fill='white'/>\n<text x='{}' y='18' text-anchor='middle' font-size='14'>minor GC pause (median) against suspended tasks</text>\n",
+        left + plot_w / 2.0
+    );
+    let mut e = lo as i32;
+    while e <= hi as i32 {
+        let y = y_of(10f64.powi(e));
+        svg += &format!(
+            "<line x1='{left}' x2='{}' y1='{y:.1}' y2='{y:.1}' stroke='#ddd'/><text x='{}' y='{:.1}' text-anchor='end'>{} us</text>\n",
+            left + plot_w,
+            left - 6.0,
+            y + 4.0,
+            10f64.powi(e)
+        );
+        e += 1;
+    }
+    for &n in &SWEEP_TASKS {
+        let x = x_of(n);
+        svg += &format!(
+            "<line x1='{x:.1}' x2='{x:.1}' y1='{top}' y2='{}' stroke='#eee'/><text x='{x:.1}' y='{}' text-anchor='middle'>{n}</text>\n",
+            top + plot_h,
+            top + plot_h + 18.0
+        );
+    }
+    svg += &format!(
+        "<text x='{}' y='{}' text-anchor='middle'>suspended tasks (each {} frames deep)</text>\n",
+        left + plot_w / 2.0,
+        h - 10.0,
+        reports.first().map_or(0, |r| r.options.depth)
+    );
+    let colors = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"];
+    let mut series: Vec<(FramesKind, RootMode)> = Vec::new();
+    for r in reports {
+        let k = (r.options.frames, r.options.roots);
+        if !series.contains(&k) {
+            series.push(k);
+        }
+    }
+    for (si, &(frames, roots)) in series.iter().enumerate() {
+        let color = colors[si % colors.len()];
+        let pts: Vec<String> = reports
+            .iter()
+            .filter(|r| r.options.frames == frames && r.options.roots == roots)
+            .map(|r| format!("{:.1},{:.1}", x_of(r.options.tasks), y_of(r.median_us)))
+            .collect();
+        svg += &format!(
+            "<polyline fill='none' stroke='{color}' stroke-width='2' points='{}'/>\n",
+            pts.join(" ")
+        );
+        let ly = top + 20.0 * si as f64 + 10.0;
+        svg += &format!(
+            "<line x1='{}' x2='{}' y1='{ly}' y2='{ly}' stroke='{color}' stroke-width='3'/><text x='{}' y='{}'>{} / {}</text>\n",
+            left + plot_w + 15.0,
+            left + plot_w + 40.0,
+            left + plot_w + 46.0,
+            ly + 4.0,
+            frames.name(),
+            roots_name(roots)
+        );
+    }
+    svg += "</svg>\n";
+    std::fs::write(path, svg)
+}
