@@ -42,13 +42,12 @@ use std::sync::{Arc, Mutex};
 /// Members per group.
 pub const GROUP_SIZE: usize = 256;
 /// Age of a group (or member) that may refer to a young object.
-pub const AGE_YOUNG: u8 = 0;
+pub const AGE_YOUNG: u8 = 1;
 /// Age of a group (or member) that refers only to old objects.
-pub const AGE_OLD: u8 = 1;
+pub const AGE_OLD: u8 = 0;
 
 const SEGMENT_GROUPS: usize = 4096;
 const MAX_SEGMENTS: usize = 4096;
-const ALL_OLD: u64 = 0x0101_0101_0101_0101;
 /// Low bit of a member word: the member is a `Box<Tasklet>`, not a heap object.
 const TASKLET_TAG: usize = 1;
 
@@ -198,11 +197,12 @@ impl TaskRegistry {
 
     fn set_age(&self, id: u32, age: u8) {
         let (w, shift) = self.age_word(id);
-        let mask = 0xffu64 << shift;
-        if age == AGE_YOUNG {
-            w.fetch_and(!mask, Relaxed);
+        // Ages are 0 (old) or 1 (young); zeroed memory reads as old, so groups that
+        // do not exist yet never make a word look young.
+        if age == AGE_OLD {
+            w.fetch_and(!(0xffu64 << shift), Relaxed);
         } else {
-            w.fetch_or(mask & ((age as u64) << shift), Relaxed);
+            w.fetch_or((age as u64) << shift, Relaxed);
         }
     }
 
@@ -345,23 +345,36 @@ impl TaskRegistry {
     /// slot valid (null or a live object's current address).
     pub unsafe fn visit(&self, minor: bool, visitor: &mut dyn MemberVisitor) {
         let groups = self.groups();
-        let mut id = 0;
-        while id < groups {
-            if minor && self.mode == RootMode::Grouped && id % 8 == 0 && id + 8 <= groups {
-                let (w, _) = self.age_word(id);
-                if w.load(Relaxed) == ALL_OLD {
-                    id += 8;
-                    continue;
-                }
+        if !(minor && self.mode == RootMode::Grouped) {
+            for id in 0..groups {
+                self.visit_group(id, minor, visitor);
             }
-            let skip = minor && self.mode == RootMode::Grouped && self.age(id) == AGE_OLD;
-            if !skip {
-                let young = self.visit_group(id, minor, visitor);
-                if minor && self.mode == RootMode::Grouped {
+            return;
+        }
+        // Grouped minor collection: read the ages eight to a word, skip all-old words.
+        for seg in 0..(groups as usize).div_ceil(SEGMENT_GROUPS) {
+            let base = (seg * SEGMENT_GROUPS) as u32;
+            let in_seg = (groups - base).min(SEGMENT_GROUPS as u32) as usize;
+            let ages = &self.segment(base).ages[..in_seg.div_ceil(8)];
+            let mut wi = 0;
+            while wi < ages.len() {
+                // A tight loop over the words, with no call in it, finds the next
+                // word holding a young group.
+                match ages[wi..].iter().position(|w| w.load(Relaxed) != 0) {
+                    Some(p) => wi += p,
+                    None => break,
+                }
+                let word = ages[wi].load(Relaxed);
+                for b in 0..8 {
+                    if (word >> (b * 8)) & 0xff == AGE_OLD as u64 {
+                        continue;
+                    }
+                    let id = base + (wi * 8 + b) as u32;
+                    let young = self.visit_group(id, true, visitor);
                     self.set_age(id, if young { AGE_YOUNG } else { AGE_OLD });
                 }
+                wi += 1;
             }
-            id += 1;
         }
     }
 
