@@ -39,8 +39,8 @@ pub use contgc_roots as roots;
 pub use contgc_collector::{
     AllocError, CollectionKind, Config, ConfigBuilder, ConfigError, ContinuationPlacement,
     DescriptorError, Heap, HeapError, HeapStats, Local, Mutator, ObjectRef, PauseRecord,
-    PauseSummary, Persistent, Plain, Resumed, RootMode, RootProvider, RootProviderId,
-    RootVisitor, Scope, TaskRoot, TaskletWord, TypeDescriptor, TypeId, Typed,
+    PauseSummary, Persistent, Plain, Resumed, RootMode, RootProvider, RootProviderId, RootVisitor,
+    Scope, TaskRoot, TaskletWord, TypeDescriptor, TypeId, Typed,
 };
 
 pub mod heap_bench;

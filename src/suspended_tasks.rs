@@ -17,8 +17,7 @@
 
 use crate::heap_bench::ResultLine;
 use crate::{
-    CollectionKind, Config, Heap, Resumed, RootMode, TaskRoot, TaskletWord, TypeDescriptor,
-    TypeId,
+    CollectionKind, Config, Heap, Resumed, RootMode, TaskRoot, TaskletWord, TypeDescriptor, TypeId,
 };
 use contgc_continuation::{
     resume_chain, Capture, ChainOutcome, Continuation, Frame, FrameLayout, FrameType, Outcome,
@@ -423,7 +422,16 @@ fn resume_tasklets(
 pub fn print_header() {
     println!(
         "{:<8} {:<8} {:>7} {:>5} {:>12} {:>12} {:>12} {:>9} {:>9} {:>6}",
-        "frames", "roots", "tasks", "depth", "median us", "p99 us", "max us", "heap MiB", "RSS MiB", "check"
+        "frames",
+        "roots",
+        "tasks",
+        "depth",
+        "median us",
+        "p99 us",
+        "max us",
+        "heap MiB",
+        "RSS MiB",
+        "check"
     );
 }
 
@@ -444,7 +452,10 @@ pub fn print_row(r: &Report) {
         if r.data_ok { "ok" } else { "FAILED" }
     );
     if r.majors > 0 {
-        println!("  ({} forced collections ran as major collections)", r.majors);
+        println!(
+            "  ({} forced collections ran as major collections)",
+            r.majors
+        );
     }
 }
 
@@ -471,8 +482,17 @@ pub fn write_chart(path: &std::path::Path, reports: &[Report]) -> std::io::Resul
     let plot_h = h - top - bottom;
     let ys: Vec<f64> = reports.iter().map(|r| r.median_us.max(0.01)).collect();
     let (lo, hi) = (
-        ys.iter().cloned().fold(f64::INFINITY, f64::min).log10().floor(),
-        ys.iter().cloned().fold(0.0, f64::max).log10().ceil().max(1.0),
+        ys.iter()
+            .cloned()
+            .fold(f64::INFINITY, f64::min)
+            .log10()
+            .floor(),
+        ys.iter()
+            .cloned()
+            .fold(0.0, f64::max)
+            .log10()
+            .ceil()
+            .max(1.0),
     );
     let lo = lo.min(hi - 1.0);
     let x_of = |n: usize| {
@@ -510,7 +530,9 @@ pub fn write_chart(path: &std::path::Path, reports: &[Report]) -> std::io::Resul
         h - 10.0,
         reports.first().map_or(0, |r| r.options.depth)
     );
-    let colors = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"];
+    let colors = [
+        "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b",
+    ];
     let mut series: Vec<(FramesKind, RootMode)> = Vec::new();
     for r in reports {
         let k = (r.options.frames, r.options.roots);

@@ -342,13 +342,26 @@ impl Mutator {
             let l = self.local();
             l.stress_count += 1;
             let count = l.stress_count;
-            if count % n as u64 == 0 {
-                let kind = if (count / n as u64) % 4 == 0 {
+            if count.is_multiple_of(n as u64) {
+                let kind = if (count / n as u64).is_multiple_of(4) {
                     CollectionKind::Major
                 } else {
                     CollectionKind::Minor
                 };
                 self.run_collection(Request::Explicit(kind));
+            }
+        }
+        if stress.is_none() {
+            // Objects the fast path cannot size (arrays) still fit the current buffer.
+            let l = self.local();
+            if l.cursor + size <= l.limit {
+                let at = l.cursor;
+                l.cursor += size;
+                l.allocations += 1;
+                l.allocated_bytes += size as u64;
+                // SAFETY: [at, at + size) is the zeroed, unused part of our own buffer.
+                unsafe { (at as *mut u64).write(header.bits()) };
+                return Ok(ObjectRef::from_addr(at).expect("non-null"));
             }
         }
         let tlab = if stress.is_some() {

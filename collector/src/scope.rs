@@ -253,7 +253,7 @@ impl<'s> Scope<'s> {
         let info = self.m.type_info(h.type_index());
         let ok = match want {
             SlotKind::Ref => info.is_ref_slot(offset, h.len()),
-            _ => offset % 8 == 0 && info.slot_kind(offset, h.len()) == Some(want),
+            _ => offset.is_multiple_of(8) && info.slot_kind(offset, h.len()) == Some(want),
         };
         if !ok {
             let kind = info.slot_kind(offset, h.len());
@@ -272,7 +272,7 @@ impl<'s> Scope<'s> {
         let h = unsafe { obj.header() };
         let info = self.m.type_info(h.type_index());
         match info.check_data(offset, width, h.len()) {
-            FieldCheck::Ok if offset % align == 0 => obj,
+            FieldCheck::Ok if offset.is_multiple_of(align) => obj,
             FieldCheck::Ok => misaligned(info.name(), offset, align),
             other => {
                 let name = info.name().to_owned();

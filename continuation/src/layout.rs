@@ -273,7 +273,7 @@ impl FrameType {
     #[inline]
     pub fn data_offset(&self, byte: u32, width: u32) -> usize {
         assert!(
-            byte % width == 0,
+            byte.is_multiple_of(width),
             "data byte {byte} is not aligned to {width}"
         );
         assert!(

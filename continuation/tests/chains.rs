@@ -169,7 +169,7 @@ fn resuspend_once<'s>(f: &mut Frame<'_, 's>) -> Outcome<'s> {
     let ft = ft();
     if f.state() == 0 {
         let k = f
-            .recapture(&FT_STATIC.with(|x| *x), resuspend_once, 1)
+            .recapture(FT_STATIC.with(|x| *x), resuspend_once, 1)
             .unwrap()
             .finish();
         return Outcome::Suspend(k);

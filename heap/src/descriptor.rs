@@ -228,6 +228,7 @@ impl TypeDescriptor {
             ref_mask,
             slot_mask,
             mask_words: mask_words as u32,
+            mask_bytes: (fixed_len as usize).min(mask_words * 8) as u32,
             name: self.name.clone(),
             size: self.size,
             refs: sorted(&self.refs),
@@ -406,6 +407,8 @@ pub struct TypeInfo {
     /// Bit `w` set: payload word `w` is a reference or byref slot.
     slot_mask: u64,
     mask_words: u32,
+    /// Payload bytes the masks cover (the fixed part, or base, up to 512 bytes).
+    mask_bytes: u32,
 }
 
 /// Result of checking a data access against a type's layout.
@@ -584,7 +587,7 @@ impl TypeInfo {
     /// True if payload byte `offset` starts a byref slot (its address word) of an
     /// object with `len` elements.
     pub fn is_byref_slot(&self, offset: usize, len: u32) -> bool {
-        if self.slot_kind(offset, len) != Some(SlotKind::Byref) || offset % 8 != 0 {
+        if self.slot_kind(offset, len) != Some(SlotKind::Byref) || !offset.is_multiple_of(8) {
             return false;
         }
         if let SizeKind::Variable { base, elem } = self.size {
@@ -600,7 +603,7 @@ impl TypeInfo {
     /// elements.
     #[inline]
     pub fn is_ref_slot(&self, offset: usize, len: u32) -> bool {
-        if offset % 8 != 0 {
+        if !offset.is_multiple_of(8) {
             return false;
         }
         let w = offset / 8;
@@ -616,7 +619,7 @@ impl TypeInfo {
     pub fn check_data(&self, offset: usize, width: usize, len: u32) -> FieldCheck {
         // Fast path: the bytes lie in the words the masks cover.
         if let Some(end) = offset.checked_add(width) {
-            if width > 0 && width <= 8 && end <= self.mask_words as usize * 8 {
+            if width > 0 && width <= 8 && end <= self.mask_bytes as usize {
                 let first = offset / 8;
                 let last = (end - 1) / 8;
                 let bits = (u64::MAX >> (63 - last)) & (u64::MAX << first);
@@ -762,6 +765,12 @@ mod tests {
         ));
         assert!(matches!(
             t.check_data(usize::MAX - 7, 8, 3),
+            FieldCheck::OutOfBounds { .. }
+        ));
+        let odd = TypeDescriptor::fixed("Odd", 12).validate().unwrap();
+        assert_eq!(odd.check_data(8, 4, 0), FieldCheck::Ok);
+        assert!(matches!(
+            odd.check_data(12, 4, 0),
             FieldCheck::OutOfBounds { .. }
         ));
         let wide = TypeDescriptor::fixed("Wide", 1024).validate().unwrap();

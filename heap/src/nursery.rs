@@ -158,7 +158,7 @@ impl Nursery {
     /// # Safety
     /// `[start, end)` must be unused memory inside this nursery.
     pub unsafe fn fill(&self, start: usize, end: usize) {
-        debug_assert!(start <= end && (end - start) % 8 == 0);
+        debug_assert!(start <= end && (end - start).is_multiple_of(8));
         debug_assert!(start == end || (self.contains(start) && self.contains(end - 1)));
         if end - start >= HEADER_SIZE {
             let len = (end - start - HEADER_SIZE) as u32;
@@ -185,7 +185,10 @@ impl Nursery {
             // SAFETY: `at` is the start of an object by the walkability invariant.
             let h = unsafe { obj.header() };
             let size = size_of(h);
-            debug_assert!(size >= 8 && size % 8 == 0, "bad size {size} at {at:#x}");
+            debug_assert!(
+                size >= 8 && size.is_multiple_of(8),
+                "bad size {size} at {at:#x}"
+            );
             f(obj, h);
             at += size;
         }

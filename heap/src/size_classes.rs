@@ -33,7 +33,7 @@ const LOOKUP: [u8; MAX_SMALL_OBJECT / 8 + 1] = {
 /// [`MAX_SMALL_OBJECT`]).
 #[inline(always)]
 pub fn class_of(size: usize) -> usize {
-    debug_assert!(size <= MAX_SMALL_OBJECT && size % 8 == 0);
+    debug_assert!(size <= MAX_SMALL_OBJECT && size.is_multiple_of(8));
     LOOKUP[size / 8] as usize
 }
 

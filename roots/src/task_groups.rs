@@ -139,6 +139,10 @@ pub enum Member {
     Tasklet(Box<Tasklet>),
 }
 
+/// What [`TaskRegistry::inspect`] calls for each member: its age, and a function that
+/// hands the member's slots to a visitor.
+pub type Inspector<'a> = dyn FnMut(u8, &mut dyn FnMut(&mut dyn MemberVisitor)) + 'a;
+
 /// The group is full; the mutator should acquire a new one.
 #[derive(Debug)]
 pub struct GroupFull<T>(pub T);
@@ -428,7 +432,7 @@ impl TaskRegistry {
     ///
     /// # Safety
     /// The world must be stopped; `f` must not change any slot.
-    pub unsafe fn inspect(&self, f: &mut dyn FnMut(u8, &mut dyn FnMut(&mut dyn MemberVisitor))) {
+    pub unsafe fn inspect(&self, f: &mut Inspector<'_>) {
         for id in 0..self.groups() {
             let g = self.group(id);
             let len = g.len.load(Relaxed) as usize;

@@ -30,7 +30,7 @@ impl Tasklet {
     fn push_word(&mut self, w: usize) -> usize {
         let i = self.words.len();
         self.words.push(w);
-        if i % 64 == 0 {
+        if i.is_multiple_of(64) {
             self.refs.push(0);
             self.byrefs.push(0);
         }
