@@ -11,7 +11,10 @@
 //!   frames: the first collection after capture (which resolves them) and the median
 //!   of the following ones (which keep them).
 
-use crate::{CollectionKind, Config, ContinuationPlacement, Heap, Scope, TypeDescriptor};
+use crate::{
+    CollectionKind, Config, ContinuationPlacement, Heap, Local, Mutator, Persistent, Scope,
+    TypeDescriptor, TypeId,
+};
 use contgc_continuation::{
     resume_chain, Capture, ChainOutcome, Frame, FrameLayout, FrameType, Outcome, ResultKind,
     Suspension, Value,
@@ -220,40 +223,66 @@ fn add_frame<'s>(f: &mut Frame<'_, 's>) -> Outcome<'s> {
     Outcome::Return(Value::Data(callee + i))
 }
 
+/// A heap, frame type and object for the suspend-resume workload.
+pub struct ChainBench {
+    /// The heap.
+    pub heap: Heap,
+    ft: FrameType,
+    obj: TypeId,
+}
+
+impl ChainBench {
+    /// Sets up a heap with the benchmark's frame layout (one reference, one integer,
+    /// a data result slot). Registers the frame type for this thread's resume
+    /// functions.
+    pub fn new(placement: ContinuationPlacement) -> ChainBench {
+        let heap = heap_for(placement);
+        let ft = register(&heap, true);
+        let obj = heap
+            .register_type(&TypeDescriptor::fixed("Obj", 8))
+            .unwrap();
+        ChainBench { heap, ft, obj }
+    }
+
+    /// The object type every frame refers to.
+    pub fn object_type(&self) -> TypeId {
+        self.obj
+    }
+
+    /// Captures a chain of `depth` frames, each referring to `obj`, resumes it to
+    /// completion and checks the result.
+    pub fn run_chain(&self, s: &mut Scope<'_>, obj: Local<'_>, depth: usize) {
+        s.scope(|s| {
+            let mut susp = Suspension::new();
+            for i in 0..depth {
+                let mut c = Capture::begin(s, &self.ft, None, add_frame, u32::from(i != 0))
+                    .expect("capture");
+                c.set_ref(0, Some(obj)).set_u64(0, i as u64);
+                let k = c.finish();
+                susp.push(s, k);
+            }
+            let out = resume_chain(s, susp.head().unwrap());
+            let expect: u64 = (0..depth as u64).sum();
+            assert_eq!(out, ChainOutcome::Completed(Value::Data(expect)));
+        })
+    }
+}
+
 /// Nanoseconds per frame to capture a chain of `depth` frames and resume it.
 fn suspend_resume(depth: usize, placement: ContinuationPlacement, opts: &Options) -> f64 {
-    let heap = heap_for(placement);
-    let ft = register(&heap, true);
-    let boxed = heap
-        .register_type(&TypeDescriptor::fixed("Obj", 8))
-        .unwrap();
-    let mut m = heap.mutator();
+    let b = ChainBench::new(placement);
+    let mut m = b.heap.mutator();
     let chains = (opts.frames / depth).max(1);
-    let expect: u64 = (0..depth as u64).sum();
     m.scope(|s| {
-        let obj = s.alloc(boxed).unwrap();
-        let one = |s: &mut Scope<'_>| {
-            s.scope(|s| {
-                let mut susp = Suspension::new();
-                for i in 0..depth {
-                    let mut c = Capture::begin(s, &ft, None, add_frame, u32::from(i != 0))
-                        .expect("capture");
-                    c.set_ref(0, Some(obj)).set_u64(0, i as u64);
-                    let k = c.finish();
-                    susp.push(s, k);
-                }
-                let out = resume_chain(s, susp.head().unwrap());
-                assert_eq!(out, ChainOutcome::Completed(Value::Data(expect)));
-            })
-        };
+        let obj = s.alloc(b.obj).unwrap();
         for _ in 0..chains / 10 {
-            one(s);
+            b.run_chain(s, obj, depth);
         }
         let mut times = Vec::new();
         for _ in 0..opts.runs {
             let t = Instant::now();
             for _ in 0..chains {
-                one(s);
+                b.run_chain(s, obj, depth);
             }
             times.push(t.elapsed().as_nanos() as f64 / (chains * depth) as f64);
         }
@@ -261,16 +290,15 @@ fn suspend_resume(depth: usize, placement: ContinuationPlacement, opts: &Options
     })
 }
 
-/// (first minor pause after capturing `n` byrefs, median of the following ones), µs.
-/// Each of 100,000 suspended frames (old, promoted) holds a byref into a target
-/// object's payload, or none when `n` is 0; the same frames exist in both cases.
-fn byref_gc(n: usize, opts: &Options) -> (f64, f64) {
-    let heap = heap_for(ContinuationPlacement::Nursery);
-    let frames = opts.byrefs.max(n);
+/// Suspends `frames` frames (promoted, so old) each next to a target object, then
+/// captures raw byrefs (as generated code does, resolved by the next collection) from
+/// the first `byrefs` frames into their targets' payloads. Returns handles keeping the
+/// frames and the targets alive.
+pub fn hold_byrefs(heap: &Heap, m: &mut Mutator, frames: usize, byrefs: usize) -> [Persistent; 2] {
     let ft = FrameLayout::new("ByrefFrame")
         .byrefs(1)
         .data_bytes(8)
-        .register(&heap)
+        .register(heap)
         .unwrap();
     let target = heap
         .register_type(&TypeDescriptor::fixed("Target", 32))
@@ -278,7 +306,7 @@ fn byref_gc(n: usize, opts: &Options) -> (f64, f64) {
     let holder = heap
         .register_type(&TypeDescriptor::array("Frames", 0, 8).with_elem_refs(&[0]))
         .unwrap();
-    let mut m = heap.mutator();
+    let frames = frames.max(byrefs);
     m.scope(|s| {
         let all = s.alloc_array(holder, frames as u32).unwrap();
         let targets = s.alloc_array(holder, frames as u32).unwrap();
@@ -293,9 +321,7 @@ fn byref_gc(n: usize, opts: &Options) -> (f64, f64) {
         // Everything old (targets need two survivals), nothing to resolve yet.
         s.collect(CollectionKind::Minor);
         s.collect(CollectionKind::Minor);
-        heap.reset_pause_stats();
-        // Capture the byrefs (raw, as generated code does) into the old frames.
-        for i in 0..n {
+        for i in 0..byrefs {
             s.scope(|s| {
                 let k = s.get_ref(all, i * 8).unwrap();
                 let t = s.get_ref(targets, i * 8).unwrap();
@@ -308,16 +334,26 @@ fn byref_gc(n: usize, opts: &Options) -> (f64, f64) {
                 };
             });
         }
-        for _ in 0..opts.gcs {
-            s.collect(CollectionKind::Minor);
-        }
-        let pauses = heap.pauses();
-        assert_eq!(pauses.iter().map(|p| p.byrefs_resolved).sum::<usize>(), n);
-        let first = pauses[0].duration.as_secs_f64() * 1e6;
-        let rest: Vec<f64> = pauses[1..]
-            .iter()
-            .map(|p| p.duration.as_secs_f64() * 1e6)
-            .collect();
-        (first, median(rest))
+        [s.persist(all), s.persist(targets)]
     })
+}
+
+/// (first minor pause after capturing `n` byrefs, median of the following ones), µs.
+/// The same number of suspended frames exists whatever `n` is.
+fn byref_gc(n: usize, opts: &Options) -> (f64, f64) {
+    let heap = heap_for(ContinuationPlacement::Nursery);
+    let mut m = heap.mutator();
+    let _keep = hold_byrefs(&heap, &mut m, opts.byrefs, n);
+    heap.reset_pause_stats();
+    for _ in 0..opts.gcs {
+        m.collect(CollectionKind::Minor);
+    }
+    let pauses = heap.pauses();
+    assert_eq!(pauses.iter().map(|p| p.byrefs_resolved).sum::<usize>(), n);
+    let first = pauses[0].duration.as_secs_f64() * 1e6;
+    let rest: Vec<f64> = pauses[1..]
+        .iter()
+        .map(|p| p.duration.as_secs_f64() * 1e6)
+        .collect();
+    (first, median(rest))
 }

@@ -264,6 +264,7 @@ impl Mutator {
 
     /// True if type `index` of this heap is a continuation layout. Panics if no such
     /// type is registered.
+    #[inline]
     pub fn is_continuation_type(&mut self, index: u32) -> bool {
         self.type_info(index).is_continuation()
     }

@@ -195,6 +195,7 @@ impl<'s> Scope<'s> {
     /// # Safety
     /// `obj` must be a live object of this heap, obtained since the last allocation,
     /// safepoint or collection.
+    #[inline]
     pub unsafe fn from_raw(&mut self, obj: ObjectRef) -> Local<'s> {
         self.push(obj)
     }
@@ -235,11 +236,13 @@ impl<'s> Scope<'s> {
 
     /// A second local for the same object (to be overwritten with
     /// [`load_into`](Self::load_into) while walking a structure).
+    #[inline]
     pub fn dup(&mut self, l: Local<'_>) -> Local<'s> {
         let o = self.raw(l);
         self.push(o)
     }
 
+    #[inline]
     fn header(&self, l: Local<'_>) -> Header {
         // SAFETY: locals hold live objects of this heap (the collector keeps them).
         unsafe { self.raw(l).header() }
@@ -431,16 +434,19 @@ impl<'s> Scope<'s> {
     }
 
     /// True if both locals hold the same object.
+    #[inline]
     pub fn same(&self, a: Local<'_>, b: Local<'_>) -> bool {
         self.raw(a) == self.raw(b)
     }
 
     /// Element count of a variable-size object (0 for fixed-size ones).
+    #[inline]
     pub fn len(&self, obj: Local<'_>) -> u32 {
         self.header(obj).len()
     }
 
     /// The type index of the object (as in [`TypeId::index`]).
+    #[inline]
     pub fn type_index(&self, obj: Local<'_>) -> u32 {
         self.header(obj).type_index()
     }

@@ -29,6 +29,7 @@ impl<'a, 's> Capture<'a, 's> {
     /// Starts capturing a frame of type `ft`, suspended at `state`, to be resumed by
     /// `resume`. Reuses `reuse` if it is a continuation of the same layout, otherwise
     /// allocates one (with `next` null).
+    #[inline]
     pub fn begin(
         scope: &'a mut Scope<'s>,
         ft: &'a FrameType,

@@ -244,12 +244,14 @@ fn step_to_next(scope: &mut Scope<'_>, cur: Local<'_>) -> bool {
     }
 }
 
+#[inline]
 fn flags_of(scope: &mut Scope<'_>, k: Local<'_>) -> u32 {
     // SAFETY: `k` is a live continuation; FLAGS is its private word.
     unsafe { scope.raw(k).load_u32(FLAGS_OFFSET) }
 }
 
 /// Writes a returned value into `k`'s result slot.
+#[inline]
 fn deliver(scope: &mut Scope<'_>, k: Local<'_>, v: Value<'_>) {
     let fl = flags_of(scope, k);
     let off = flags::result_offset(fl);
