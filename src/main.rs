@@ -106,6 +106,9 @@ enum Command {
         /// Where continuations are allocated: nursery, old, or both.
         #[arg(long, value_enum, default_value = "both")]
         placement: Placement,
+        /// Chain depths of the suspend-resume benchmark (comma-separated).
+        #[arg(long, value_delimiter = ',', default_values_t = [1usize, 8, 64])]
+        depths: Vec<usize>,
     },
 }
 
@@ -238,6 +241,7 @@ fn main() -> ExitCode {
             byrefs,
             gcs,
             placement,
+            depths,
         }) => {
             let placements = match placement {
                 Placement::Nursery => vec![ContinuationPlacement::Nursery],
@@ -253,6 +257,7 @@ fn main() -> ExitCode {
                 byrefs,
                 gcs: gcs.max(2),
                 placements,
+                depths: depths.into_iter().map(|d| d.max(1)).collect(),
             });
             print_results(results);
             ExitCode::SUCCESS

@@ -38,6 +38,8 @@ pub struct Options {
     pub gcs: usize,
     /// Continuation placements to measure.
     pub placements: Vec<ContinuationPlacement>,
+    /// Chain depths of the suspend-resume benchmark.
+    pub depths: Vec<usize>,
 }
 
 impl Default for Options {
@@ -51,6 +53,7 @@ impl Default for Options {
                 ContinuationPlacement::Nursery,
                 ContinuationPlacement::OldGeneration,
             ],
+            depths: vec![1, 8, 64],
         }
     }
 }
@@ -100,7 +103,7 @@ pub fn run(opts: &Options) -> Vec<ResultLine> {
     }
     for &placement in &opts.placements {
         let name = placement_name(placement);
-        for depth in [1usize, 8, 64] {
+        for &depth in &opts.depths {
             let ns = suspend_resume(depth, placement, opts);
             println!("suspend+resume depth {depth:>2} ({name:>7}): {ns:8.2} ns/frame");
             out.push(line(

@@ -202,22 +202,33 @@ impl Mutator {
     }
 
     fn run_collection(&mut self, request: Request) -> bool {
+        self.run_collection_then_grant(request, None).is_some()
+    }
+
+    /// Collects if no other thread is collecting; then, with the world still stopped,
+    /// carves a buffer of at least `grant.0` and up to `grant.1` bytes off eden for
+    /// this mutator, so that other threads cannot take the room first. Returns `None`
+    /// if another thread's collection ran instead, else the buffer (if asked and
+    /// eden had room).
+    fn run_collection_then_grant(
+        &mut self,
+        request: Request,
+        grant: Option<(usize, usize)>,
+    ) -> Option<Option<(usize, usize)>> {
         let started = Instant::now();
-        match self.heap.rendezvous.begin_collection() {
-            Some(world) => {
-                // A panic with the world stopped would leave objects half-forwarded
-                // and every other mutator parked: abort instead of unwinding.
-                let guard = AbortOnUnwind;
-                let outcome = collection::collect(&self.heap, request, started, &world);
-                std::mem::forget(guard);
-                self.heap.rendezvous.end_collection(world);
-                if let Err(e) = outcome {
-                    panic!("contgc: {e}");
-                }
-                true
-            }
-            None => false,
+        let world = self.heap.rendezvous.begin_collection()?;
+        // A panic with the world stopped would leave objects half-forwarded and every
+        // other mutator parked: abort instead of unwinding.
+        let guard = AbortOnUnwind;
+        let outcome = collection::collect(&self.heap, request, started, &world);
+        let buffer = grant
+            .and_then(|(min, preferred)| lock(&self.heap.spaces).nursery.grant(min, preferred));
+        std::mem::forget(guard);
+        self.heap.rendezvous.end_collection(world);
+        if let Err(e) = outcome {
+            panic!("contgc: {e}");
         }
+        Some(buffer)
     }
 
     #[cold]
@@ -370,7 +381,10 @@ impl Mutator {
         } else {
             self.heap.config.tlab_size
         };
-        for attempt in 0..3 {
+        // Collections this thread ran itself (a collection another thread won the race
+        // to run does not count: someone else may refill eden before we get to it).
+        let mut own = 0;
+        loop {
             let granted = {
                 let heap = Arc::clone(&self.heap);
                 let sp = lock(&heap.spaces);
@@ -381,7 +395,25 @@ impl Mutator {
                 l.limit = 0;
                 sp.nursery.grant(size, tlab)
             };
-            if let Some((start, end)) = granted {
+            let buffer = match granted {
+                Some(b) => Some(b),
+                None => {
+                    let request = if own == 0 {
+                        Request::NurseryFull
+                    } else {
+                        Request::Explicit(CollectionKind::Major)
+                    };
+                    match self.run_collection_then_grant(request, Some((size, tlab))) {
+                        // Another thread collected; try again.
+                        None => continue,
+                        Some(b) => {
+                            own += 1;
+                            b
+                        }
+                    }
+                }
+            };
+            if let Some((start, end)) = buffer {
                 let l = self.local();
                 l.cursor = start + size;
                 l.allocations += 1;
@@ -391,19 +423,17 @@ impl Mutator {
                 unsafe { (start as *mut u64).write(header.bits()) };
                 return Ok(ObjectRef::from_addr(start).expect("non-null"));
             }
-            let request = if attempt == 0 {
-                Request::NurseryFull
-            } else {
-                Request::Explicit(CollectionKind::Major)
-            };
-            self.run_collection(request);
+            // Our own collection, with the world still stopped, left no room: after a
+            // major one, the heap is full.
+            if own >= 2 {
+                let sp = lock(&self.heap.spaces);
+                return Err(AllocError::HeapLimit {
+                    requested: size,
+                    in_use: sp.old_and_large(),
+                    limit: self.heap.config.heap_limit,
+                });
+            }
         }
-        let sp = lock(&self.heap.spaces);
-        Err(AllocError::HeapLimit {
-            requested: size,
-            in_use: sp.old_and_large(),
-            limit: self.heap.config.heap_limit,
-        })
     }
 
     /// Allocates a small object directly in the old generation (pretenured types).

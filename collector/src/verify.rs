@@ -175,9 +175,9 @@ pub(crate) fn verify(
             // SAFETY: a live object's byref slot, per its descriptor.
             let (a, base) = match unsafe { byref_slot::load(slot) } {
                 ByrefState::Null | ByrefState::External { .. } => return,
-                ByrefState::Unresolved { addr } => {
+                ByrefState::Unresolved { addr: to } => {
                     bad = Some(format!(
-                        "invariant 4: {} object {addr:#x} ({}) byref +{off} to {addr:#x} was not resolved",
+                        "invariant 4: {} object {addr:#x} ({}) byref +{off} to {to:#x} was not resolved",
                         space_name(space),
                         ty.name()
                     ));

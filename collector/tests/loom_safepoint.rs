@@ -283,7 +283,7 @@ fn collections_proceed_while_a_mutator_is_native() {
         let m2 = M::attach(&w, 1);
         let t = thread::spawn(move || {
             m2.work();
-            m2.blocking(|| thread::yield_now());
+            m2.blocking(thread::yield_now);
             m2.work();
             m2.safepoint();
             m2.work();

@@ -7,7 +7,7 @@
 //! per frame), to the first frame whose flags say it handles exceptions; a frame that
 //! suspends again ends the run with the task's new leaf.
 
-use crate::capture::{is_continuation, Capture, Continuation};
+use crate::capture::{Capture, Continuation};
 use crate::layout::{flags, FrameType, FLAGS_OFFSET, NEXT_OFFSET, RESUME_OFFSET, STATE_OFFSET};
 use contgc_collector::{AllocError, Local, ObjectRef, Scope};
 
@@ -58,16 +58,20 @@ pub struct Frame<'r, 's> {
 
 impl<'r, 's> Frame<'r, 's> {
     /// The suspension point the frame resumes at.
+    #[inline]
     pub fn state(&self) -> u32 {
         self.state
     }
 
     /// The frame's continuation.
-    pub fn continuation(&self) -> Continuation<'s> {
-        Continuation::checked(self.cont)
+    #[inline]
+    pub fn continuation(&mut self) -> Continuation<'s> {
+        // A local of its own: the dispatcher moves its cursor local along the chain.
+        Continuation::checked(self.scope.dup(self.cont))
     }
 
     /// The scope, to allocate or to call other code.
+    #[inline]
     pub fn scope(&mut self) -> &mut Scope<'s> {
         self.scope
     }
@@ -102,6 +106,7 @@ impl<'r, 's> Frame<'r, 's> {
     }
 
     /// Reads a `u64` through live byref `i` (see [`Scope::read_u64_via`]).
+    #[inline]
     pub fn u64_via_byref(&mut self, ft: &FrameType, i: u32) -> u64 {
         self.check(ft);
         let off = ft.byref_offset(i);
@@ -109,24 +114,27 @@ impl<'r, 's> Frame<'r, 's> {
     }
 
     /// Writes a `u64` through live byref `i`.
+    #[inline]
     pub fn set_u64_via_byref(&mut self, ft: &FrameType, i: u32, v: u64) {
         self.check(ft);
         let off = ft.byref_offset(i);
         self.scope.write_u64_via(self.cont, off, v)
     }
 
-    /// The data result of the awaited call.
+    /// The data result of the awaited call. Panics if `ft` has no data result slot.
+    #[inline]
     pub fn result_u64(&mut self, ft: &FrameType) -> u64 {
         self.check(ft);
-        let off = ft
-            .result_offset()
-            .filter(|_| ft.flags & flags::RESULT_DATA != 0)
-            .expect("the frame type has a data result slot");
-        // SAFETY: the data result slot of this live continuation.
+        if ft.flags & flags::RESULT_DATA == 0 {
+            no_result_slot("data");
+        }
+        let off = ((ft.flags >> flags::RESULT_SHIFT) & flags::OFFSET_MASK) as usize * 8;
+        // SAFETY: the data result slot of this live continuation (layout checked).
         unsafe { self.scope.raw(self.cont).load_u64(off) }
     }
 
     /// The reference result of the awaited call.
+    #[inline]
     pub fn result_ref(&mut self, ft: &FrameType) -> Option<Local<'s>> {
         self.check(ft);
         let off = ft
@@ -138,6 +146,7 @@ impl<'r, 's> Frame<'r, 's> {
 
     /// The exception delivered to this frame's handler, if any (taken: the slot is
     /// cleared).
+    #[inline]
     pub fn take_exception(&mut self, ft: &FrameType) -> Option<Local<'s>> {
         self.check(ft);
         let off = ft.exception_offset()?;
@@ -155,7 +164,8 @@ impl<'r, 's> Frame<'r, 's> {
         resume: ResumeFn,
         state: u32,
     ) -> Result<Capture<'_, 's>, AllocError> {
-        let cont = self.cont;
+        // A local of its own: the dispatcher moves its cursor local along the chain.
+        let cont = self.scope.dup(self.cont);
         if self.ty == ft.ty.index() {
             return Capture::begin(
                 self.scope,
@@ -174,6 +184,12 @@ impl<'r, 's> Frame<'r, 's> {
 
 #[cold]
 #[inline(never)]
+fn no_result_slot(kind: &str) -> ! {
+    panic!("contgc: the frame type has no {kind} result slot")
+}
+
+#[cold]
+#[inline(never)]
 fn wrong_frame_type(found: u32, want: u32) -> ! {
     panic!("contgc: continuation of type index {found} read with frame type {want}")
 }
@@ -184,19 +200,13 @@ fn wrong_frame_type(found: u32, want: u32) -> ! {
 /// slot.
 pub fn resume_chain<'s>(scope: &mut Scope<'s>, leaf: Continuation<'s>) -> ChainOutcome<'s> {
     let cur = scope.dup(leaf.local());
-    let mut known = u32::MAX; // the last type index found to be a continuation
+    // `obj` is `cur`'s address, valid until the next call into frame code (which may
+    // allocate); `known` is the last type index found to be a continuation.
+    let mut obj = scope.raw(cur);
+    let mut known = u32::MAX;
+    let mut ty = check_continuation(scope, obj, &mut known);
     loop {
-        let ty = scope.type_index(cur);
-        if ty != known {
-            // `next` is an ordinary reference slot that safe code can overwrite, so
-            // every frame reached through it is checked.
-            if !is_continuation(scope, cur) {
-                panic!("contgc: a continuation's next is not a continuation");
-            }
-            known = ty;
-        }
-        let obj = scope.raw(cur);
-        // SAFETY: `cur` is a live continuation; RESUME and STATE are its private words,
+        // SAFETY: `obj` is a live continuation; RESUME and STATE are its private words,
         // written only by `Capture::begin`.
         let (resume, state) = unsafe { (obj.load_slot(RESUME_OFFSET), obj.load_u32(STATE_OFFSET)) };
         if resume == 0 {
@@ -211,20 +221,29 @@ pub fn resume_chain<'s>(scope: &mut Scope<'s>, leaf: Continuation<'s>) -> ChainO
             state,
             ty,
         });
+        obj = scope.raw(cur);
         match out {
             Outcome::Return(v) => {
-                if !step_to_next(scope, cur) {
+                let Some(next) = step(scope, cur, obj) else {
                     return ChainOutcome::Completed(v);
-                }
-                deliver(scope, cur, v);
+                };
+                obj = next;
+                ty = check_continuation(scope, obj, &mut known);
+                deliver(scope, obj, v);
             }
             Outcome::Throw(e) => loop {
-                if !step_to_next(scope, cur) {
+                let Some(next) = step(scope, cur, obj) else {
                     return ChainOutcome::Threw(e);
-                }
-                let fl = flags_of(scope, cur);
+                };
+                obj = next;
+                ty = check_continuation(scope, obj, &mut known);
+                // SAFETY: a live continuation; FLAGS is its private word.
+                let fl = unsafe { obj.load_u32(FLAGS_OFFSET) };
                 if let Some(off) = flags::exception_offset(fl) {
-                    scope.set_ref(cur, off, Some(e));
+                    let eo = scope.raw(e);
+                    // SAFETY: the flags name a reference slot of this continuation
+                    // (its exception slot); `eo` is a live object (a local).
+                    unsafe { scope.mutator().store_ref(obj, off, Some(eo)) };
                     break;
                 }
             },
@@ -233,35 +252,52 @@ pub fn resume_chain<'s>(scope: &mut Scope<'s>, leaf: Continuation<'s>) -> ChainO
     }
 }
 
-/// Moves local `cur`, a continuation, to its `next`; false at the root.
+/// Checks that `obj` is a continuation (`next` is an ordinary reference slot that safe
+/// code can overwrite, so every frame reached through it is checked); returns its type
+/// index.
 #[inline]
-fn step_to_next(scope: &mut Scope<'_>, cur: Local<'_>) -> bool {
-    // SAFETY: `cur` holds a live continuation (checked when the dispatcher reached
-    // it), whose NEXT_OFFSET slot is a reference slot: null or a live object.
-    unsafe {
-        let next = ObjectRef::from_addr(scope.raw(cur).load_slot(NEXT_OFFSET));
-        scope.set_raw(cur, next)
+fn check_continuation(scope: &mut Scope<'_>, obj: ObjectRef, known: &mut u32) -> u32 {
+    // SAFETY: `obj` is a live object of this heap (a local's current address).
+    let ty = unsafe { obj.header() }.type_index();
+    if ty != *known {
+        if !scope.mutator().is_continuation_type(ty) {
+            panic!("contgc: a continuation's next is not a continuation");
+        }
+        *known = ty;
     }
+    ty
 }
 
+/// Moves local `cur` (whose address is `obj`) to its continuation's `next`; returns
+/// the next continuation's address, or `None` at the root.
 #[inline]
-fn flags_of(scope: &mut Scope<'_>, k: Local<'_>) -> u32 {
+fn step(scope: &mut Scope<'_>, cur: Local<'_>, obj: ObjectRef) -> Option<ObjectRef> {
+    // SAFETY: `obj` is a live continuation whose NEXT_OFFSET slot is a reference slot:
+    // null or a live object.
+    let next = ObjectRef::from_addr(unsafe { obj.load_slot(NEXT_OFFSET) })?;
+    // SAFETY: as above; read just now.
+    unsafe { scope.set_raw(cur, Some(next)) };
+    Some(next)
+}
+
+/// Writes a returned value into the result slot of continuation `k`.
+#[inline]
+fn deliver(scope: &mut Scope<'_>, k: ObjectRef, v: Value<'_>) {
     // SAFETY: `k` is a live continuation; FLAGS is its private word.
-    unsafe { scope.raw(k).load_u32(FLAGS_OFFSET) }
-}
-
-/// Writes a returned value into `k`'s result slot.
-#[inline]
-fn deliver(scope: &mut Scope<'_>, k: Local<'_>, v: Value<'_>) {
-    let fl = flags_of(scope, k);
+    let fl = unsafe { k.load_u32(FLAGS_OFFSET) };
     let off = flags::result_offset(fl);
     match (v, off) {
         (Value::Unit, _) => {}
         (Value::Data(x), Some(off)) if fl & flags::RESULT_DATA != 0 => {
             // SAFETY: the data result slot of a live continuation (its flags say so).
-            unsafe { scope.raw(k).store_u64(off, x) }
+            unsafe { k.store_u64(off, x) }
         }
-        (Value::Ref(r), Some(off)) if fl & flags::RESULT_REF != 0 => scope.set_ref(k, off, r),
+        (Value::Ref(r), Some(off)) if fl & flags::RESULT_REF != 0 => {
+            let r = r.map(|r| scope.raw(r));
+            // SAFETY: the reference result slot of a live continuation; `r` is null or
+            // a live object (a local).
+            unsafe { scope.mutator().store_ref(k, off, r) }
+        }
         (v, _) => {
             panic!("contgc: a frame returned {v:?}, which its caller's result slot cannot hold")
         }

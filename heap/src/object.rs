@@ -87,15 +87,18 @@ impl ObjectRef {
 
     /// Reads the word at payload byte `offset` (for a reference slot: 0 for null).
     ///
-    /// Payload accesses through `ObjectRef` are relaxed atomics, so that mutator threads
-    /// sharing an object race benignly (they compile to plain moves on x86-64).
+    /// Payload accesses through `ObjectRef` are atomics, so that mutator threads sharing
+    /// an object never race (they compile to plain moves on x86-64). Word loads acquire
+    /// and word stores release, so an object published by storing its reference into a
+    /// shared object is seen fully initialised (header and zeroed payload) by a thread
+    /// that loads that reference.
     ///
     /// # Safety
     /// The object must be live and `offset` an 8-aligned word inside its payload.
     #[inline(always)]
     pub unsafe fn load_slot(self, offset: usize) -> usize {
         // SAFETY: the caller guarantees an aligned word inside a live object.
-        unsafe { &*(self.payload().add(offset) as *const AtomicUsize) }.load(Ordering::Relaxed)
+        unsafe { &*(self.payload().add(offset) as *const AtomicUsize) }.load(Ordering::Acquire)
     }
 
     /// Writes the word at payload byte `offset`; for a reference slot the caller is
@@ -108,7 +111,7 @@ impl ObjectRef {
     pub unsafe fn store_slot(self, offset: usize, value: usize) {
         // SAFETY: the caller guarantees an aligned word inside a live object.
         unsafe { &*(self.payload().add(offset) as *const AtomicUsize) }
-            .store(value, Ordering::Relaxed)
+            .store(value, Ordering::Release)
     }
 
     /// Reads the `u32` at payload byte `offset`.
