@@ -177,7 +177,8 @@ fn resuspend<'s>(f: &mut Frame<'_, 's>) -> Outcome<'s> {
     Outcome::Return(Value::Unit)
 }
 
-/// (allocations per frame at first suspension, at re-suspension, bytes per frame).
+/// (allocations per frame at first suspension, at re-suspension, bytes per frame),
+/// counted by heap censuses taken with no collection in between.
 fn alloc_per_suspension(placement: ContinuationPlacement) -> (f64, f64, f64) {
     let heap = heap_for(placement);
     let ft = register(&heap, false);
@@ -189,7 +190,8 @@ fn alloc_per_suspension(placement: ContinuationPlacement) -> (f64, f64, f64) {
         let obj = s.alloc(boxed).unwrap();
         let tasks = 1000;
         let depth = 10;
-        let before = s.mutator().allocation_counts();
+        s.collect(CollectionKind::Minor); // an empty eden: no collection below
+        let before = s.mutator().census();
         let mut leaves = Vec::new();
         for _ in 0..tasks {
             let mut susp = Suspension::new();
@@ -201,17 +203,19 @@ fn alloc_per_suspension(placement: ContinuationPlacement) -> (f64, f64, f64) {
             }
             leaves.push(susp.head().unwrap());
         }
-        let mid = s.mutator().allocation_counts();
+        let mid = s.mutator().census();
         let frames = (tasks * depth) as f64;
         for &leaf in &leaves {
             let out = resume_chain(s, leaf);
             assert!(matches!(out, ChainOutcome::Suspended(_)));
         }
-        let end = s.mutator().allocation_counts();
+        let end = s.mutator().census();
+        let stats = heap.stats();
+        assert_eq!(stats.minor_collections, 1, "no collection while counting");
         (
-            (mid.0 - before.0) as f64 / frames,
-            (end.0 - mid.0) as f64 / tasks as f64,
-            (mid.1 - before.1) as f64 / frames,
+            (mid.objects() - before.objects()) as f64 / frames,
+            (end.objects() - mid.objects()) as f64 / tasks as f64,
+            (mid.bytes() - before.bytes()) as f64 / frames,
         )
     })
 }

@@ -5,11 +5,12 @@
 use crate::heap::HeapInner;
 use crate::mutator::LocalPtr;
 use crate::safepoint::WorldStopped;
-use crate::stats::{CollectionKind, PauseRecord};
+use crate::stats::{Census, CollectionKind, PauseRecord};
 use crate::sync::lock;
 use crate::{major, minor, verify};
 use bumpalo::Bump;
 use contgc_heap::header::MARK;
+use contgc_heap::types::FILLER_TYPE_INDEX;
 use contgc_heap::{Nursery, ObjectRef, TypeInfo};
 use std::sync::Arc;
 use std::time::Instant;
@@ -121,6 +122,47 @@ pub(crate) fn collect(
         byrefs_resolved,
     });
     verified.map(|()| kind)
+}
+
+/// Counts the objects of every space (see `Mutator::census`).
+pub(crate) fn census(heap: &HeapInner, _world: &WorldStopped) -> Census {
+    let sp = lock(&heap.spaces);
+    let mutators = lock(&heap.mutators);
+    let types = heap.types.read();
+    for m in mutators.iter() {
+        // SAFETY: as in `collect`: the world is stopped, the pointers are registered.
+        let local = unsafe { &mut *m.0 };
+        // SAFETY: the unused tail of that mutator's buffer.
+        unsafe { sp.nursery.fill(local.cursor, local.limit) };
+        local.cursor = 0;
+        local.limit = 0;
+    }
+    let mut c = Census::default();
+    for (start, top) in [sp.nursery.eden_range(), sp.nursery.from_range()] {
+        // SAFETY: every buffer was just retired, so both ranges are walkable.
+        unsafe {
+            Nursery::walk(
+                start,
+                top,
+                |h| object_size(&types, h),
+                |_, h| {
+                    if h.type_index() != FILLER_TYPE_INDEX {
+                        c.young_objects += 1;
+                        c.young_bytes += object_size(&types, h);
+                    }
+                },
+            );
+        }
+    }
+    sp.old.for_each_object(|_, h| {
+        c.old_objects += 1;
+        c.old_bytes += object_size(&types, h);
+    });
+    sp.los.for_each_object(|_, h| {
+        c.large_objects += 1;
+        c.large_bytes += object_size(&types, h);
+    });
+    c
 }
 
 /// Size of the (non-forwarded) object with header `h`.

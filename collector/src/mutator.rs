@@ -10,7 +10,7 @@
 use crate::collection::{self, Request};
 use crate::error::AllocError;
 use crate::heap::{Heap, HeapInner};
-use crate::stats::{CollectionKind, HeapStats};
+use crate::stats::{Census, CollectionKind, HeapStats};
 use crate::sync::lock;
 use contgc_heap::header::UNLOGGED;
 use contgc_heap::size_classes::MAX_SMALL_OBJECT;
@@ -51,10 +51,6 @@ pub(crate) struct MutatorLocal {
     pub remset: Vec<usize>,
     /// Allocations counted in GC-stress mode.
     pub stress_count: u64,
-    /// Objects this mutator has allocated.
-    pub allocations: u64,
-    /// Bytes of the objects this mutator has allocated.
-    pub allocated_bytes: u64,
     /// Cache of the heap's type table.
     pub types: Vec<Arc<TypeInfo>>,
     /// The suspended-task group this mutator fills.
@@ -121,8 +117,6 @@ impl Mutator {
             scope_serial: 0,
             remset: Vec::new(),
             stress_count: 0,
-            allocations: 0,
-            allocated_bytes: 0,
             task_group: None,
             types: Vec::new(),
         }));
@@ -164,11 +158,21 @@ impl Mutator {
         self.heap().stats()
     }
 
-    /// `(objects, bytes)` this mutator has allocated since it was created (headers
-    /// included; reused continuations and other in-place writes do not count).
-    pub fn allocation_counts(&self) -> (u64, u64) {
-        let l = self.local_ref();
-        (l.allocations, l.allocated_bytes)
+    /// Counts the objects in each space, stopping the world to do so (a diagnostic:
+    /// O(heap); the mutators' allocation buffers are retired as by a collection).
+    /// Objects not yet reclaimed are counted too, so the difference between two
+    /// censuses with no collection in between is what was allocated.
+    pub fn census(&mut self) -> Census {
+        loop {
+            let Some(world) = self.heap.rendezvous.begin_collection() else {
+                continue;
+            };
+            let guard = AbortOnUnwind;
+            let c = collection::census(&self.heap, &world);
+            std::mem::forget(guard);
+            self.heap.rendezvous.end_collection(world);
+            return c;
+        }
     }
 
     /// Lets a pending collection run. Call it regularly (at loop back-edges, calls)
@@ -301,8 +305,6 @@ impl Mutator {
         if end <= l.limit {
             let at = l.cursor;
             l.cursor = end;
-            l.allocations += 1;
-            l.allocated_bytes += size as u64;
             // SAFETY: [at, end) was just bumped off this mutator's zeroed buffer, which
             // no one else uses; `at` is 8-aligned and non-null.
             unsafe { (at as *mut u64).write(Header::new(ty.index(), 0).bits()) };
@@ -369,8 +371,6 @@ impl Mutator {
             if l.cursor + size <= l.limit {
                 let at = l.cursor;
                 l.cursor += size;
-                l.allocations += 1;
-                l.allocated_bytes += size as u64;
                 // SAFETY: [at, at + size) is the zeroed, unused part of our own buffer.
                 unsafe { (at as *mut u64).write(header.bits()) };
                 return Ok(ObjectRef::from_addr(at).expect("non-null"));
@@ -416,8 +416,6 @@ impl Mutator {
             if let Some((start, end)) = buffer {
                 let l = self.local();
                 l.cursor = start + size;
-                l.allocations += 1;
-                l.allocated_bytes += size as u64;
                 l.limit = end;
                 // SAFETY: fresh zeroed buffer memory owned by this mutator.
                 unsafe { (start as *mut u64).write(header.bits()) };
@@ -465,10 +463,6 @@ impl Mutator {
                     if let Some(obj) = take(&mut sp) {
                         // SAFETY: fresh zeroed memory of `size` bytes, ours alone.
                         unsafe { obj.set_header(header.with(UNLOGGED)) };
-                        drop(sp);
-                        let l = self.local();
-                        l.allocations += 1;
-                        l.allocated_bytes += size as u64;
                         return Ok(obj);
                     }
                 }

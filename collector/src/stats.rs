@@ -147,3 +147,33 @@ impl HeapStats {
         self.old_bytes + self.large_bytes
     }
 }
+
+/// Objects and bytes in each space, counted by walking the heap
+/// ([`Mutator::census`](crate::Mutator::census)).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Census {
+    /// Objects in the nursery (fillers excluded).
+    pub young_objects: usize,
+    /// Their bytes.
+    pub young_bytes: usize,
+    /// Objects in the old space's blocks.
+    pub old_objects: usize,
+    /// Their bytes.
+    pub old_bytes: usize,
+    /// Large objects.
+    pub large_objects: usize,
+    /// Their bytes.
+    pub large_bytes: usize,
+}
+
+impl Census {
+    /// Objects in all spaces.
+    pub fn objects(&self) -> usize {
+        self.young_objects + self.old_objects + self.large_objects
+    }
+
+    /// Bytes in all spaces.
+    pub fn bytes(&self) -> usize {
+        self.young_bytes + self.old_bytes + self.large_bytes
+    }
+}

@@ -117,7 +117,7 @@ fn one_allocation_per_frame_and_none_when_a_frame_resuspends() {
     let mut m = h.mutator();
     m.scope(|s| {
         let ft = ft();
-        let before = s.mutator().allocation_counts();
+        let before = s.mutator().census();
         let mut susp = Suspension::new();
         for _ in 0..10 {
             let k = Capture::begin(s, &ft, None, resuspend_once, 0)
@@ -125,11 +125,19 @@ fn one_allocation_per_frame_and_none_when_a_frame_resuspends() {
                 .finish();
             susp.push(s, k);
         }
-        let after = s.mutator().allocation_counts();
-        assert_eq!(after.0 - before.0, 10, "one allocation per frame");
+        let after = s.mutator().census();
+        assert_eq!(
+            after.objects() - before.objects(),
+            10,
+            "one allocation per frame"
+        );
         // one reference, one integer and a result slot
         assert_eq!(ft.object_size(), 56);
-        assert_eq!(after.1 - before.1, 10 * 56, "one object's bytes per frame");
+        assert_eq!(
+            after.bytes() - before.bytes(),
+            10 * 56,
+            "one object's bytes per frame"
+        );
         let leaf = susp.head().unwrap();
         // The leaf re-suspends in place: no allocation, same continuation.
         let out = resume_chain(s, leaf);
@@ -137,8 +145,9 @@ fn one_allocation_per_frame_and_none_when_a_frame_resuspends() {
             panic!("expected a suspension, got {out:?}")
         };
         assert!(s.same(again.local(), leaf.local()));
-        assert_eq!(s.mutator().allocation_counts(), after);
+        assert_eq!(s.mutator().census(), after);
         s.collect(CollectionKind::Minor);
+        let settled = s.mutator().census();
         // The leaf now completes; each caller was captured at state 0 too, so it
         // re-suspends once before completing.
         let mut cur = again;
@@ -156,8 +165,8 @@ fn one_allocation_per_frame_and_none_when_a_frame_resuspends() {
         }
         assert_eq!(runs, 10, "each of the 9 callers re-suspended once");
         assert_eq!(
-            s.mutator().allocation_counts(),
-            after,
+            s.mutator().census(),
+            settled,
             "zero allocations on re-suspension"
         );
     });
