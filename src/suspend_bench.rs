@@ -59,10 +59,10 @@ impl Default for Options {
 }
 
 thread_local! {
-    static FRAME: Cell<Option<FrameType>> = const { Cell::new(None) };
+    static FRAME: Cell<Option<&'static FrameType>> = const { Cell::new(None) };
 }
 
-fn frame_type() -> FrameType {
+fn frame_type() -> &'static FrameType {
     FRAME.with(|f| f.get().expect("frame type registered"))
 }
 
@@ -160,14 +160,16 @@ fn register(heap: &Heap, result: bool) -> FrameType {
         layout
     };
     let ft = layout.register(heap).expect("frame layout");
-    FRAME.with(|f| f.set(Some(ft)));
+    // Resume functions are plain `fn`s: they find their layout here (generated code
+    // would have its offsets as constants). One small leak per registration.
+    FRAME.with(|f| f.set(Some(Box::leak(Box::new(ft)))));
     ft
 }
 
 /// Resumed at state 0: suspends again in place at state 1. At state 1: returns.
 fn resuspend<'s>(f: &mut Frame<'_, 's>) -> Outcome<'s> {
     if f.state() == 0 {
-        let ft: &'static FrameType = Box::leak(Box::new(frame_type()));
+        let ft = frame_type();
         let k = f
             .recapture(ft, resuspend, 1)
             .expect("reuse does not allocate")
@@ -223,9 +225,9 @@ fn alloc_per_suspension(placement: ContinuationPlacement) -> (f64, f64, f64) {
 /// Each frame checks its integer and object and adds its callee's result.
 fn add_frame<'s>(f: &mut Frame<'_, 's>) -> Outcome<'s> {
     let ft = frame_type();
-    let callee = if f.state() == 0 { 0 } else { f.result_u64(&ft) };
-    let i = f.u64(&ft, 0);
-    let obj = f.get_ref(&ft, 0);
+    let callee = if f.state() == 0 { 0 } else { f.result_u64(ft) };
+    let i = f.u64(ft, 0);
+    let obj = f.ref_addr(ft, 0);
     black_box(obj);
     Outcome::Return(Value::Data(callee + i))
 }
@@ -262,11 +264,10 @@ impl ChainBench {
         s.scope(|s| {
             let mut susp = Suspension::new();
             for i in 0..depth {
-                let mut c = Capture::begin(s, &self.ft, None, add_frame, u32::from(i != 0))
+                let mut c = Capture::begin_link(s, &self.ft, add_frame, u32::from(i != 0))
                     .expect("capture");
                 c.set_ref(0, Some(obj)).set_u64(0, i as u64);
-                let k = c.finish();
-                susp.push(s, k);
+                c.link(&mut susp);
             }
             let out = resume_chain(s, susp.head().unwrap());
             let expect: u64 = (0..depth as u64).sum();

@@ -22,7 +22,9 @@ pub struct Capture<'a, 's> {
     scope: &'a mut Scope<'s>,
     ft: &'a FrameType,
     obj: ObjectRef,
-    local: Local<'s>,
+    /// `None` for a capture begun with [`Capture::begin_link`], which gets no local
+    /// of its own (the chain it is linked into roots it).
+    local: Option<Local<'s>>,
 }
 
 impl<'a, 's> Capture<'a, 's> {
@@ -42,20 +44,46 @@ impl<'a, 's> Capture<'a, 's> {
             _ => scope.alloc(ft.ty)?,
         };
         let obj = scope.raw(local);
+        Ok(Capture::fill(scope, ft, obj, Some(local), resume, state))
+    }
+
+    /// Starts capturing the next frame up of a chain being built: allocates a fresh
+    /// continuation without a local of its own; [`link`](Capture::link) must end it
+    /// (the cheapest way to build a chain: no local per frame).
+    #[inline]
+    pub fn begin_link(
+        scope: &'a mut Scope<'s>,
+        ft: &'a FrameType,
+        resume: ResumeFn,
+        state: u32,
+    ) -> Result<Self, AllocError> {
+        let obj = scope.mutator().alloc_raw(ft.ty)?;
+        Ok(Capture::fill(scope, ft, obj, None, resume, state))
+    }
+
+    #[inline]
+    fn fill(
+        scope: &'a mut Scope<'s>,
+        ft: &'a FrameType,
+        obj: ObjectRef,
+        local: Option<Local<'s>>,
+        resume: ResumeFn,
+        state: u32,
+    ) -> Self {
         // SAFETY: `obj` is a live continuation of layout `ft` (checked by type index
-        // or just allocated); RESUME and STATE/FLAGS are its private words, written
-        // only here.
+        // or just allocated, with no allocation since); RESUME and STATE/FLAGS are its
+        // private words, written only here.
         unsafe {
             obj.store_slot(RESUME_OFFSET, resume as usize);
             obj.store_u32(STATE_OFFSET, state);
             obj.store_u32(FLAGS_OFFSET, ft.flags);
         }
-        Ok(Capture {
+        Capture {
             scope,
             ft,
             obj,
             local,
-        })
+        }
     }
 
     /// Stores live reference `i`.
@@ -87,8 +115,19 @@ impl<'a, 's> Capture<'a, 's> {
         offset: usize,
     ) -> Result<&mut Self, ByrefError> {
         let off = self.ft.byref_offset(i);
-        let local = self.local;
-        self.scope.set_byref(local, off, target, offset)?;
+        let t = self.scope.raw(target);
+        let payload = self.scope.payload_size(target);
+        if offset >= payload {
+            return Err(ByrefError::OutOfBounds { offset, payload });
+        }
+        let addr = t.payload() as usize + offset;
+        // SAFETY: `off` is byref slot i of this live continuation and `addr` lies in
+        // the payload of `t`, a live object of this heap: a resolved byref.
+        unsafe {
+            self.scope
+                .mutator()
+                .store_resolved_byref(self.obj, off, addr, t)
+        };
         Ok(self)
     }
 
@@ -115,10 +154,44 @@ impl<'a, 's> Capture<'a, 's> {
         self
     }
 
-    /// Ends the capture.
+    /// Ends the capture, returning the continuation as a local.
     #[inline]
     pub fn finish(self) -> Continuation<'s> {
-        Continuation(self.local)
+        match self.local {
+            Some(l) => Continuation(l),
+            // SAFETY: `obj` is a live continuation, written just now with no
+            // allocation since.
+            None => Continuation(unsafe { self.scope.from_raw(self.obj) }),
+        }
+    }
+
+    /// Ends the capture by appending the continuation to `chain` as its new tail
+    /// (`tail.next = this`): no local is needed for it.
+    #[inline]
+    pub fn link(self, chain: &mut Suspension<'s>) {
+        let Capture {
+            scope, obj, local, ..
+        } = self;
+        match chain.tail {
+            Some(t) if chain.tail_owned => {
+                let to = scope.raw(t.0);
+                // SAFETY: `t` is a live continuation whose NEXT_OFFSET slot is its
+                // `next` reference; `obj` is live (no allocation since it was made).
+                unsafe {
+                    scope.mutator().store_ref(to, NEXT_OFFSET, Some(obj));
+                    scope.set_raw(t.0, Some(obj));
+                }
+            }
+            _ => {
+                // SAFETY: as above.
+                let k = local.unwrap_or_else(|| unsafe { scope.from_raw(obj) });
+                chain.push(scope, Continuation(k));
+                // From now on the tail is a local of the chain's own, moved along.
+                let t = scope.dup(k);
+                chain.tail = Some(Continuation(t));
+                chain.tail_owned = true;
+            }
+        }
     }
 }
 
@@ -151,6 +224,9 @@ impl<'s> Continuation<'s> {
 pub struct Suspension<'s> {
     head: Option<Continuation<'s>>,
     tail: Option<Continuation<'s>>,
+    /// The tail local belongs to the chain (made by `Capture::link`), so it may be
+    /// moved to each new tail.
+    tail_owned: bool,
 }
 
 impl<'s> Suspension<'s> {
@@ -159,6 +235,7 @@ impl<'s> Suspension<'s> {
         Suspension {
             head: None,
             tail: None,
+            tail_owned: false,
         }
     }
 
@@ -175,6 +252,7 @@ impl<'s> Suspension<'s> {
             }
         }
         self.tail = Some(k);
+        self.tail_owned = false;
     }
 
     /// The leaf's continuation, if any frame was captured.

@@ -92,6 +92,18 @@ impl<'r, 's> Frame<'r, 's> {
         unsafe { self.scope.raw(self.cont).load_u64(off) }
     }
 
+    /// The address of live reference `i`'s object, without making a local for it: valid
+    /// until the next allocation, safepoint or collection (what generated code holds in
+    /// a register).
+    #[inline]
+    pub fn ref_addr(&mut self, ft: &FrameType, i: u32) -> Option<ObjectRef> {
+        self.check(ft);
+        let off = ft.ref_offset(i);
+        // SAFETY: the continuation is of layout `ft` (checked), so `off` is one of its
+        // reference slots.
+        ObjectRef::from_addr(unsafe { self.scope.raw(self.cont).load_slot(off) })
+    }
+
     /// Live reference `i`.
     #[inline]
     pub fn get_ref(&mut self, ft: &FrameType, i: u32) -> Option<Local<'s>> {

@@ -317,3 +317,50 @@ fn a_byref_into_a_suspended_callers_frame_follows_it() {
         );
     });
 }
+
+#[test]
+fn chains_linked_without_locals_mix_with_pushed_frames() {
+    let h = heap(ContinuationPlacement::Nursery);
+    setup(&h);
+    let boxed = BOXT.with(|t| t.get().unwrap());
+    let mut m = h.mutator();
+    m.scope(|s| {
+        let ft = ft();
+        let mut susp = Suspension::new();
+        let before = s.mutator().roots_len();
+        for i in 0..200u64 {
+            let obj = s.alloc(boxed).unwrap();
+            s.write_u64(obj, 0, 10 * i);
+            let state = u32::from(i != 0);
+            if i % 3 == 1 {
+                let mut c = Capture::begin(s, &ft, None, sum_frame, state).unwrap();
+                c.set_ref(0, Some(obj)).set_u64(0, i);
+                let k = c.finish();
+                susp.push(s, k);
+            } else {
+                let mut c = Capture::begin_link(s, &ft, sum_frame, state).unwrap();
+                c.set_ref(0, Some(obj)).set_u64(0, i);
+                c.link(&mut susp);
+            }
+            if i % 50 == 0 {
+                s.collect(CollectionKind::Minor);
+            }
+        }
+        let _ = before;
+        // A chain built only by linking takes two locals (head and tail), however long.
+        let obj = s.alloc(boxed).unwrap();
+        let before = s.mutator().roots_len();
+        let mut linked = Suspension::new();
+        for i in 0..100u64 {
+            let mut c = Capture::begin_link(s, &ft, plain_frame, 1).unwrap();
+            c.set_ref(0, Some(obj)).set_u64(0, i);
+            c.link(&mut linked);
+        }
+        assert_eq!(s.mutator().roots_len() - before, 2);
+        s.collect(CollectionKind::Major);
+        assert_eq!(
+            resume_chain(s, susp.head().unwrap()),
+            ChainOutcome::Completed(Value::Data(expected(200)))
+        );
+    });
+}
