@@ -305,10 +305,9 @@ fn suspend_heap_tasks(
                     let i = int_of(t, opts.depth, f);
                     let obj = s.alloc(obj_ty).expect("frame object");
                     s.write_u64(obj, 0, i ^ MAGIC);
-                    let mut c = Capture::begin(s, ft, None, check_frame, 0).expect("capture");
+                    let mut c = Capture::begin_link(s, ft, check_frame, 0).expect("capture");
                     c.set_ref(0, Some(obj)).set_u64(0, i);
-                    let k = c.finish();
-                    susp.push(s, k);
+                    c.link(&mut susp);
                 }
                 susp.head().map(|leaf| s.suspend_task(leaf.local()))
             });
