@@ -65,12 +65,12 @@ impl std::fmt::Display for ResultLine {
     }
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
+pub(crate) fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     v[v.len() / 2]
 }
 
-fn line(bench: &'static str, fields: &[(&str, String)]) -> ResultLine {
+pub(crate) fn line(bench: &'static str, fields: &[(&str, String)]) -> ResultLine {
     ResultLine {
         bench,
         fields: fields

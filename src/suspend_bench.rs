@@ -24,6 +24,7 @@ use std::hint::black_box;
 use std::time::Instant;
 
 pub use crate::heap_bench::ResultLine;
+use crate::heap_bench::{line, median};
 
 /// What to run.
 #[derive(Clone, Debug)]
@@ -64,21 +65,6 @@ thread_local! {
 
 fn frame_type() -> &'static FrameType {
     FRAME.with(|f| f.get().expect("frame type registered"))
-}
-
-fn line(bench: &'static str, fields: &[(&str, String)]) -> ResultLine {
-    ResultLine {
-        bench,
-        fields: fields
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.clone()))
-            .collect(),
-    }
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
 }
 
 /// Runs every suspension benchmark, printing the table as it goes.

@@ -285,6 +285,18 @@ pub fn run(opts: &Options) -> Report {
     }
 }
 
+/// Calls `f` for each task index, with a progress bar when `show`.
+fn for_each_task(show: bool, n: usize, what: &str, mut f: impl FnMut(usize)) {
+    let pb = progress(show, n, what);
+    for t in 0..n {
+        f(t);
+        if t % 256 == 0 {
+            pb.set_position(t as u64);
+        }
+    }
+    pb.finish_and_clear();
+}
+
 fn suspend_heap_tasks(
     heap: &Heap,
     ft: &FrameType,
@@ -292,11 +304,10 @@ fn suspend_heap_tasks(
     opts: &Options,
     show: bool,
 ) -> Vec<TaskRoot> {
-    let pb = progress(show, opts.tasks, "suspending");
     let mut roots = Vec::with_capacity(opts.tasks);
     let mut m = heap.mutator();
     m.scope(|s| {
-        for t in 0..opts.tasks {
+        for_each_task(show, opts.tasks, "suspending", |t| {
             let root = s.scope(|s| {
                 let mut susp = Suspension::new();
                 // The leaf (deepest frame) suspends first; each caller on the way up
@@ -312,12 +323,8 @@ fn suspend_heap_tasks(
                 susp.head().map(|leaf| s.suspend_task(leaf.local()))
             });
             roots.extend(root);
-            if t % 256 == 0 {
-                pb.set_position(t as u64);
-            }
-        }
+        });
     });
-    pb.finish_and_clear();
     roots
 }
 
@@ -327,11 +334,12 @@ fn resume_heap_tasks(
     opts: &Options,
     show: bool,
 ) -> (usize, usize) {
-    let pb = progress(show, roots.len(), "resuming");
     let mut m = heap.mutator();
-    let mut errors = 0;
-    let mut frames = 0;
-    for (t, root) in roots.into_iter().enumerate() {
+    let (mut errors, mut frames) = (0, 0);
+    let n = roots.len();
+    let mut roots = roots.into_iter();
+    for_each_task(show, n, "resuming", |t| {
+        let root = roots.next().expect("one root per task");
         CHECK.with(|c| c.set((int_of(t, opts.depth, opts.depth - 1), 0, 0)));
         let completed = m.scope(|s| {
             let leaf = s.resume_task(root).into_heap().expect("a heap task");
@@ -343,20 +351,15 @@ fn resume_heap_tasks(
         let (_, f, e) = CHECK.with(|c| c.get());
         frames += f;
         errors += e + usize::from(!completed || f != opts.depth);
-        if t % 256 == 0 {
-            pb.set_position(t as u64);
-        }
-    }
-    pb.finish_and_clear();
+    });
     (frames, errors)
 }
 
 fn suspend_tasklets(heap: &Heap, obj_ty: TypeId, opts: &Options, show: bool) -> Vec<TaskRoot> {
-    let pb = progress(show, opts.tasks, "suspending");
     let mut roots = Vec::with_capacity(opts.tasks);
     let mut m = heap.mutator();
     m.scope(|s| {
-        for t in 0..opts.tasks {
+        for_each_task(show, opts.tasks, "suspending", |t| {
             let root = s.scope(|s| {
                 let mut root = s.new_tasklet();
                 for f in 0..opts.depth {
@@ -369,12 +372,8 @@ fn suspend_tasklets(heap: &Heap, obj_ty: TypeId, opts: &Options, show: bool) -> 
                 root
             });
             roots.push(root);
-            if t % 256 == 0 {
-                pb.set_position(t as u64);
-            }
-        }
+        });
     });
-    pb.finish_and_clear();
     roots
 }
 
@@ -384,11 +383,12 @@ fn resume_tasklets(
     opts: &Options,
     show: bool,
 ) -> (usize, usize) {
-    let pb = progress(show, roots.len(), "resuming");
     let mut m = heap.mutator();
-    let mut errors = 0;
-    let mut frames = 0;
-    for (t, root) in roots.into_iter().enumerate() {
+    let (mut errors, mut frames) = (0, 0);
+    let n = roots.len();
+    let mut roots = roots.into_iter();
+    for_each_task(show, n, "resuming", |t| {
+        let root = roots.next().expect("one root per task");
         m.scope(|s| {
             let Resumed::Tasklet(words) = s.resume_task(root) else {
                 errors += 1;
@@ -409,11 +409,7 @@ fn resume_tasklets(
                 errors += usize::from(!ok);
             }
         });
-        if t % 256 == 0 {
-            pb.set_position(t as u64);
-        }
-    }
-    pb.finish_and_clear();
+    });
     (frames, errors)
 }
 

@@ -391,7 +391,18 @@ impl<'s> Scope<'s> {
         let o = self.byref_slot(obj, slot)?;
         let p = o.payload().wrapping_add(slot) as *const usize;
         // SAFETY: checked byref slot of a live object.
-        Ok(match unsafe { byref_slot::load(p) } {
+        let state = unsafe { byref_slot::load(p) };
+        // SAFETY: the state was just read from a live object of this heap.
+        Ok(unsafe { self.byref_from_state(state) })
+    }
+
+    /// The safe view of a byref slot's state, rooting a resolved byref's base.
+    ///
+    /// # Safety
+    /// `state` must have been read, since the last allocation, safepoint or
+    /// collection, from a byref slot of a live object (or tasklet) of this heap.
+    pub(crate) unsafe fn byref_from_state(&mut self, state: ByrefState) -> Byref<'s> {
+        match state {
             ByrefState::Null => Byref::Null,
             ByrefState::External { addr } => Byref::External(addr),
             ByrefState::Unresolved { addr } => Byref::Unresolved(addr),
@@ -402,7 +413,7 @@ impl<'s> Scope<'s> {
                     offset: addr - b.payload() as usize,
                 }
             }
-        })
+        }
     }
 
     fn through_byref(&mut self, obj: Local<'_>, slot: usize, width: usize) -> (ObjectRef, usize) {

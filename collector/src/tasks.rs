@@ -150,19 +150,9 @@ impl<'s> Scope<'s> {
                         let l = ObjectRef::from_addr(w).map(|o| unsafe { self.from_raw(o) });
                         words.push(TaskletWord::Ref(l));
                     } else if tk.is_byref(i) {
-                        let b = match ByrefState::decode(w, tk.word(i + 1)) {
-                            ByrefState::Null => Byref::Null,
-                            ByrefState::External { addr } => Byref::External(addr),
-                            ByrefState::Unresolved { addr } => Byref::Unresolved(addr),
-                            ByrefState::Resolved { addr, base } => {
-                                let b = ObjectRef::from_addr(base).expect("non-null");
-                                Byref::Heap {
-                                    // SAFETY: as above.
-                                    base: unsafe { self.from_raw(b) },
-                                    offset: addr - b.payload() as usize,
-                                }
-                            }
-                        };
+                        // SAFETY: as above (a tasklet byref slot just taken out).
+                        let b =
+                            unsafe { self.byref_from_state(ByrefState::decode(w, tk.word(i + 1))) };
                         words.push(TaskletWord::Byref(b));
                         words.push(TaskletWord::ByrefBase);
                         i += 1;
