@@ -17,9 +17,10 @@
 //! minor collection costs O(young groups + groups / 8) word reads, not O(tasks).
 //!
 //! Suspension is contention-free: each mutator fills a group it owns (acquired from
-//! the registry, recycled once empty). Resumption, from any thread, takes a member out
-//! by leaving a tombstone; collections compact tombstones out of the groups they visit
-//! and recycle groups left empty.
+//! the registry, recycled once empty). Resumption, or dropping a root, from any thread
+//! (mutator or not), takes a member out by leaving a tombstone, under a short lock that
+//! collections also hold while they visit the groups; collections compact tombstones
+//! out of the groups they visit and recycle groups left empty.
 //!
 //! The [`RootMode`] selects the strategy, for comparison: `Naive` visits every member
 //! at every collection, `Aged` keeps an age per member (the document's tasklet aging:
@@ -100,6 +101,9 @@ pub struct TaskRegistry {
     next_group: AtomicU32,
     free: Mutex<Vec<u32>>,
     create: Mutex<()>,
+    /// Held while members are taken out (from any thread, mutator or not) and while a
+    /// collection visits or inspects the groups, so a take never meets a compaction.
+    members: Mutex<()>,
 }
 
 // SAFETY: all shared state is atomics or behind mutexes; the raw pointers point at
@@ -159,6 +163,7 @@ impl TaskRegistry {
             next_group: AtomicU32::new(0),
             free: Mutex::new(Vec::new()),
             create: Mutex::new(()),
+            members: Mutex::new(()),
         })
     }
 
@@ -331,7 +336,12 @@ impl TaskRegistry {
         (g, loc.index.load(Relaxed) as usize, id)
     }
 
+    fn lock_members(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.members.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     fn take(&self, loc: &Locator) -> Member {
+        let _members = self.lock_members();
         let (g, i, _) = self.slot_of(loc);
         let m = g.slots[i].swap(0, AcqRel);
         g.locators[i].store(ptr::null_mut(), Relaxed);
@@ -348,6 +358,7 @@ impl TaskRegistry {
     /// The world must be stopped (no mutator runs), and the visitor must keep every
     /// slot valid (null or a live object's current address).
     pub unsafe fn visit(&self, minor: bool, visitor: &mut dyn MemberVisitor) {
+        let _members = self.lock_members();
         let groups = self.groups();
         if !(minor && self.mode == RootMode::Grouped) {
             for id in 0..groups {
@@ -433,6 +444,7 @@ impl TaskRegistry {
     /// # Safety
     /// The world must be stopped; `f` must not change any slot.
     pub unsafe fn inspect(&self, f: &mut Inspector<'_>) {
+        let _members = self.lock_members();
         for id in 0..self.groups() {
             let g = self.group(id);
             let len = g.len.load(Relaxed) as usize;
@@ -503,6 +515,7 @@ impl TaskRoot {
 
     /// The member's current word (a heap address, or a tagged tasklet pointer).
     fn member(&self) -> usize {
+        let _members = self.registry.lock_members();
         let (g, i, _) = self.registry.slot_of(self.loc.as_ref().expect("not taken"));
         g.slots[i].load(Relaxed)
     }
@@ -517,8 +530,9 @@ impl TaskRoot {
     /// into it while it is registered), and makes its group young.
     ///
     /// # Safety
-    /// `f` may only add references to live objects of this heap read since the last
-    /// allocation, safepoint or collection, and no collection may run inside `f`.
+    /// Must be called from a running mutator of this heap (so no collection runs
+    /// meanwhile); `f` may only add references to live objects of this heap read since
+    /// the last allocation, safepoint or collection, and must not allocate.
     pub unsafe fn with_tasklet<R>(&mut self, f: impl FnOnce(&mut Tasklet) -> R) -> Option<R> {
         let m = self.member();
         if m & TASKLET_TAG == 0 {

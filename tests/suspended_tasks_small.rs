@@ -1,0 +1,62 @@
+//! The suspended-tasks benchmark (`contgc suspended-tasks`) at a small scale, in every
+//! configuration: heap and tasklet frames, naive, aged and grouped roots. 200 tasks of
+//! 20 frames each, 20 forced collections, the verifier on after every collection; every
+//! frame's object and integer must come back intact, and every forced collection must
+//! be accounted for (as a minor pause, or as a major collection).
+
+use contgc::suspended_tasks::{run, FramesKind, Options};
+use contgc::RootMode;
+
+const TASKS: usize = 200;
+const DEPTH: usize = 20;
+const GCS: usize = 20;
+
+fn check(frames: FramesKind, roots: RootMode) {
+    let report = run(&Options {
+        frames,
+        roots,
+        tasks: TASKS,
+        depth: DEPTH,
+        gcs: GCS,
+        verify: true,
+        progress: false,
+    });
+    let what = format!("{} frames, {roots:?} roots", frames.name());
+    assert!(report.data_ok, "{what}: data check failed: {report:?}");
+    assert_eq!(report.frames_checked, TASKS * DEPTH, "{what}: {report:?}");
+    assert_eq!(
+        report.pauses_us.len() + report.majors,
+        GCS,
+        "{what}: every forced collection is recorded: {report:?}"
+    );
+}
+
+#[test]
+fn heap_frames_naive_roots() {
+    check(FramesKind::Heap, RootMode::Naive);
+}
+
+#[test]
+fn heap_frames_aged_roots() {
+    check(FramesKind::Heap, RootMode::Aged);
+}
+
+#[test]
+fn heap_frames_grouped_roots() {
+    check(FramesKind::Heap, RootMode::Grouped);
+}
+
+#[test]
+fn tasklet_frames_naive_roots() {
+    check(FramesKind::Tasklet, RootMode::Naive);
+}
+
+#[test]
+fn tasklet_frames_aged_roots() {
+    check(FramesKind::Tasklet, RootMode::Aged);
+}
+
+#[test]
+fn tasklet_frames_grouped_roots() {
+    check(FramesKind::Tasklet, RootMode::Grouped);
+}
