@@ -170,12 +170,12 @@ impl<'r, 's> Frame<'r, 's> {
     /// Suspends the frame again at `state`: captures into its own continuation (zero
     /// allocations when `ft` is its layout; a fresh continuation otherwise, whose
     /// `next` is set to this one's caller).
-    pub fn recapture(
-        &mut self,
-        ft: &'r FrameType,
+    pub fn recapture<'c>(
+        &'c mut self,
+        ft: &'c FrameType,
         resume: ResumeFn,
         state: u32,
-    ) -> Result<Capture<'_, 's>, AllocError> {
+    ) -> Result<Capture<'c, 's>, AllocError> {
         // A local of its own: the dispatcher moves its cursor local along the chain.
         let cont = self.scope.dup(self.cont);
         if self.ty == ft.ty.index() {

@@ -177,17 +177,10 @@ fn one_allocation_per_frame_and_none_when_a_frame_resuspends() {
 fn resuspend_once<'s>(f: &mut Frame<'_, 's>) -> Outcome<'s> {
     let ft = ft();
     if f.state() == 0 {
-        let k = f
-            .recapture(FT_STATIC.with(|x| *x), resuspend_once, 1)
-            .unwrap()
-            .finish();
+        let k = f.recapture(&ft, resuspend_once, 1).unwrap().finish();
         return Outcome::Suspend(k);
     }
     Outcome::Return(Value::Data(f.result_u64(&ft)))
-}
-
-thread_local! {
-    static FT_STATIC: &'static FrameType = Box::leak(Box::new(ft()));
 }
 
 thread_local! {
