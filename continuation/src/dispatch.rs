@@ -54,6 +54,10 @@ pub struct Frame<'r, 's> {
     state: u32,
     /// The continuation's type index, read once by the dispatcher.
     ty: u32,
+    /// The continuation's address, valid while `fresh` (until frame code gets the
+    /// scope, through which it may allocate).
+    obj: ObjectRef,
+    fresh: bool,
 }
 
 impl<'r, 's> Frame<'r, 's> {
@@ -73,7 +77,18 @@ impl<'r, 's> Frame<'r, 's> {
     /// The scope, to allocate or to call other code.
     #[inline]
     pub fn scope(&mut self) -> &mut Scope<'s> {
+        self.fresh = false;
         self.scope
+    }
+
+    /// The continuation's current address.
+    #[inline(always)]
+    fn obj(&mut self) -> ObjectRef {
+        if !self.fresh {
+            self.obj = self.scope.raw(self.cont);
+            self.fresh = true;
+        }
+        self.obj
     }
 
     #[inline(always)]
@@ -89,7 +104,7 @@ impl<'r, 's> Frame<'r, 's> {
         self.check(ft);
         let off = ft.data_offset(byte, 8);
         // SAFETY: checked to be aligned data bytes of this live continuation.
-        unsafe { self.scope.raw(self.cont).load_u64(off) }
+        unsafe { self.obj().load_u64(off) }
     }
 
     /// The address of live reference `i`'s object, without making a local for it: valid
@@ -101,7 +116,7 @@ impl<'r, 's> Frame<'r, 's> {
         let off = ft.ref_offset(i);
         // SAFETY: the continuation is of layout `ft` (checked), so `off` is one of its
         // reference slots.
-        ObjectRef::from_addr(unsafe { self.scope.raw(self.cont).load_slot(off) })
+        ObjectRef::from_addr(unsafe { self.obj().load_slot(off) })
     }
 
     /// Live reference `i`.
@@ -112,7 +127,7 @@ impl<'r, 's> Frame<'r, 's> {
         // SAFETY: the continuation is of layout `ft` (checked), so `off` is one of its
         // reference slots, which hold null or live objects of this heap.
         unsafe {
-            let v = ObjectRef::from_addr(self.scope.raw(self.cont).load_slot(off));
+            let v = ObjectRef::from_addr(self.obj().load_slot(off));
             v.map(|v| self.scope.from_raw(v))
         }
     }
@@ -142,7 +157,7 @@ impl<'r, 's> Frame<'r, 's> {
         }
         let off = ((ft.flags >> flags::RESULT_SHIFT) & flags::OFFSET_MASK) as usize * 8;
         // SAFETY: the data result slot of this live continuation (layout checked).
-        unsafe { self.scope.raw(self.cont).load_u64(off) }
+        unsafe { self.obj().load_u64(off) }
     }
 
     /// The reference result of the awaited call.
@@ -176,6 +191,8 @@ impl<'r, 's> Frame<'r, 's> {
         resume: ResumeFn,
         state: u32,
     ) -> Result<Capture<'c, 's>, AllocError> {
+        // Capturing may allocate: the cached address is no longer to be trusted.
+        self.fresh = false;
         // A local of its own: the dispatcher moves its cursor local along the chain.
         let cont = self.scope.dup(self.cont);
         if self.ty == ft.ty.index() {
@@ -227,13 +244,19 @@ pub fn resume_chain<'s>(scope: &mut Scope<'s>, leaf: Continuation<'s>) -> ChainO
         // SAFETY: a non-zero resume word was written by `Capture::begin` from a
         // `ResumeFn`, and the safe API cannot write private words.
         let f: ResumeFn = unsafe { std::mem::transmute::<usize, ResumeFn>(resume) };
-        let out = f(&mut Frame {
+        let mut frame = Frame {
             scope,
             cont: cur,
             state,
             ty,
-        });
-        obj = scope.raw(cur);
+            obj,
+            fresh: true,
+        };
+        let out = f(&mut frame);
+        // If the frame never reached the scope, nothing allocated: `obj` still holds.
+        if !frame.fresh {
+            obj = scope.raw(cur);
+        }
         match out {
             Outcome::Return(v) => {
                 let Some(next) = step(scope, cur, obj) else {
