@@ -33,6 +33,30 @@ use std::marker::PhantomData;
 /// let escaped = m.scope(|s| s.alloc(t).unwrap());
 /// m.scope(|s| s.read_u64(escaped, 0)); // error: `m` is still borrowed by `escaped`
 /// ```
+///
+/// nor can a nested scope's locals outlive it:
+///
+/// ```compile_fail
+/// # use contgc_collector::{Config, Heap, TypeDescriptor};
+/// # let heap = Heap::new(Config::default()).unwrap();
+/// # let t = heap.register_type(&TypeDescriptor::fixed("T", 8)).unwrap();
+/// let mut m = heap.mutator();
+/// m.scope(|s| {
+///     let mut leaked = None;
+///     s.scope(|inner| leaked = Some(inner.alloc(t).unwrap()));
+///     s.read_u64(leaked.unwrap(), 0); // error: `s` is still borrowed by `leaked`
+/// });
+/// ```
+///
+/// and a mutator, which owns thread-local state, cannot be shared between threads:
+///
+/// ```compile_fail
+/// fn shared<T: Sync>(_: &T) {}
+/// # use contgc_collector::{Config, Heap};
+/// let heap = Heap::new(Config::default()).unwrap();
+/// let m = heap.mutator();
+/// shared(&m); // error: `Mutator` is not `Sync`
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Local<'s> {
     index: u32,
