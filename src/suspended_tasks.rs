@@ -472,7 +472,7 @@ pub const SWEEP_TASKS: [usize; 5] = [0, 100, 1_000, 10_000, 100_000];
 
 /// Writes an SVG chart of median pause (log scale) against N for each series.
 pub fn write_chart(path: &std::path::Path, reports: &[Report]) -> std::io::Result<()> {
-    let (w, h, left, right, top, bottom) = (760.0, 480.0, 70.0, 200.0, 30.0, 50.0);
+    let (w, h, left, right, top, bottom) = (780.0, 480.0, 90.0, 200.0, 30.0, 50.0);
     let plot_w = w - left - right;
     let plot_h = h - top - bottom;
     let ys: Vec<f64> = reports.iter().map(|r| r.median_us.max(0.01)).collect();
