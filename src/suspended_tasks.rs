@@ -17,7 +17,8 @@
 
 use crate::heap_bench::ResultLine;
 use crate::{
-    CollectionKind, Config, Heap, Resumed, RootMode, TaskRoot, TaskletWord, TypeDescriptor, TypeId,
+    CollectionKind, Config, Heap, Resumed, RootMode, Scope, TaskRoot, TaskletWord, TypeDescriptor,
+    TypeId,
 };
 use contgc_continuation::{
     resume_chain, Capture, ChainOutcome, Continuation, Frame, FrameLayout, FrameType, Outcome,
@@ -264,10 +265,7 @@ pub fn run(opts: &Options) -> Report {
     let heap_mb = (st.young_bytes + st.old_bytes + st.large_bytes) as f64 / (1 << 20) as f64;
     drop(m);
 
-    let (frames_checked, errors) = match opts.frames {
-        FramesKind::Heap => resume_heap_tasks(&heap, roots, opts, show),
-        FramesKind::Tasklet => resume_tasklets(&heap, roots, opts, show),
-    };
+    let (frames_checked, errors) = resume_tasks(&heap, roots, opts, show);
     let peak = peak_rss_mb();
     let in_order = pauses_us.clone();
     pauses_us.sort_by(|a, b| a.total_cmp(b));
@@ -328,33 +326,6 @@ fn suspend_heap_tasks(
     roots
 }
 
-fn resume_heap_tasks(
-    heap: &Heap,
-    roots: Vec<TaskRoot>,
-    opts: &Options,
-    show: bool,
-) -> (usize, usize) {
-    let mut m = heap.mutator();
-    let (mut errors, mut frames) = (0, 0);
-    let n = roots.len();
-    let mut roots = roots.into_iter();
-    for_each_task(show, n, "resuming", |t| {
-        let root = roots.next().expect("one root per task");
-        CHECK.with(|c| c.set((int_of(t, opts.depth, opts.depth - 1), 0, 0)));
-        let completed = m.scope(|s| {
-            let leaf = s.resume_task(root).into_heap().expect("a heap task");
-            let Some(k) = Continuation::from_local(s, leaf) else {
-                return false;
-            };
-            resume_chain(s, k) == ChainOutcome::Completed(Value::Unit)
-        });
-        let (_, f, e) = CHECK.with(|c| c.get());
-        frames += f;
-        errors += e + usize::from(!completed || f != opts.depth);
-    });
-    (frames, errors)
-}
-
 fn suspend_tasklets(heap: &Heap, obj_ty: TypeId, opts: &Options, show: bool) -> Vec<TaskRoot> {
     let mut roots = Vec::with_capacity(opts.tasks);
     let mut m = heap.mutator();
@@ -377,39 +348,54 @@ fn suspend_tasklets(heap: &Heap, obj_ty: TypeId, opts: &Options, show: bool) -> 
     roots
 }
 
-fn resume_tasklets(
-    heap: &Heap,
-    roots: Vec<TaskRoot>,
-    opts: &Options,
-    show: bool,
-) -> (usize, usize) {
+/// Resumes every task and checks every frame; returns (frames checked, errors).
+fn resume_tasks(heap: &Heap, roots: Vec<TaskRoot>, opts: &Options, show: bool) -> (usize, usize) {
     let mut m = heap.mutator();
     let (mut errors, mut frames) = (0, 0);
     let n = roots.len();
     let mut roots = roots.into_iter();
     for_each_task(show, n, "resuming", |t| {
         let root = roots.next().expect("one root per task");
-        m.scope(|s| {
-            let Resumed::Tasklet(words) = s.resume_task(root) else {
-                errors += 1;
-                return;
-            };
-            if words.len() != 2 * opts.depth {
-                errors += 1;
-            }
-            for (f, pair) in words.chunks(2).enumerate() {
-                let i = int_of(t, opts.depth, f);
-                let ok = match pair {
-                    [TaskletWord::Ref(Some(o)), TaskletWord::Data(d)] => {
-                        *d == i && s.read_u64(*o, 0) == i ^ MAGIC
-                    }
-                    _ => false,
-                };
-                frames += 1;
-                errors += usize::from(!ok);
-            }
+        let (f, e) = m.scope(|s| match opts.frames {
+            FramesKind::Heap => check_heap_task(s, root, t, opts),
+            FramesKind::Tasklet => check_tasklet(s, root, t, opts),
         });
+        frames += f;
+        errors += e;
     });
+    (frames, errors)
+}
+
+/// Resumes a heap-frames task's chain; each frame checks itself (see `check_frame`).
+fn check_heap_task(s: &mut Scope<'_>, root: TaskRoot, t: usize, opts: &Options) -> (usize, usize) {
+    CHECK.with(|c| c.set((int_of(t, opts.depth, opts.depth - 1), 0, 0)));
+    let leaf = s.resume_task(root).into_heap().expect("a heap task");
+    let completed = match Continuation::from_local(s, leaf) {
+        Some(k) => resume_chain(s, k) == ChainOutcome::Completed(Value::Unit),
+        None => false,
+    };
+    let (_, f, e) = CHECK.with(|c| c.get());
+    (f, e + usize::from(!completed || f != opts.depth))
+}
+
+/// Takes a tasklet task and checks each frame's object and integer.
+fn check_tasklet(s: &mut Scope<'_>, root: TaskRoot, t: usize, opts: &Options) -> (usize, usize) {
+    let Resumed::Tasklet(words) = s.resume_task(root) else {
+        return (0, 1);
+    };
+    let mut errors = usize::from(words.len() != 2 * opts.depth);
+    let mut frames = 0;
+    for (f, pair) in words.chunks(2).enumerate() {
+        let i = int_of(t, opts.depth, f);
+        let ok = match pair {
+            [TaskletWord::Ref(Some(o)), TaskletWord::Data(d)] => {
+                *d == i && s.read_u64(*o, 0) == i ^ MAGIC
+            }
+            _ => false,
+        };
+        frames += 1;
+        errors += usize::from(!ok);
+    }
     (frames, errors)
 }
 
