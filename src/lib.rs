@@ -2,9 +2,12 @@
 //! suspended asynchronous work.
 //!
 //! This facade re-exports the member crates: [`heap`] (object model and spaces),
-//! [`roots`] (handles, scoped roots, root providers) and [`collector`] (collection,
-//! barrier, mutator API). The most used items are re-exported at the top level. It
-//! also holds the benchmarks behind the `contgc` command-line tool.
+//! [`roots`] (handles, scoped roots, root providers, suspended-task groups),
+//! [`collector`] (collection, barrier, byref resolution, mutator API) and
+//! [`continuation`] (suspended frames as heap objects, chain dispatch). The most used
+//! items are re-exported at the top level. It also holds the benchmarks behind the
+//! `contgc` command-line tool: [`suspended_tasks`] (the main job), [`heap_bench`] and
+//! [`suspend_bench`].
 //!
 //! ```
 //! use contgc::{CollectionKind, Config, Heap, TypeDescriptor};

@@ -10,6 +10,10 @@
 //!   object-start map (any interior address maps to its object in O(1));
 //! - [`large_objects`]: big objects, allocated apart and never copied.
 //!
+//! It also owns the byref slot format ([`byref`]) and the nursery's object-start index
+//! ([`nursery_index`]), built by one linear walk when a collection needs to resolve a
+//! byref into the nursery.
+//!
 //! It knows nothing about roots, barriers or collection policy (those are
 //! `contgc-roots` and `contgc-collector`). It must never hold a pointer into the heap
 //! across a collection on its own behalf, and never interpret a word as a reference
