@@ -12,7 +12,7 @@
 //! suspended task. Once resolved, a byref costs what a reference costs.
 
 use crate::collection::object_size;
-use contgc_heap::byref::EXTERNAL;
+use contgc_heap::byref::{ByrefState, EXTERNAL};
 use contgc_heap::types::FILLER_TYPE_INDEX;
 use contgc_heap::{
     LargeObjectSpace, Nursery, NurseryIndex, ObjectRef, OldSpace, TypeInfo, HEADER_SIZE,
@@ -77,6 +77,44 @@ impl<'a> Resolver<'a> {
             _ => {
                 debug_assert!(false, "byref {addr:#x} lies in the heap but in no object");
                 EXTERNAL
+            }
+        }
+    }
+}
+
+impl Resolver<'_> {
+    /// Settles a byref slot's state into `(address, base)`: base 0 for a null byref,
+    /// [`EXTERNAL`] for memory outside the heap, else the base object. Raw captures are
+    /// resolved; so is a slot whose two words disagree (two threads wrote it at once,
+    /// each word from a different store) or that says external about a heap address:
+    /// the address is the truth, the base is found again.
+    pub(crate) fn settle(
+        &mut self,
+        state: ByrefState,
+        nursery: &Nursery,
+        old: &OldSpace,
+        los: &LargeObjectSpace,
+    ) -> (usize, usize) {
+        match state {
+            ByrefState::Null => (0, 0),
+            ByrefState::External { addr } => {
+                let in_heap = nursery.contains(addr)
+                    || old.contains(addr)
+                    || los.object_start(addr).is_some();
+                if in_heap {
+                    (addr, self.resolve(addr, nursery, old, los))
+                } else {
+                    (addr, EXTERNAL)
+                }
+            }
+            ByrefState::Unresolved { addr } => (addr, self.resolve(addr, nursery, old, los)),
+            ByrefState::Resolved { addr, base } => {
+                let inside = addr >= base + HEADER_SIZE && addr < base + size_at(self.types, base);
+                if inside {
+                    (addr, base)
+                } else {
+                    (addr, self.resolve(addr, nursery, old, los))
+                }
             }
         }
     }

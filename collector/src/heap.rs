@@ -194,6 +194,7 @@ impl Heap {
             remembered: sp.remset.len(),
             handles: self.inner.handles.len(),
             suspended_tasks: self.inner.tasks.len(),
+            task_groups: self.inner.tasks.groups(),
         }
     }
 

@@ -11,7 +11,7 @@ use crate::byrefs::Resolver;
 use crate::collection::RootScan;
 use bumpalo::collections::Vec as BumpVec;
 use bumpalo::Bump;
-use contgc_heap::byref::{self as byref_slot, ByrefState, EXTERNAL};
+use contgc_heap::byref::{self as byref_slot, EXTERNAL};
 use contgc_heap::header::MARK;
 use contgc_heap::{LargeObjectSpace, Nursery, ObjectRef, OldSpace, TypeInfo};
 use contgc_roots::{MemberVisitor, TaskRegistry};
@@ -51,18 +51,15 @@ impl Marker<'_> {
     /// Resolves the byref at `slot` if needed and returns its base (or EXTERNAL/0).
     fn byref_base(&mut self, slot: *mut usize) -> usize {
         // SAFETY: the callers pass byref slots of live objects or tasklets.
-        match unsafe { byref_slot::load(slot) } {
-            ByrefState::Null | ByrefState::External { .. } => 0,
-            ByrefState::Resolved { base, .. } => base,
-            ByrefState::Unresolved { addr } => {
-                let base = self
-                    .resolver
-                    .resolve(addr, self.nursery, self.old, self.los);
-                // SAFETY: as above; objects do not move while marking.
-                unsafe { byref_slot::store(slot, addr, base) };
-                base
-            }
+        let state = unsafe { byref_slot::load(slot) };
+        let (addr, base) = self
+            .resolver
+            .settle(state, self.nursery, self.old, self.los);
+        if base != 0 {
+            // SAFETY: as above; objects do not move while marking.
+            unsafe { byref_slot::store(slot, addr, base) };
         }
+        base
     }
 
     fn drain(&mut self) {

@@ -18,7 +18,7 @@ use crate::collection::RootScan;
 use crate::heap::Spaces;
 use bumpalo::collections::Vec as BumpVec;
 use bumpalo::Bump;
-use contgc_heap::byref::{self as byref_slot, ByrefState, EXTERNAL};
+use contgc_heap::byref::{self as byref_slot, EXTERNAL};
 use contgc_heap::header::{Header, MARK, UNLOGGED};
 use contgc_heap::{LargeObjectSpace, Nursery, ObjectRef, OldSpace, TypeInfo};
 use contgc_roots::{MemberVisitor, TaskRegistry};
@@ -204,21 +204,18 @@ impl Evacuator<'_> {
     /// if the base is (still) young.
     fn update_byref(&mut self, slot: *mut usize) -> bool {
         // SAFETY: `slot` is a byref slot of a live object (per its descriptor).
-        let (addr, base) = match unsafe { byref_slot::load(slot) } {
-            ByrefState::Null | ByrefState::External { .. } => return false,
-            ByrefState::Unresolved { addr } => {
-                let base = self
-                    .resolver
-                    .resolve(addr, self.nursery, self.old, self.los);
-                if base == EXTERNAL {
-                    // SAFETY: as above.
-                    unsafe { byref_slot::store(slot, addr, EXTERNAL) };
-                    return false;
-                }
-                (addr, base)
-            }
-            ByrefState::Resolved { addr, base } => (addr, base),
-        };
+        let state = unsafe { byref_slot::load(slot) };
+        let (addr, base) = self
+            .resolver
+            .settle(state, self.nursery, self.old, self.los);
+        if base == 0 {
+            return false;
+        }
+        if base == EXTERNAL {
+            // SAFETY: as above.
+            unsafe { byref_slot::store(slot, addr, EXTERNAL) };
+            return false;
+        }
         let new_base = if self.is_young(base) {
             self.evacuate(base)
         } else {

@@ -277,6 +277,12 @@ impl Mutator {
         self.local().types = fresh;
     }
 
+    /// This mutator's heap's id.
+    #[inline]
+    pub fn heap_id(&self) -> u32 {
+        self.heap.id
+    }
+
     /// True if type `index` of this heap is a continuation layout. Panics if no such
     /// type is registered.
     #[inline]
@@ -679,8 +685,14 @@ impl Mutator {
     }
 
     /// Releases every scoped root at or above `len`.
+    ///
+    /// # Safety
+    /// No local of an open [`scope`](Self::scope) may be at or above `len` (a scope's
+    /// locals, and those code it calls relies on, such as a dispatcher's cursor, would
+    /// then name other objects): only roots pushed with [`push_root`](Self::push_root)
+    /// since may be released.
     #[inline(always)]
-    pub fn truncate_roots(&mut self, len: usize) {
+    pub unsafe fn truncate_roots(&mut self, len: usize) {
         let l = self.local();
         l.shadow.truncate(len);
         #[cfg(debug_assertions)]

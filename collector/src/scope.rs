@@ -77,7 +77,9 @@ pub struct Scope<'s> {
 
 impl Drop for Scope<'_> {
     fn drop(&mut self) {
-        self.m.truncate_roots(self.base);
+        // SAFETY: this scope is closing: the locals above its base are its own and
+        // those of scopes nested in it, which have closed.
+        unsafe { self.m.truncate_roots(self.base) };
     }
 }
 
@@ -157,7 +159,9 @@ impl<'s> Scope<'s> {
         let mut inner = Scope::open(&mut *self.m);
         let escaped = f(&mut inner).map(|l| inner.raw(l));
         let base = inner.base;
-        inner.m.truncate_roots(base);
+        // SAFETY: the inner scope is done; its locals are released (the escaping object
+        // is pushed again below).
+        unsafe { inner.m.truncate_roots(base) };
         let obj = escaped?;
         // The escaped object takes the first slot above the inner scope's base, which
         // belongs to this (outer) scope; raising the inner base keeps the inner
@@ -316,6 +320,14 @@ impl<'s> Scope<'s> {
         ObjectRef::from_addr(v).map(|v| self.push(v))
     }
 
+    /// Makes local `dst` hold the object `src` holds.
+    pub fn set_local(&mut self, dst: Local<'_>, src: Local<'_>) {
+        let o = self.raw(src);
+        #[cfg(debug_assertions)]
+        self.check_local(dst);
+        self.m.local().shadow.set(dst.index, o.addr());
+    }
+
     /// Overwrites local `dst` with the object in reference slot `offset` of `obj`, if
     /// that slot is not null; returns whether it was not null. Walks a structure
     /// without growing the scope.
@@ -432,9 +444,21 @@ impl<'s> Scope<'s> {
             ByrefState::Unresolved { addr } => Byref::Unresolved(addr),
             ByrefState::Resolved { addr, base } => {
                 let b = ObjectRef::from_addr(base).expect("non-null");
-                Byref::Heap {
-                    base: self.push(b),
-                    offset: addr - b.payload() as usize,
+                // SAFETY: a resolved byref's base is a live object of this heap.
+                let h = unsafe { b.header() };
+                let payload = self
+                    .m
+                    .type_info(h.type_index())
+                    .payload_size(h.len())
+                    .unwrap_or(0);
+                match addr.checked_sub(b.payload() as usize) {
+                    Some(offset) if offset < payload => Byref::Heap {
+                        base: self.push(b),
+                        offset,
+                    },
+                    // The two words disagree (two threads stored the slot at once):
+                    // only the address is meaningful until the next collection.
+                    _ => Byref::Unresolved(addr),
                 }
             }
         }

@@ -139,6 +139,8 @@ pub struct HeapStats {
     pub handles: usize,
     /// Suspended tasks registered.
     pub suspended_tasks: usize,
+    /// Suspended-task groups ever created (recycled ones are reused, not counted again).
+    pub task_groups: u32,
 }
 
 impl HeapStats {

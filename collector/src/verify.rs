@@ -13,7 +13,7 @@
 //!    to no young object.
 //!
 //! Continuations (types marked as such) must form well-formed chains: `next` is null
-//! or another continuation, and no chain loops.
+//! or another continuation.
 //!
 //! It also checks the spaces' own bookkeeping: headers name registered types, fillers
 //! only pad the nursery, young objects are never `UNLOGGED`, remembered objects are old.
@@ -174,7 +174,16 @@ pub(crate) fn verify(
             let slot = obj.payload().wrapping_add(off) as *const usize;
             // SAFETY: a live object's byref slot, per its descriptor.
             let (a, base) = match unsafe { byref_slot::load(slot) } {
-                ByrefState::Null | ByrefState::External { .. } => return,
+                ByrefState::Null => return,
+                ByrefState::External { addr: to } => {
+                    if in_heap(sp, to) {
+                        bad = Some(format!(
+                            "invariant 4: object {addr:#x} ({}) byref +{off} says external but {to:#x} is heap memory",
+                            ty.name()
+                        ));
+                    }
+                    return;
+                }
                 ByrefState::Unresolved { addr: to } => {
                     bad = Some(format!(
                         "invariant 4: {} object {addr:#x} ({}) byref +{off} to {to:#x} was not resolved",
@@ -232,6 +241,7 @@ pub(crate) fn verify(
     }
 
     let mut check = TaskCheck {
+        sp,
         objects: &objects,
         types,
         old: false,
@@ -253,6 +263,7 @@ pub(crate) fn verify(
 /// Checks suspended-task members: invariant 1 (every reference is an object), 4
 /// (byrefs), and 5 (a member whose age says old refers to no young object).
 struct TaskCheck<'a> {
+    sp: &'a Spaces,
     objects: &'a HashMap<usize, (Header, Space)>,
     types: &'a [Arc<TypeInfo>],
     old: bool,
@@ -295,7 +306,14 @@ impl MemberVisitor for TaskCheck<'_> {
             return false;
         }
         match ByrefState::decode(slot[0], slot[1]) {
-            ByrefState::Null | ByrefState::External { .. } => {}
+            ByrefState::Null => {}
+            ByrefState::External { addr } => {
+                if in_heap(self.sp, addr) {
+                    self.err = Some(format!(
+                        "invariant 4: a suspended task's byref says external but {addr:#x} is heap memory"
+                    ));
+                }
+            }
             ByrefState::Unresolved { addr } => {
                 self.err = Some(format!(
                     "invariant 4: a suspended task's byref to {addr:#x} was not resolved"
@@ -320,7 +338,10 @@ impl MemberVisitor for TaskCheck<'_> {
     }
 }
 
-/// Continuation chains: `next` (slot 0) is null or a continuation; no cycles.
+/// Continuation chains: `next` (a private reference only the continuation crate
+/// writes, through checked paths) is null or another continuation. A chain that loops
+/// back on itself is the embedder's logic error (linking one frame twice), not heap
+/// corruption, so it is not reported.
 fn check_chains(
     objects: &HashMap<usize, (Header, Space)>,
     types: &[Arc<TypeInfo>],
@@ -331,39 +352,24 @@ fn check_chains(
             .get(&a)
             .is_some_and(|(h, _)| types[h.type_index() as usize].is_continuation())
     };
-    // 0 = unvisited, 1 = on the current walk, 2 = done.
-    let mut state: HashMap<usize, u8> = HashMap::new();
-    for (&start, &(_, space)) in objects {
-        if !is_cont(start) || (young_garbage && space == Space::Young) {
+    for (&at, &(_, space)) in objects {
+        if !is_cont(at) || (young_garbage && space == Space::Young) {
             continue;
         }
-        let mut path = Vec::new();
-        let mut at = start;
-        loop {
-            match state.get(&at).copied().unwrap_or(0) {
-                1 => return Err(format!("continuation chain through {at:#x} is a cycle")),
-                2 => break,
-                _ => {}
-            }
-            state.insert(at, 1);
-            path.push(at);
-            // SAFETY: a live continuation; slot 0 is its `next` reference slot.
-            let next = unsafe { ObjectRef::from_addr(at).expect("non-null").load_slot(0) };
-            if next == 0 {
-                break;
-            }
-            if !is_cont(next) {
-                return Err(format!(
-                    "continuation {at:#x} has next {next:#x}, which is not a continuation"
-                ));
-            }
-            at = next;
-        }
-        for p in path {
-            state.insert(p, 2);
+        // SAFETY: a live continuation; payload word 0 is its `next` reference.
+        let next = unsafe { ObjectRef::from_addr(at).expect("non-null").load_slot(0) };
+        if next != 0 && !is_cont(next) {
+            return Err(format!(
+                "continuation {at:#x} has next {next:#x}, which is not a continuation"
+            ));
         }
     }
     Ok(())
+}
+
+/// True if `addr` lies in memory the heap manages.
+fn in_heap(sp: &Spaces, addr: usize) -> bool {
+    sp.nursery.contains(addr) || sp.old.contains(addr) || sp.los.object_start(addr).is_some()
 }
 
 fn space_name(s: Space) -> &'static str {

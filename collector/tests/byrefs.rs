@@ -178,3 +178,35 @@ fn bad_captures_are_refused() {
         assert!(msg.contains("past the end"), "{msg}");
     });
 }
+
+#[test]
+fn a_byref_whose_two_words_disagree_is_resolved_again_from_its_address() {
+    // Two threads storing one byref slot at once can leave the address of one store
+    // beside the base word of the other; the collector trusts the address.
+    let (h, holder, target) = setup(1);
+    let mut m = h.mutator();
+    m.scope(|s| {
+        let hold = s.alloc(holder).unwrap();
+        let t1 = s.alloc(target).unwrap();
+        let t2 = s.alloc(target).unwrap();
+        s.write_u64(t1, 16, 1);
+        s.write_u64(t2, 16, 2);
+        s.set_byref(hold, 0, t1, 16).unwrap();
+        let (ho, o2) = (s.raw(hold), s.raw(t2));
+        // SAFETY: word 8 of the holder's payload is the byref's base word; writing a
+        // live object of this heap there is what a racing `set_byref` would do.
+        unsafe { ho.store_slot(8, o2.addr()) };
+        // The safe view refuses to trust the pair until a collection settles it.
+        assert!(matches!(
+            s.byref(hold, 0).unwrap(),
+            Byref::Heap { .. } | Byref::Unresolved(_)
+        ));
+        s.collect(CollectionKind::Minor);
+        s.collect(CollectionKind::Major);
+        let Byref::Heap { base, offset } = s.byref(hold, 0).unwrap() else {
+            panic!("settled")
+        };
+        assert!(s.same(base, t1), "the address decides the base");
+        assert_eq!((offset, s.read_u64_via(hold, 0)), (16, 1));
+    });
+}

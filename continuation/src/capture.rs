@@ -39,6 +39,7 @@ impl<'a, 's> Capture<'a, 's> {
         resume: ResumeFn,
         state: u32,
     ) -> Result<Self, AllocError> {
+        scope.mutator().check_type(ft.ty);
         let local = match reuse {
             Some(Continuation(k)) if scope.type_index(k) == ft.ty.index() => k,
             _ => scope.alloc(ft.ty)?,
@@ -74,7 +75,7 @@ impl<'a, 's> Capture<'a, 's> {
         // or just allocated, with no allocation since); RESUME and STATE/FLAGS are its
         // private words, written only here.
         unsafe {
-            obj.store_slot(RESUME_OFFSET, resume as usize);
+            obj.store_slot(RESUME_OFFSET, (resume as *const ()).expose_provenance());
             obj.store_u32(STATE_OFFSET, state);
             obj.store_u32(FLAGS_OFFSET, ft.flags);
         }
@@ -147,8 +148,8 @@ impl<'a, 's> Capture<'a, 's> {
     }
 
     /// Sets `next` (the caller's continuation).
-    pub fn set_next(&mut self, next: Option<Local<'_>>) -> &mut Self {
-        let v = next.map(|v| self.scope.raw(v));
+    pub fn set_next(&mut self, next: Option<Continuation<'_>>) -> &mut Self {
+        let v = next.map(|v| self.scope.raw(v.0));
         // SAFETY: NEXT_OFFSET is the `next` reference slot of this live continuation.
         unsafe { self.scope.mutator().store_ref(self.obj, NEXT_OFFSET, v) };
         self
@@ -212,6 +213,21 @@ impl<'s> Continuation<'s> {
         Continuation(l)
     }
 
+    /// The caller's continuation (`next`, a private reference), as a new local. Panics
+    /// if the local no longer holds a continuation (safe code can overwrite a local).
+    pub fn next<'t>(self, scope: &mut Scope<'t>) -> Option<Continuation<'t>> {
+        if !is_continuation(scope, self.0) {
+            panic!("contgc: the local no longer holds a continuation");
+        }
+        let obj = scope.raw(self.0);
+        // SAFETY: a live continuation's `next` is null or a live continuation, read
+        // just now.
+        unsafe {
+            ObjectRef::from_addr(obj.load_slot(NEXT_OFFSET))
+                .map(|n| Continuation(scope.from_raw(n)))
+        }
+    }
+
     /// Checks that `l` holds a continuation.
     pub fn from_local(scope: &mut Scope<'_>, l: Local<'s>) -> Option<Continuation<'s>> {
         is_continuation(scope, l).then_some(Continuation(l))
@@ -245,6 +261,11 @@ impl<'s> Suspension<'s> {
         match self.tail {
             None => self.head = Some(k),
             Some(t) => {
+                // The tail is the caller's local, which safe code can overwrite
+                // (`Scope::load_into`): check it still holds a continuation.
+                if !self.tail_owned && !is_continuation(scope, t.0) {
+                    panic!("contgc: a chain's tail local no longer holds a continuation");
+                }
                 let (to, ko) = (scope.raw(t.0), scope.raw(k.0));
                 // SAFETY: `t` is a live continuation (a `Continuation`) whose slot
                 // NEXT_OFFSET is its `next` reference; `k` is live.

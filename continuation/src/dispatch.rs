@@ -54,6 +54,8 @@ pub struct Frame<'r, 's> {
     state: u32,
     /// The continuation's type index, read once by the dispatcher.
     ty: u32,
+    /// The id of the heap the continuation belongs to.
+    heap: u32,
     /// The continuation's address, valid while `fresh` (until frame code gets the
     /// scope, through which it may allocate).
     obj: ObjectRef,
@@ -93,7 +95,7 @@ impl<'r, 's> Frame<'r, 's> {
 
     #[inline(always)]
     fn check(&mut self, ft: &FrameType) {
-        if self.ty != ft.ty.index() {
+        if self.ty != ft.ty.index() || self.heap != ft.ty.heap_id() {
             wrong_frame_type(self.ty, ft.ty.index());
         }
     }
@@ -204,7 +206,13 @@ impl<'r, 's> Frame<'r, 's> {
                 state,
             );
         }
-        let caller = self.scope.get_ref(cont, NEXT_OFFSET);
+        // `next` is a private reference: read it raw, and root it before allocating.
+        // SAFETY: `cont` holds a live continuation; its `next` is null or another
+        // continuation (only checked paths write it).
+        let caller = unsafe {
+            ObjectRef::from_addr(self.scope.raw(cont).load_slot(NEXT_OFFSET))
+                .map(|n| Continuation::checked(self.scope.from_raw(n)))
+        };
         let mut c = Capture::begin(self.scope, ft, None, resume, state)?;
         c.set_next(caller);
         Ok(c)
@@ -234,6 +242,7 @@ pub fn resume_chain<'s>(scope: &mut Scope<'s>, leaf: Continuation<'s>) -> ChainO
     let mut obj = scope.raw(cur);
     let mut known = u32::MAX;
     let mut ty = check_continuation(scope, obj, &mut known);
+    let heap = scope.mutator().heap_id();
     loop {
         // SAFETY: `obj` is a live continuation; RESUME and STATE are its private words,
         // written only by `Capture::begin`.
@@ -243,20 +252,26 @@ pub fn resume_chain<'s>(scope: &mut Scope<'s>, leaf: Continuation<'s>) -> ChainO
         }
         // SAFETY: a non-zero resume word was written by `Capture::begin` from a
         // `ResumeFn`, and the safe API cannot write private words.
-        let f: ResumeFn = unsafe { std::mem::transmute::<usize, ResumeFn>(resume) };
+        let f: ResumeFn = unsafe {
+            std::mem::transmute::<*const (), ResumeFn>(std::ptr::with_exposed_provenance(resume))
+        };
         let mut frame = Frame {
             scope,
             cont: cur,
             state,
             ty,
+            heap,
             obj,
             fresh: true,
         };
         let out = f(&mut frame);
-        // If the frame never reached the scope, nothing allocated: `obj` still holds.
-        if !frame.fresh {
-            obj = scope.raw(cur);
-        }
+        // The frame's own cached address is current if it is fresh (it re-reads it
+        // after reaching the scope); otherwise frame code may have allocated.
+        obj = if frame.fresh {
+            frame.obj
+        } else {
+            scope.raw(cur)
+        };
         match out {
             Outcome::Return(v) => {
                 let Some(next) = step(scope, cur, obj) else {

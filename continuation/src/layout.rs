@@ -152,10 +152,12 @@ impl FrameLayout {
     /// Registers the layout with `heap` as a continuation type, placed as the heap's
     /// configuration says ([`ContinuationPlacement`]).
     pub fn register(&self, heap: &Heap) -> Result<FrameType, DescriptorError> {
-        let w = 8u32;
-        let ref_at = FRAME_OFFSET as u32;
-        let byref_at = ref_at + self.refs * w;
-        let mut at = byref_at + self.byrefs * BYREF_SLOT_BYTES as u32;
+        // Computed in u64 so that no count can wrap; the flags encode slot offsets in
+        // 12 bits of words, which bounds the whole layout.
+        let w = 8u64;
+        let ref_at = FRAME_OFFSET as u64;
+        let byref_at = ref_at + self.refs as u64 * w;
+        let mut at = byref_at + self.byrefs as u64 * BYREF_SLOT_BYTES as u64;
         let result_at = at;
         if self.result != ResultKind::None {
             at += w;
@@ -165,15 +167,24 @@ impl FrameLayout {
             at += w;
         }
         let data_at = at;
-        let size = data_at + self.data_bytes.div_ceil(8) * 8;
-        if size / 8 > flags::OFFSET_MASK {
+        let size = data_at + (self.data_bytes as u64).div_ceil(8) * 8;
+        if size / 8 > flags::OFFSET_MASK as u64 {
             return Err(DescriptorError::TooLarge {
-                size: size as u64,
+                size,
                 max: flags::OFFSET_MASK as u64 * 8,
             });
         }
-        let mut refs: Vec<u32> = vec![NEXT_OFFSET as u32];
-        refs.extend((0..self.refs).map(|i| ref_at + i * w));
+        // Everything fits in 32 bits now.
+        let (w, ref_at, byref_at, result_at, exception_at, data_at, size) = (
+            w as u32,
+            ref_at as u32,
+            byref_at as u32,
+            result_at as u32,
+            exception_at as u32,
+            data_at as u32,
+            size as u32,
+        );
+        let mut refs: Vec<u32> = (0..self.refs).map(|i| ref_at + i * w).collect();
         if self.result == ResultKind::Ref {
             refs.push(result_at);
         }
@@ -184,6 +195,7 @@ impl FrameLayout {
             .map(|i| byref_at + i * BYREF_SLOT_BYTES as u32)
             .collect();
         let desc = TypeDescriptor::fixed(self.name.clone(), size)
+            .with_private_refs(&[NEXT_OFFSET as u32])
             .with_refs(&refs)
             .with_byrefs(&byrefs)
             .with_private(&[RESUME_OFFSET as u32, STATE_OFFSET as u32])
@@ -253,7 +265,7 @@ impl FrameType {
             i < self.refs,
             "frame has {} references, not {}",
             self.refs,
-            i + 1
+            i as u64 + 1
         );
         (self.ref_at + i * 8) as usize
     }
@@ -264,7 +276,7 @@ impl FrameType {
             i < self.byrefs,
             "frame has {} byrefs, not {}",
             self.byrefs,
-            i + 1
+            i as u64 + 1
         );
         (self.byref_at + i * BYREF_SLOT_BYTES as u32) as usize
     }
@@ -277,11 +289,11 @@ impl FrameType {
             "data byte {byte} is not aligned to {width}"
         );
         assert!(
-            byte + width <= self.data_bytes,
+            byte as u64 + width as u64 <= self.data_bytes as u64,
             "frame has {} data bytes; {}..{} is out of range",
             self.data_bytes,
             byte,
-            byte + width
+            byte as u64 + width as u64
         );
         (self.data_at + byte) as usize
     }

@@ -35,7 +35,7 @@ use contgc_collector::{
     Byref, CollectionKind, Config, ContinuationPlacement, Heap, Local, ObjectRef, RootMode, Scope,
     TaskRoot, TypeDescriptor, TypeId,
 };
-use contgc_continuation::layout::{NEXT_OFFSET, STATE_OFFSET};
+use contgc_continuation::layout::STATE_OFFSET;
 use contgc_continuation::{
     resume_chain, Capture, ChainOutcome, Continuation, Frame, FrameLayout, FrameType, Outcome,
     ResultKind, Suspension, Value,
@@ -506,7 +506,10 @@ fn check_cont(
         ft.type_id().index(),
         "continuation {id}'s type"
     );
-    let next = s.get_ref(l, NEXT_OFFSET).map(|n| id_of(s, m, n));
+    let next = Continuation::from_local(s, l)
+        .expect("a continuation")
+        .next(s)
+        .map(|n| id_of(s, m, n.local()));
     assert_eq!(next, c.next, "continuation {id}'s next");
     for (r, exp) in c.refs.iter().enumerate() {
         let got = s.get_ref(l, ft.ref_offset(r as u32));
@@ -648,7 +651,11 @@ fn check_all(
                     check_cont(i, m, table, cur, id, write);
                 }
                 if n + 1 < ids.len() {
-                    assert!(i.load_into(cur, cur, NEXT_OFFSET), "a chain ends early");
+                    let next = Continuation::from_local(i, cur)
+                        .expect("a continuation")
+                        .next(i)
+                        .expect("a chain ends early");
+                    i.set_local(cur, next.local());
                 }
             }
         });

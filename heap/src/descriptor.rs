@@ -39,6 +39,9 @@ pub enum SlotKind {
     /// embedder's own code may interpret, like a continuation's code pointer). The
     /// collector treats it as data.
     Private,
+    /// A reference the collector traces but the safe API may not read or write (like
+    /// a continuation's `next`, which only the continuation crate links).
+    PrivateRef,
     /// A byref: two words, an interior address and its base object (see
     /// [`byref`](crate::byref)); resolved and updated by the collector.
     Byref,
@@ -74,6 +77,8 @@ pub struct TypeDescriptor {
     pub continuation: bool,
     /// Private words of the fixed part (see [`SlotKind::Private`]).
     pub private: Vec<u32>,
+    /// Private reference slots of the fixed part (see [`SlotKind::PrivateRef`]).
+    pub private_refs: Vec<u32>,
     /// Allocate objects of this type directly in the old generation.
     pub pretenure: bool,
     /// Promote objects of this type after this many minor collections instead of the
@@ -102,6 +107,7 @@ impl TypeDescriptor {
             elem_byrefs: Vec::new(),
             continuation: false,
             private: Vec::new(),
+            private_refs: Vec::new(),
             pretenure: false,
             promotion_age: None,
         }
@@ -127,7 +133,16 @@ impl TypeDescriptor {
         self
     }
 
-    /// Marks the type as a continuation layout (slot 0 must be a reference: `next`).
+    /// Adds private reference slots to the fixed part: traced by the collector, but
+    /// the safe API refuses to read or write them.
+    pub fn with_private_refs(mut self, offsets: &[u32]) -> Self {
+        self.private_refs.extend_from_slice(offsets);
+        self
+    }
+
+    /// Marks the type as a continuation layout: fixed-size, at least 24 payload bytes,
+    /// payload word 0 a private reference (`next`) and words 8 and 16 private (the
+    /// resume code and the state and flags, which only the continuation crate writes).
     pub fn as_continuation(mut self) -> Self {
         self.continuation = true;
         self
@@ -198,12 +213,37 @@ impl TypeDescriptor {
                 max: max_payload,
             });
         }
-        if self.continuation && (elem != 0 || !self.refs.contains(&0)) {
+        if let Some(age) = self.promotion_age {
+            if !(1..=15).contains(&age) {
+                return Err(DescriptorError::BadPromotionAge { age });
+            }
+        }
+        if self.continuation
+            && (elem != 0
+                || fixed_len < 24
+                || !self.private_refs.contains(&0)
+                || !self.private.contains(&8)
+                || !self.private.contains(&16))
+        {
             return Err(DescriptorError::BadContinuation);
         }
-        let kinds = slot_map(&self.refs, &self.byrefs, &self.private, fixed_len, "object")?;
+        let kinds = slot_map(
+            &self.refs,
+            &self.byrefs,
+            &self.private,
+            &self.private_refs,
+            fixed_len,
+            "object",
+        )?;
         let elem_kinds = if elem > 0 {
-            slot_map(&self.elem_refs, &self.elem_byrefs, &[], elem, "element")?
+            slot_map(
+                &self.elem_refs,
+                &self.elem_byrefs,
+                &[],
+                &[],
+                elem,
+                "element",
+            )?
         } else {
             Vec::new()
         };
@@ -220,7 +260,7 @@ impl TypeDescriptor {
                     ref_mask |= 1 << w;
                     slot_mask |= 1 << w;
                 }
-                SlotKind::Byref | SlotKind::Private => slot_mask |= 1 << w,
+                SlotKind::Byref | SlotKind::Private | SlotKind::PrivateRef => slot_mask |= 1 << w,
                 SlotKind::Data => {}
             }
         }
@@ -231,7 +271,7 @@ impl TypeDescriptor {
             mask_bytes: (fixed_len as usize).min(mask_words * 8) as u32,
             name: self.name.clone(),
             size: self.size,
-            refs: sorted(&self.refs),
+            refs: sorted(&[&self.refs[..], &self.private_refs[..]].concat()),
             byrefs: sorted(&self.byrefs),
             elem_refs: sorted(&self.elem_refs),
             elem_byrefs: sorted(&self.elem_byrefs),
@@ -250,6 +290,7 @@ fn slot_map(
     refs: &[u32],
     byrefs: &[u32],
     private: &[u32],
+    private_refs: &[u32],
     len: u32,
     region: &'static str,
 ) -> Result<Vec<SlotKind>, DescriptorError> {
@@ -258,7 +299,8 @@ fn slot_map(
         .iter()
         .map(|&o| (o, SlotKind::Ref))
         .chain(byrefs.iter().map(|&o| (o, SlotKind::Byref)))
-        .chain(private.iter().map(|&o| (o, SlotKind::Private)));
+        .chain(private.iter().map(|&o| (o, SlotKind::Private)))
+        .chain(private_refs.iter().map(|&o| (o, SlotKind::PrivateRef)));
     for (offset, kind) in all {
         if offset % 8 != 0 {
             return Err(DescriptorError::MisalignedSlot { offset });
@@ -376,7 +418,7 @@ impl fmt::Display for DescriptorError {
             }
             Self::BadContinuation => write!(
                 f,
-                "a continuation type must be fixed-size with its `next` reference slot at offset 0"
+                "a continuation type must be fixed-size (24 bytes or more), with a private `next` reference at offset 0 and private words at 8 and 16"
             ),
             Self::TooManyTypes => write!(f, "the heap's type table is full"),
         }
@@ -708,12 +750,31 @@ mod tests {
             e(TypeDescriptor::fixed("K", 16).as_continuation()),
             DescriptorError::BadContinuation
         );
-        assert!(TypeDescriptor::fixed("K", 16)
-            .with_refs(&[0])
+        // `next` must be private, and so must the code and state words.
+        assert_eq!(
+            e(TypeDescriptor::fixed("K", 24)
+                .with_refs(&[0])
+                .with_private(&[8, 16])
+                .as_continuation()),
+            DescriptorError::BadContinuation
+        );
+        let k = TypeDescriptor::fixed("K", 24)
+            .with_private_refs(&[0])
+            .with_private(&[8, 16])
             .as_continuation()
             .validate()
-            .unwrap()
-            .is_continuation());
+            .unwrap();
+        assert!(k.is_continuation());
+        assert_eq!(k.refs(), &[0], "a private reference is traced");
+        assert!(
+            !k.is_ref_slot(0, 0),
+            "but not a reference slot for the safe API"
+        );
+        assert_eq!(k.slot_kind(0, 0), Some(SlotKind::PrivateRef));
+        assert_eq!(
+            e(TypeDescriptor::fixed("A", 8).with_promotion_age(0)),
+            DescriptorError::BadPromotionAge { age: 0 }
+        );
         assert_eq!(
             e(TypeDescriptor::array("A", 0, 0)),
             DescriptorError::ZeroSize {

@@ -77,6 +77,8 @@ struct Group {
     len: AtomicU32,
     live: AtomicU32,
     owned: AtomicBool,
+    /// On the free list (so it is pushed there once).
+    free: AtomicBool,
     slots: [AtomicUsize; GROUP_SIZE],
     locators: [AtomicPtr<Locator>; GROUP_SIZE],
     member_ages: [AtomicU8; GROUP_SIZE],
@@ -238,14 +240,30 @@ impl TaskRegistry {
         let recycled = self.free.lock().unwrap_or_else(|e| e.into_inner()).pop();
         let id = recycled.unwrap_or_else(|| self.new_group());
         let g = self.group(id);
+        g.free.store(false, Relaxed);
         g.owned.store(true, Relaxed);
         self.set_age(id, AGE_YOUNG);
         id
     }
 
-    /// The owning mutator is done filling group `id`.
+    /// The owning mutator is done filling group `id`. A group with no live member is
+    /// recycled at once.
     pub fn release_group(&self, id: u32) {
-        self.group(id).owned.store(false, Relaxed);
+        let _members = self.lock_members();
+        let g = self.group(id);
+        g.owned.store(false, Relaxed);
+        if g.live.load(Relaxed) == 0 {
+            // Only tombstones remain (all slots are 0): the group is empty.
+            g.len.store(0, Relaxed);
+            self.recycle(id);
+        }
+    }
+
+    /// Puts an empty, unowned group on the free list (once).
+    fn recycle(&self, id: u32) {
+        if !self.group(id).free.swap(true, Relaxed) {
+            self.free.lock().unwrap_or_else(|e| e.into_inner()).push(id);
+        }
     }
 
     fn new_group(&self) -> u32 {
@@ -432,8 +450,8 @@ impl TaskRegistry {
             out += 1;
         }
         g.len.store(out as u32, Relaxed);
-        if out == 0 && !g.owned.load(Relaxed) && len > 0 {
-            self.free.lock().unwrap_or_else(|e| e.into_inner()).push(id);
+        if out == 0 && !g.owned.load(Relaxed) {
+            self.recycle(id);
         }
         young
     }

@@ -1,0 +1,223 @@
+//! Misuse of the continuation API is refused (panics or errors), never undefined
+//! behaviour: regression tests for the findings of an unsafe-code review.
+
+use contgc_collector::{CollectionKind, Config, DescriptorError, Heap, TypeDescriptor};
+use contgc_continuation::{
+    resume_chain, Capture, ChainOutcome, Continuation, Frame, FrameLayout, FrameType, Outcome,
+    Suspension, Value,
+};
+use std::cell::Cell;
+
+thread_local! {
+    static FT: Cell<Option<FrameType>> = const { Cell::new(None) };
+    static GARBAGE: Cell<Option<contgc_collector::TypeId>> = const { Cell::new(None) };
+}
+
+fn heap() -> Heap {
+    Heap::new(
+        Config::builder()
+            .nursery_size(64 << 10)
+            .verify_after_gc(true)
+            .build()
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+/// Allocates enough to collect several times, then reads its own data: the dispatcher
+/// must not keep using the address it had before the frame ran.
+fn allocating_frame<'s>(f: &mut Frame<'_, 's>) -> Outcome<'s> {
+    let ft = FT.with(|x| x.get().unwrap());
+    let g = GARBAGE.with(|x| x.get().unwrap());
+    for _ in 0..20_000 {
+        f.scope().scope(|s| {
+            s.alloc(g).unwrap();
+        });
+    }
+    let v = f.u64(&ft, 0);
+    Outcome::Return(Value::Data(v))
+}
+
+fn adding_frame<'s>(f: &mut Frame<'_, 's>) -> Outcome<'s> {
+    let ft = FT.with(|x| x.get().unwrap());
+    let callee = if f.state() == 0 { 0 } else { f.result_u64(&ft) };
+    Outcome::Return(Value::Data(callee + f.u64(&ft, 0)))
+}
+
+#[test]
+fn a_frame_that_allocates_and_then_reads_does_not_leave_the_dispatcher_stale() {
+    let h = heap();
+    let ft = FrameLayout::new("F")
+        .data_bytes(8)
+        .result(contgc_continuation::ResultKind::Data)
+        .register(&h)
+        .unwrap();
+    FT.with(|x| x.set(Some(ft)));
+    GARBAGE.with(|x| {
+        x.set(Some(
+            h.register_type(&TypeDescriptor::fixed("G", 32)).unwrap(),
+        ))
+    });
+    let mut m = h.mutator();
+    m.scope(|s| {
+        let mut chain = Suspension::new();
+        for (i, f) in [
+            allocating_frame as contgc_continuation::ResumeFn,
+            adding_frame,
+            adding_frame,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let mut c = Capture::begin_link(s, &ft, f, u32::from(i != 0)).unwrap();
+            c.set_u64(0, 10 + i as u64);
+            c.link(&mut chain);
+        }
+        let before = h.stats().minor_collections;
+        assert_eq!(
+            resume_chain(s, chain.head().unwrap()),
+            ChainOutcome::Completed(Value::Data(10 + 11 + 12))
+        );
+        assert!(h.stats().minor_collections > before, "the frame collected");
+    });
+}
+
+#[test]
+fn continuation_types_must_keep_their_control_words_private() {
+    let forged = TypeDescriptor::fixed("Forged", 24)
+        .with_refs(&[0])
+        .as_continuation();
+    assert_eq!(
+        forged.validate().unwrap_err(),
+        DescriptorError::BadContinuation
+    );
+    let tiny = TypeDescriptor::fixed("Tiny", 8)
+        .with_private_refs(&[0])
+        .as_continuation();
+    assert_eq!(
+        tiny.validate().unwrap_err(),
+        DescriptorError::BadContinuation
+    );
+}
+
+#[test]
+#[should_panic(expected = "never captured")]
+fn a_continuation_allocated_but_never_captured_is_refused() {
+    let h = heap();
+    let ty = h
+        .register_type(
+            &TypeDescriptor::fixed("K", 24)
+                .with_private_refs(&[0])
+                .with_private(&[8, 16])
+                .as_continuation(),
+        )
+        .unwrap();
+    let mut m = h.mutator();
+    m.scope(|s| {
+        let k = s.alloc(ty).unwrap();
+        let k = Continuation::from_local(s, k).unwrap();
+        resume_chain(s, k);
+    });
+}
+
+#[test]
+#[should_panic(expected = "overlap its Private slot")]
+fn the_resume_word_cannot_be_written_through_the_safe_api() {
+    let h = heap();
+    let ft = FrameLayout::new("F").data_bytes(8).register(&h).unwrap();
+    let mut m = h.mutator();
+    m.scope(|s| {
+        let k = Capture::begin(s, &ft, None, adding_frame, 0)
+            .unwrap()
+            .finish();
+        s.write_u64(k.local(), 8, 0xdead_beef_0000);
+    });
+}
+
+#[test]
+#[should_panic(expected = "not a Ref slot")]
+fn next_cannot_be_written_through_the_safe_api() {
+    let h = heap();
+    let ft = FrameLayout::new("F").data_bytes(8).register(&h).unwrap();
+    let mut m = h.mutator();
+    m.scope(|s| {
+        let k = Capture::begin(s, &ft, None, adding_frame, 0)
+            .unwrap()
+            .finish();
+        s.set_ref(k.local(), 0, Some(k.local()));
+    });
+}
+
+#[test]
+#[should_panic(expected = "belongs to heap")]
+fn a_frame_type_of_another_heap_is_refused() {
+    let h1 = heap();
+    let h2 = heap();
+    let ft1 = FrameLayout::new("F").data_bytes(8).register(&h1).unwrap();
+    let _ft2 = FrameLayout::new("F")
+        .data_bytes(4096)
+        .register(&h2)
+        .unwrap();
+    let mut m = h2.mutator();
+    m.scope(|s| {
+        let _ = Capture::begin(s, &ft1, None, adding_frame, 0);
+    });
+}
+
+#[test]
+fn layouts_that_do_not_fit_are_refused_without_wrapping() {
+    let h = heap();
+    assert!(matches!(
+        FrameLayout::new("Huge").data_bytes(u32::MAX).register(&h),
+        Err(DescriptorError::TooLarge { .. })
+    ));
+    assert!(matches!(
+        FrameLayout::new("Many").refs(u32::MAX).register(&h),
+        Err(DescriptorError::TooLarge { .. })
+    ));
+    let ft = FrameLayout::new("F").data_bytes(8).register(&h).unwrap();
+    let r = std::panic::catch_unwind(|| ft.data_offset(u32::MAX - 7, 8));
+    assert!(r.is_err(), "an offset past the data is refused");
+}
+
+#[test]
+#[should_panic(expected = "no longer holds a continuation")]
+fn a_chain_tail_overwritten_by_safe_code_is_refused() {
+    let h = heap();
+    let ft = FrameLayout::new("F").data_bytes(8).register(&h).unwrap();
+    let plain = h
+        .register_type(&TypeDescriptor::fixed("P", 16).with_refs(&[0]))
+        .unwrap();
+    let mut m = h.mutator();
+    m.scope(|s| {
+        let mut chain = Suspension::new();
+        let k = Capture::begin(s, &ft, None, adding_frame, 0)
+            .unwrap()
+            .finish();
+        chain.push(s, k);
+        let p = s.alloc(plain).unwrap();
+        s.set_local(k.local(), p); // the tail's local now names a plain object
+        let k2 = Capture::begin(s, &ft, None, adding_frame, 0)
+            .unwrap()
+            .finish();
+        chain.push(s, k2);
+    });
+}
+
+#[test]
+fn a_short_lived_mutator_does_not_leak_task_groups() {
+    let h = heap();
+    let ft = FrameLayout::new("F").data_bytes(8).register(&h).unwrap();
+    for _ in 0..200 {
+        let mut m = h.mutator();
+        m.scope(|s| {
+            let k = Capture::begin(s, &ft, None, adding_frame, 0)
+                .unwrap()
+                .finish();
+            let t = s.suspend_task(k.local());
+            s.collect(CollectionKind::Minor);
+            let _ = s.resume_task(t);
+        });
+    }
+    assert!(h.stats().task_groups <= 2, "{:?}", h.stats());
+}
