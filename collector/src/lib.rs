@@ -2,11 +2,15 @@
 //!
 //! This crate owns collection: the stop-the-world handshake ([`safepoint`]), the
 //! minor collection that evacuates the nursery, the major mark-sweep collection, the
-//! write barrier and remembered set, the policy that chooses between them, pause
-//! statistics and the heap verifier. It exposes [`Heap`] (shared by threads) and
-//! [`Mutator`] (one per thread), with a safe API ([`Scope`], [`Local`], and typed
-//! allocation of [`Plain`] values) for the common embedding path and a documented `unsafe` raw layer on [`Mutator`] for code
-//! generators.
+//! write barrier and remembered set, byref resolution, the visiting of suspended-task
+//! roots, the policy that chooses between collections, pause statistics and the heap
+//! verifier. It exposes [`Heap`] (shared by threads) and [`Mutator`] (one per thread),
+//! with a safe API ([`Scope`], [`Local`], typed allocation of [`Plain`] values,
+//! suspended tasks in [`tasks`]) for the common embedding path and a documented
+//! `unsafe` raw layer on [`Mutator`] for code generators.
+//!
+//! It must never let safe code hand the collector an address that is not a live object
+//! of its heap, and never unwind out of a stopped world (a panic there aborts).
 //!
 //! # Generational barrier: object logging, not a card table
 //! The write barrier logs *objects*: an old object carries an `UNLOGGED` header bit;
