@@ -29,6 +29,22 @@ struct BlockMeta {
     class: u8,
 }
 
+impl BlockMeta {
+    /// Packed into a word, so that the table is a zeroed allocation whose pages the
+    /// kernel commits only as blocks come into use (the table covers the whole
+    /// reservation, heap limit included).
+    fn pack(self) -> u64 {
+        self.cell as u64 | (self.class as u64) << 32
+    }
+
+    fn unpack(w: u64) -> BlockMeta {
+        BlockMeta {
+            cell: w as u32,
+            class: (w >> 32) as u8,
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, Default)]
 struct ClassState {
     free: usize,
@@ -54,7 +70,7 @@ pub struct SweepOutcome {
 pub struct OldSpace {
     region: Region,
     nblocks: usize,
-    meta: Vec<BlockMeta>,
+    meta: Vec<u64>,
     free_blocks: Vec<u32>,
     fresh: usize,
     classes: [ClassState; NUM_CLASSES],
@@ -70,7 +86,7 @@ impl OldSpace {
         Ok(OldSpace {
             region,
             nblocks,
-            meta: vec![BlockMeta::default(); nblocks],
+            meta: vec![0u64; nblocks],
             free_blocks: Vec::new(),
             fresh: 0,
             classes: [ClassState::default(); NUM_CLASSES],
@@ -148,7 +164,8 @@ impl OldSpace {
         self.meta[b] = BlockMeta {
             cell: cell as u32,
             class: c as u8,
-        };
+        }
+        .pack();
         self.blocks_in_use += 1;
         let start = self.region.start() + b * BLOCK_SIZE;
         let cs = &mut self.classes[c];
@@ -167,7 +184,7 @@ impl OldSpace {
         if off >= self.nblocks * BLOCK_SIZE {
             return None;
         }
-        let m = self.meta[off / BLOCK_SIZE];
+        let m = BlockMeta::unpack(self.meta[off / BLOCK_SIZE]);
         if m.cell == 0 {
             return None;
         }
@@ -188,7 +205,7 @@ impl OldSpace {
     /// Calls `f` with every allocated object.
     pub fn for_each_object(&self, mut f: impl FnMut(ObjectRef, Header)) {
         for b in 0..self.fresh {
-            let m = self.meta[b];
+            let m = BlockMeta::unpack(self.meta[b]);
             if m.cell == 0 {
                 continue;
             }
@@ -215,7 +232,7 @@ impl OldSpace {
         self.classes = [ClassState::default(); NUM_CLASSES];
         self.object_bytes = 0;
         for b in 0..self.fresh {
-            let m = self.meta[b];
+            let m = BlockMeta::unpack(self.meta[b]);
             if m.cell == 0 {
                 continue;
             }
@@ -242,7 +259,7 @@ impl OldSpace {
                 }
             }
             if live == 0 {
-                self.meta[b] = BlockMeta::default();
+                self.meta[b] = 0;
                 self.blocks_in_use -= 1;
                 self.region.decommit(start, BLOCK_SIZE);
                 self.free_blocks.push(b as u32);
