@@ -34,6 +34,8 @@
 //! });
 //! ```
 
+#![warn(missing_docs)]
+
 pub use contgc_collector as collector;
 pub use contgc_continuation as continuation;
 pub use contgc_heap as heap;

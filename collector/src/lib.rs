@@ -27,6 +27,8 @@
 //! conservatively: every reference it follows is named by a type descriptor or handed
 //! over by a root source.
 
+#![warn(missing_docs)]
+
 mod byrefs;
 mod collection;
 pub mod config;

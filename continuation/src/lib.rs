@@ -20,6 +20,8 @@
 //! its type descriptor (which words are references, which are byrefs, that slot 0 is
 //! `next`). This crate never touches collector internals; it uses the mutator API.
 
+#![warn(missing_docs)]
+
 pub mod capture;
 pub mod dispatch;
 pub mod layout;

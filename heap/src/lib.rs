@@ -19,6 +19,8 @@
 //! across a collection on its own behalf, and never interpret a word as a reference
 //! unless a type descriptor says it is one: scanning is precise.
 
+#![warn(missing_docs)]
+
 pub mod byref;
 pub mod descriptor;
 pub mod header;

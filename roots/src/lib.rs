@@ -12,6 +12,8 @@
 //! This crate stores root slots and lets the collector visit them; it never reads or
 //! moves objects itself. Every slot holds 0 (empty) or the address of an object header.
 
+#![warn(missing_docs)]
+
 pub mod handles;
 pub mod provider;
 pub mod shadow_stack;
