@@ -10,13 +10,23 @@ use crate::sync::lock;
 use crate::{major, minor, verify};
 use bumpalo::Bump;
 use contgc_heap::header::MARK;
+use contgc_heap::size_classes::class_of;
 use contgc_heap::types::FILLER_TYPE_INDEX;
-use contgc_heap::{Nursery, ObjectRef, TypeInfo};
+use contgc_heap::{Nursery, ObjectRef, TypeInfo, BLOCK_SIZE};
 use std::sync::Arc;
 use std::time::Instant;
 
 /// A root scan: calls the visitor it is given with every root slot.
 pub(crate) type RootScan<'a> = dyn FnMut(&mut dyn FnMut(&mut usize)) + 'a;
+
+/// What a collection did.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Outcome {
+    pub kind: CollectionKind,
+    /// False if the nursery could not be evacuated (a major collection found the old
+    /// generation too full to take the nursery's live objects).
+    pub minor_ran: bool,
+}
 
 /// Why a collection was asked for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -33,7 +43,7 @@ pub(crate) fn collect(
     request: Request,
     started: Instant,
     _world: &WorldStopped,
-) -> Result<CollectionKind, String> {
+) -> Result<Outcome, String> {
     let mut sp = lock(&heap.spaces);
     let mutators = lock(&heap.mutators);
     let types = heap.types.read();
@@ -62,6 +72,7 @@ pub(crate) fn collect(
     let mut out = minor::MinorOutcome::default();
     let mut byrefs_resolved = 0;
     let mut minor_ran = false;
+    let mut live_young = None;
     if kind == CollectionKind::Major {
         let marked = major::mark(
             &types,
@@ -81,11 +92,23 @@ pub(crate) fn collect(
         let size_of = |h: contgc_heap::Header| object_size(&types, h);
         sp.old.sweep(size_of);
         sp.los.sweep();
-        clear_young_marks(&sp.nursery, &types);
+        live_young = Some(clear_young_marks(&sp.nursery, &types));
         sp.last_major_bytes = sp.old.object_bytes() + sp.los.bytes();
         sp.major_due = false;
     }
-    if sp.minor_is_safe() {
+    // After a major collection the live young bytes are known: the minor collection
+    // needs room for those only, and must not take the old generation past its
+    // limit (the heap is then full: allocation fails until something dies). An empty
+    // live set always fits: the minor then only empties eden.
+    let safe = match live_young {
+        Some((0, _)) => true,
+        Some((live, classes)) => {
+            let need = live + live.div_ceil(3) + classes as usize * BLOCK_SIZE;
+            sp.old_and_large() + need <= heap.config.heap_limit && sp.old.available_bytes() >= need
+        }
+        None => sp.minor_is_safe(),
+    };
+    if safe {
         out = minor::collect(
             &types,
             sp,
@@ -121,7 +144,7 @@ pub(crate) fn collect(
         heap_after: after,
         byrefs_resolved,
     });
-    verified.map(|()| kind)
+    verified.map(|()| Outcome { kind, minor_ran })
 }
 
 /// Counts the objects of every space (see `Mutator::census`).
@@ -185,8 +208,10 @@ pub(crate) fn visit_roots(heap: &HeapInner, mutators: &[LocalPtr], f: &mut dyn F
     heap.providers.visit_all(f);
 }
 
-/// Clears the marks a major collection left on nursery objects.
-fn clear_young_marks(nursery: &Nursery, types: &[Arc<TypeInfo>]) {
+/// Clears the marks a major collection left on nursery objects; returns the bytes of
+/// the marked (live) ones and how many size classes they fall in.
+fn clear_young_marks(nursery: &Nursery, types: &[Arc<TypeInfo>]) -> (usize, u32) {
+    let (mut live, mut classes) = (0, 0u64);
     for (start, top) in [nursery.eden_range(), nursery.from_range()] {
         // SAFETY: every buffer was retired, so both ranges are walkable; the world is
         // stopped.
@@ -197,10 +222,14 @@ fn clear_young_marks(nursery: &Nursery, types: &[Arc<TypeInfo>]) {
                 |h| object_size(types, h),
                 |obj, h| {
                     if h.is_marked() {
+                        let size = object_size(types, h);
+                        live += size;
+                        classes |= 1 << class_of(size);
                         obj.set_header(h.without(MARK));
                     }
                 },
             );
         }
     }
+    (live, classes.count_ones())
 }

@@ -132,9 +132,11 @@ impl ConfigBuilder {
         self.0.tlab_size = bytes;
         self
     }
-    /// Most bytes the old generation plus large objects may hold (default 1 GiB). An
-    /// allocation that would need more after a full collection fails with
-    /// [`AllocError`](crate::AllocError). The nursery is sized separately.
+    /// Most bytes the old generation's blocks in use plus large objects may take
+    /// (default 1 GiB; 1 MiB to 64 TiB). An allocation that would need more after a
+    /// full collection fails with [`AllocError`](crate::AllocError). The nursery is
+    /// sized separately, and a minor collection may promote past the limit by up to the
+    /// nursery's size (the next collection is then a major one).
     pub fn heap_limit(mut self, bytes: usize) -> Self {
         self.0.heap_limit = bytes;
         self
@@ -218,10 +220,10 @@ impl ConfigBuilder {
                 format!("{} is not above 1.0", c.major_growth_factor),
             );
         }
-        if c.heap_limit < 1 << 20 {
+        if !(1 << 20..=1 << 46).contains(&c.heap_limit) {
             return bad(
                 "heap_limit",
-                format!("{} bytes is below 1 MiB", c.heap_limit),
+                format!("{} bytes is not between 1 MiB and 64 TiB", c.heap_limit),
             );
         }
         if c.gc_stress == Some(0) {
@@ -258,6 +260,7 @@ mod tests {
         assert_eq!(e.what, "promotion_age");
         assert!(Config::builder().nursery_size(1000).build().is_err());
         assert!(Config::builder().nursery_size(8 << 30).build().is_err());
+        assert!(Config::builder().heap_limit(usize::MAX).build().is_err());
         assert!(Config::builder().major_growth_factor(1.0).build().is_err());
         assert!(Config::builder().gc_stress(0).build().is_err());
         assert!(Config::builder().tlab_size(1 << 30).build().is_err());

@@ -10,10 +10,16 @@ pub enum AllocError {
     HeapLimit {
         /// Bytes asked for.
         requested: usize,
-        /// Bytes the old generation and large objects hold after the collection.
+        /// Bytes counted against the limit after the collection: old-generation blocks
+        /// in use (live objects and the free cells among them) plus large objects.
         in_use: usize,
         /// The configured limit.
         limit: usize,
+    },
+    /// The system allocator refused memory for a large object.
+    System {
+        /// Bytes asked for.
+        requested: usize,
     },
     /// The object would be larger than any object the heap accepts.
     TooLarge {
@@ -33,7 +39,11 @@ impl fmt::Display for AllocError {
                 limit,
             } => write!(
                 f,
-                "out of memory: allocating {requested} bytes with {in_use} bytes live after a full collection would exceed the heap limit of {limit} bytes"
+                "out of memory: allocating {requested} bytes with {in_use} bytes of old blocks and large objects in use after a full collection would exceed the heap limit of {limit} bytes"
+            ),
+            AllocError::System { requested } => write!(
+                f,
+                "out of memory: the system refused {requested} bytes for a large object"
             ),
             AllocError::TooLarge { requested, max } => write!(
                 f,

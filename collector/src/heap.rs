@@ -7,6 +7,7 @@ use crate::safepoint::Rendezvous;
 use crate::stats::{CollectionKind, HeapStats, PauseRecord, PauseSummary, Stats};
 use crate::sync::lock;
 use contgc_heap::size_classes::NUM_CLASSES;
+use contgc_heap::MIN_OBJECT_BYTES;
 use contgc_heap::{
     DescriptorError, LargeObjectSpace, Nursery, OldSpace, TypeDescriptor, TypeId, TypeTable,
     BLOCK_SIZE,
@@ -48,9 +49,11 @@ impl Spaces {
 
 /// Old-space bytes that promoting `young` nursery bytes can take: size-class padding
 /// and block-tail waste (at most 1.33x, the worst case over all object sizes, e.g.
-/// 2056-byte objects in 2560-byte cells) plus one partly filled block per class.
+/// 2056-byte objects in 2560-byte cells) plus one partly filled block per size class
+/// present (at most one class per object).
 pub(crate) fn promotion_need(young: usize) -> usize {
-    young + young / 3 + 1 + NUM_CLASSES * BLOCK_SIZE
+    let classes = NUM_CLASSES.min(young.div_ceil(MIN_OBJECT_BYTES));
+    young + young.div_ceil(3) + classes * BLOCK_SIZE
 }
 
 pub(crate) struct HeapInner {

@@ -119,6 +119,12 @@ impl Evacuator<'_> {
 
     /// Copies a young object (once) and returns its new address.
     fn evacuate(&mut self, addr: usize) -> usize {
+        // A slot visited twice (an embedder may report one root slot twice) already
+        // holds a to-space copy: it has been evacuated.
+        let (to_start, to_top) = self.nursery.to_range();
+        if (to_start..to_top).contains(&addr) {
+            return addr;
+        }
         let obj = ObjectRef::from_addr(addr).expect("young addresses are non-null");
         // SAFETY: `addr` came from a root or reference slot, which by invariant 1 holds
         // the start of a live object; the world is stopped.

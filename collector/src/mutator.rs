@@ -212,13 +212,13 @@ impl Mutator {
     /// Collects if no other thread is collecting; then, with the world still stopped,
     /// carves a buffer of at least `grant.0` and up to `grant.1` bytes off eden for
     /// this mutator, so that other threads cannot take the room first. Returns `None`
-    /// if another thread's collection ran instead, else the buffer (if asked and
-    /// eden had room).
+    /// if another thread's collection ran instead, else what the collection did and
+    /// the buffer (if asked and eden had room).
     fn run_collection_then_grant(
         &mut self,
         request: Request,
         grant: Option<(usize, usize)>,
-    ) -> Option<Option<(usize, usize)>> {
+    ) -> Option<(collection::Outcome, Option<(usize, usize)>)> {
         let started = Instant::now();
         let world = self.heap.rendezvous.begin_collection()?;
         // A panic with the world stopped would leave objects half-forwarded and every
@@ -228,11 +228,21 @@ impl Mutator {
         let buffer = grant
             .and_then(|(min, preferred)| lock(&self.heap.spaces).nursery.grant(min, preferred));
         std::mem::forget(guard);
-        self.heap.rendezvous.end_collection(world);
-        if let Err(e) = outcome {
-            panic!("contgc: {e}");
+        match outcome {
+            Ok(o) => {
+                self.heap.rendezvous.end_collection(world);
+                Some((o, buffer))
+            }
+            Err(e) => {
+                if let Some((start, end)) = buffer {
+                    // SAFETY: the buffer was just carved off eden for us; we give it
+                    // back as a filler so that eden stays walkable.
+                    unsafe { lock(&self.heap.spaces).nursery.fill(start, end) };
+                }
+                self.heap.rendezvous.end_collection(world);
+                panic!("contgc: {e}");
+            }
         }
-        Some(buffer)
     }
 
     #[cold]
@@ -351,12 +361,8 @@ impl Mutator {
         let pretenured = info.is_pretenured();
         let header = Header::new(index, len);
         self.safepoint();
-        if size > MAX_SMALL_OBJECT {
-            return self.alloc_large(header, size);
-        }
-        if pretenured {
-            return self.alloc_old(header, size);
-        }
+        // GC stress counts every allocation that reaches here, large and pretenured
+        // ones included.
         let stress = self.heap.config.gc_stress;
         if let Some(n) = stress {
             let l = self.local();
@@ -370,6 +376,12 @@ impl Mutator {
                 };
                 self.run_collection(Request::Explicit(kind));
             }
+        }
+        if size > MAX_SMALL_OBJECT {
+            return self.alloc_large(header, size);
+        }
+        if pretenured {
+            return self.alloc_old(header, size);
         }
         if stress.is_none() {
             // Objects the fast path cannot size (arrays) still fit the current buffer.
@@ -412,8 +424,13 @@ impl Mutator {
                     match self.run_collection_then_grant(request, Some((size, tlab))) {
                         // Another thread collected; try again.
                         None => continue,
-                        Some(b) => {
+                        Some((o, b)) => {
                             own += 1;
+                            // A major collection that could not empty the nursery
+                            // leaves nothing for a second one to find: the heap is full.
+                            if b.is_none() && o.kind == CollectionKind::Major && !o.minor_ran {
+                                own = 2;
+                            }
                             b
                         }
                     }
@@ -442,7 +459,7 @@ impl Mutator {
 
     /// Allocates a small object directly in the old generation (pretenured types).
     fn alloc_old(&mut self, header: Header, size: usize) -> Result<ObjectRef, AllocError> {
-        self.alloc_outside_nursery(header, size, |sp| {
+        self.alloc_outside_nursery(header, size, false, |sp| {
             sp.old
                 .alloc_zeroed(size)
                 .map(|c| ObjectRef::from_addr(c).expect("non-null"))
@@ -450,7 +467,7 @@ impl Mutator {
     }
 
     fn alloc_large(&mut self, header: Header, size: usize) -> Result<ObjectRef, AllocError> {
-        self.alloc_outside_nursery(header, size, |sp| sp.los.alloc(size))
+        self.alloc_outside_nursery(header, size, true, |sp| sp.los.alloc(size))
     }
 
     /// Allocates with `take` (which returns zeroed memory of `size` bytes in an old
@@ -460,16 +477,24 @@ impl Mutator {
         &mut self,
         header: Header,
         size: usize,
+        system_backed: bool,
         take: impl Fn(&mut crate::heap::Spaces) -> Option<ObjectRef>,
     ) -> Result<ObjectRef, AllocError> {
         for attempt in 0..2 {
             {
                 let mut sp = lock(&self.heap.spaces);
                 if sp.old_and_large() + size <= self.heap.config.heap_limit {
-                    if let Some(obj) = take(&mut sp) {
-                        // SAFETY: fresh zeroed memory of `size` bytes, ours alone.
-                        unsafe { obj.set_header(header.with(UNLOGGED)) };
-                        return Ok(obj);
+                    match take(&mut sp) {
+                        Some(obj) => {
+                            // SAFETY: fresh zeroed memory of `size` bytes, ours alone.
+                            unsafe { obj.set_header(header.with(UNLOGGED)) };
+                            return Ok(obj);
+                        }
+                        // Under the limit, only the system allocator can refuse.
+                        None if system_backed => {
+                            return Err(AllocError::System { requested: size })
+                        }
+                        None => {}
                     }
                 }
             }

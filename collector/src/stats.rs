@@ -144,7 +144,9 @@ pub struct HeapStats {
 }
 
 impl HeapStats {
-    /// Bytes of old and large objects: what the heap limit applies to.
+    /// Bytes of old and large objects (live ones and garbage not yet swept). The heap
+    /// limit is checked against `old_committed_bytes + large_bytes`, which also counts
+    /// the free cells of the blocks in use.
     pub fn old_and_large_bytes(&self) -> usize {
         self.old_bytes + self.large_bytes
     }

@@ -16,7 +16,9 @@
 //! or another continuation.
 //!
 //! It also checks the spaces' own bookkeeping: headers name registered types, fillers
-//! only pad the nursery, young objects are never `UNLOGGED`, remembered objects are old.
+//! only pad the nursery, young objects are never `UNLOGGED`, remembered objects are old
+//! and listed once, every other old object has its barrier armed (`UNLOGGED`), and the
+//! old and large spaces' byte counters agree with a walk of their objects.
 //! It costs O(heap) and runs after every collection when the configuration asks for it.
 
 use crate::collection::RootScan;
@@ -120,6 +122,36 @@ pub(crate) fn verify(
                 ))
             }
         }
+    }
+    if remembered.len() != sp.remset.len() {
+        return Err("the remembered set holds an object twice".into());
+    }
+    // The write barrier is armed on every old object outside the remembered set, and
+    // the spaces' byte counters agree with a walk of their objects.
+    let (mut old_bytes, mut large_bytes) = (0, 0);
+    for (&addr, &(h, space)) in &objects {
+        if space == Space::Young {
+            continue;
+        }
+        if !h.is_unlogged() && !remembered.contains(&addr) {
+            return Err(format!(
+                "old object {addr:#x} is neither remembered nor UNLOGGED: its barrier is disarmed"
+            ));
+        }
+        let size = types[h.type_index() as usize]
+            .object_size(h.len())
+            .unwrap_or(0);
+        match space {
+            Space::Old => old_bytes += size,
+            _ => large_bytes += size,
+        }
+    }
+    if old_bytes != sp.old.object_bytes() || large_bytes != sp.los.bytes() {
+        return Err(format!(
+            "byte counters drifted: old {} counted, {old_bytes} walked; large {} counted, {large_bytes} walked",
+            sp.old.object_bytes(),
+            sp.los.bytes()
+        ));
     }
 
     for (&addr, &(h, space)) in &objects {
