@@ -70,6 +70,8 @@ impl World {
     }
 
     fn collections(&self) -> usize {
+        // SAFETY: loom's UnsafeCell access; the model checks that no other
+        // thread accesses the cell at the same time.
         self.collections.with(|c| unsafe { *c })
     }
 
@@ -77,6 +79,8 @@ impl World {
     fn mutator_writes(&self) -> usize {
         self.locals
             .iter()
+            // SAFETY: loom's UnsafeCell access; the model checks that no other
+            // thread accesses the cell at the same time.
             .map(|l| l.with(|l| unsafe { (*l).writes }))
             .sum()
     }
@@ -84,8 +88,12 @@ impl World {
     /// The collector's work: every mutator's local state, then the count.
     fn collect_garbage(&self) {
         for l in &self.locals {
+            // SAFETY: loom's UnsafeCell access; the model checks that no other
+            // thread accesses the cell at the same time.
             l.with_mut(|l| unsafe { (*l).visits += 1 });
         }
+        // SAFETY: loom's UnsafeCell access; the model checks that no other
+        // thread accesses the cell at the same time.
         self.collections.with_mut(|c| unsafe { *c += 1 });
     }
 }
@@ -129,6 +137,8 @@ impl M {
 
     /// Touches the heap.
     fn work(&self) {
+        // SAFETY: loom's UnsafeCell access; the model checks that no other
+        // thread accesses the cell at the same time.
         self.w.locals[self.slot].with_mut(|l| unsafe { (*l).writes += 1 });
     }
 

@@ -633,6 +633,8 @@ mod tests {
         unsafe { r.visit(true, &mut v) };
         assert_eq!(v.0, 100);
         assert_eq!(r.age(g), AGE_OLD);
+        // SAFETY: single-threaded test: no mutator runs, and the visitor only
+        // rewrites the test's fake addresses.
         unsafe { r.visit(true, &mut v) };
         assert_eq!(v.0, 100, "an old group is skipped");
         // SAFETY: as above.
@@ -641,6 +643,8 @@ mod tests {
         unsafe { r.visit(true, &mut v) };
         assert_eq!(v.0, 201);
         // full collections visit everything
+        // SAFETY: single-threaded test: no mutator runs, and the visitor only
+        // rewrites the test's fake addresses.
         unsafe { r.visit(false, &mut v) };
         assert_eq!(v.0, 302);
         assert!(matches!(roots[0].heap_head(), Some(1008)));
@@ -658,8 +662,12 @@ mod tests {
                 .map(|i| unsafe { r.add_heap(g, i * 8).unwrap() })
                 .collect();
             let mut v = Promote(0);
+            // SAFETY: single-threaded test: no mutator runs, and the visitor only
+            // rewrites the test's fake addresses.
             unsafe { r.visit(true, &mut v) };
             let before = v.0;
+            // SAFETY: single-threaded test: no mutator runs, and the visitor only
+            // rewrites the test's fake addresses.
             unsafe { r.visit(true, &mut v) };
             assert_eq!(v.0 - before, second, "{mode:?}");
         }
@@ -690,6 +698,8 @@ mod tests {
         let promoted = if first < 1000 { first + 1000 } else { first };
         assert_eq!(roots[0].heap_head(), Some(promoted));
         drop(roots);
+        // SAFETY: single-threaded test: no mutator runs, and the visitor only
+        // rewrites the test's fake addresses.
         unsafe { r.visit(false, &mut v) };
         assert_eq!(r.acquire_group(), g, "the empty group is recycled");
     }
