@@ -59,33 +59,8 @@ fn barrier(c: &mut Criterion) {
 fn minor_pause(c: &mut Criterion) {
     let mut g = c.benchmark_group("minor-gc-empty-nursery");
     for old in [0usize, 1_000_000] {
-        let heap = Heap::new(
-            Config::builder()
-                .nursery_size(64 << 20)
-                .promotion_age(1)
-                .build()
-                .unwrap(),
-        )
-        .unwrap();
-        let node = heap
-            .register_type(&TypeDescriptor::fixed("Node", 16).with_refs(&[0]))
-            .unwrap();
+        let (heap, _keep) = contgc::heap_bench::old_generation(old);
         let mut m = heap.mutator();
-        let _keep = m.scope(|s| {
-            let holder = s.alloc(node).unwrap();
-            let keep = s.persist(holder);
-            let mut list = None;
-            for _ in 0..old {
-                list = s.scope_escape(|s| {
-                    let n = s.alloc(node).unwrap();
-                    s.set_ref(n, 0, list);
-                    Some(n)
-                });
-            }
-            s.set_ref(holder, 0, list);
-            s.collect(CollectionKind::Major);
-            keep
-        });
         g.bench_with_input(BenchmarkId::new("old-objects", old), &old, |b, _| {
             b.iter(|| m.collect(CollectionKind::Minor))
         });
