@@ -12,6 +12,7 @@
 //! suspended task. Once resolved, a byref costs what a reference costs.
 
 use crate::collection::object_size;
+use crate::heap::owns;
 use contgc_heap::byref::{ByrefState, EXTERNAL};
 use contgc_heap::types::FILLER_TYPE_INDEX;
 use contgc_heap::{
@@ -98,10 +99,7 @@ impl Resolver<'_> {
         match state {
             ByrefState::Null => (0, 0),
             ByrefState::External { addr } => {
-                let in_heap = nursery.contains(addr)
-                    || old.contains(addr)
-                    || los.object_start(addr).is_some();
-                if in_heap {
+                if owns(nursery, old, los, addr) {
                     (addr, self.resolve(addr, nursery, old, los))
                 } else {
                     (addr, EXTERNAL)

@@ -2,7 +2,7 @@
 //! buffers, choosing minor or major, running it, verifying, recording the pause, and
 //! the policy that decides when the next major collection is due.
 
-use crate::heap::HeapInner;
+use crate::heap::{promotion_need, HeapInner};
 use crate::mutator::LocalPtr;
 use crate::safepoint::WorldStopped;
 use crate::stats::{Census, CollectionKind, PauseRecord};
@@ -12,7 +12,7 @@ use bumpalo::Bump;
 use contgc_heap::header::MARK;
 use contgc_heap::size_classes::class_of;
 use contgc_heap::types::FILLER_TYPE_INDEX;
-use contgc_heap::{Nursery, ObjectRef, TypeInfo, BLOCK_SIZE};
+use contgc_heap::{Nursery, ObjectRef, TypeInfo};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -53,10 +53,7 @@ pub(crate) fn collect(
         // SAFETY: the world is stopped (`_world`), so no mutator touches its local
         // state; each pointer in the list is a live, registered mutator.
         let local = unsafe { &mut *m.0 };
-        // SAFETY: [cursor, limit) is the unused tail of that mutator's buffer in eden.
-        unsafe { sp.nursery.fill(local.cursor, local.limit) };
-        local.cursor = 0;
-        local.limit = 0;
+        local.retire_buffer(&sp.nursery);
         sp.remset.append(&mut local.remset);
     }
     let before = sp.in_use();
@@ -103,7 +100,7 @@ pub(crate) fn collect(
     let safe = match live_young {
         Some((0, _)) => true,
         Some((live, classes)) => {
-            let need = live + live.div_ceil(3) + classes as usize * BLOCK_SIZE;
+            let need = promotion_need(live, classes as usize);
             sp.old_and_large() + need <= heap.config.heap_limit && sp.old.available_bytes() >= need
         }
         None => sp.minor_is_safe(),
@@ -154,11 +151,7 @@ pub(crate) fn census(heap: &HeapInner, _world: &WorldStopped) -> Census {
     let types = heap.types.read();
     for m in mutators.iter() {
         // SAFETY: as in `collect`: the world is stopped, the pointers are registered.
-        let local = unsafe { &mut *m.0 };
-        // SAFETY: the unused tail of that mutator's buffer.
-        unsafe { sp.nursery.fill(local.cursor, local.limit) };
-        local.cursor = 0;
-        local.limit = 0;
+        unsafe { &mut *m.0 }.retire_buffer(&sp.nursery);
     }
     let mut c = Census::default();
     for (start, top) in [sp.nursery.eden_range(), sp.nursery.from_range()] {

@@ -43,16 +43,27 @@ impl Spaces {
 
     /// True if the old space has room to promote every byte now in the nursery.
     pub fn minor_is_safe(&self) -> bool {
-        self.old.available_bytes() >= promotion_need(self.nursery.used_bytes())
+        self.old.available_bytes() >= promotion_need(self.nursery.used_bytes(), NUM_CLASSES)
+    }
+
+    /// True if `addr` lies in memory the heap manages.
+    pub fn contains(&self, addr: usize) -> bool {
+        owns(&self.nursery, &self.old, &self.los, addr)
     }
 }
 
-/// Old-space bytes that promoting `young` nursery bytes can take: size-class padding
-/// and block-tail waste (at most 1.33x, the worst case over all object sizes, e.g.
-/// 2056-byte objects in 2560-byte cells) plus one partly filled block per size class
-/// present (at most one class per object).
-pub(crate) fn promotion_need(young: usize) -> usize {
-    let classes = NUM_CLASSES.min(young.div_ceil(MIN_OBJECT_BYTES));
+/// True if `addr` lies in the nursery region, the old space's region, or a large
+/// object.
+pub(crate) fn owns(nursery: &Nursery, old: &OldSpace, los: &LargeObjectSpace, addr: usize) -> bool {
+    nursery.contains(addr) || old.contains(addr) || los.object_start(addr).is_some()
+}
+
+/// Old-space bytes that promoting `young` nursery bytes, of at most `classes` size
+/// classes, can take: size-class padding and block-tail waste (at most 1.33x, the worst
+/// case over all object sizes, e.g. 2056-byte objects in 2560-byte cells) plus one
+/// partly filled block per class (and at most one class per object).
+pub(crate) fn promotion_need(young: usize, classes: usize) -> usize {
+    let classes = classes.min(young.div_ceil(MIN_OBJECT_BYTES));
     young + young.div_ceil(3) + classes * BLOCK_SIZE
 }
 
@@ -110,7 +121,10 @@ impl Heap {
         let id = types.heap_id();
         let nursery =
             Nursery::new(config.nursery_size, config.survivor_size).map_err(HeapError::Reserve)?;
-        let reserve = promotion_need(nursery.eden_capacity() + 2 * nursery.survivor_capacity());
+        let reserve = promotion_need(
+            nursery.eden_capacity() + 2 * nursery.survivor_capacity(),
+            NUM_CLASSES,
+        );
         let old = OldSpace::new(config.heap_limit + reserve).map_err(HeapError::Reserve)?;
         Ok(Heap {
             inner: Arc::new(HeapInner {

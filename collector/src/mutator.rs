@@ -14,7 +14,7 @@ use crate::stats::{Census, CollectionKind, HeapStats};
 use crate::sync::lock;
 use contgc_heap::header::UNLOGGED;
 use contgc_heap::size_classes::MAX_SMALL_OBJECT;
-use contgc_heap::{Header, ObjectRef, TypeId, TypeInfo, MAX_OBJECT_BYTES};
+use contgc_heap::{Header, Nursery, ObjectRef, TypeId, TypeInfo, MAX_OBJECT_BYTES};
 use contgc_roots::task_groups::GroupFull;
 use contgc_roots::{ShadowStack, TaskRegistry, TaskRoot, Tasklet};
 use std::sync::atomic::Ordering;
@@ -57,6 +57,18 @@ pub(crate) struct MutatorLocal {
     pub task_group: Option<u32>,
 }
 
+impl MutatorLocal {
+    /// Gives back the unused tail of the allocation buffer as a filler, keeping eden
+    /// walkable; the next allocation takes a new buffer.
+    pub(crate) fn retire_buffer(&mut self, nursery: &Nursery) {
+        // SAFETY: [cursor, limit) is the unused tail of this mutator's own buffer in
+        // eden (or empty).
+        unsafe { nursery.fill(self.cursor, self.limit) };
+        self.cursor = 0;
+        self.limit = 0;
+    }
+}
+
 /// A registered mutator's local state, as the collector sees it.
 pub(crate) struct LocalPtr(pub *mut MutatorLocal);
 
@@ -85,13 +97,8 @@ impl Drop for Mutator {
             let heap = Arc::clone(&self.heap);
             let mut sp = lock(&heap.spaces);
             let l = self.local();
-            let (c, e) = (l.cursor, l.limit);
-            let mut log = std::mem::take(&mut l.remset);
-            l.cursor = 0;
-            l.limit = 0;
-            // SAFETY: [c, e) is the unused tail of our own buffer.
-            unsafe { sp.nursery.fill(c, e) };
-            sp.remset.append(&mut log);
+            l.retire_buffer(&sp.nursery);
+            sp.remset.append(&mut l.remset);
         }
         if let Some(g) = self.local().task_group.take() {
             self.heap.tasks.release_group(g);
@@ -406,11 +413,7 @@ impl Mutator {
             let granted = {
                 let heap = Arc::clone(&self.heap);
                 let sp = lock(&heap.spaces);
-                let l = self.local();
-                // SAFETY: [cursor, limit) is the unused tail of our own buffer.
-                unsafe { sp.nursery.fill(l.cursor, l.limit) };
-                l.cursor = 0;
-                l.limit = 0;
+                self.local().retire_buffer(&sp.nursery);
                 sp.nursery.grant(size, tlab)
             };
             let buffer = match granted {
@@ -614,8 +617,7 @@ impl Mutator {
     /// True if `addr` lies in memory this heap manages (the nursery region, the old
     /// space's region, or a large object).
     pub fn is_heap_address(&self, addr: usize) -> bool {
-        let sp = lock(&self.heap.spaces);
-        sp.nursery.contains(addr) || sp.old.contains(addr) || sp.los.object_start(addr).is_some()
+        lock(&self.heap.spaces).contains(addr)
     }
 
     /// Adds a member to this mutator's task group, moving to a fresh group when it is

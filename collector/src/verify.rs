@@ -208,7 +208,7 @@ pub(crate) fn verify(
             let (a, base) = match unsafe { byref_slot::load(slot) } {
                 ByrefState::Null => return,
                 ByrefState::External { addr: to } => {
-                    if in_heap(sp, to) {
+                    if sp.contains(to) {
                         bad = Some(format!(
                             "invariant 4: object {addr:#x} ({}) byref +{off} says external but {to:#x} is heap memory",
                             ty.name()
@@ -340,7 +340,7 @@ impl MemberVisitor for TaskCheck<'_> {
         match ByrefState::decode(slot[0], slot[1]) {
             ByrefState::Null => {}
             ByrefState::External { addr } => {
-                if in_heap(self.sp, addr) {
+                if self.sp.contains(addr) {
                     self.err = Some(format!(
                         "invariant 4: a suspended task's byref says external but {addr:#x} is heap memory"
                     ));
@@ -397,11 +397,6 @@ fn check_chains(
         }
     }
     Ok(())
-}
-
-/// True if `addr` lies in memory the heap manages.
-fn in_heap(sp: &Spaces, addr: usize) -> bool {
-    sp.nursery.contains(addr) || sp.old.contains(addr) || sp.los.object_start(addr).is_some()
 }
 
 fn space_name(s: Space) -> &'static str {

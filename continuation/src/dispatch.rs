@@ -154,10 +154,10 @@ impl<'r, 's> Frame<'r, 's> {
     #[inline]
     pub fn result_u64(&mut self, ft: &FrameType) -> u64 {
         self.check(ft);
-        if ft.flags & flags::RESULT_DATA == 0 {
-            no_result_slot("data");
-        }
-        let off = ((ft.flags >> flags::RESULT_SHIFT) & flags::OFFSET_MASK) as usize * 8;
+        let off = match ft.result_offset() {
+            Some(off) if ft.flags & flags::RESULT_DATA != 0 => off,
+            _ => no_result_slot("data"),
+        };
         // SAFETY: the data result slot of this live continuation (layout checked).
         unsafe { self.obj().load_u64(off) }
     }
@@ -166,10 +166,10 @@ impl<'r, 's> Frame<'r, 's> {
     #[inline]
     pub fn result_ref(&mut self, ft: &FrameType) -> Option<Local<'s>> {
         self.check(ft);
-        let off = ft
-            .result_offset()
-            .filter(|_| ft.flags & flags::RESULT_REF != 0)
-            .expect("the frame type has a reference result slot");
+        let off = match ft.result_offset() {
+            Some(off) if ft.flags & flags::RESULT_REF != 0 => off,
+            _ => no_result_slot("reference"),
+        };
         self.scope.get_ref(self.cont, off)
     }
 
