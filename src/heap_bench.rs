@@ -413,7 +413,7 @@ fn gc_tree<'s>(s: &mut crate::Scope<'s>, node: crate::TypeId, depth: u32) -> cra
     .expect("a tree")
 }
 
-fn gc_check(s: &mut crate::Scope<'_>, n: crate::Local<'_>) -> u64 {
+fn gc_check<'s>(s: &mut crate::Scope<'s>, n: crate::Local<'s>) -> u64 {
     s.scope(|s| {
         let mut total = 1;
         if let Some(l) = s.get_ref(n, 0) {

@@ -179,7 +179,7 @@ fn alloc_per_suspension(placement: ContinuationPlacement) -> (f64, f64, f64) {
         let tasks = 1000;
         let depth = 10;
         s.collect(CollectionKind::Minor); // an empty eden: no collection below
-        let before = s.mutator().census();
+        let before = s.census();
         let mut leaves = Vec::new();
         for _ in 0..tasks {
             let mut susp = Suspension::new();
@@ -191,13 +191,13 @@ fn alloc_per_suspension(placement: ContinuationPlacement) -> (f64, f64, f64) {
             }
             leaves.push(susp.head().unwrap());
         }
-        let mid = s.mutator().census();
+        let mid = s.census();
         let frames = (tasks * depth) as f64;
         for &leaf in &leaves {
             let out = resume_chain(s, leaf);
             assert!(matches!(out, ChainOutcome::Suspended(_)));
         }
-        let end = s.mutator().census();
+        let end = s.census();
         let stats = heap.stats();
         assert_eq!(stats.minor_collections, 1, "no collection while counting");
         (
@@ -246,7 +246,7 @@ impl ChainBench {
 
     /// Captures a chain of `depth` frames, each referring to `obj`, resumes it to
     /// completion and checks the result.
-    pub fn run_chain(&self, s: &mut Scope<'_>, obj: Local<'_>, depth: usize) {
+    pub fn run_chain<'s>(&self, s: &mut Scope<'s>, obj: Local<'s>, depth: usize) {
         s.scope(|s| {
             let mut susp = Suspension::new();
             for i in 0..depth {

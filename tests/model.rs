@@ -304,7 +304,7 @@ impl Types {
     }
 
     /// The kind and model id of a heap object.
-    fn ident(&self, s: &mut Scope<'_>, l: Local<'_>) -> Result<(usize, Id), String> {
+    fn ident<'s>(&self, s: &mut Scope<'s>, l: Local<'s>) -> Result<(usize, Id), String> {
         let ti = s.type_index(l);
         let kind = *self
             .by_index
@@ -700,7 +700,7 @@ impl Run {
     fn resolve<'i>(
         &self,
         i: &mut Scope<'i>,
-        locals: &[Local<'_>],
+        locals: &[Local<'i>],
         reach: &Reach,
         id: Id,
     ) -> Result<Local<'i>, String> {
@@ -965,10 +965,10 @@ impl Run {
         })
     }
 
-    fn gc(
+    fn gc<'s>(
         &mut self,
-        s: &mut Scope<'_>,
-        locals: &[Local<'_>],
+        s: &mut Scope<'s>,
+        locals: &[Local<'s>],
         kind: CollectionKind,
     ) -> Result<(), String> {
         let before = self.heap.stats();
@@ -1026,10 +1026,10 @@ impl Run {
     }
 
     /// Checks the graph if a collection happened since the last check.
-    fn check_if_collected(
+    fn check_if_collected<'s>(
         &mut self,
-        s: &mut Scope<'_>,
-        locals: &[Local<'_>],
+        s: &mut Scope<'s>,
+        locals: &[Local<'s>],
     ) -> Result<(), String> {
         if collections(&self.heap.stats()) != self.collections {
             self.check_graph(s, locals)?;
@@ -1038,7 +1038,7 @@ impl Run {
     }
 
     /// Walks the heap from its roots and compares what it finds with the model.
-    fn check_graph(&mut self, s: &mut Scope<'_>, locals: &[Local<'_>]) -> Result<(), String> {
+    fn check_graph<'s>(&mut self, s: &mut Scope<'s>, locals: &[Local<'s>]) -> Result<(), String> {
         self.checks += 1;
         let st = self.heap.stats();
         self.collections = collections(&st);
@@ -1098,10 +1098,10 @@ impl Run {
     }
 
     /// Every object reachable in the heap, by model id, and the id each root holds.
-    fn walk_heap(
+    fn walk_heap<'s>(
         &self,
-        s: &mut Scope<'_>,
-        locals: &[Local<'_>],
+        s: &mut Scope<'s>,
+        locals: &[Local<'s>],
     ) -> Result<(Vec<Id>, HashMap<Id, Seen>), String> {
         let mut seen = HashMap::new();
         let mut root_ids = Vec::new();
@@ -1188,10 +1188,10 @@ impl Run {
     }
 
     /// Reads an object's length and data into `seen`; returns the length.
-    fn record(
+    fn record<'s>(
         &self,
-        w: &mut Scope<'_>,
-        l: Local<'_>,
+        w: &mut Scope<'s>,
+        l: Local<'s>,
         kind: usize,
         id: Id,
         addr: usize,
@@ -1248,7 +1248,7 @@ fn run_level<'s>(
                 .apply(s, &mut locals, op)
                 .map_err(|e| format!("op {} ({op:?}): {e}", *pos - 1))?,
         }
-        let roots = s.mutator().roots_len();
+        let roots = s.roots_len();
         if roots != run.base_roots + run.model.locals.len()
             || locals.len() != run.model.locals.len()
         {
@@ -1270,7 +1270,7 @@ fn run_case(params: &Params, stress: Option<u32>, ops: &[Op]) -> Result<(), Stri
     let mut run = Run::new(params.config(stress));
     let mut m = run.heap.mutator();
     m.scope(|s| {
-        run.base_roots = s.mutator().roots_len();
+        run.base_roots = s.roots_len();
         let mut pos = 0;
         // The outermost level's locals live in a scope of their own, closed here.
         s.scope(|i| run_level(&mut run, i, Vec::new(), ops, &mut pos, 0))?;

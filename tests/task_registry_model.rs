@@ -168,7 +168,7 @@ fn new_obj<'s>(s: &mut Scope<'s>, size: Size, v: u64) -> Local<'s> {
     o
 }
 
-fn check_obj(s: &mut Scope<'_>, o: Local<'_>, v: u64, what: &str) -> Result<(), TestCaseError> {
+fn check_obj<'s>(s: &mut Scope<'s>, o: Local<'s>, v: u64, what: &str) -> Result<(), TestCaseError> {
     let (a, b) = (s.read_u64(o, 0), s.read_u64(o, 8));
     prop_assert!(
         a == v && b == v ^ MAGIC,
@@ -183,7 +183,7 @@ fn check_obj(s: &mut Scope<'_>, o: Local<'_>, v: u64, what: &str) -> Result<(), 
 
 /// Collections so far (every kind, every thread).
 fn collections(s: &mut Scope<'_>) -> u64 {
-    let st = s.mutator().stats();
+    let st = s.stats();
     st.minor_collections + st.major_collections
 }
 
@@ -565,7 +565,7 @@ fn check_tasklet(s: &mut Scope<'_>, root: TaskRoot, want: &[Word]) -> Result<(),
                                     what
                                 ),
                                 None => prop_assert!(
-                                    s.mutator().is_heap_address(addr),
+                                    s.is_heap_address(addr),
                                     "{}: {:#x} is not in the heap",
                                     what,
                                     addr

@@ -58,7 +58,7 @@ fn alloc<'s>(s: &mut Scope<'s>, node: TypeId) -> Local<'s> {
         Ok(l) => l,
         Err(e) => panic!(
             "allocation failed in a nearly empty heap: {e} ({:?})",
-            s.mutator().stats()
+            s.stats()
         ),
     }
 }
@@ -84,7 +84,7 @@ fn build_list<'s>(s: &mut Scope<'s>, node: TypeId, t: usize, r: usize) -> Local<
 }
 
 /// Checks a list built by `build_list(.., t, r)`.
-fn check_list(s: &mut Scope<'_>, head: Local<'_>, t: usize, r: usize) {
+fn check_list<'s>(s: &mut Scope<'s>, head: Local<'s>, t: usize, r: usize) {
     s.scope(|s| {
         let cur = s.dup(head);
         let mut i = LEN;

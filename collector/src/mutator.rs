@@ -41,12 +41,6 @@ pub(crate) struct MutatorLocal {
     pub limit: usize,
     /// Scoped roots.
     pub shadow: ShadowStack,
-    /// Debug builds: the scope serial each shadow slot was pushed in, to catch locals
-    /// used after their scope ended.
-    #[cfg(debug_assertions)]
-    pub stamps: Vec<u32>,
-    #[cfg(debug_assertions)]
-    pub scope_serial: u32,
     /// Old objects this mutator's write barrier logged since the last collection.
     pub remset: Vec<usize>,
     /// Allocations counted in GC-stress mode.
@@ -118,10 +112,6 @@ impl Mutator {
             cursor: 0,
             limit: 0,
             shadow: ShadowStack::new(),
-            #[cfg(debug_assertions)]
-            stamps: Vec::new(),
-            #[cfg(debug_assertions)]
-            scope_serial: 0,
             remset: Vec::new(),
             stress_count: 0,
             task_group: None,
@@ -144,13 +134,6 @@ impl Mutator {
     pub(crate) fn local_ref(&self) -> &MutatorLocal {
         // SAFETY: as for `local`.
         unsafe { &*self.local }
-    }
-
-    /// An identity for this mutator, used by debug checks on locals.
-    #[cfg(debug_assertions)]
-    #[inline(always)]
-    pub(crate) fn identity(&self) -> usize {
-        self.local as usize
     }
 
     /// The heap this mutator belongs to.
@@ -684,10 +667,7 @@ impl Mutator {
     /// allocation, safepoint or collection.
     #[inline(always)]
     pub unsafe fn push_root(&mut self, obj: Option<ObjectRef>) -> u32 {
-        let l = self.local();
-        #[cfg(debug_assertions)]
-        l.stamps.push(u32::MAX);
-        l.shadow.push(obj.map_or(0, |o| o.addr()))
+        self.local().shadow.push(obj.map_or(0, |o| o.addr()))
     }
 
     /// The current address of the object in scoped root `index`.
@@ -720,9 +700,6 @@ impl Mutator {
     /// since may be released.
     #[inline(always)]
     pub unsafe fn truncate_roots(&mut self, len: usize) {
-        let l = self.local();
-        l.shadow.truncate(len);
-        #[cfg(debug_assertions)]
-        l.stamps.truncate(len);
+        self.local().shadow.truncate(len);
     }
 }

@@ -2,11 +2,24 @@
 //!
 //! A [`Scope`] is opened on a mutator with [`Mutator::scope`]; every object it hands
 //! out is a [`Local`], an index into the mutator's shadow stack that the collector
-//! updates when the object moves. Locals are `Copy` and carry the scope's lifetime, so
-//! the borrow checker stops them from being used once the scope's borrow of the mutator
-//! has ended. Nested scopes release their locals when they close; a local of a closed
-//! nested scope, or of another mutator, is caught with a clear panic in debug builds
-//! (in release builds it reads whatever local now has its index, never freed memory).
+//! updates when the object moves. Nested scopes ([`Scope::scope`],
+//! [`Scope::scope_escape`]) release their locals when they close.
+//!
+//! # Branded locals
+//! Every scope has a *brand*: the lifetime `'s` in `Scope<'s>` and `Local<'s>`. The
+//! closure a scope runs is generic over it (`for<'s> FnOnce(&mut Scope<'s>)`), so the
+//! compiler knows nothing about one scope's brand inside another's, and a scope only
+//! accepts locals of its own brand or of the scopes it is nested in. This is checked
+//! at compile time, costs nothing at run time, and rules out, in safe code:
+//! - using a local of one mutator (or heap) in a scope of another mutator;
+//! - using a local after its scope (top-level or nested) has closed;
+//! - keeping a local past its scope in a variable, a return value or another thread.
+//!
+//! A nested scope is handed to its closure as a [`NestedScope<'i, 's>`](NestedScope):
+//! a `Scope<'i>` (through `Deref`) that also records that the outer brand `'s`
+//! outlives `'i`, which is what lets the outer scope's `Local<'s>` be used as a
+//! `Local<'i>` inside it. Functions that take `&mut Scope<'i>` accept it by deref
+//! coercion.
 //!
 //! Field accesses are checked against the type's descriptor: reference slots are read
 //! and written only as references (with the write barrier), data only as data, and
@@ -14,65 +27,86 @@
 
 use crate::error::{AllocError, ByrefError};
 use crate::mutator::Mutator;
-use crate::stats::CollectionKind;
+use crate::stats::{Census, CollectionKind, HeapStats};
 use contgc_heap::byref::{self as byref_slot, ByrefState};
 use contgc_heap::descriptor::FieldCheck;
 use contgc_heap::{Header, ObjectRef, SlotKind, TypeId};
 use contgc_roots::Persistent;
 use std::marker::PhantomData;
+use std::ops::{Deref, DerefMut};
 
-/// A scoped reference to an object, valid while its [`Scope`] is open.
+/// A scoped reference to an object, valid while its [`Scope`] is open; `'s` is the
+/// scope's brand (see the [module documentation](self)).
 ///
-/// A scope cannot hand its locals to code that outlives it:
+/// A local is a copyable index into its mutator's scoped roots; the collector updates
+/// the slot when the object moves, so a local stays valid across allocations and
+/// collections until its scope closes. The compiler stops every other use; the
+/// compile-fail tests in `collector/tests/ui/` pin each case. For example, a local
+/// cannot leave its scope:
 ///
 /// ```compile_fail
 /// # use contgc_collector::{Config, Heap, TypeDescriptor};
 /// # let heap = Heap::new(Config::default()).unwrap();
 /// # let t = heap.register_type(&TypeDescriptor::fixed("T", 8)).unwrap();
 /// let mut m = heap.mutator();
-/// let escaped = m.scope(|s| s.alloc(t).unwrap());
-/// m.scope(|s| s.read_u64(escaped, 0)); // error: `m` is still borrowed by `escaped`
+/// let escaped = m.scope(|s| s.alloc(t).unwrap()); // error: the local escapes
 /// ```
 ///
-/// nor can a nested scope's locals outlive it:
+/// and a local of one mutator is not accepted by another mutator's scope:
 ///
 /// ```compile_fail
 /// # use contgc_collector::{Config, Heap, TypeDescriptor};
 /// # let heap = Heap::new(Config::default()).unwrap();
 /// # let t = heap.register_type(&TypeDescriptor::fixed("T", 8)).unwrap();
-/// let mut m = heap.mutator();
-/// m.scope(|s| {
-///     let mut leaked = None;
-///     s.scope(|inner| leaked = Some(inner.alloc(t).unwrap()));
-///     s.read_u64(leaked.unwrap(), 0); // error: `s` is still borrowed by `leaked`
+/// let (mut m1, mut m2) = (heap.mutator(), heap.mutator());
+/// m1.scope(|s1| {
+///     let a = s1.alloc(t).unwrap();
+///     m2.scope(|s2| s2.read_u64(a, 0)); // error: `a` has another scope's brand
 /// });
-/// ```
-///
-/// and a mutator, which owns thread-local state, cannot be shared between threads:
-///
-/// ```compile_fail
-/// fn shared<T: Sync>(_: &T) {}
-/// # use contgc_collector::{Config, Heap};
-/// let heap = Heap::new(Config::default()).unwrap();
-/// let m = heap.mutator();
-/// shared(&m); // error: `Mutator` is not `Sync`
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Local<'s> {
     index: u32,
-    #[cfg(debug_assertions)]
-    stamp: u32,
-    #[cfg(debug_assertions)]
-    owner: usize,
-    _scope: PhantomData<&'s ()>,
+    // Covariant: a local of an enclosing scope can be used in a nested one.
+    _brand: PhantomData<&'s ()>,
 }
 
-/// An open scope on a mutator; see the module documentation.
+/// An open scope on a mutator; see the [module documentation](self).
+///
+/// `Scope<'s>` is invariant in its brand `'s`, so a scope cannot be viewed as a scope
+/// of a shorter brand (which would let it accept locals of unrelated scopes).
 pub struct Scope<'s> {
     m: &'s mut Mutator,
     base: usize,
-    #[cfg(debug_assertions)]
-    serial: u32,
+    _brand: PhantomData<fn(&'s ()) -> &'s ()>,
+}
+
+/// A scope nested in a scope of brand `'o`: a [`Scope<'i>`](Scope) (use it through
+/// `Deref`) whose type records that `'o` outlives `'i`, so locals of the outer scope
+/// are accepted inside it. Its own locals are released when it closes.
+///
+/// Method calls go through `DerefMut`, so a call whose argument uses the scope again
+/// (`i.write_u64(a, 0, i.read_u64(b, 0))`) needs the value in a variable first, or
+/// the nested scope rebound as a plain scope: `let i: &mut Scope<'_> = i;` (the outer
+/// locals stay usable: the bound is known for the whole closure body).
+pub struct NestedScope<'i, 'o> {
+    inner: Scope<'i>,
+    _outer: PhantomData<&'i &'o ()>,
+}
+
+impl<'i> Deref for NestedScope<'i, '_> {
+    type Target = Scope<'i>;
+    #[inline(always)]
+    fn deref(&self) -> &Scope<'i> {
+        &self.inner
+    }
+}
+
+impl<'i> DerefMut for NestedScope<'i, '_> {
+    #[inline(always)]
+    fn deref_mut(&mut self) -> &mut Scope<'i> {
+        &mut self.inner
+    }
 }
 
 impl Drop for Scope<'_> {
@@ -84,7 +118,9 @@ impl Drop for Scope<'_> {
 }
 
 impl Mutator {
-    /// Opens a scope; its locals are released when `f` returns (or unwinds).
+    /// Opens a scope; its locals are released when `f` returns (or unwinds). The
+    /// closure is generic over the scope's brand `'s`, so nothing it returns can hold
+    /// a `Local<'s>`; keep objects past a scope with [`Scope::persist`].
     ///
     /// ```
     /// use contgc_collector::{Config, Heap, TypeDescriptor};
@@ -99,7 +135,7 @@ impl Mutator {
     /// });
     /// assert_eq!(total, Ok(true));
     /// ```
-    pub fn scope<'s, R>(&'s mut self, f: impl FnOnce(&mut Scope<'s>) -> R) -> R {
+    pub fn scope<R>(&mut self, f: impl for<'s> FnOnce(&mut Scope<'s>) -> R) -> R {
         let mut s = Scope::open(self);
         f(&mut s)
     }
@@ -108,24 +144,43 @@ impl Mutator {
 impl<'s> Scope<'s> {
     fn open(m: &'s mut Mutator) -> Scope<'s> {
         let base = m.roots_len();
-        #[cfg(debug_assertions)]
-        let serial = {
-            let l = m.local();
-            l.scope_serial = l.scope_serial.wrapping_add(1);
-            l.scope_serial
-        };
         Scope {
             m,
             base,
-            #[cfg(debug_assertions)]
-            serial,
+            _brand: PhantomData,
+        }
+    }
+
+    fn nested(&mut self) -> NestedScope<'_, 's> {
+        NestedScope {
+            inner: Scope::open(&mut *self.m),
+            _outer: PhantomData,
         }
     }
 
     /// Opens a nested scope; its locals are released when `f` returns. Locals of this
-    /// scope can be used inside it.
-    pub fn scope<'i, R>(&'i mut self, f: impl FnOnce(&mut Scope<'i>) -> R) -> R {
-        let mut inner = Scope::open(&mut *self.m);
+    /// scope (and of the scopes it is nested in) can be used inside it; the nested
+    /// scope's own locals cannot leave it.
+    ///
+    /// ```
+    /// # use contgc_collector::{Config, Heap, TypeDescriptor};
+    /// # let heap = Heap::new(Config::default()).unwrap();
+    /// # let t = heap.register_type(&TypeDescriptor::fixed("T", 8)).unwrap();
+    /// # let mut m = heap.mutator();
+    /// m.scope(|s| {
+    ///     let a = s.alloc(t).unwrap();
+    ///     s.write_u64(a, 0, 7);
+    ///     let doubled = s.scope(|i| {
+    ///         let tmp = i.alloc(t).unwrap(); // released when the closure returns
+    ///         let v = i.read_u64(a, 0) * 2; // `a`, a local of the outer scope
+    ///         i.write_u64(tmp, 0, v);
+    ///         i.read_u64(tmp, 0)
+    ///     });
+    ///     assert_eq!(doubled, 14);
+    /// });
+    /// ```
+    pub fn scope<R>(&mut self, f: impl for<'i> FnOnce(&mut NestedScope<'i, 's>) -> R) -> R {
+        let mut inner = self.nested();
         f(&mut inner)
     }
 
@@ -150,72 +205,37 @@ impl<'s> Scope<'s> {
     ///     assert!(list.is_some());
     /// });
     /// ```
-    pub fn scope_escape<'i>(
-        &'i mut self,
-        f: impl FnOnce(&mut Scope<'i>) -> Option<Local<'i>>,
+    pub fn scope_escape(
+        &mut self,
+        f: impl for<'i> FnOnce(&mut NestedScope<'i, 's>) -> Option<Local<'i>>,
     ) -> Option<Local<'s>> {
-        #[cfg(debug_assertions)]
-        let (stamp, owner) = (self.serial, self.m.identity());
-        let mut inner = Scope::open(&mut *self.m);
-        let escaped = f(&mut inner).map(|l| inner.raw(l));
-        let base = inner.base;
-        // SAFETY: the inner scope is done; its locals are released (the escaping object
-        // is pushed again below).
-        unsafe { inner.m.truncate_roots(base) };
-        let obj = escaped?;
+        let base = self.m.roots_len();
+        let escaped = {
+            let mut inner = self.nested();
+            let l = f(&mut inner);
+            l.map(|l| inner.raw(l))
+            // `inner` closes here and releases its locals.
+        };
+        debug_assert_eq!(self.m.roots_len(), base);
         // The escaped object takes the first slot above the inner scope's base, which
-        // belongs to this (outer) scope; raising the inner base keeps the inner
-        // scope's drop from releasing it.
-        let l = inner.m.local();
-        let index = l.shadow.push(obj.addr());
-        #[cfg(debug_assertions)]
-        l.stamps.push(stamp);
-        inner.base = base + 1;
-        drop(inner);
-        Some(Local {
-            index,
-            #[cfg(debug_assertions)]
-            stamp,
-            #[cfg(debug_assertions)]
-            owner,
-            _scope: PhantomData,
-        })
+        // belongs to this (outer) scope.
+        escaped.map(|obj| self.push(obj))
     }
 
     #[inline(always)]
     fn push(&mut self, obj: ObjectRef) -> Local<'s> {
-        let l = self.m.local();
-        let index = l.shadow.push(obj.addr());
-        #[cfg(debug_assertions)]
-        l.stamps.push(self.serial);
+        let index = self.m.local().shadow.push(obj.addr());
         Local {
             index,
-            #[cfg(debug_assertions)]
-            stamp: self.serial,
-            #[cfg(debug_assertions)]
-            owner: self.m.identity(),
-            _scope: PhantomData,
+            _brand: PhantomData,
         }
     }
 
     /// The object's current address. It stays valid only until the next allocation,
     /// safepoint or collection; prefer locals.
     #[inline(always)]
-    pub fn raw(&self, l: Local<'_>) -> ObjectRef {
-        #[cfg(debug_assertions)]
-        self.check_local(l);
+    pub fn raw(&self, l: Local<'s>) -> ObjectRef {
         ObjectRef::from_addr(self.m.local_ref().shadow.get(l.index)).expect("locals are non-null")
-    }
-
-    #[cfg(debug_assertions)]
-    fn check_local(&self, l: Local<'_>) {
-        if l.owner != self.m.identity() {
-            panic!("contgc: a local of another mutator (or heap) was used in this scope");
-        }
-        let stamps = &self.m.local_ref().stamps;
-        if stamps.get(l.index as usize) != Some(&l.stamp) {
-            panic!("contgc: local #{} used after its scope ended", l.index);
-        }
     }
 
     /// Makes a local from a raw address.
@@ -235,9 +255,7 @@ impl<'s> Scope<'s> {
     /// `obj` must be a live object of this heap, obtained since the last allocation,
     /// safepoint or collection.
     #[inline]
-    pub unsafe fn set_raw(&mut self, l: Local<'_>, obj: Option<ObjectRef>) -> bool {
-        #[cfg(debug_assertions)]
-        self.check_local(l);
+    pub unsafe fn set_raw(&mut self, l: Local<'s>, obj: Option<ObjectRef>) -> bool {
         match obj {
             Some(o) => {
                 self.m.local().shadow.set(l.index, o.addr());
@@ -265,19 +283,19 @@ impl<'s> Scope<'s> {
     /// A second local for the same object (to be overwritten with
     /// [`load_into`](Self::load_into) while walking a structure).
     #[inline]
-    pub fn dup(&mut self, l: Local<'_>) -> Local<'s> {
+    pub fn dup(&mut self, l: Local<'s>) -> Local<'s> {
         let o = self.raw(l);
         self.push(o)
     }
 
     #[inline]
-    fn header(&self, l: Local<'_>) -> Header {
+    fn header(&self, l: Local<'s>) -> Header {
         // SAFETY: locals hold live objects of this heap (the collector keeps them).
         unsafe { self.raw(l).header() }
     }
 
     #[inline]
-    fn check_slot(&mut self, l: Local<'_>, offset: usize, want: SlotKind) -> ObjectRef {
+    fn check_slot(&mut self, l: Local<'s>, offset: usize, want: SlotKind) -> ObjectRef {
         let obj = self.raw(l);
         // SAFETY: locals hold live objects of this heap.
         let h = unsafe { obj.header() };
@@ -297,7 +315,7 @@ impl<'s> Scope<'s> {
     /// Checks that `offset..offset + width` is plain data inside `l`'s payload and that
     /// `offset` is a multiple of `align`; returns the object.
     #[inline]
-    fn check_data(&mut self, l: Local<'_>, offset: usize, width: usize, align: usize) -> ObjectRef {
+    fn check_data(&mut self, l: Local<'s>, offset: usize, width: usize, align: usize) -> ObjectRef {
         let obj = self.raw(l);
         // SAFETY: locals hold live objects of this heap.
         let h = unsafe { obj.header() };
@@ -313,7 +331,7 @@ impl<'s> Scope<'s> {
     }
 
     /// Reads reference slot `offset` of `obj`.
-    pub fn get_ref(&mut self, obj: Local<'_>, offset: usize) -> Option<Local<'s>> {
+    pub fn get_ref(&mut self, obj: Local<'s>, offset: usize) -> Option<Local<'s>> {
         let o = self.check_slot(obj, offset, SlotKind::Ref);
         // SAFETY: checked to be a reference slot of a live object.
         let v = unsafe { o.load_slot(offset) };
@@ -321,20 +339,16 @@ impl<'s> Scope<'s> {
     }
 
     /// Makes local `dst` hold the object `src` holds.
-    pub fn set_local(&mut self, dst: Local<'_>, src: Local<'_>) {
+    pub fn set_local(&mut self, dst: Local<'s>, src: Local<'s>) {
         let o = self.raw(src);
-        #[cfg(debug_assertions)]
-        self.check_local(dst);
         self.m.local().shadow.set(dst.index, o.addr());
     }
 
     /// Overwrites local `dst` with the object in reference slot `offset` of `obj`, if
     /// that slot is not null; returns whether it was not null. Walks a structure
     /// without growing the scope.
-    pub fn load_into(&mut self, dst: Local<'_>, obj: Local<'_>, offset: usize) -> bool {
+    pub fn load_into(&mut self, dst: Local<'s>, obj: Local<'s>, offset: usize) -> bool {
         let o = self.check_slot(obj, offset, SlotKind::Ref);
-        #[cfg(debug_assertions)]
-        self.check_local(dst);
         // SAFETY: checked to be a reference slot of a live object.
         let v = unsafe { o.load_slot(offset) };
         if v != 0 {
@@ -345,7 +359,7 @@ impl<'s> Scope<'s> {
 
     /// Stores `value` (or null) into reference slot `offset` of `obj`, through the
     /// write barrier.
-    pub fn set_ref(&mut self, obj: Local<'_>, offset: usize, value: Option<Local<'_>>) {
+    pub fn set_ref(&mut self, obj: Local<'s>, offset: usize, value: Option<Local<'s>>) {
         let o = self.check_slot(obj, offset, SlotKind::Ref);
         let v = value.map(|v| self.raw(v));
         // SAFETY: checked reference slot of a live object; `v` is a live object of
@@ -353,7 +367,7 @@ impl<'s> Scope<'s> {
         unsafe { self.m.store_ref(o, offset, v) };
     }
 
-    fn byref_slot(&mut self, obj: Local<'_>, slot: usize) -> Result<ObjectRef, ByrefError> {
+    fn byref_slot(&mut self, obj: Local<'s>, slot: usize) -> Result<ObjectRef, ByrefError> {
         let o = self.raw(obj);
         // SAFETY: locals hold live objects of this heap.
         let h = unsafe { o.header() };
@@ -375,9 +389,9 @@ impl<'s> Scope<'s> {
     /// next collection.
     pub fn set_byref(
         &mut self,
-        obj: Local<'_>,
+        obj: Local<'s>,
         slot: usize,
-        target: Local<'_>,
+        target: Local<'s>,
         target_offset: usize,
     ) -> Result<(), ByrefError> {
         let o = self.byref_slot(obj, slot)?;
@@ -406,7 +420,7 @@ impl<'s> Scope<'s> {
     /// the heap.
     pub fn set_byref_external(
         &mut self,
-        obj: Local<'_>,
+        obj: Local<'s>,
         slot: usize,
         addr: usize,
     ) -> Result<(), ByrefError> {
@@ -423,7 +437,7 @@ impl<'s> Scope<'s> {
     }
 
     /// Reads byref slot `slot` of `obj`.
-    pub fn byref(&mut self, obj: Local<'_>, slot: usize) -> Result<Byref<'s>, ByrefError> {
+    pub fn byref(&mut self, obj: Local<'s>, slot: usize) -> Result<Byref<'s>, ByrefError> {
         let o = self.byref_slot(obj, slot)?;
         let p = o.payload().wrapping_add(slot) as *const usize;
         // SAFETY: checked byref slot of a live object.
@@ -464,7 +478,7 @@ impl<'s> Scope<'s> {
         }
     }
 
-    fn through_byref(&mut self, obj: Local<'_>, slot: usize, width: usize) -> (ObjectRef, usize) {
+    fn through_byref(&mut self, obj: Local<'s>, slot: usize, width: usize) -> (ObjectRef, usize) {
         match self.byref(obj, slot) {
             Ok(Byref::Heap { base, offset }) => {
                 (self.check_data(base, offset, width, width), offset)
@@ -479,14 +493,14 @@ impl<'s> Scope<'s> {
     /// Reads a `u64` through the resolved heap byref in slot `slot` of `obj` (checked
     /// against the base object's layout like any data read). Panics if the byref is
     /// not a resolved heap byref.
-    pub fn read_u64_via(&mut self, obj: Local<'_>, slot: usize) -> u64 {
+    pub fn read_u64_via(&mut self, obj: Local<'s>, slot: usize) -> u64 {
         let (o, off) = self.through_byref(obj, slot, 8);
         // SAFETY: checked to be aligned data bytes inside the base's payload.
         unsafe { o.load_u64(off) }
     }
 
     /// Writes a `u64` through the resolved heap byref in slot `slot` of `obj`.
-    pub fn write_u64_via(&mut self, obj: Local<'_>, slot: usize, value: u64) {
+    pub fn write_u64_via(&mut self, obj: Local<'s>, slot: usize, value: u64) {
         let (o, off) = self.through_byref(obj, slot, 8);
         // SAFETY: checked to be aligned data bytes inside the base's payload.
         unsafe { o.store_u64(off, value) }
@@ -494,38 +508,38 @@ impl<'s> Scope<'s> {
 
     /// True if both locals hold the same object.
     #[inline]
-    pub fn same(&self, a: Local<'_>, b: Local<'_>) -> bool {
+    pub fn same(&self, a: Local<'s>, b: Local<'s>) -> bool {
         self.raw(a) == self.raw(b)
     }
 
     /// Element count of a variable-size object (0 for fixed-size ones).
     #[inline]
-    pub fn len(&self, obj: Local<'_>) -> u32 {
+    pub fn len(&self, obj: Local<'s>) -> u32 {
         self.header(obj).len()
     }
 
     /// The type index of the object (as in [`TypeId::index`]).
     #[inline]
-    pub fn type_index(&self, obj: Local<'_>) -> u32 {
+    pub fn type_index(&self, obj: Local<'s>) -> u32 {
         self.header(obj).type_index()
     }
 
     /// Copies `dst.len()` payload bytes from `offset` into `dst`.
-    pub fn read_bytes(&mut self, obj: Local<'_>, offset: usize, dst: &mut [u8]) {
+    pub fn read_bytes(&mut self, obj: Local<'s>, offset: usize, dst: &mut [u8]) {
         let o = self.check_data(obj, offset, dst.len(), 1);
         // SAFETY: checked to be data bytes inside the payload.
         unsafe { o.copy_out(offset, dst) };
     }
 
     /// Copies `src` into the payload at `offset`.
-    pub fn write_bytes(&mut self, obj: Local<'_>, offset: usize, src: &[u8]) {
+    pub fn write_bytes(&mut self, obj: Local<'s>, offset: usize, src: &[u8]) {
         let o = self.check_data(obj, offset, src.len(), 1);
         // SAFETY: checked to be data bytes inside the payload.
         unsafe { o.copy_in(offset, src) };
     }
 
     /// Persists the object: the handle keeps it alive beyond this scope.
-    pub fn persist(&mut self, obj: Local<'_>) -> Persistent {
+    pub fn persist(&mut self, obj: Local<'s>) -> Persistent {
         let o = self.raw(obj);
         // SAFETY: `o` is a live object of this heap (a local), read just now.
         unsafe { self.m.heap.handles.create(o) }
@@ -540,7 +554,7 @@ impl<'s> Scope<'s> {
 
     /// Makes a persistent handle hold `obj`. Panics if the handle belongs to another
     /// heap.
-    pub fn set_persistent(&mut self, p: &Persistent, obj: Local<'_>) {
+    pub fn set_persistent(&mut self, p: &Persistent, obj: Local<'s>) {
         self.m.check_heap_of("persistent handle", p.heap_id());
         // SAFETY: the handle belongs to this heap (checked) and the object is a live
         // local, read just now.
@@ -557,9 +571,70 @@ impl<'s> Scope<'s> {
         self.m.collect(kind);
     }
 
-    /// The mutator this scope is open on (for its raw layer).
-    pub fn mutator(&mut self) -> &mut Mutator {
+    /// The mutator this scope is open on, for its raw layer.
+    ///
+    /// # Safety
+    /// The mutator must not be replaced or moved out through the returned reference
+    /// (`std::mem::swap`, `replace`, `take`) while this scope is open: the scope's
+    /// locals index the mutator's scoped roots. Everything done through the raw layer
+    /// follows that layer's own rules (see [`crate::mutator`]).
+    #[inline(always)]
+    pub unsafe fn mutator(&mut self) -> &mut Mutator {
         self.m
+    }
+
+    /// The heap this scope's mutator belongs to.
+    pub fn heap(&self) -> crate::Heap {
+        self.m.heap()
+    }
+
+    /// Panics if `ty` was registered with another heap (see [`Mutator::check_type`]).
+    #[inline(always)]
+    pub fn check_type(&self, ty: TypeId) {
+        self.m.check_type(ty)
+    }
+
+    /// The number of scoped roots on this mutator (this scope's locals, those of the
+    /// scopes it is nested in, and raw roots): a diagnostic, e.g. to check that a loop
+    /// does not pile up locals.
+    #[inline]
+    pub fn roots_len(&self) -> usize {
+        self.m.roots_len()
+    }
+
+    /// True if `addr` lies in memory this heap manages (see
+    /// [`Mutator::is_heap_address`]).
+    pub fn is_heap_address(&self, addr: usize) -> bool {
+        self.m.is_heap_address(addr)
+    }
+
+    /// The id of this scope's heap.
+    #[inline]
+    pub fn heap_id(&self) -> u32 {
+        self.m.heap_id()
+    }
+
+    /// See [`Mutator::stats`].
+    pub fn stats(&self) -> HeapStats {
+        self.m.stats()
+    }
+
+    /// See [`Mutator::census`].
+    pub fn census(&mut self) -> Census {
+        self.m.census()
+    }
+
+    /// See [`Mutator::blocking`]: runs `f` with this mutator counted as stopped, so
+    /// collections can run meanwhile (and move this scope's objects; its locals follow).
+    pub fn blocking<R>(&mut self, f: impl FnOnce() -> R) -> R {
+        self.m.blocking(f)
+    }
+
+    /// True if type `index` of this heap is a continuation layout. Panics if no such
+    /// type is registered.
+    #[inline]
+    pub fn is_continuation_type(&mut self, index: u32) -> bool {
+        self.m.is_continuation_type(index)
     }
 
     pub(crate) fn mutator_ref(&self) -> &Mutator {
@@ -567,7 +642,7 @@ impl<'s> Scope<'s> {
     }
 
     /// Payload bytes of the object.
-    pub fn payload_size(&mut self, obj: Local<'_>) -> usize {
+    pub fn payload_size(&mut self, obj: Local<'s>) -> usize {
         let h = self.header(obj);
         self.m
             .type_info(h.type_index())
@@ -596,16 +671,16 @@ pub enum Byref<'s> {
 
 macro_rules! scalar_access {
     ($($read:ident $write:ident $t:ty, $w:literal, $from:expr, $to:expr, $load:ident, $store:ident;)*) => {
-        impl Scope<'_> {
+        impl<'s> Scope<'s> {
             $(
                 #[doc = concat!("Reads a `", stringify!($t), "` at payload byte `offset`, which must be a multiple of ", stringify!($w), " (native endian).")]
-                pub fn $read(&mut self, obj: Local<'_>, offset: usize) -> $t {
+                pub fn $read(&mut self, obj: Local<'s>, offset: usize) -> $t {
                     let o = self.check_data(obj, offset, $w, $w);
                     // SAFETY: checked to be aligned data bytes inside the payload.
                     $from(unsafe { o.$load(offset) })
                 }
                 #[doc = concat!("Writes a `", stringify!($t), "` at payload byte `offset`, which must be a multiple of ", stringify!($w), " (native endian).")]
-                pub fn $write(&mut self, obj: Local<'_>, offset: usize, value: $t) {
+                pub fn $write(&mut self, obj: Local<'s>, offset: usize, value: $t) {
                     let o = self.check_data(obj, offset, $w, $w);
                     // SAFETY: checked to be aligned data bytes inside the payload.
                     unsafe { o.$store(offset, $to(value)) }
@@ -622,16 +697,16 @@ scalar_access! {
     read_f64 write_f64 f64, 8, f64::from_bits, f64::to_bits, load_u64, store_u64;
 }
 
-impl Scope<'_> {
+impl<'s> Scope<'s> {
     /// Reads the byte at payload byte `offset`.
-    pub fn read_u8(&mut self, obj: Local<'_>, offset: usize) -> u8 {
+    pub fn read_u8(&mut self, obj: Local<'s>, offset: usize) -> u8 {
         let mut b = [0u8];
         self.read_bytes(obj, offset, &mut b);
         b[0]
     }
 
     /// Writes the byte at payload byte `offset`.
-    pub fn write_u8(&mut self, obj: Local<'_>, offset: usize, value: u8) {
+    pub fn write_u8(&mut self, obj: Local<'s>, offset: usize, value: u8) {
         self.write_bytes(obj, offset, &[value]);
     }
 }

@@ -81,16 +81,17 @@ impl<'s> Scope<'s> {
 
     /// Registers a suspended task whose continuation chain starts at `head` in this
     /// mutator's current task group.
-    pub fn suspend_task(&mut self, head: Local<'_>) -> TaskRoot {
+    pub fn suspend_task(&mut self, head: Local<'s>) -> TaskRoot {
         let h = self.raw(head);
-        // SAFETY: `h` is a live object of this heap (a local), read just now.
+        // SAFETY: `h` is a live object of this heap (a local), read just now; the
+        // mutator is only used, not replaced.
         unsafe { self.mutator().suspend_task_raw(h) }
     }
 
     /// Registers an empty tasklet as a suspended task; capture frames into it with the
     /// `tasklet_push_*` methods (it is a root while they run).
     pub fn new_tasklet(&mut self) -> TaskRoot {
-        // SAFETY: an empty tasklet holds no reference.
+        // SAFETY: an empty tasklet holds no reference; the mutator is only used.
         unsafe { self.mutator().suspend_tasklet_raw(Box::new(Tasklet::new())) }
     }
 
@@ -102,7 +103,7 @@ impl<'s> Scope<'s> {
     }
 
     /// Captures a reference into a registered tasklet; returns its word index.
-    pub fn tasklet_push_ref(&mut self, t: &mut TaskRoot, value: Option<Local<'_>>) -> usize {
+    pub fn tasklet_push_ref(&mut self, t: &mut TaskRoot, value: Option<Local<'s>>) -> usize {
         let v = value.map_or(0, |v| self.raw(v).addr());
         // SAFETY: `v` is null or a live object of this heap, read just now.
         self.with_tasklet(t, |tk| unsafe { tk.push_ref(v) })
@@ -118,7 +119,7 @@ impl<'s> Scope<'s> {
     pub fn tasklet_push_byref(
         &mut self,
         t: &mut TaskRoot,
-        target: Local<'_>,
+        target: Local<'s>,
         offset: usize,
     ) -> Result<usize, ByrefError> {
         let payload = self.payload_size(target);

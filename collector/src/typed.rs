@@ -94,8 +94,8 @@ impl<'s> Scope<'s> {
         Ok(l)
     }
 
-    fn check_typed<T: Plain>(&mut self, ty: Typed<T>, obj: Local<'_>) {
-        self.mutator().check_type(ty.id);
+    fn check_typed<T: Plain>(&mut self, ty: Typed<T>, obj: Local<'s>) {
+        self.mutator_ref().check_type(ty.id);
         let found = self.type_index(obj);
         if found != ty.id.index() {
             panic!(
@@ -107,7 +107,7 @@ impl<'s> Scope<'s> {
     }
 
     /// The value an object of type `ty` holds. Panics if `obj` is not of type `ty`.
-    pub fn value<T: Plain>(&mut self, ty: Typed<T>, obj: Local<'_>) -> T {
+    pub fn value<T: Plain>(&mut self, ty: Typed<T>, obj: Local<'s>) -> T {
         self.check_typed(ty, obj);
         let mut v = std::mem::MaybeUninit::<T>::uninit();
         // SAFETY: the object is live, of type `ty` of this heap (checked), so its
@@ -123,7 +123,7 @@ impl<'s> Scope<'s> {
 
     /// Overwrites the value an object of type `ty` holds. Panics if `obj` is not of
     /// type `ty`.
-    pub fn set_value<T: Plain>(&mut self, ty: Typed<T>, obj: Local<'_>, value: T) {
+    pub fn set_value<T: Plain>(&mut self, ty: Typed<T>, obj: Local<'s>, value: T) {
         self.check_typed(ty, obj);
         // SAFETY: T is Plain (no padding), so its bytes are initialised.
         let bytes = unsafe {

@@ -52,7 +52,7 @@ fn raw_byrefs_into_young_objects_are_resolved_and_follow_their_base() {
         s.write_u64_via(hold, 0, 99);
         assert_eq!(s.read_u64(t, 16), 99);
         assert_eq!(s.read_u64(t, 8), 0, "only the captured field changed");
-        let stats = s.mutator().heap().pauses();
+        let stats = s.heap().pauses();
         assert_eq!(stats.iter().map(|p| p.byrefs_resolved).sum::<usize>(), 1);
     });
 }

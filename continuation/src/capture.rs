@@ -39,7 +39,7 @@ impl<'a, 's> Capture<'a, 's> {
         resume: ResumeFn,
         state: u32,
     ) -> Result<Self, AllocError> {
-        scope.mutator().check_type(ft.ty);
+        scope.check_type(ft.ty);
         let local = match reuse {
             Some(Continuation(k)) if scope.type_index(k) == ft.ty.index() => k,
             _ => scope.alloc(ft.ty)?,
@@ -58,7 +58,9 @@ impl<'a, 's> Capture<'a, 's> {
         resume: ResumeFn,
         state: u32,
     ) -> Result<Self, AllocError> {
-        let obj = scope.mutator().alloc_raw(ft.ty)?;
+        // SAFETY: the mutator is only used, not replaced; the new object is rooted by
+        // the chain it is linked into before anything can allocate.
+        let obj = unsafe { scope.mutator() }.alloc_raw(ft.ty)?;
         Ok(Capture::fill(scope, ft, obj, None, resume, state))
     }
 
@@ -89,7 +91,7 @@ impl<'a, 's> Capture<'a, 's> {
 
     /// Stores live reference `i`.
     #[inline]
-    pub fn set_ref(&mut self, i: u32, value: Option<Local<'_>>) -> &mut Self {
+    pub fn set_ref(&mut self, i: u32, value: Option<Local<'s>>) -> &mut Self {
         let off = self.ft.ref_offset(i);
         let v = value.map(|v| self.scope.raw(v));
         // SAFETY: `off` is reference slot i of this live continuation; `v` is a live
@@ -112,7 +114,7 @@ impl<'a, 's> Capture<'a, 's> {
     pub fn set_byref(
         &mut self,
         i: u32,
-        target: Local<'_>,
+        target: Local<'s>,
         offset: usize,
     ) -> Result<&mut Self, ByrefError> {
         let off = self.ft.byref_offset(i);
@@ -148,7 +150,7 @@ impl<'a, 's> Capture<'a, 's> {
     }
 
     /// Sets `next` (the caller's continuation).
-    pub fn set_next(&mut self, next: Option<Continuation<'_>>) -> &mut Self {
+    pub fn set_next(&mut self, next: Option<Continuation<'s>>) -> &mut Self {
         let v = next.map(|v| self.scope.raw(v.0));
         // SAFETY: NEXT_OFFSET is the `next` reference slot of this live continuation.
         unsafe { self.scope.mutator().store_ref(self.obj, NEXT_OFFSET, v) };
@@ -215,7 +217,7 @@ impl<'s> Continuation<'s> {
 
     /// The caller's continuation (`next`, a private reference), as a new local. Panics
     /// if the local no longer holds a continuation (safe code can overwrite a local).
-    pub fn next<'t>(self, scope: &mut Scope<'t>) -> Option<Continuation<'t>> {
+    pub fn next(self, scope: &mut Scope<'s>) -> Option<Continuation<'s>> {
         if !is_continuation(scope, self.0) {
             panic!("contgc: the local no longer holds a continuation");
         }
@@ -229,7 +231,7 @@ impl<'s> Continuation<'s> {
     }
 
     /// Checks that `l` holds a continuation.
-    pub fn from_local(scope: &mut Scope<'_>, l: Local<'s>) -> Option<Continuation<'s>> {
+    pub fn from_local(scope: &mut Scope<'s>, l: Local<'s>) -> Option<Continuation<'s>> {
         is_continuation(scope, l).then_some(Continuation(l))
     }
 }
@@ -282,7 +284,7 @@ impl<'s> Suspension<'s> {
     }
 }
 
-pub(crate) fn is_continuation(scope: &mut Scope<'_>, k: Local<'_>) -> bool {
+pub(crate) fn is_continuation<'s>(scope: &mut Scope<'s>, k: Local<'s>) -> bool {
     let ti = scope.type_index(k);
-    scope.mutator().is_continuation_type(ti)
+    scope.is_continuation_type(ti)
 }

@@ -242,7 +242,7 @@ pub fn resume_chain<'s>(scope: &mut Scope<'s>, leaf: Continuation<'s>) -> ChainO
     let mut obj = scope.raw(cur);
     let mut known = u32::MAX;
     let mut ty = check_continuation(scope, obj, &mut known);
-    let heap = scope.mutator().heap_id();
+    let heap = scope.heap_id();
     loop {
         // SAFETY: `obj` is a live continuation; RESUME and STATE are its private words,
         // written only by `Capture::begin`.
@@ -310,7 +310,7 @@ fn check_continuation(scope: &mut Scope<'_>, obj: ObjectRef, known: &mut u32) ->
     // SAFETY: `obj` is a live object of this heap (a local's current address).
     let ty = unsafe { obj.header() }.type_index();
     if ty != *known {
-        if !scope.mutator().is_continuation_type(ty) {
+        if !scope.is_continuation_type(ty) {
             panic!("contgc: a continuation's next is not a continuation");
         }
         *known = ty;
@@ -321,7 +321,7 @@ fn check_continuation(scope: &mut Scope<'_>, obj: ObjectRef, known: &mut u32) ->
 /// Moves local `cur` (whose address is `obj`) to its continuation's `next`; returns
 /// the next continuation's address, or `None` at the root.
 #[inline]
-fn step(scope: &mut Scope<'_>, cur: Local<'_>, obj: ObjectRef) -> Option<ObjectRef> {
+fn step<'s>(scope: &mut Scope<'s>, cur: Local<'s>, obj: ObjectRef) -> Option<ObjectRef> {
     // SAFETY: `obj` is a live continuation whose NEXT_OFFSET slot is a reference slot:
     // null or a live object.
     let next = ObjectRef::from_addr(unsafe { obj.load_slot(NEXT_OFFSET) })?;
@@ -332,7 +332,7 @@ fn step(scope: &mut Scope<'_>, cur: Local<'_>, obj: ObjectRef) -> Option<ObjectR
 
 /// Writes a returned value into the result slot of continuation `k`.
 #[inline]
-fn deliver(scope: &mut Scope<'_>, k: ObjectRef, v: Value<'_>) {
+fn deliver<'s>(scope: &mut Scope<'s>, k: ObjectRef, v: Value<'s>) {
     // SAFETY: `k` is a live continuation; FLAGS is its private word.
     let fl = unsafe { k.load_u32(FLAGS_OFFSET) };
     let off = flags::result_offset(fl);

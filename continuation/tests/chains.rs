@@ -117,7 +117,7 @@ fn one_allocation_per_frame_and_none_when_a_frame_resuspends() {
     let mut m = h.mutator();
     m.scope(|s| {
         let ft = ft();
-        let before = s.mutator().census();
+        let before = s.census();
         let mut susp = Suspension::new();
         for _ in 0..10 {
             let k = Capture::begin(s, &ft, None, resuspend_once, 0)
@@ -125,7 +125,7 @@ fn one_allocation_per_frame_and_none_when_a_frame_resuspends() {
                 .finish();
             susp.push(s, k);
         }
-        let after = s.mutator().census();
+        let after = s.census();
         assert_eq!(
             after.objects() - before.objects(),
             10,
@@ -145,9 +145,9 @@ fn one_allocation_per_frame_and_none_when_a_frame_resuspends() {
             panic!("expected a suspension, got {out:?}")
         };
         assert!(s.same(again.local(), leaf.local()));
-        assert_eq!(s.mutator().census(), after);
+        assert_eq!(s.census(), after);
         s.collect(CollectionKind::Minor);
-        let settled = s.mutator().census();
+        let settled = s.census();
         // The leaf now completes; each caller was captured at state 0 too, so it
         // re-suspends once before completing.
         let mut cur = again;
@@ -164,11 +164,7 @@ fn one_allocation_per_frame_and_none_when_a_frame_resuspends() {
             }
         }
         assert_eq!(runs, 10, "each of the 9 callers re-suspended once");
-        assert_eq!(
-            s.mutator().census(),
-            settled,
-            "zero allocations on re-suspension"
-        );
+        assert_eq!(s.census(), settled, "zero allocations on re-suspension");
     });
 }
 
@@ -320,7 +316,7 @@ fn chains_linked_without_locals_mix_with_pushed_frames() {
     m.scope(|s| {
         let ft = ft();
         let mut susp = Suspension::new();
-        let before = s.mutator().roots_len();
+        let before = s.roots_len();
         for i in 0..200u64 {
             let obj = s.alloc(boxed).unwrap();
             s.write_u64(obj, 0, 10 * i);
@@ -342,14 +338,14 @@ fn chains_linked_without_locals_mix_with_pushed_frames() {
         let _ = before;
         // A chain built only by linking takes two locals (head and tail), however long.
         let obj = s.alloc(boxed).unwrap();
-        let before = s.mutator().roots_len();
+        let before = s.roots_len();
         let mut linked = Suspension::new();
         for i in 0..100u64 {
             let mut c = Capture::begin_link(s, &ft, plain_frame, 1).unwrap();
             c.set_ref(0, Some(obj)).set_u64(0, i);
             c.link(&mut linked);
         }
-        assert_eq!(s.mutator().roots_len() - before, 2);
+        assert_eq!(s.roots_len() - before, 2);
         s.collect(CollectionKind::Major);
         assert_eq!(
             resume_chain(s, susp.head().unwrap()),

@@ -432,12 +432,12 @@ thread_local! {
 // ---------------------------------------------------------------------------------
 
 fn gc_count(s: &mut Scope<'_>) -> u64 {
-    let st = s.mutator().stats();
+    let st = s.stats();
     st.minor_collections + st.major_collections
 }
 
 /// The model id of the object `l` holds.
-fn id_of(s: &mut Scope<'_>, m: &Model, l: Local<'_>) -> u32 {
+fn id_of<'s>(s: &mut Scope<'s>, m: &Model, l: Local<'s>) -> u32 {
     let ti = s.type_index(l);
     if m.small.iter().any(|t| t.index() == ti) {
         s.read_u64(l, 8) as u32
@@ -457,7 +457,7 @@ fn id_of(s: &mut Scope<'_>, m: &Model, l: Local<'_>) -> u32 {
 
 /// Checks that `l` is object `id` and holds what the model says (every data word, the
 /// id word, a small object's reference).
-fn check_object(s: &mut Scope<'_>, m: &Model, l: Local<'_>, id: u32, what: &str) {
+fn check_object<'s>(s: &mut Scope<'s>, m: &Model, l: Local<'s>, id: u32, what: &str) {
     let got_id = id_of(s, m, l);
     assert_eq!(got_id, id, "{what}: found object {got_id}, expected {id}");
     let exp = m.expected_region(id);
@@ -491,11 +491,11 @@ fn check_object(s: &mut Scope<'_>, m: &Model, l: Local<'_>, id: u32, what: &str)
 /// Checks continuation `id` (held by `l`) through the scope: layout, `next`, data,
 /// references, result slot and byrefs; with `write`, writes a fresh value through
 /// every resolved byref and checks that exactly the captured field changed.
-fn check_cont(
-    s: &mut Scope<'_>,
+fn check_cont<'s>(
+    s: &mut Scope<'s>,
     m: &mut Model,
-    table: &[Local<'_>],
-    l: Local<'_>,
+    table: &[Local<'s>],
+    l: Local<'s>,
     id: u32,
     write: bool,
 ) {
@@ -618,11 +618,11 @@ enum ChainRoot<'s> {
 
 /// Checks every rooted object (continuations in full), and every continuation
 /// reached only through a chain's `next` links.
-fn check_all(
-    s: &mut Scope<'_>,
+fn check_all<'s>(
+    s: &mut Scope<'s>,
     m: &mut Model,
-    table: &[Local<'_>],
-    chains: &[(Option<ChainRoot<'_>>, Vec<u32>)],
+    table: &[Local<'s>],
+    chains: &[(Option<ChainRoot<'s>>, Vec<u32>)],
     write: bool,
 ) {
     for (idx, &l) in table.iter().enumerate() {
@@ -781,7 +781,7 @@ fn targetable_of(kind: &ObjKindSpec) -> usize {
 fn alloc_obj<'x>(
     s: &mut Scope<'x>,
     m: &mut Model,
-    cands: &[(Local<'_>, u32)],
+    cands: &[(Local<'x>, u32)],
     spec: &ObjSpec,
 ) -> (Local<'x>, u32) {
     let id = m.objs.len() as u32;
@@ -1126,7 +1126,10 @@ fn run_case(case: &Case) {
                         None => *kib as usize * 1024 / 56,
                     };
                     for _ in 0..n {
-                        s.mutator().alloc_raw(model.small[1]).expect("garbage");
+                        // SAFETY: the mutator is only used; the garbage is not kept.
+                        unsafe { s.mutator() }
+                            .alloc_raw(model.small[1])
+                            .expect("garbage");
                     }
                 }
                 Op::Check { write } => check_all(s, &mut model, &table, &chains, *write),
@@ -1173,13 +1176,7 @@ fn run_case(case: &Case) {
             }
         }
         check_all(s, &mut model, &table, &chains, true);
-        let resolved: usize = s
-            .mutator()
-            .heap()
-            .pauses()
-            .iter()
-            .map(|p| p.byrefs_resolved)
-            .sum();
+        let resolved: usize = s.heap().pauses().iter().map(|p| p.byrefs_resolved).sum();
         assert_eq!(
             resolved, raw_captured,
             "each raw capture is resolved exactly once"
