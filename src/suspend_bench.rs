@@ -194,7 +194,7 @@ fn alloc_per_suspension(placement: ContinuationPlacement) -> (f64, f64, f64) {
         let mid = s.census();
         let frames = (tasks * depth) as f64;
         for &leaf in &leaves {
-            let out = resume_chain(s, leaf);
+            let out = resume_chain(s, leaf).expect("resume");
             assert!(matches!(out, ChainOutcome::Suspended(_)));
         }
         let end = s.census();
@@ -255,7 +255,7 @@ impl ChainBench {
                 c.set_ref(0, Some(obj)).set_u64(0, i as u64);
                 c.link(&mut susp);
             }
-            let out = resume_chain(s, susp.head().unwrap());
+            let out = resume_chain(s, susp.head().unwrap()).expect("resume");
             let expect: u64 = (0..depth as u64).sum();
             assert_eq!(out, ChainOutcome::Completed(Value::Data(expect)));
         })

@@ -371,7 +371,7 @@ fn check_heap_task(s: &mut Scope<'_>, root: TaskRoot, t: usize, opts: &Options) 
     CHECK.with(|c| c.set((int_of(t, opts.depth, opts.depth - 1), 0, 0)));
     let leaf = s.resume_task(root).into_heap().expect("a heap task");
     let completed = match Continuation::from_local(s, leaf) {
-        Some(k) => resume_chain(s, k) == ChainOutcome::Completed(Value::Unit),
+        Some(k) => resume_chain(s, k).expect("resume") == ChainOutcome::Completed(Value::Unit),
         None => false,
     };
     let (_, f, e) = CHECK.with(|c| c.get());

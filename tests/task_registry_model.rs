@@ -349,7 +349,7 @@ fn check_heap_task(
         EXPECT.with(|e| *e.borrow_mut() = frames.iter().copied().collect());
         FRAME_ERROR.with(|e| *e.borrow_mut() = None);
         RESUSPEND.with(|r| r.set(resuspend));
-        let out = resume_chain(s, k);
+        let out = resume_chain(s, k).expect("resume");
         RESUSPEND.with(|r| r.set(None));
         if let Some(e) = FRAME_ERROR.with(|e| e.borrow_mut().take()) {
             return Err(TestCaseError::fail(e));

@@ -10,8 +10,20 @@
 //! The frames of one suspension are linked leaf -> root through a [`Suspension`]: the
 //! leaf's continuation is its head, and each caller on the way up is appended at the
 //! tail (`tail.next = caller`).
+//!
+//! # Linking rules (checked when linking, so a chain never has a cycle)
+//! - Only continuations are linked: a local that no longer holds one is refused.
+//! - A continuation is linked at most once per capture ([`flags::LINKED`]); linking it
+//!   again (a second `push` of the same continuation, which would make a cycle)
+//!   panics, as does linking one that the dispatcher consumed and no frame captured
+//!   into since ([`flags::RESUMED`]).
+//! - A continuation is never its own `next`.
+//!
+//! A reused continuation gets the frame's new state: its result and exception slots
+//! are cleared (the previous call's result is not kept alive), its `next` (the
+//! suspended caller) is kept and cannot be replaced.
 
-use crate::layout::{FrameType, FLAGS_OFFSET, NEXT_OFFSET, RESUME_OFFSET, STATE_OFFSET};
+use crate::layout::{flags, FrameType, FLAGS_OFFSET, NEXT_OFFSET, RESUME_OFFSET, STATE_OFFSET};
 use crate::ResumeFn;
 use contgc_collector::{AllocError, ByrefError, Local, ObjectRef, Scope};
 
@@ -25,12 +37,20 @@ pub struct Capture<'a, 's> {
     /// `None` for a capture begun with [`Capture::begin_link`], which gets no local
     /// of its own (the chain it is linked into roots it).
     local: Option<Local<'s>>,
+    /// The capture reuses a continuation, whose `next` (its suspended caller) must
+    /// be kept.
+    reused: bool,
 }
 
 impl<'a, 's> Capture<'a, 's> {
     /// Starts capturing a frame of type `ft`, suspended at `state`, to be resumed by
-    /// `resume`. Reuses `reuse` if it is a continuation of the same layout, otherwise
-    /// allocates one (with `next` null).
+    /// `resume`. Reuses `reuse` if it is a continuation of the same layout (zero
+    /// allocations; its `next`, the suspended caller, is kept and its result and
+    /// exception slots are cleared), otherwise allocates one (with `next` null).
+    ///
+    /// Reusing the continuation a frame was resumed from starts a new suspension: it
+    /// can be linked and resumed again. Reusing one that was not resumed since it was
+    /// captured rewrites that suspended frame in place (it stays linked where it is).
     #[inline]
     pub fn begin(
         scope: &'a mut Scope<'s>,
@@ -40,12 +60,25 @@ impl<'a, 's> Capture<'a, 's> {
         state: u32,
     ) -> Result<Self, AllocError> {
         scope.check_type(ft.ty);
-        let local = match reuse {
-            Some(Continuation(k)) if scope.type_index(k) == ft.ty.index() => k,
-            _ => scope.alloc(ft.ty)?,
+        let reused = reuse.filter(|&Continuation(k)| scope.type_index(k) == ft.ty.index());
+        let local = match reused {
+            Some(Continuation(k)) => k,
+            None => scope.alloc(ft.ty)?,
         };
         let obj = scope.raw(local);
-        Ok(Capture::fill(scope, ft, obj, Some(local), resume, state))
+        // SAFETY: `obj` is a live continuation of layout `ft` (type checked, or just
+        // allocated zeroed); FLAGS is its private word.
+        let old = unsafe { obj.load_u32(FLAGS_OFFSET) };
+        if reused.is_some() {
+            clear_results(ft, obj);
+        }
+        let mut c = Capture::fill(scope, ft, obj, Some(local), resume, state);
+        c.reused = reused.is_some();
+        if old & flags::LINKED != 0 && old & flags::RESUMED == 0 {
+            // SAFETY: as above.
+            unsafe { mark_linked(obj) };
+        }
+        Ok(c)
     }
 
     /// Starts capturing the next frame up of a chain being built: allocates a fresh
@@ -86,6 +119,7 @@ impl<'a, 's> Capture<'a, 's> {
             ft,
             obj,
             local,
+            reused: false,
         }
     }
 
@@ -149,9 +183,25 @@ impl<'a, 's> Capture<'a, 's> {
         self
     }
 
-    /// Sets `next` (the caller's continuation).
+    /// Sets `next` (the caller's continuation). Panics if `next`'s local no longer
+    /// holds a continuation, or is this continuation itself, or if this capture reuses
+    /// a continuation that already has a caller (a re-suspending frame keeps its
+    /// caller; replacing it would drop the suspended callers).
     pub fn set_next(&mut self, next: Option<Continuation<'s>>) -> &mut Self {
+        if let Some(n) = next {
+            if !is_continuation(self.scope, n.0) {
+                not_a_continuation("the continuation given as next");
+            }
+        }
         let v = next.map(|v| self.scope.raw(v.0));
+        if v == Some(self.obj) {
+            panic!("contgc: a continuation cannot be its own next (a cycle)");
+        }
+        // SAFETY: `obj` is this live continuation; NEXT_OFFSET is its `next` slot.
+        let current = unsafe { self.obj.load_slot(NEXT_OFFSET) };
+        if self.reused && current != 0 && v.map(|o| o.addr()) != Some(current) {
+            panic!("contgc: a reused continuation keeps its caller; set_next cannot replace it");
+        }
         // SAFETY: NEXT_OFFSET is the `next` reference slot of this live continuation.
         unsafe { self.scope.mutator().store_ref(self.obj, NEXT_OFFSET, v) };
         self
@@ -173,10 +223,18 @@ impl<'a, 's> Capture<'a, 's> {
     #[inline]
     pub fn link(self, chain: &mut Suspension<'s>) {
         let Capture {
-            scope, obj, local, ..
+            scope,
+            ft,
+            obj,
+            local,
+            ..
         } = self;
         match chain.tail {
-            Some(t) if chain.tail_owned => {
+            Some(t) if chain.tail_owned && local.is_none() => {
+                // SAFETY: `obj` is the continuation `begin_link` allocated and filled
+                // just now (no allocation since): its flags are `ft`'s; FLAGS is its
+                // private word.
+                unsafe { obj.store_u32(FLAGS_OFFSET, ft.flags | flags::LINKED) };
                 let to = scope.raw(t.0);
                 // SAFETY: `t` is a live continuation whose NEXT_OFFSET slot is its
                 // `next` reference; `obj` is live (no allocation since it was made).
@@ -257,23 +315,39 @@ impl<'s> Suspension<'s> {
         }
     }
 
-    /// Appends the continuation of the next frame up (`tail.next = k`).
+    /// Appends the continuation of the next frame up (`tail.next = k`); the first one
+    /// pushed is the chain's leaf.
+    ///
+    /// Panics if `k`'s local (or the tail's) no longer holds a continuation, or if `k`
+    /// is already linked into a chain since its capture (pushing it twice would make
+    /// a cycle), or was consumed by the dispatcher and not captured into since.
     #[inline]
     pub fn push(&mut self, scope: &mut Scope<'s>, k: Continuation<'s>) {
-        match self.tail {
-            None => self.head = Some(k),
-            Some(t) => {
-                // The tail is the caller's local, which safe code can overwrite
-                // (`Scope::load_into`): check it still holds a continuation.
-                if !self.tail_owned && !is_continuation(scope, t.0) {
-                    panic!("contgc: a chain's tail local no longer holds a continuation");
-                }
-                let (to, ko) = (scope.raw(t.0), scope.raw(k.0));
-                // SAFETY: `t` is a live continuation (a `Continuation`) whose slot
-                // NEXT_OFFSET is its `next` reference; `k` is live.
-                unsafe { scope.mutator().store_ref(to, NEXT_OFFSET, Some(ko)) };
-            }
+        // `k` (and the tail, unless the chain owns it) are locals that safe code can
+        // overwrite (`Scope::load_into`): check they still hold continuations.
+        if !is_continuation(scope, k.0) {
+            not_a_continuation("the continuation pushed");
         }
+        let ko = scope.raw(k.0);
+        // SAFETY: `ko` is a live continuation (checked); FLAGS is its private word.
+        let fl = unsafe { ko.load_u32(FLAGS_OFFSET) };
+        if fl & (flags::LINKED | flags::RESUMED) != 0 {
+            already_linked(fl);
+        }
+        if let Some(t) = self.tail {
+            if !self.tail_owned && !is_continuation(scope, t.0) {
+                not_a_continuation("a chain's tail");
+            }
+            let to = scope.raw(t.0);
+            // SAFETY: `t` is a live continuation (a `Continuation`, checked) whose slot
+            // NEXT_OFFSET is its `next` reference; `ko` is live. The mutator is only
+            // used.
+            unsafe { scope.mutator().store_ref(to, NEXT_OFFSET, Some(ko)) };
+        } else {
+            self.head = Some(k);
+        }
+        // SAFETY: as above.
+        unsafe { mark_linked(ko) };
         self.tail = Some(k);
         self.tail_owned = false;
     }
@@ -287,4 +361,49 @@ impl<'s> Suspension<'s> {
 pub(crate) fn is_continuation<'s>(scope: &mut Scope<'s>, k: Local<'s>) -> bool {
     let ti = scope.type_index(k);
     scope.is_continuation_type(ti)
+}
+
+/// Marks a continuation as linked into a chain.
+///
+/// # Safety
+/// `obj` must be a live continuation.
+#[inline(always)]
+unsafe fn mark_linked(obj: ObjectRef) {
+    // SAFETY: the caller's guarantee; FLAGS is the continuation's private word.
+    unsafe {
+        let fl = obj.load_u32(FLAGS_OFFSET);
+        obj.store_u32(FLAGS_OFFSET, fl | flags::LINKED);
+    }
+}
+
+/// Clears the result and exception slots of a reused continuation of layout `ft`.
+#[inline]
+fn clear_results(ft: &FrameType, obj: ObjectRef) {
+    for off in [ft.result_offset(), ft.exception_offset()]
+        .into_iter()
+        .flatten()
+    {
+        // SAFETY: `obj` is a live continuation of layout `ft`, so `off` is its result
+        // (data or reference) or exception (reference) slot. Storing null (0) into a
+        // reference slot needs no barrier: it makes no old->young reference.
+        unsafe { obj.store_slot(off, 0) };
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn not_a_continuation(what: &str) -> ! {
+    panic!("contgc: {what} does not hold a continuation (was its local overwritten?)")
+}
+
+#[cold]
+#[inline(never)]
+fn already_linked(fl: u32) -> ! {
+    if fl & flags::RESUMED != 0 {
+        panic!(
+            "contgc: this continuation was resumed and not captured into since; capture \
+             the frame again (Capture::begin reusing it) before linking it"
+        )
+    }
+    panic!("contgc: this continuation is already linked into a chain (linking it twice would make a cycle)")
 }

@@ -6,10 +6,26 @@
 //! exception carried up the chain, skipping frames without a handler (one flag test
 //! per frame), to the first frame whose flags say it handles exceptions; a frame that
 //! suspends again ends the run with the task's new leaf.
+//!
+//! # One-shot resumption
+//! Resuming a continuation consumes it: the dispatcher sets its
+//! [`RESUMED`](crate::layout::flags::RESUMED) flag as it enters the frame (or unwinds
+//! an exception through it), and a frame that suspends again captures into it afresh,
+//! which clears the flag. A chain is therefore resumed at most once per suspension:
+//! resuming it again (a second `resume_chain` on the same leaf, a chain that already
+//! completed, a chain of a task that is still registered and resumed through another
+//! local) is refused with [`ResumeError::AlreadyResumed`], before any frame runs
+//! twice. The same flag bounds every run: the dispatcher never enters a frame twice.
+//!
+//! A frame that suspends again must hand back a chain that leads to its own caller
+//! (through its recaptured continuation, or a fresh one whose `next` is the caller):
+//! the dispatcher follows the new chain to check it, and refuses one that would drop
+//! the suspended callers with [`ResumeError::OrphanedCallers`].
 
 use crate::capture::{Capture, Continuation};
 use crate::layout::{flags, FrameType, FLAGS_OFFSET, NEXT_OFFSET, RESUME_OFFSET, STATE_OFFSET};
 use contgc_collector::{AllocError, Local, ObjectRef, Scope};
+use std::fmt;
 
 /// A frame's resume function: continues the frame from its continuation.
 pub type ResumeFn = for<'r, 's> fn(&mut Frame<'r, 's>) -> Outcome<'s>;
@@ -46,6 +62,65 @@ pub enum ChainOutcome<'s> {
     /// A frame suspended; resume the task from this leaf later.
     Suspended(Continuation<'s>),
 }
+
+/// Why [`resume_chain`] refused to go on. Nothing has run twice and no frame was lost:
+/// the continuations named are still where they were (locals of the caller's scope).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ResumeError<'s> {
+    /// The continuation the dispatcher was about to enter was already resumed since it
+    /// was last captured (resumption is one-shot; see the module documentation).
+    AlreadyResumed,
+    /// A continuation on the chain was allocated but never captured.
+    NotCaptured,
+    /// A continuation's `next`, or the leaf given, is not a continuation.
+    NotAContinuation,
+    /// A frame suspended with a chain that does not lead back to its caller; `leaf` is
+    /// the chain it returned, `caller` the caller it would have dropped.
+    OrphanedCallers {
+        /// The leaf the frame returned.
+        leaf: Continuation<'s>,
+        /// The suspended caller its chain does not reach.
+        caller: Continuation<'s>,
+    },
+    /// A frame returned a value that its caller's result slot cannot hold (for example
+    /// a reference to a caller awaiting a `u64`); `caller` is the caller.
+    ResultMismatch {
+        /// What the frame returned.
+        value: Value<'s>,
+        /// The caller whose result slot could not take it.
+        caller: Continuation<'s>,
+    },
+}
+
+impl fmt::Display for ResumeError<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ResumeError::AlreadyResumed => write!(
+                f,
+                "the continuation was already resumed (a suspension is resumed once)"
+            ),
+            ResumeError::NotCaptured => {
+                write!(
+                    f,
+                    "a continuation on the chain was allocated but never captured"
+                )
+            }
+            ResumeError::NotAContinuation => {
+                write!(f, "an object on the chain is not a continuation")
+            }
+            ResumeError::OrphanedCallers { .. } => write!(
+                f,
+                "a frame suspended with a chain that does not lead back to its caller"
+            ),
+            ResumeError::ResultMismatch { value, .. } => write!(
+                f,
+                "a frame returned {value:?}, which its caller's result slot cannot hold"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for ResumeError<'_> {}
 
 /// A frame being resumed: typed access to its continuation.
 pub struct Frame<'r, 's> {
@@ -96,7 +171,7 @@ impl<'r, 's> Frame<'r, 's> {
     #[inline(always)]
     fn check(&mut self, ft: &FrameType) {
         if self.ty != ft.ty.index() || self.heap != ft.ty.heap_id() {
-            wrong_frame_type(self.ty, ft.ty.index());
+            wrong_frame_type(self.ty, self.heap, ft);
         }
     }
 
@@ -227,29 +302,49 @@ fn no_result_slot(kind: &str) -> ! {
 
 #[cold]
 #[inline(never)]
-fn wrong_frame_type(found: u32, want: u32) -> ! {
-    panic!("contgc: continuation of type index {found} read with frame type {want}")
+fn wrong_frame_type(found: u32, heap: u32, ft: &FrameType) -> ! {
+    if heap != ft.ty.heap_id() {
+        panic!(
+            "contgc: a continuation of heap {heap} read with a frame type registered with heap {}",
+            ft.ty.heap_id()
+        )
+    }
+    panic!(
+        "contgc: continuation of type index {found} read with frame type {}",
+        ft.ty.index()
+    )
 }
 
 /// Resumes the chain whose leaf is `leaf` until it completes, throws out of its root,
-/// or suspends again. Panics if `leaf` (or a continuation on its chain) is not a
-/// captured continuation, or if a returned value does not fit the caller's result
-/// slot.
-pub fn resume_chain<'s>(scope: &mut Scope<'s>, leaf: Continuation<'s>) -> ChainOutcome<'s> {
+/// or suspends again.
+///
+/// Each frame is entered at most once per suspension (one-shot, see the module
+/// documentation). Errors are reported before the frame concerned runs:
+/// [`ResumeError::AlreadyResumed`] for a consumed continuation (resuming a chain twice),
+/// [`ResumeError::NotCaptured`] / [`ResumeError::NotAContinuation`] for a malformed
+/// chain, [`ResumeError::OrphanedCallers`] when a frame suspends with a chain that does
+/// not reach its caller, [`ResumeError::ResultMismatch`] when a returned value does
+/// not fit the caller's result slot. Frames that already ran stay consumed.
+pub fn resume_chain<'s>(
+    scope: &mut Scope<'s>,
+    leaf: Continuation<'s>,
+) -> Result<ChainOutcome<'s>, ResumeError<'s>> {
     let cur = scope.dup(leaf.local());
     // `obj` is `cur`'s address, valid until the next call into frame code (which may
     // allocate); `known` is the last type index found to be a continuation.
     let mut obj = scope.raw(cur);
     let mut known = u32::MAX;
-    let mut ty = check_continuation(scope, obj, &mut known);
+    let mut ty = check_continuation(scope, obj, &mut known)?;
     let heap = scope.heap_id();
     loop {
         // SAFETY: `obj` is a live continuation; RESUME and STATE are its private words,
         // written only by `Capture::begin`.
         let (resume, state) = unsafe { (obj.load_slot(RESUME_OFFSET), obj.load_u32(STATE_OFFSET)) };
         if resume == 0 {
-            panic!("contgc: a continuation on the chain was allocated but never captured");
+            return Err(ResumeError::NotCaptured);
         }
+        // SAFETY: `obj` is a live continuation (checked).
+        unsafe { consume(obj)? };
         // SAFETY: a non-zero resume word was written by `Capture::begin` from a
         // `ResumeFn`, and the safe API cannot write private words.
         let f: ResumeFn = unsafe {
@@ -275,47 +370,125 @@ pub fn resume_chain<'s>(scope: &mut Scope<'s>, leaf: Continuation<'s>) -> ChainO
         match out {
             Outcome::Return(v) => {
                 let Some(next) = step(scope, cur, obj) else {
-                    return ChainOutcome::Completed(v);
+                    return Ok(ChainOutcome::Completed(v));
                 };
                 obj = next;
-                ty = check_continuation(scope, obj, &mut known);
-                deliver(scope, obj, v);
+                ty = check_continuation(scope, obj, &mut known)?;
+                deliver(scope, cur, obj, v)?;
             }
             Outcome::Throw(e) => loop {
                 let Some(next) = step(scope, cur, obj) else {
-                    return ChainOutcome::Threw(e);
+                    return Ok(ChainOutcome::Threw(e));
                 };
                 obj = next;
-                ty = check_continuation(scope, obj, &mut known);
+                ty = check_continuation(scope, obj, &mut known)?;
                 // SAFETY: a live continuation; FLAGS is its private word.
                 let fl = unsafe { obj.load_u32(FLAGS_OFFSET) };
                 if let Some(off) = flags::exception_offset(fl) {
+                    if fl & flags::RESUMED != 0 {
+                        return Err(ResumeError::AlreadyResumed);
+                    }
                     let eo = scope.raw(e);
                     // SAFETY: the flags name a reference slot of this continuation
-                    // (its exception slot); `eo` is a live object (a local).
+                    // (its exception slot); `eo` is a live object (a local). The
+                    // mutator is only used.
                     unsafe { scope.mutator().store_ref(obj, off, Some(eo)) };
                     break;
                 }
+                // Unwound through without a handler: this frame is done too.
+                // SAFETY: `obj` is a live continuation (checked).
+                unsafe { consume(obj)? };
             },
-            Outcome::Suspend(new_leaf) => return ChainOutcome::Suspended(new_leaf),
+            Outcome::Suspend(new_leaf) => {
+                // SAFETY: `obj` is the frame's live continuation; `next` is null or a
+                // live continuation.
+                let caller = unsafe { obj.load_slot(NEXT_OFFSET) };
+                if !leads_to(scope.raw(new_leaf.local()), caller) {
+                    // SAFETY: `caller` is a live continuation, read just now.
+                    let caller = Continuation::checked(unsafe {
+                        scope.from_raw(ObjectRef::from_addr(caller).expect("non-null"))
+                    });
+                    return Err(ResumeError::OrphanedCallers {
+                        leaf: new_leaf,
+                        caller,
+                    });
+                }
+                return Ok(ChainOutcome::Suspended(new_leaf));
+            }
         }
     }
 }
 
-/// Checks that `obj` is a continuation (`next` is an ordinary reference slot that safe
-/// code can overwrite, so every frame reached through it is checked); returns its type
-/// index.
+/// Marks the continuation at `obj` consumed; refuses one consumed already.
+///
+/// # Safety
+/// `obj` must be a live continuation.
+#[inline(always)]
+unsafe fn consume<'s>(obj: ObjectRef) -> Result<(), ResumeError<'s>> {
+    // SAFETY: the caller's guarantee; FLAGS is the continuation's private word.
+    unsafe {
+        let fl = obj.load_u32(FLAGS_OFFSET);
+        if fl & flags::RESUMED != 0 {
+            return Err(ResumeError::AlreadyResumed);
+        }
+        obj.store_u32(FLAGS_OFFSET, fl | flags::RESUMED);
+    }
+    Ok(())
+}
+
+/// True if the chain from `leaf` reaches `caller` (any chain does when `caller` is 0,
+/// the frame was the root) without passing a consumed continuation. Runs without
+/// allocating, over the frames the suspension just captured; a cycle (which linking
+/// refuses to make) ends the walk with false.
+fn leads_to(leaf: ObjectRef, caller: usize) -> bool {
+    let (mut fast, mut slow) = (leaf.addr(), leaf.addr());
+    let mut steps = 0u64;
+    loop {
+        if fast == caller {
+            return true;
+        }
+        if fast == 0 {
+            return false;
+        }
+        let k = ObjectRef::from_addr(fast).expect("non-null");
+        // SAFETY: `k` is on a chain linked by the checked paths: a live continuation
+        // (nothing allocates during this walk).
+        let (fl, next) = unsafe { (k.load_u32(FLAGS_OFFSET), k.load_slot(NEXT_OFFSET)) };
+        if fl & flags::RESUMED != 0 {
+            return false;
+        }
+        fast = next;
+        steps += 1;
+        if steps.is_multiple_of(2) {
+            // SAFETY: as above; `slow` trails `fast` on the same chain.
+            slow = unsafe {
+                ObjectRef::from_addr(slow)
+                    .expect("non-null")
+                    .load_slot(NEXT_OFFSET)
+            };
+            if slow == fast && fast != 0 {
+                return false;
+            }
+        }
+    }
+}
+
+/// Checks that `obj` is a continuation; returns its type index.
 #[inline]
-fn check_continuation(scope: &mut Scope<'_>, obj: ObjectRef, known: &mut u32) -> u32 {
+fn check_continuation<'s>(
+    scope: &mut Scope<'s>,
+    obj: ObjectRef,
+    known: &mut u32,
+) -> Result<u32, ResumeError<'s>> {
     // SAFETY: `obj` is a live object of this heap (a local's current address).
     let ty = unsafe { obj.header() }.type_index();
     if ty != *known {
         if !scope.is_continuation_type(ty) {
-            panic!("contgc: a continuation's next is not a continuation");
+            return Err(ResumeError::NotAContinuation);
         }
         *known = ty;
     }
-    ty
+    Ok(ty)
 }
 
 /// Moves local `cur` (whose address is `obj`) to its continuation's `next`; returns
@@ -330,11 +503,21 @@ fn step<'s>(scope: &mut Scope<'s>, cur: Local<'s>, obj: ObjectRef) -> Option<Obj
     Some(next)
 }
 
-/// Writes a returned value into the result slot of continuation `k`.
+/// Writes a returned value into the result slot of continuation `k` (whose local is
+/// `cur`).
 #[inline]
-fn deliver<'s>(scope: &mut Scope<'s>, k: ObjectRef, v: Value<'s>) {
+fn deliver<'s>(
+    scope: &mut Scope<'s>,
+    cur: Local<'s>,
+    k: ObjectRef,
+    v: Value<'s>,
+) -> Result<(), ResumeError<'s>> {
     // SAFETY: `k` is a live continuation; FLAGS is its private word.
     let fl = unsafe { k.load_u32(FLAGS_OFFSET) };
+    if fl & flags::RESUMED != 0 {
+        // Checked before writing: a consumed caller's slots are left as they are.
+        return Err(ResumeError::AlreadyResumed);
+    }
     let off = flags::result_offset(fl);
     match (v, off) {
         (Value::Unit, _) => {}
@@ -345,11 +528,13 @@ fn deliver<'s>(scope: &mut Scope<'s>, k: ObjectRef, v: Value<'s>) {
         (Value::Ref(r), Some(off)) if fl & flags::RESULT_REF != 0 => {
             let r = r.map(|r| scope.raw(r));
             // SAFETY: the reference result slot of a live continuation; `r` is null or
-            // a live object (a local).
+            // a live object (a local). The mutator is only used.
             unsafe { scope.mutator().store_ref(k, off, r) }
         }
-        (v, _) => {
-            panic!("contgc: a frame returned {v:?}, which its caller's result slot cannot hold")
+        (value, _) => {
+            let caller = Continuation::checked(scope.dup(cur));
+            return Err(ResumeError::ResultMismatch { value, caller });
         }
     }
+    Ok(())
 }

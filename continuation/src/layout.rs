@@ -59,6 +59,19 @@ pub mod flags {
     pub const RESULT_DATA: u32 = 1 << 1;
     /// The result slot holds a reference.
     pub const RESULT_REF: u32 = 1 << 2;
+    /// Set by the dispatcher when it resumes the frame, or unwinds an exception through
+    /// it: the continuation has been *consumed* (resumption is one-shot). Cleared when
+    /// a frame captures into it again ([`Capture::begin`](crate::Capture::begin) reusing
+    /// it). A chain whose leaf, or any frame the dispatcher reaches, is consumed is
+    /// refused with [`ResumeError::AlreadyResumed`](crate::ResumeError::AlreadyResumed).
+    pub const RESUMED: u32 = 1 << 3;
+    /// Set when the continuation is linked into a chain (as a chain's leaf, or as the
+    /// caller of the frame below it) since it was captured; a continuation can be
+    /// linked once per capture, which keeps chains free of cycles.
+    pub const LINKED: u32 = 1 << 4;
+    /// The bits a capture writes from the frame type; `RESUMED` and `LINKED` are the
+    /// continuation's own state and start clear.
+    pub const LAYOUT_BITS: u32 = !(RESUMED | LINKED);
     /// Bits 8..20: payload offset of the result slot, in words.
     pub const RESULT_SHIFT: u32 = 8;
     /// Bits 20..32: payload offset of the exception slot, in words.

@@ -98,7 +98,7 @@ fn chains_survive_collections_and_resume_with_results() {
             }
             s.collect(CollectionKind::Major);
             assert_eq!(
-                resume_chain(s, leaf),
+                resume_chain(s, leaf).expect("resume"),
                 ChainOutcome::Completed(Value::Data(expected(64)))
             );
         });
@@ -140,7 +140,7 @@ fn one_allocation_per_frame_and_none_when_a_frame_resuspends() {
         );
         let leaf = susp.head().unwrap();
         // The leaf re-suspends in place: no allocation, same continuation.
-        let out = resume_chain(s, leaf);
+        let out = resume_chain(s, leaf).expect("resume");
         let ChainOutcome::Suspended(again) = out else {
             panic!("expected a suspension, got {out:?}")
         };
@@ -154,7 +154,7 @@ fn one_allocation_per_frame_and_none_when_a_frame_resuspends() {
         let mut runs = 0;
         loop {
             runs += 1;
-            match resume_chain(s, cur) {
+            match resume_chain(s, cur).expect("resume") {
                 ChainOutcome::Suspended(k) => cur = k,
                 ChainOutcome::Completed(v) => {
                     assert_eq!(v, Value::Data(0));
@@ -238,7 +238,7 @@ fn exceptions_unwind_to_the_next_frame_with_a_handler() {
             susp.push(s, k);
         }
         s.collect(CollectionKind::Minor);
-        let out = resume_chain(s, susp.head().unwrap());
+        let out = resume_chain(s, susp.head().unwrap()).expect("resume");
         assert_eq!(out, ChainOutcome::Completed(Value::Data(1501)));
         LOG.with(|l| assert_eq!(*l.borrow(), ["throw", "handler", "after"]));
 
@@ -248,7 +248,7 @@ fn exceptions_unwind_to_the_next_frame_with_a_handler() {
             let k = Capture::begin(s, &ft, None, f, 1).unwrap().finish();
             susp.push(s, k);
         }
-        let ChainOutcome::Threw(e) = resume_chain(s, susp.head().unwrap()) else {
+        let ChainOutcome::Threw(e) = resume_chain(s, susp.head().unwrap()).expect("resume") else {
             panic!("the exception must escape")
         };
         assert_eq!(s.read_u64(e, 0), 500);
@@ -301,7 +301,7 @@ fn a_byref_into_a_suspended_callers_frame_follows_it() {
         s.collect(CollectionKind::Minor); // both promoted (first survival), moved
         s.collect(CollectionKind::Major);
         assert_eq!(
-            resume_chain(s, callee),
+            resume_chain(s, callee).expect("resume"),
             ChainOutcome::Completed(Value::Data(42))
         );
     });
@@ -348,7 +348,7 @@ fn chains_linked_without_locals_mix_with_pushed_frames() {
         assert_eq!(s.roots_len() - before, 2);
         s.collect(CollectionKind::Major);
         assert_eq!(
-            resume_chain(s, susp.head().unwrap()),
+            resume_chain(s, susp.head().unwrap()).expect("resume"),
             ChainOutcome::Completed(Value::Data(expected(200)))
         );
     });

@@ -1156,7 +1156,7 @@ fn run_case(case: &Case) {
             chains[ci].0 = Some(ChainRoot::Local(head));
             model.log.clear();
             MODEL.with(|c| c.replace(Some(model)));
-            let out = resume_chain(s, head);
+            let out = resume_chain(s, head).expect("resume");
             model = MODEL
                 .with(|c| c.borrow_mut().take())
                 .expect("the model comes back");
@@ -1262,7 +1262,7 @@ fn a_frame_returning_its_own_continuation() {
         susp.push(s, callee);
         susp.push(s, caller);
         assert_eq!(
-            resume_chain(s, callee),
+            resume_chain(s, callee).expect("resume"),
             ChainOutcome::Completed(Value::Data(0)),
             "the caller received itself, not its callee, as the callee's result"
         );

@@ -1,0 +1,349 @@
+//! The continuation contract: one-shot resumption, callers never dropped, chains
+//! without cycles, result slots cleared on reuse. Each test failed (ran a frame twice,
+//! completed silently, looped, or kept a stale result) before the contract was
+//! enforced.
+
+use contgc_collector::{CollectionKind, Config, Heap, TypeDescriptor};
+use contgc_continuation::{
+    resume_chain, Capture, ChainOutcome, Continuation, Frame, FrameLayout, FrameType, Outcome,
+    ResultKind, ResumeError, Suspension, Value,
+};
+use std::cell::Cell;
+
+thread_local! {
+    static FT: Cell<Option<FrameType>> = const { Cell::new(None) };
+    static RUNS: Cell<u32> = const { Cell::new(0) };
+}
+
+fn heap() -> Heap {
+    Heap::new(
+        Config::builder()
+            .nursery_size(256 << 10)
+            .verify_after_gc(true)
+            .build()
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+/// A frame type with one reference, 8 data bytes and a reference result slot.
+fn frame_type(h: &Heap) -> FrameType {
+    let ft = FrameLayout::new("F")
+        .refs(1)
+        .data_bytes(8)
+        .result(ResultKind::Ref)
+        .register(h)
+        .unwrap();
+    FT.with(|x| x.set(Some(ft)));
+    ft
+}
+
+fn ft() -> FrameType {
+    FT.with(|x| x.get().unwrap())
+}
+
+fn runs() -> u32 {
+    RUNS.with(|r| r.get())
+}
+
+/// Counts its runs (adding its data word) and returns nothing.
+fn counting<'s>(f: &mut Frame<'_, 's>) -> Outcome<'s> {
+    let ft = ft();
+    let v = f.u64(&ft, 0) as u32;
+    RUNS.with(|r| r.set(r.get() + 1 + v));
+    Outcome::Return(Value::Unit)
+}
+
+/// Counts its runs and returns nothing.
+fn unit<'s>(_: &mut Frame<'_, 's>) -> Outcome<'s> {
+    RUNS.with(|r| r.set(r.get() + 1));
+    Outcome::Return(Value::Unit)
+}
+
+/// Returns its reference to the caller.
+fn returns_ref<'s>(f: &mut Frame<'_, 's>) -> Outcome<'s> {
+    let ft = ft();
+    let r = f.get_ref(&ft, 0);
+    Outcome::Return(Value::Ref(r))
+}
+
+/// State 0: suspends again reusing its continuation (the caller is kept).
+/// State 1: returns unit.
+fn resuspends<'s>(f: &mut Frame<'_, 's>) -> Outcome<'s> {
+    let ft = ft();
+    if f.state() == 1 {
+        return Outcome::Return(Value::Unit);
+    }
+    let k = f.recapture(&ft, resuspends, 1).unwrap().finish();
+    Outcome::Suspend(k)
+}
+
+/// Suspends with a fresh continuation that is not linked to its caller.
+fn drops_its_caller<'s>(f: &mut Frame<'_, 's>) -> Outcome<'s> {
+    let ft = ft();
+    let k = Capture::begin(f.scope(), &ft, None, unit, 0)
+        .unwrap()
+        .finish();
+    Outcome::Suspend(k)
+}
+
+/// A chain of `n` counting frames, leaf first.
+fn chain<'s>(s: &mut contgc_collector::Scope<'s>, ft: &FrameType, n: u64) -> Continuation<'s> {
+    let mut susp = Suspension::new();
+    for i in 0..n {
+        let mut c = Capture::begin(s, ft, None, counting, 0).unwrap();
+        c.set_u64(0, i);
+        let k = c.finish();
+        susp.push(s, k);
+    }
+    susp.head().unwrap()
+}
+
+#[test]
+fn a_chain_is_resumed_once() {
+    let h = heap();
+    let ft = frame_type(&h);
+    let mut m = h.mutator();
+    m.scope(|s| {
+        let leaf = chain(s, &ft, 3);
+        let before = runs();
+        assert_eq!(
+            resume_chain(s, leaf),
+            Ok(ChainOutcome::Completed(Value::Unit))
+        );
+        assert_eq!(runs() - before, 3 + (1 + 2)); // three frames, data 0, 1, 2
+                                                  // The chain completed: resuming it again runs nothing.
+        assert_eq!(resume_chain(s, leaf), Err(ResumeError::AlreadyResumed));
+        assert_eq!(runs() - before, 6, "no frame ran twice");
+    });
+}
+
+#[test]
+fn a_still_registered_task_cannot_be_resumed_twice() {
+    let h = heap();
+    let ft = frame_type(&h);
+    let mut m = h.mutator();
+    m.scope(|s| {
+        let leaf = chain(s, &ft, 2);
+        let task = s.suspend_task(leaf.local());
+        let before = runs();
+        // Resumed through the local while the task is still registered ...
+        assert!(resume_chain(s, leaf).is_ok());
+        s.collect(CollectionKind::Minor); // the verifier runs: the heap is sound
+                                          // ... then through the task root: refused.
+        let again = s.resume_task(task).into_heap().unwrap();
+        let again = Continuation::from_local(s, again).unwrap();
+        assert_eq!(resume_chain(s, again), Err(ResumeError::AlreadyResumed));
+        assert_eq!(runs() - before, 2 + 1);
+    });
+}
+
+#[test]
+fn a_resuspended_frame_can_be_resumed_again_but_not_its_old_suspension() {
+    let h = heap();
+    let ft = frame_type(&h);
+    let mut m = h.mutator();
+    m.scope(|s| {
+        let caller = Capture::begin(s, &ft, None, unit, 0).unwrap().finish();
+        let leaf = Capture::begin(s, &ft, None, resuspends, 0)
+            .unwrap()
+            .finish();
+        let mut susp = Suspension::new();
+        susp.push(s, leaf);
+        susp.push(s, caller);
+        let before = runs();
+        let Ok(ChainOutcome::Suspended(again)) = resume_chain(s, leaf) else {
+            panic!("the leaf suspends again")
+        };
+        assert!(
+            s.same(again.local(), leaf.local()),
+            "its continuation is reused"
+        );
+        assert_eq!(
+            resume_chain(s, again),
+            Ok(ChainOutcome::Completed(Value::Unit))
+        );
+        assert_eq!(runs() - before, 1, "the caller ran once");
+        assert_eq!(resume_chain(s, again), Err(ResumeError::AlreadyResumed));
+    });
+}
+
+#[test]
+fn a_frame_that_suspends_without_its_caller_is_refused() {
+    let h = heap();
+    let ft = frame_type(&h);
+    let mut m = h.mutator();
+    m.scope(|s| {
+        let leaf = Capture::begin(s, &ft, None, drops_its_caller, 0)
+            .unwrap()
+            .finish();
+        let caller = Capture::begin(s, &ft, None, unit, 0).unwrap().finish();
+        let mut susp = Suspension::new();
+        susp.push(s, leaf);
+        susp.push(s, caller);
+        let before = runs();
+        match resume_chain(s, leaf) {
+            Err(ResumeError::OrphanedCallers { caller: c, .. }) => {
+                assert!(s.same(c.local(), caller.local()))
+            }
+            other => panic!("expected OrphanedCallers, got {other:?}"),
+        }
+        // The caller was not lost: it can still be resumed on its own.
+        assert_eq!(
+            resume_chain(s, caller),
+            Ok(ChainOutcome::Completed(Value::Unit))
+        );
+        assert_eq!(runs() - before, 1);
+    });
+}
+
+#[test]
+fn a_reused_continuation_does_not_keep_the_previous_result() {
+    let h = heap();
+    let ft = frame_type(&h);
+    let obj = h.register_type(&TypeDescriptor::fixed("O", 8)).unwrap();
+    let mut m = h.mutator();
+    m.scope(|s| {
+        let o = s.alloc(obj).unwrap();
+        let mut c = Capture::begin(s, &ft, None, returns_ref, 0).unwrap();
+        c.set_ref(0, Some(o));
+        let callee = c.finish();
+        let caller = Capture::begin(s, &ft, None, resuspends, 0)
+            .unwrap()
+            .finish();
+        let mut susp = Suspension::new();
+        susp.push(s, callee);
+        susp.push(s, caller);
+        let Ok(ChainOutcome::Suspended(k)) = resume_chain(s, callee) else {
+            panic!("the caller suspends again")
+        };
+        assert!(s.same(k.local(), caller.local()));
+        let off = ft.result_offset().unwrap();
+        // SAFETY: `k` is a live continuation of layout `ft`; `off` is its result slot.
+        let result = unsafe { s.raw(k.local()).load_slot(off) };
+        assert_eq!(result, 0, "the previous call's result is cleared on reuse");
+    });
+}
+
+#[test]
+#[should_panic(expected = "already linked")]
+fn pushing_a_continuation_twice_is_refused() {
+    let h = heap();
+    let ft = frame_type(&h);
+    let mut m = h.mutator();
+    m.scope(|s| {
+        let a = Capture::begin(s, &ft, None, unit, 0).unwrap().finish();
+        let b = Capture::begin(s, &ft, None, unit, 0).unwrap().finish();
+        let mut susp = Suspension::new();
+        susp.push(s, a);
+        susp.push(s, b);
+        susp.push(s, a); // would make b -> a -> b
+    });
+}
+
+#[test]
+#[should_panic(expected = "does not hold a continuation")]
+fn linking_an_overwritten_local_as_next_is_refused() {
+    let h = heap();
+    let ft = frame_type(&h);
+    let plain = h.register_type(&TypeDescriptor::fixed("P", 8)).unwrap();
+    let mut m = h.mutator();
+    m.scope(|s| {
+        let caller = Capture::begin(s, &ft, None, unit, 0).unwrap().finish();
+        let p = s.alloc(plain).unwrap();
+        s.set_local(caller.local(), p); // the local now names a plain object
+        let mut c = Capture::begin(s, &ft, None, unit, 0).unwrap();
+        c.set_next(Some(caller));
+    });
+}
+
+#[test]
+#[should_panic(expected = "does not hold a continuation")]
+fn pushing_an_overwritten_local_is_refused() {
+    let h = heap();
+    let ft = frame_type(&h);
+    let plain = h.register_type(&TypeDescriptor::fixed("P", 8)).unwrap();
+    let mut m = h.mutator();
+    m.scope(|s| {
+        let k = Capture::begin(s, &ft, None, unit, 0).unwrap().finish();
+        let p = s.alloc(plain).unwrap();
+        s.set_local(k.local(), p);
+        Suspension::new().push(s, k);
+    });
+}
+
+#[test]
+fn a_value_the_caller_cannot_hold_is_an_error() {
+    let h = heap();
+    let ft = frame_type(&h);
+    let data = FrameLayout::new("D")
+        .data_bytes(8)
+        .result(ResultKind::Data)
+        .register(&h)
+        .unwrap();
+    let mut m = h.mutator();
+    m.scope(|s| {
+        let callee = Capture::begin(s, &ft, None, returns_ref, 0)
+            .unwrap()
+            .finish();
+        let caller = Capture::begin(s, &data, None, unit, 1).unwrap().finish();
+        let mut susp = Suspension::new();
+        susp.push(s, callee);
+        susp.push(s, caller);
+        match resume_chain(s, callee) {
+            Err(ResumeError::ResultMismatch { caller: c, .. }) => {
+                assert!(s.same(c.local(), caller.local()))
+            }
+            other => panic!("expected ResultMismatch, got {other:?}"),
+        }
+    });
+}
+
+#[test]
+#[should_panic(expected = "registered with heap")]
+fn a_frame_type_of_another_heap_is_named_as_such() {
+    let h = heap();
+    let ft = frame_type(&h);
+    let other = heap();
+    let foreign = FrameLayout::new("F")
+        .refs(1)
+        .data_bytes(8)
+        .result(ResultKind::Ref)
+        .register(&other)
+        .unwrap();
+    FOREIGN.with(|x| x.set(Some(foreign)));
+    let mut m = h.mutator();
+    m.scope(|s| {
+        let k = Capture::begin(s, &ft, None, reads_with_foreign_type, 0)
+            .unwrap()
+            .finish();
+        let _ = resume_chain(s, k);
+    });
+}
+
+thread_local! {
+    static FOREIGN: Cell<Option<FrameType>> = const { Cell::new(None) };
+}
+
+fn reads_with_foreign_type<'s>(f: &mut Frame<'_, 's>) -> Outcome<'s> {
+    let foreign = FOREIGN.with(|x| x.get().unwrap());
+    Outcome::Return(Value::Data(f.u64(&foreign, 0)))
+}
+
+#[test]
+#[should_panic(expected = "already linked")]
+fn recapturing_a_linked_frame_in_place_keeps_it_linked() {
+    let h = heap();
+    let ft = frame_type(&h);
+    let mut m = h.mutator();
+    m.scope(|s| {
+        let a = Capture::begin(s, &ft, None, unit, 0).unwrap().finish();
+        let b = Capture::begin(s, &ft, None, unit, 0).unwrap().finish();
+        let mut susp = Suspension::new();
+        susp.push(s, a);
+        susp.push(s, b);
+        // Rewriting the suspended leaf in place does not make it linkable again ...
+        let a = Capture::begin(s, &ft, Some(a), unit, 1).unwrap().finish();
+        susp.push(s, a); // ... so this cannot close the cycle b -> a -> b.
+    });
+}
