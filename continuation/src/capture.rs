@@ -40,6 +40,10 @@ pub struct Capture<'a, 's> {
     /// The capture reuses a continuation, whose `next` (its suspended caller) must
     /// be kept.
     reused: bool,
+    /// The flags the continuation gets when the capture ends: the layout's, plus
+    /// `LINKED` when an in-place rewrite keeps it linked. Until then it carries
+    /// `RESUMED` (not resumable: a capture left unfinished never runs).
+    done_flags: u32,
 }
 
 impl<'a, 's> Capture<'a, 's> {
@@ -75,8 +79,7 @@ impl<'a, 's> Capture<'a, 's> {
         let mut c = Capture::fill(scope, ft, obj, Some(local), resume, state);
         c.reused = reused.is_some();
         if old & flags::LINKED != 0 && old & flags::RESUMED == 0 {
-            // SAFETY: as above.
-            unsafe { mark_linked(obj) };
+            c.done_flags |= flags::LINKED;
         }
         Ok(c)
     }
@@ -112,7 +115,7 @@ impl<'a, 's> Capture<'a, 's> {
         unsafe {
             obj.store_slot(RESUME_OFFSET, (resume as *const ()).expose_provenance());
             obj.store_u32(STATE_OFFSET, state);
-            obj.store_u32(FLAGS_OFFSET, ft.flags);
+            obj.store_u32(FLAGS_OFFSET, ft.flags | flags::RESUMED);
         }
         Capture {
             scope,
@@ -120,6 +123,7 @@ impl<'a, 's> Capture<'a, 's> {
             obj,
             local,
             reused: false,
+            done_flags: ft.flags,
         }
     }
 
@@ -183,11 +187,41 @@ impl<'a, 's> Capture<'a, 's> {
         self
     }
 
-    /// Sets `next` (the caller's continuation). Panics if `next`'s local no longer
-    /// holds a continuation, or is this continuation itself, or if this capture reuses
-    /// a continuation that already has a caller (a re-suspending frame keeps its
-    /// caller; replacing it would drop the suspended callers).
+    /// Sets `next` (the caller's continuation), which links `next` under this one.
+    ///
+    /// Panics if `next`'s local no longer holds a continuation, if `next` is this
+    /// continuation, or is already linked into a chain (or consumed and not captured
+    /// into since), or if this continuation is itself already in a chain (an in-place
+    /// rewrite) or reuses one that has a caller (a re-suspending frame keeps its
+    /// caller; replacing it would drop the suspended callers). These rules keep every
+    /// continuation's callee unique, so chains cannot form cycles.
     pub fn set_next(&mut self, next: Option<Continuation<'s>>) -> &mut Self {
+        if self.done_flags & flags::LINKED != 0 {
+            panic!("contgc: this continuation is already in a chain; set_next cannot give it a new caller");
+        }
+        let v = self.check_next(next);
+        if let Some(n) = v {
+            // SAFETY: `n` is a live continuation (checked); FLAGS is its private word.
+            let fl = unsafe { n.load_u32(FLAGS_OFFSET) };
+            if fl & (flags::LINKED | flags::RESUMED) != 0 {
+                already_linked(fl);
+            }
+            // SAFETY: as above.
+            unsafe { mark_linked(n) };
+        }
+        self.store_next(v);
+        self
+    }
+
+    /// Sets `next` to the caller of the frame this capture replaces (the caller is
+    /// already linked, under the frame's consumed continuation).
+    pub(crate) fn set_caller(&mut self, caller: Option<Continuation<'s>>) -> &mut Self {
+        let v = self.check_next(caller);
+        self.store_next(v);
+        self
+    }
+
+    fn check_next(&mut self, next: Option<Continuation<'s>>) -> Option<ObjectRef> {
         if let Some(n) = next {
             if !is_continuation(self.scope, n.0) {
                 not_a_continuation("the continuation given as next");
@@ -202,14 +236,21 @@ impl<'a, 's> Capture<'a, 's> {
         if self.reused && current != 0 && v.map(|o| o.addr()) != Some(current) {
             panic!("contgc: a reused continuation keeps its caller; set_next cannot replace it");
         }
-        // SAFETY: NEXT_OFFSET is the `next` reference slot of this live continuation.
+        v
+    }
+
+    fn store_next(&mut self, v: Option<ObjectRef>) {
+        // SAFETY: NEXT_OFFSET is the `next` reference slot of this live continuation;
+        // `v` is null or a live continuation. The mutator is only used.
         unsafe { self.scope.mutator().store_ref(self.obj, NEXT_OFFSET, v) };
-        self
     }
 
     /// Ends the capture, returning the continuation as a local.
     #[inline]
     pub fn finish(self) -> Continuation<'s> {
+        // SAFETY: `obj` is this live continuation; FLAGS is its private word. The
+        // capture is complete: the frame becomes resumable.
+        unsafe { self.obj.store_u32(FLAGS_OFFSET, self.done_flags) };
         match self.local {
             Some(l) => Continuation(l),
             // SAFETY: `obj` is a live continuation, written just now with no
@@ -224,17 +265,17 @@ impl<'a, 's> Capture<'a, 's> {
     pub fn link(self, chain: &mut Suspension<'s>) {
         let Capture {
             scope,
-            ft,
             obj,
             local,
+            done_flags,
             ..
         } = self;
         match chain.tail {
-            Some(t) if chain.tail_owned && local.is_none() => {
-                // SAFETY: `obj` is the continuation `begin_link` allocated and filled
-                // just now (no allocation since): its flags are `ft`'s; FLAGS is its
-                // private word.
-                unsafe { obj.store_u32(FLAGS_OFFSET, ft.flags | flags::LINKED) };
+            Some(t) if chain.tail_owned && done_flags & flags::LINKED == 0 => {
+                // SAFETY: `obj` is the continuation captured just now (no allocation
+                // since); FLAGS is its private word. The capture is complete and the
+                // continuation linked below.
+                unsafe { obj.store_u32(FLAGS_OFFSET, done_flags | flags::LINKED) };
                 let to = scope.raw(t.0);
                 // SAFETY: `t` is a live continuation whose NEXT_OFFSET slot is its
                 // `next` reference; `obj` is live (no allocation since it was made).
@@ -244,6 +285,8 @@ impl<'a, 's> Capture<'a, 's> {
                 }
             }
             _ => {
+                // SAFETY: as above (push checks the flags and links it).
+                unsafe { obj.store_u32(FLAGS_OFFSET, done_flags) };
                 // SAFETY: as above.
                 let k = local.unwrap_or_else(|| unsafe { scope.from_raw(obj) });
                 chain.push(scope, Continuation(k));
@@ -401,8 +444,9 @@ fn not_a_continuation(what: &str) -> ! {
 fn already_linked(fl: u32) -> ! {
     if fl & flags::RESUMED != 0 {
         panic!(
-            "contgc: this continuation was resumed and not captured into since; capture \
-             the frame again (Capture::begin reusing it) before linking it"
+            "contgc: this continuation is not resumable (resumed and not captured into \
+             since, or its capture was not finished); capture the frame again before \
+             linking it"
         )
     }
     panic!("contgc: this continuation is already linked into a chain (linking it twice would make a cycle)")

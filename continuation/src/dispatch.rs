@@ -20,7 +20,10 @@
 //! A frame that suspends again must hand back a chain that leads to its own caller
 //! (through its recaptured continuation, or a fresh one whose `next` is the caller):
 //! the dispatcher follows the new chain to check it, and refuses one that would drop
-//! the suspended callers with [`ResumeError::OrphanedCallers`].
+//! the suspended callers with [`ResumeError::OrphanedCallers`]. A frame that captures
+//! its continuation again must suspend: returning or throwing after it is refused
+//! with [`ResumeError::CapturedThenReturned`] (the capture would run it twice).
+//! A continuation whose capture was begun but not finished is not resumable.
 
 use crate::capture::{Capture, Continuation};
 use crate::layout::{flags, FrameType, FLAGS_OFFSET, NEXT_OFFSET, RESUME_OFFSET, STATE_OFFSET};
@@ -82,6 +85,13 @@ pub enum ResumeError<'s> {
         /// The suspended caller its chain does not reach.
         caller: Continuation<'s>,
     },
+    /// A frame suspended with a chain that holds a continuation that is not resumable
+    /// (consumed and not captured into since, such as its own continuation when it
+    /// did not recapture it) or that has a cycle.
+    BadSuspension,
+    /// A frame captured its own continuation again (suspending) and then returned or
+    /// threw instead of suspending: the capture would run the frame a second time.
+    CapturedThenReturned,
     /// A frame returned a value that its caller's result slot cannot hold (for example
     /// a reference to a caller awaiting a `u64`); `caller` is the caller.
     ResultMismatch {
@@ -111,6 +121,14 @@ impl fmt::Display for ResumeError<'_> {
             ResumeError::OrphanedCallers { .. } => write!(
                 f,
                 "a frame suspended with a chain that does not lead back to its caller"
+            ),
+            ResumeError::BadSuspension => write!(
+                f,
+                "a frame suspended with a chain holding a consumed continuation or a cycle"
+            ),
+            ResumeError::CapturedThenReturned => write!(
+                f,
+                "a frame captured its continuation again and then returned instead of suspending"
             ),
             ResumeError::ResultMismatch { value, .. } => write!(
                 f,
@@ -289,7 +307,7 @@ impl<'r, 's> Frame<'r, 's> {
                 .map(|n| Continuation::checked(self.scope.from_raw(n)))
         };
         let mut c = Capture::begin(self.scope, ft, None, resume, state)?;
-        c.set_next(caller);
+        c.set_caller(caller);
         Ok(c)
     }
 }
@@ -367,6 +385,12 @@ pub fn resume_chain<'s>(
         } else {
             scope.raw(cur)
         };
+        if !matches!(out, Outcome::Suspend(_)) {
+            // SAFETY: `obj` is the frame's live continuation; FLAGS is its private word.
+            if unsafe { obj.load_u32(FLAGS_OFFSET) } & flags::RESUMED == 0 {
+                return Err(ResumeError::CapturedThenReturned);
+            }
+        }
         match out {
             Outcome::Return(v) => {
                 let Some(next) = step(scope, cur, obj) else {
@@ -400,20 +424,27 @@ pub fn resume_chain<'s>(
                 unsafe { consume(obj)? };
             },
             Outcome::Suspend(new_leaf) => {
+                // The leaf is a local that frame code could have overwritten.
+                let leaf = scope.raw(new_leaf.local());
+                check_continuation(scope, leaf, &mut known)?;
                 // SAFETY: `obj` is the frame's live continuation; `next` is null or a
                 // live continuation.
                 let caller = unsafe { obj.load_slot(NEXT_OFFSET) };
-                if !leads_to(scope.raw(new_leaf.local()), caller) {
-                    // SAFETY: `caller` is a live continuation, read just now.
-                    let caller = Continuation::checked(unsafe {
-                        scope.from_raw(ObjectRef::from_addr(caller).expect("non-null"))
-                    });
-                    return Err(ResumeError::OrphanedCallers {
-                        leaf: new_leaf,
-                        caller,
-                    });
-                }
-                return Ok(ChainOutcome::Suspended(new_leaf));
+                return match walk_to(leaf, caller) {
+                    Walk::Reaches => Ok(ChainOutcome::Suspended(new_leaf)),
+                    Walk::Ends => {
+                        // SAFETY: `caller` is non-null here (a chain that ends reaches
+                        // a null caller) and a live continuation, read just now.
+                        let caller = Continuation::checked(unsafe {
+                            scope.from_raw(ObjectRef::from_addr(caller).expect("non-null"))
+                        });
+                        Err(ResumeError::OrphanedCallers {
+                            leaf: new_leaf,
+                            caller,
+                        })
+                    }
+                    Walk::Bad => Err(ResumeError::BadSuspension),
+                };
             }
         }
     }
@@ -436,26 +467,36 @@ unsafe fn consume<'s>(obj: ObjectRef) -> Result<(), ResumeError<'s>> {
     Ok(())
 }
 
-/// True if the chain from `leaf` reaches `caller` (any chain does when `caller` is 0,
-/// the frame was the root) without passing a consumed continuation. Runs without
-/// allocating, over the frames the suspension just captured; a cycle (which linking
-/// refuses to make) ends the walk with false.
-fn leads_to(leaf: ObjectRef, caller: usize) -> bool {
+/// How the chain a frame suspended with relates to the frame's caller.
+enum Walk {
+    /// It reaches the caller (or, for a root frame, ends).
+    Reaches,
+    /// It ends without reaching the (non-null) caller.
+    Ends,
+    /// It holds a continuation that is not resumable, or a cycle.
+    Bad,
+}
+
+/// Follows the chain from `leaf` towards `caller` (0 when the frame was the root).
+/// Runs without allocating, over the frames the suspension just captured; every
+/// continuation on it was reached through checked links.
+fn walk_to(leaf: ObjectRef, caller: usize) -> Walk {
     let (mut fast, mut slow) = (leaf.addr(), leaf.addr());
     let mut steps = 0u64;
     loop {
         if fast == caller {
-            return true;
+            return Walk::Reaches;
         }
         if fast == 0 {
-            return false;
+            return Walk::Ends;
         }
         let k = ObjectRef::from_addr(fast).expect("non-null");
-        // SAFETY: `k` is on a chain linked by the checked paths: a live continuation
-        // (nothing allocates during this walk).
+        // SAFETY: `k` is the checked leaf or was reached from it through `next`, a
+        // private reference only the checked linking paths write: a live
+        // continuation (nothing allocates during this walk).
         let (fl, next) = unsafe { (k.load_u32(FLAGS_OFFSET), k.load_slot(NEXT_OFFSET)) };
         if fl & flags::RESUMED != 0 {
-            return false;
+            return Walk::Bad;
         }
         fast = next;
         steps += 1;
@@ -467,7 +508,7 @@ fn leads_to(leaf: ObjectRef, caller: usize) -> bool {
                     .load_slot(NEXT_OFFSET)
             };
             if slow == fast && fast != 0 {
-                return false;
+                return Walk::Bad;
             }
         }
     }

@@ -39,6 +39,16 @@ pub struct ContinuationFields {
     pub flags: u32,
 }
 
+// The prefix is the object model's (contgc_heap::continuation_prefix), which the
+// verifier reads: the two must agree.
+const _: () = {
+    use contgc_heap::continuation_prefix as p;
+    assert!(NEXT_OFFSET == p::NEXT_OFFSET && RESUME_OFFSET == p::RESUME_OFFSET);
+    assert!(STATE_OFFSET == p::STATE_OFFSET && FLAGS_OFFSET == p::FLAGS_OFFSET);
+    assert!(FRAME_OFFSET == p::PREFIX_BYTES);
+    assert!(flags::RESUMED == p::FLAG_RESUMED && flags::LINKED == p::FLAG_LINKED);
+};
+
 /// Payload offset of `next`.
 pub const NEXT_OFFSET: usize = offset_of!(ContinuationFields, next);
 /// Payload offset of `resume`.
@@ -59,11 +69,13 @@ pub mod flags {
     pub const RESULT_DATA: u32 = 1 << 1;
     /// The result slot holds a reference.
     pub const RESULT_REF: u32 = 1 << 2;
-    /// Set by the dispatcher when it resumes the frame, or unwinds an exception through
-    /// it: the continuation has been *consumed* (resumption is one-shot). Cleared when
-    /// a frame captures into it again ([`Capture::begin`](crate::Capture::begin) reusing
-    /// it). A chain whose leaf, or any frame the dispatcher reaches, is consumed is
-    /// refused with [`ResumeError::AlreadyResumed`](crate::ResumeError::AlreadyResumed).
+    /// The continuation is not resumable: the dispatcher set it when it resumed the
+    /// frame or unwound an exception through it (the continuation was *consumed*:
+    /// resumption is one-shot), or a capture into it has begun and not finished.
+    /// Cleared when a capture into it finishes ([`Capture::finish`](crate::Capture::finish)
+    /// or [`Capture::link`](crate::Capture::link)). A chain whose leaf, or any frame the
+    /// dispatcher reaches, is not resumable is refused with
+    /// [`ResumeError::AlreadyResumed`](crate::ResumeError::AlreadyResumed).
     pub const RESUMED: u32 = 1 << 3;
     /// Set when the continuation is linked into a chain (as a chain's leaf, or as the
     /// caller of the frame below it) since it was captured; a continuation can be

@@ -347,3 +347,133 @@ fn recapturing_a_linked_frame_in_place_keeps_it_linked() {
         susp.push(s, a); // ... so this cannot close the cycle b -> a -> b.
     });
 }
+
+// Found by an adversarial review of the contract (each compiled and misbehaved: a
+// segfault, an endless dispatch, a panic inside the dispatcher, a frame run again).
+
+/// Suspends with its own continuation's local overwritten by a plain object.
+fn suspends_with_an_overwritten_leaf<'s>(f: &mut Frame<'_, 's>) -> Outcome<'s> {
+    let k = f.continuation();
+    let s = f.scope();
+    let d = s.alloc(PLAIN.with(|p| p.get().unwrap())).unwrap();
+    s.write_u64(d, 0, 0x4141_4141_4140);
+    s.set_local(k.local(), d);
+    Outcome::Suspend(k)
+}
+
+/// Suspends with its own (consumed) continuation, without capturing into it.
+fn suspends_without_capturing<'s>(f: &mut Frame<'_, 's>) -> Outcome<'s> {
+    Outcome::Suspend(f.continuation())
+}
+
+/// Captures into its own continuation, then returns anyway.
+fn captures_then_returns<'s>(f: &mut Frame<'_, 's>) -> Outcome<'s> {
+    RUNS.with(|r| r.set(r.get() + 1));
+    let ft = ft();
+    f.recapture(&ft, captures_then_returns, 0).unwrap().finish();
+    Outcome::Return(Value::Unit)
+}
+
+thread_local! {
+    static PLAIN: Cell<Option<contgc_collector::TypeId>> = const { Cell::new(None) };
+}
+
+#[test]
+fn a_suspension_leaf_that_is_not_a_continuation_is_refused() {
+    let h = heap();
+    let ft = frame_type(&h);
+    PLAIN.with(|p| {
+        p.set(Some(
+            h.register_type(&TypeDescriptor::fixed("P", 8)).unwrap(),
+        ))
+    });
+    let mut m = h.mutator();
+    m.scope(|s| {
+        let leaf = Capture::begin(s, &ft, None, suspends_with_an_overwritten_leaf, 0)
+            .unwrap()
+            .finish();
+        let caller = Capture::begin(s, &ft, None, unit, 0).unwrap().finish();
+        let mut susp = Suspension::new();
+        susp.push(s, leaf);
+        susp.push(s, caller);
+        assert_eq!(resume_chain(s, leaf), Err(ResumeError::NotAContinuation));
+    });
+}
+
+#[test]
+fn a_root_frame_suspending_with_its_consumed_continuation_is_refused() {
+    let h = heap();
+    let ft = frame_type(&h);
+    let mut m = h.mutator();
+    m.scope(|s| {
+        let root = Capture::begin(s, &ft, None, suspends_without_capturing, 0)
+            .unwrap()
+            .finish();
+        Suspension::new().push(s, root);
+        assert_eq!(resume_chain(s, root), Err(ResumeError::BadSuspension));
+    });
+}
+
+#[test]
+fn a_frame_that_captures_and_then_returns_is_refused() {
+    let h = heap();
+    let ft = frame_type(&h);
+    let mut m = h.mutator();
+    m.scope(|s| {
+        let leaf = Capture::begin(s, &ft, None, captures_then_returns, 0)
+            .unwrap()
+            .finish();
+        Suspension::new().push(s, leaf);
+        let before = runs();
+        assert_eq!(
+            resume_chain(s, leaf),
+            Err(ResumeError::CapturedThenReturned)
+        );
+        assert_eq!(runs() - before, 1);
+    });
+}
+
+#[test]
+#[should_panic(expected = "already linked")]
+fn set_next_cannot_close_a_cycle() {
+    let h = heap();
+    let ft = frame_type(&h);
+    let mut m = h.mutator();
+    m.scope(|s| {
+        let a = Capture::begin(s, &ft, None, unit, 0).unwrap().finish();
+        let mut b = Capture::begin(s, &ft, None, unit, 0).unwrap();
+        b.set_next(Some(a)); // links a under b
+        let b = b.finish();
+        let mut susp = Suspension::new();
+        susp.push(s, a); // a is already linked: refused (would make a -> b -> a)
+        susp.push(s, b);
+    });
+}
+
+#[test]
+#[should_panic(expected = "already in a chain")]
+fn a_linked_continuation_rewritten_in_place_cannot_get_a_new_caller() {
+    let h = heap();
+    let ft = frame_type(&h);
+    let mut m = h.mutator();
+    m.scope(|s| {
+        let root = Capture::begin(s, &ft, None, unit, 0).unwrap().finish();
+        let other = Capture::begin(s, &ft, None, unit, 0).unwrap().finish();
+        Suspension::new().push(s, root);
+        let mut c = Capture::begin(s, &ft, Some(root), unit, 1).unwrap();
+        c.set_next(Some(other));
+    });
+}
+
+#[test]
+fn an_unfinished_capture_is_not_resumable() {
+    let h = heap();
+    let ft = frame_type(&h);
+    let mut m = h.mutator();
+    m.scope(|s| {
+        let k = Capture::begin(s, &ft, None, unit, 0).unwrap().finish();
+        let k2 = k;
+        drop(Capture::begin(s, &ft, Some(k2), unit, 1).unwrap()); // never finished
+        assert_eq!(resume_chain(s, k), Err(ResumeError::AlreadyResumed));
+    });
+}

@@ -22,6 +22,7 @@
 #![warn(missing_docs)]
 
 pub mod byref;
+pub mod continuation_prefix;
 pub mod descriptor;
 pub mod header;
 pub mod large_objects;
