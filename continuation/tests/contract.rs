@@ -473,7 +473,7 @@ fn an_unfinished_capture_is_not_resumable() {
     m.scope(|s| {
         let k = Capture::begin(s, &ft, None, unit, 0).unwrap().finish();
         let k2 = k;
-        drop(Capture::begin(s, &ft, Some(k2), unit, 1).unwrap()); // never finished
+        let _unfinished = Capture::begin(s, &ft, Some(k2), unit, 1).unwrap(); // never finished
         assert_eq!(resume_chain(s, k), Err(ResumeError::AlreadyResumed));
     });
 }
