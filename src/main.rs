@@ -5,8 +5,9 @@
 //! for the other benchmarks and options.
 
 use clap::{Parser, Subcommand, ValueEnum};
-use contgc::suspended_tasks::{self, FramesKind, Report};
-use contgc::{heap_bench, suspend_bench, ContinuationPlacement, RootMode};
+use contgc::{ContinuationPlacement, RootMode};
+use contgc_bench::suspended_tasks::{self, FramesKind, Report};
+use contgc_bench::{heap_bench, suspend_bench};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
