@@ -7,6 +7,7 @@
 
 use crate::header::{Header, MARK};
 use crate::object::ObjectRef;
+use crate::MIN_OBJECT_BYTES;
 use std::alloc::{alloc_zeroed, dealloc, Layout};
 use std::collections::BTreeMap;
 
@@ -19,20 +20,21 @@ pub struct LargeObjectSpace {
     bytes: usize,
 }
 
-// SAFETY: the space owns its allocations outright; access to the objects in them is
-// synchronised by the collector (the world is stopped, or the heap's lock is held).
-unsafe impl Send for LargeObjectSpace {}
-
 impl LargeObjectSpace {
     /// An empty space.
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// Allocates `size` zeroed bytes; `None` if the system allocator refuses.
+    /// Allocates `size` zeroed bytes; `None` if the system allocator refuses, or if
+    /// `size` is below [`MIN_OBJECT_BYTES`] (every object has at least a header word,
+    /// which the walks of this space read).
     pub fn alloc(&mut self, size: usize) -> Option<ObjectRef> {
+        if size < MIN_OBJECT_BYTES {
+            return None;
+        }
         let layout = Layout::from_size_align(size, LARGE_ALIGN).ok()?;
-        // SAFETY: size is non-zero (objects are at least 16 bytes).
+        // SAFETY: the layout's size is at least MIN_OBJECT_BYTES, so non-zero.
         let p = unsafe { alloc_zeroed(layout) };
         let obj = ObjectRef::from_addr(p as usize)?;
         self.objects.insert(obj.addr(), size);
@@ -143,5 +145,32 @@ mod tests {
         assert_eq!(s.object_start(b.addr() + 5), None);
         // SAFETY: survivor.
         assert!(!unsafe { a.header() }.is_marked());
+    }
+
+    /// Every object has a header word, which `for_each_object` and `sweep` read: a
+    /// space asked for less than the smallest object (or for zero bytes, which the
+    /// system allocator must never be asked for) refuses.
+    #[test]
+    fn refuses_sizes_below_the_smallest_object() {
+        let mut s = LargeObjectSpace::new();
+        for size in 0..crate::MIN_OBJECT_BYTES {
+            assert_eq!(s.alloc(size), None, "size {size}");
+        }
+        assert!(s.is_empty() && s.bytes() == 0);
+        let o = s.alloc(crate::MIN_OBJECT_BYTES).unwrap();
+        let mut seen = vec![];
+        s.for_each_object(|obj, h| seen.push((obj, h)));
+        assert_eq!(seen, vec![(o, Header(0))]);
+        assert_eq!(s.sweep(), (0, 1));
+        assert!(
+            s.alloc(usize::MAX).is_none(),
+            "an impossible layout is refused"
+        );
+    }
+
+    #[test]
+    fn is_send_and_sync_without_an_unsafe_impl() {
+        fn auto<T: Send + Sync>() {}
+        auto::<LargeObjectSpace>();
     }
 }

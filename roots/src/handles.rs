@@ -125,7 +125,9 @@ impl Persistent {
     /// Makes the handle hold `obj` instead.
     ///
     /// # Safety
-    /// As for [`HandleTable::create`] (`Scope::set_persistent` is the safe way in).
+    /// `obj` must be a live object of the heap this handle belongs to, and no
+    /// collection may run between the caller obtaining `obj` and this call
+    /// (`Scope::set_persistent` is the safe way in).
     pub unsafe fn set(&self, obj: ObjectRef) {
         *self.table.lock().slot(self.index) = obj.addr();
     }

@@ -108,12 +108,6 @@ pub struct TaskRegistry {
     members: Mutex<()>,
 }
 
-// SAFETY: all shared state is atomics or behind mutexes; the raw pointers point at
-// allocations the registry owns until it is dropped.
-unsafe impl Send for TaskRegistry {}
-// SAFETY: as above.
-unsafe impl Sync for TaskRegistry {}
-
 impl std::fmt::Debug for TaskRegistry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TaskRegistry")
@@ -702,6 +696,17 @@ mod tests {
         // rewrites the test's fake addresses.
         unsafe { r.visit(false, &mut v) };
         assert_eq!(r.acquire_group(), g, "the empty group is recycled");
+    }
+
+    /// All shared state is atomics or behind mutexes, so the compiler derives both
+    /// auto traits (the registry needs no `unsafe impl`), and task roots can be
+    /// handed to whatever thread resumes the task.
+    #[test]
+    fn registry_and_roots_are_send_and_sync() {
+        fn auto<T: Send + Sync>() {}
+        auto::<TaskRegistry>();
+        auto::<TaskRoot>();
+        auto::<Member>();
     }
 
     #[test]
