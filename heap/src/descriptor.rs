@@ -907,6 +907,30 @@ mod tests {
             t.check_data(usize::MAX - 7, 8, 3),
             FieldCheck::OutOfBounds { .. }
         ));
+        // Byref slots, in the fixed part and in every element.
+        let b = TypeDescriptor::array("Frames", 16, 24)
+            .with_byrefs(&[0])
+            .with_elem_refs(&[16])
+            .with_elem_byrefs(&[0])
+            .validate()
+            .unwrap();
+        assert_eq!(b.byrefs(), &[0]);
+        assert!(b.has_byrefs() && b.needs_scan());
+        let mut offs = vec![];
+        b.for_each_byref_offset(2, |o| offs.push(o));
+        assert_eq!(offs, vec![0, 16, 40]);
+        assert!(b.is_byref_slot(40, 2) && !b.is_byref_slot(48, 2));
+        assert_eq!(b.slot_kind(48, 2), Some(SlotKind::Byref));
+        assert_eq!(b.slot_kind(56, 2), Some(SlotKind::Ref));
+        assert!(matches!(
+            TypeDescriptor::array("A", 0, 8)
+                .with_elem_byrefs(&[0])
+                .validate(),
+            Err(DescriptorError::SlotOutOfBounds {
+                region: "element",
+                ..
+            })
+        ));
         let odd = TypeDescriptor::fixed("Odd", 12).validate().unwrap();
         assert_eq!(odd.check_data(8, 4, 0), FieldCheck::Ok);
         assert!(matches!(

@@ -84,11 +84,6 @@ impl HandleTable {
         self.len() == 0
     }
 
-    /// The heap this table belongs to.
-    pub fn heap_id(&self) -> u32 {
-        self.heap
-    }
-
     /// Calls `f` with every non-empty slot, under the table's lock; `f` may rewrite the
     /// slot (to a moved object's new address, never to 0).
     pub fn for_each_slot(&self, mut f: impl FnMut(&mut usize)) {

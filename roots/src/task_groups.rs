@@ -163,16 +163,6 @@ impl TaskRegistry {
         })
     }
 
-    /// The strategy.
-    pub fn mode(&self) -> RootMode {
-        self.mode
-    }
-
-    /// The heap this registry belongs to.
-    pub fn heap_id(&self) -> u32 {
-        self.heap
-    }
-
     fn segment(&self, id: u32) -> &Segment {
         let p = self.segments[id as usize / SEGMENT_GROUPS].load(Acquire);
         assert!(!p.is_null(), "group {id} does not exist");
@@ -617,6 +607,7 @@ mod tests {
     #[test]
     fn grouped_minor_collections_skip_old_groups_and_add_makes_young() {
         let r = TaskRegistry::new(1, RootMode::Grouped);
+        assert!(r.is_empty());
         let g = r.acquire_group();
         // SAFETY: no heap involved; the visitor below treats the words as addresses.
         let roots: Vec<_> = (1..=100)
