@@ -1,4 +1,4 @@
-//! Criterion micro-benchmarks of the heap (BENCHMARKS.md section 4): the allocation
+//! Criterion micro-benchmarks of the heap (docs/BENCHMARKS.md section 4): the allocation
 //! fast path against `Box::new` of the same size, the write barrier fast path against a
 //! plain store, the minor-GC pause with an empty nursery and 0 or 1,000,000 old objects,
 //! and the minor-GC cost per surviving byte.

@@ -1,4 +1,4 @@
-//! Criterion benchmarks of suspension (BENCHMARKS.md sections 2 and 3): capturing a
+//! Criterion benchmarks of suspension (docs/BENCHMARKS.md sections 2 and 3): capturing a
 //! chain of continuations and resuming it to completion, at depths 1, 8 and 64, with
 //! continuations in the nursery and pretenured; and a minor collection while 100,000
 //! resolved byrefs are held by suspended frames.

@@ -40,7 +40,7 @@ enum Roots {
 
 #[derive(Subcommand)]
 enum Command {
-    /// The main job: minor-GC pauses with many suspended tasks (BENCHMARKS.md section 1).
+    /// The main job: minor-GC pauses with many suspended tasks (docs/BENCHMARKS.md section 1).
     SuspendedTasks {
         /// How frames are kept: continuation objects or off-heap tasklets.
         #[arg(long, value_enum, default_value = "heap")]

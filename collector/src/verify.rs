@@ -1,4 +1,4 @@
-//! The heap verifier: checks DESIGN.md's invariants 1-5 over the whole heap.
+//! The heap verifier: checks docs/DESIGN.md's invariants 1-5 over the whole heap.
 //!
 //! 1. Every reference slot (in objects and roots) holds null or the start of a live
 //!    object.

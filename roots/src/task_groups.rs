@@ -26,7 +26,7 @@
 //! at every collection, `Aged` keeps an age per member (the document's tasklet aging:
 //! every age is still read), `Grouped` (the default) is the above.
 //!
-//! Invariant (checked by the heap verifier, DESIGN.md invariant 5): a group (or, in
+//! Invariant (checked by the heap verifier, docs/DESIGN.md invariant 5): a group (or, in
 //! `Aged` mode, a member) whose age is `AGE_OLD` refers to no young object.
 //!
 //! Concurrency: group and age-segment storage is allocated once and never freed or
