@@ -60,7 +60,11 @@ impl HandleTable {
         let index = match b.free.pop() {
             Some(i) => i,
             None => {
-                let i = (b.blocks.len() * HANDLES_PER_BLOCK) as u32;
+                // Indices are u32: refuse to wrap (two handles would share a slot).
+                let i = u32::try_from(b.blocks.len() * HANDLES_PER_BLOCK)
+                    .ok()
+                    .filter(|i| i.checked_add(HANDLES_PER_BLOCK as u32).is_some())
+                    .expect("contgc: too many persistent handles");
                 b.blocks.push([0; HANDLES_PER_BLOCK]);
                 b.free.extend((i + 1..i + HANDLES_PER_BLOCK as u32).rev());
                 i
