@@ -1,4 +1,4 @@
-//! Criterion micro-benchmarks of the heap (BENCHMARKS.md section 4): the allocation
+//! Criterion micro-benchmarks of the heap (docs/BENCHMARKS.md section 4): the allocation
 //! fast path against `Box::new` of the same size, the write barrier fast path against a
 //! plain store, the minor-GC pause with an empty nursery and 0 or 1,000,000 old objects,
 //! and the minor-GC cost per surviving byte.
@@ -59,7 +59,7 @@ fn barrier(c: &mut Criterion) {
 fn minor_pause(c: &mut Criterion) {
     let mut g = c.benchmark_group("minor-gc-empty-nursery");
     for old in [0usize, 1_000_000] {
-        let (heap, _keep) = contgc::heap_bench::old_generation(old);
+        let (heap, _keep) = contgc_bench::heap_bench::old_generation(old);
         let mut m = heap.mutator();
         g.bench_with_input(BenchmarkId::new("old-objects", old), &old, |b, _| {
             b.iter(|| m.collect(CollectionKind::Minor))

@@ -1,10 +1,10 @@
-//! Criterion benchmarks of suspension (BENCHMARKS.md sections 2 and 3): capturing a
+//! Criterion benchmarks of suspension (docs/BENCHMARKS.md sections 2 and 3): capturing a
 //! chain of continuations and resuming it to completion, at depths 1, 8 and 64, with
 //! continuations in the nursery and pretenured; and a minor collection while 100,000
 //! resolved byrefs are held by suspended frames.
 
-use contgc::suspend_bench::ChainBench;
 use contgc::{CollectionKind, ContinuationPlacement};
+use contgc_bench::suspend_bench::ChainBench;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 
 fn suspend_resume(c: &mut Criterion) {
@@ -31,7 +31,7 @@ fn suspend_resume(c: &mut Criterion) {
 fn minor_with_byrefs(c: &mut Criterion) {
     let b = ChainBench::new(ContinuationPlacement::Nursery);
     let mut m = b.heap.mutator();
-    let _frames = contgc::suspend_bench::hold_byrefs(&b.heap, &mut m, 100_000, 100_000);
+    let _frames = contgc_bench::suspend_bench::hold_byrefs(&b.heap, &mut m, 100_000, 100_000);
     m.collect(CollectionKind::Minor); // resolves them
     c.bench_function("minor-gc-100000-resolved-byrefs", |bn| {
         bn.iter(|| m.collect(CollectionKind::Minor))

@@ -1,4 +1,4 @@
-//! `contgc heap-bench`: the heap micro-benchmarks of BENCHMARKS.md section 4, each
+//! `contgc heap-bench`: the heap micro-benchmarks of docs/BENCHMARKS.md section 4, each
 //! measured against its baseline in the same run, printed as a table and as `RESULT`
 //! lines.
 //!

@@ -5,8 +5,9 @@
 //! for the other benchmarks and options.
 
 use clap::{Parser, Subcommand, ValueEnum};
-use contgc::suspended_tasks::{self, FramesKind, Report};
-use contgc::{heap_bench, suspend_bench, ContinuationPlacement, RootMode};
+use contgc::{ContinuationPlacement, RootMode};
+use contgc_bench::suspended_tasks::{self, FramesKind, Report};
+use contgc_bench::{heap_bench, suspend_bench};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -39,7 +40,7 @@ enum Roots {
 
 #[derive(Subcommand)]
 enum Command {
-    /// The main job: minor-GC pauses with many suspended tasks (BENCHMARKS.md section 1).
+    /// The main job: minor-GC pauses with many suspended tasks (docs/BENCHMARKS.md section 1).
     SuspendedTasks {
         /// How frames are kept: continuation objects or off-heap tasklets.
         #[arg(long, value_enum, default_value = "heap")]

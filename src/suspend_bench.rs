@@ -1,4 +1,4 @@
-//! `contgc suspend-bench`: what suspending costs (BENCHMARKS.md section 3 and the
+//! `contgc suspend-bench`: what suspending costs (docs/BENCHMARKS.md section 3 and the
 //! continuation microbenchmarks), printed as a table and `RESULT` lines:
 //!
 //! - `alloc-per-suspension`: allocations and bytes per frame for a frame holding one

@@ -1,5 +1,5 @@
 //! `contgc suspended-tasks`: the project's main job, the GC-impact benchmark of the
-//! reference document ("Impact on GC"; BENCHMARKS.md section 1).
+//! reference document ("Impact on GC"; docs/BENCHMARKS.md section 1).
 //!
 //! One mutator suspends N tasks, each D frames deep; every frame keeps one fresh heap
 //! object and one integer alive across its await. Frames are kept either as

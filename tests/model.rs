@@ -37,7 +37,7 @@
 //! the end of the file are reduced reproductions of bugs found while writing these;
 //! the ones still open are `#[ignore]`d (run them with `-- --ignored`).
 
-use contgc::heap::size_classes::MAX_SMALL_OBJECT;
+use contgc::MAX_SMALL_OBJECT;
 use contgc::{
     CollectionKind, Config, Heap, HeapStats, Local, Persistent, Scope, TypeDescriptor, TypeId,
 };

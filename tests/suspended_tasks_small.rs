@@ -4,8 +4,8 @@
 //! frame's object and integer must come back intact, and every forced collection must
 //! be accounted for (as a minor pause, or as a major collection).
 
-use contgc::suspended_tasks::{run, FramesKind, Options};
 use contgc::RootMode;
+use contgc_bench::suspended_tasks::{run, FramesKind, Options};
 
 const TASKS: usize = 200;
 const DEPTH: usize = 20;

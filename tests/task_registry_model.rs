@@ -52,11 +52,11 @@
 //! on a thread without a mutator while collections run (a regression test).
 //! No sleeps, no timing assertions.
 
-use contgc::collector::Byref;
 use contgc::continuation::{
     resume_chain, Capture, ChainOutcome, Continuation, Frame, FrameLayout, FrameType, Outcome,
     Suspension, Value,
 };
+use contgc::Byref;
 use contgc::{
     CollectionKind, Config, ContinuationPlacement, Heap, Local, RootMode, Scope, TaskRoot,
     TaskletWord, TypeDescriptor, TypeId,

@@ -14,10 +14,9 @@
 use crate::collection::object_size;
 use crate::heap::owns;
 use contgc_heap::byref::{ByrefState, EXTERNAL};
+use contgc_heap::internal::{LargeObjectSpace, Nursery, NurseryIndex, OldSpace};
 use contgc_heap::types::FILLER_TYPE_INDEX;
-use contgc_heap::{
-    LargeObjectSpace, Nursery, NurseryIndex, ObjectRef, OldSpace, TypeInfo, HEADER_SIZE,
-};
+use contgc_heap::{ObjectRef, TypeInfo, HEADER_SIZE};
 use std::sync::Arc;
 
 /// What a collection resolves byrefs against.

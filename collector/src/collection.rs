@@ -10,9 +10,10 @@ use crate::sync::lock;
 use crate::{major, minor, verify};
 use bumpalo::Bump;
 use contgc_heap::header::MARK;
+use contgc_heap::internal::Nursery;
 use contgc_heap::size_classes::class_of;
 use contgc_heap::types::FILLER_TYPE_INDEX;
-use contgc_heap::{Nursery, ObjectRef, TypeInfo};
+use contgc_heap::{ObjectRef, TypeInfo};
 use std::sync::Arc;
 use std::time::Instant;
 

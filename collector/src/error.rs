@@ -55,11 +55,11 @@ impl fmt::Display for AllocError {
 
 impl std::error::Error for AllocError {}
 
-/// Why a heap could not be created.
+/// Why a heap could not be created. (A configuration is checked when it is built,
+/// by [`ConfigBuilder::build`](crate::ConfigBuilder::build), so a [`Config`](crate::Config)
+/// is always valid.)
 #[derive(Debug)]
 pub enum HeapError {
-    /// The configuration was refused.
-    Config(crate::ConfigError),
     /// Address space could not be reserved.
     Reserve(std::io::Error),
 }
@@ -67,7 +67,6 @@ pub enum HeapError {
 impl fmt::Display for HeapError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            HeapError::Config(e) => write!(f, "{e}"),
             HeapError::Reserve(e) => write!(f, "cannot reserve heap memory: {e}"),
         }
     }

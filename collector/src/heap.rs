@@ -6,13 +6,12 @@ use crate::mutator::{LocalPtr, Mutator};
 use crate::safepoint::Rendezvous;
 use crate::stats::{CollectionKind, HeapStats, PauseRecord, PauseSummary, Stats};
 use crate::sync::lock;
+use contgc_heap::internal::{LargeObjectSpace, Nursery, OldSpace, TypeTable, BLOCK_SIZE};
 use contgc_heap::size_classes::NUM_CLASSES;
 use contgc_heap::MIN_OBJECT_BYTES;
-use contgc_heap::{
-    DescriptorError, LargeObjectSpace, Nursery, OldSpace, TypeDescriptor, TypeId, TypeTable,
-    BLOCK_SIZE,
-};
-use contgc_roots::{HandleTable, RootProvider, RootProviderId, RootProviders, TaskRegistry};
+use contgc_heap::{DescriptorError, TypeDescriptor, TypeId};
+use contgc_roots::internal::{HandleTable, RootProviders, TaskRegistry};
+use contgc_roots::{RootProvider, RootProviderId};
 use std::sync::{Arc, Mutex};
 
 /// The spaces and the collector's bookkeeping; locked by mutators for slow-path

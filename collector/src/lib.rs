@@ -1,6 +1,6 @@
 //! contgc-collector: the generational collector and the mutator API.
 //!
-//! This crate owns collection: the stop-the-world handshake ([`safepoint`]), the
+//! This crate owns collection: the stop-the-world handshake (`safepoint.rs`), the
 //! minor collection that evacuates the nursery, the major mark-sweep collection, the
 //! write barrier and remembered set, byref resolution, the visiting of suspended-task
 //! roots, the policy that chooses between collections, pause statistics and the heap
@@ -37,7 +37,7 @@ mod heap;
 mod major;
 mod minor;
 pub mod mutator;
-pub mod safepoint;
+mod safepoint;
 pub mod scope;
 pub mod stats;
 mod sync;
@@ -57,3 +57,10 @@ pub use scope::{Byref, Local, Scope};
 pub use stats::{Census, CollectionKind, HeapStats, PauseRecord, PauseSummary};
 pub use tasks::{Resumed, TaskletWord};
 pub use typed::{Plain, Typed};
+
+/// Collector-internal: the stop-the-world handshake, exported only for this crate's
+/// loom model checks (`tests/loom_safepoint.rs`). Not part of the API.
+#[doc(hidden)]
+pub mod internal {
+    pub use crate::safepoint::{Rendezvous, WorldStopped};
+}

@@ -20,8 +20,9 @@ use bumpalo::collections::Vec as BumpVec;
 use bumpalo::Bump;
 use contgc_heap::byref::{self as byref_slot, EXTERNAL};
 use contgc_heap::header::{Header, MARK, UNLOGGED};
-use contgc_heap::{LargeObjectSpace, Nursery, ObjectRef, OldSpace, TypeInfo};
-use contgc_roots::{MemberVisitor, TaskRegistry};
+use contgc_heap::internal::{LargeObjectSpace, Nursery, OldSpace};
+use contgc_heap::{ObjectRef, TypeInfo};
+use contgc_roots::internal::{MemberVisitor, TaskRegistry};
 use std::sync::Arc;
 
 /// What a minor collection did.

@@ -1,4 +1,4 @@
-//! The heap verifier: checks DESIGN.md's invariants 1-5 over the whole heap.
+//! The heap verifier: checks docs/DESIGN.md's invariants 1-5 over the whole heap.
 //!
 //! 1. Every reference slot (in objects and roots) holds null or the start of a live
 //!    object.
@@ -26,8 +26,7 @@ use crate::heap::Spaces;
 use contgc_heap::byref::{self as byref_slot, ByrefState};
 use contgc_heap::types::{FILLER_TYPE_INDEX, FREE_TYPE_INDEX};
 use contgc_heap::{Header, ObjectRef, TypeInfo};
-use contgc_roots::task_groups::AGE_OLD;
-use contgc_roots::{MemberVisitor, TaskRegistry};
+use contgc_roots::internal::{MemberVisitor, TaskRegistry, AGE_OLD};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 

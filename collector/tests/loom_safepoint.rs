@@ -22,7 +22,7 @@
 
 #![cfg(loom)]
 
-use contgc_collector::safepoint::Rendezvous;
+use contgc_collector::internal::Rendezvous;
 use loom::cell::UnsafeCell;
 use loom::sync::atomic::{AtomicBool, AtomicUsize};
 use loom::sync::Arc;

@@ -47,6 +47,19 @@ pub enum SlotKind {
     Byref,
 }
 
+impl SlotKind {
+    /// The kind, as error messages name it.
+    fn describe(self) -> &'static str {
+        match self {
+            SlotKind::Data => "data",
+            SlotKind::Ref => "reference",
+            SlotKind::Private => "private",
+            SlotKind::PrivateRef => "private reference",
+            SlotKind::Byref => "byref",
+        }
+    }
+}
+
 /// An embedder's description of a type, to be registered with a heap.
 ///
 /// ```
@@ -295,6 +308,8 @@ fn slot_map(
     region: &'static str,
 ) -> Result<Vec<SlotKind>, DescriptorError> {
     let mut kinds = vec![SlotKind::Data; (len as usize).div_ceil(8)];
+    // The offset of the slot each word belongs to, to name both slots of a conflict.
+    let mut owner = vec![0u32; kinds.len()];
     let all = refs
         .iter()
         .map(|&o| (o, SlotKind::Ref))
@@ -317,11 +332,23 @@ fn slot_map(
             });
         }
         for w in 0..bytes as usize / 8 {
-            let word = &mut kinds[offset as usize / 8 + w];
-            if *word != SlotKind::Data {
-                return Err(DescriptorError::OverlappingSlots { offset });
+            let i = offset as usize / 8 + w;
+            match kinds[i] {
+                SlotKind::Data => {}
+                k if k == kind && owner[i] == offset => {
+                    return Err(DescriptorError::OverlappingSlots { offset })
+                }
+                other_kind => {
+                    return Err(DescriptorError::ConflictingSlots {
+                        offset,
+                        kind,
+                        other_offset: owner[i],
+                        other_kind,
+                    })
+                }
             }
-            *word = kind;
+            kinds[i] = kind;
+            owner[i] = offset;
         }
     }
     Ok(kinds)
@@ -358,10 +385,22 @@ pub enum DescriptorError {
         /// "object" or "element".
         region: &'static str,
     },
-    /// Two slots share a word.
+    /// The same slot is listed twice.
     OverlappingSlots {
         /// The offset listed twice.
         offset: u32,
+    },
+    /// Two different slots share a word: slots of different kinds at one offset, or a
+    /// byref slot (two words) overlapping the next slot.
+    ConflictingSlots {
+        /// Offset of the slot that was refused.
+        offset: u32,
+        /// Its kind.
+        kind: SlotKind,
+        /// Offset of the slot already holding the word.
+        other_offset: u32,
+        /// That slot's kind.
+        other_kind: SlotKind,
     },
     /// Elements have slots, but base or element size is not a multiple of 8, so the
     /// slots of later elements would be misaligned.
@@ -406,6 +445,17 @@ impl fmt::Display for DescriptorError {
             Self::OverlappingSlots { offset } => {
                 write!(f, "slot at offset {offset} is listed more than once")
             }
+            Self::ConflictingSlots {
+                offset,
+                kind,
+                other_offset,
+                other_kind,
+            } => write!(
+                f,
+                "{} slot at offset {offset} overlaps the {} slot at offset {other_offset}",
+                kind.describe(),
+                other_kind.describe()
+            ),
             Self::MisalignedElements { base, elem } => write!(
                 f,
                 "elements have slots, so base ({base}) and element size ({elem}) must be multiples of 8"
@@ -729,7 +779,12 @@ mod tests {
             e(TypeDescriptor::fixed("A", 16)
                 .with_refs(&[0])
                 .with_byrefs(&[0])),
-            DescriptorError::OverlappingSlots { offset: 0 }
+            DescriptorError::ConflictingSlots {
+                offset: 0,
+                kind: SlotKind::Byref,
+                other_offset: 0,
+                other_kind: SlotKind::Ref
+            }
         );
         assert_eq!(
             e(TypeDescriptor::fixed("A", 16).with_refs(&[8, 8])),
@@ -744,7 +799,12 @@ mod tests {
             e(TypeDescriptor::fixed("A", 24)
                 .with_byrefs(&[0])
                 .with_refs(&[8])),
-            DescriptorError::OverlappingSlots { offset: 0 }
+            DescriptorError::ConflictingSlots {
+                offset: 0,
+                kind: SlotKind::Byref,
+                other_offset: 8,
+                other_kind: SlotKind::Ref
+            }
         );
         assert_eq!(
             e(TypeDescriptor::fixed("K", 16).as_continuation()),
@@ -790,6 +850,25 @@ mod tests {
             e(TypeDescriptor::fixed("A", 8).with_elem_refs(&[0])),
             DescriptorError::ElementSlotsOnFixedType
         );
+        // Slots of one kind that overlap without being the same slot.
+        assert_eq!(
+            e(TypeDescriptor::fixed("A", 32).with_byrefs(&[0, 8])),
+            DescriptorError::ConflictingSlots {
+                offset: 8,
+                kind: SlotKind::Byref,
+                other_offset: 0,
+                other_kind: SlotKind::Byref
+            }
+        );
+        let msg = e(TypeDescriptor::fixed("A", 16)
+            .with_private(&[8])
+            .with_refs(&[8]))
+        .to_string();
+        assert_eq!(
+            msg,
+            "private slot at offset 8 overlaps the reference slot at offset 8"
+        );
+        assert!(!msg.contains("more than once"), "{msg}");
         // Every error explains itself.
         let msg = e(TypeDescriptor::fixed("A", 16).with_refs(&[16])).to_string();
         assert!(msg.contains("offset 16"), "{msg}");
@@ -827,6 +906,30 @@ mod tests {
         assert!(matches!(
             t.check_data(usize::MAX - 7, 8, 3),
             FieldCheck::OutOfBounds { .. }
+        ));
+        // Byref slots, in the fixed part and in every element.
+        let b = TypeDescriptor::array("Frames", 16, 24)
+            .with_byrefs(&[0])
+            .with_elem_refs(&[16])
+            .with_elem_byrefs(&[0])
+            .validate()
+            .unwrap();
+        assert_eq!(b.byrefs(), &[0]);
+        assert!(b.has_byrefs() && b.needs_scan());
+        let mut offs = vec![];
+        b.for_each_byref_offset(2, |o| offs.push(o));
+        assert_eq!(offs, vec![0, 16, 40]);
+        assert!(b.is_byref_slot(40, 2) && !b.is_byref_slot(48, 2));
+        assert_eq!(b.slot_kind(48, 2), Some(SlotKind::Byref));
+        assert_eq!(b.slot_kind(56, 2), Some(SlotKind::Ref));
+        assert!(matches!(
+            TypeDescriptor::array("A", 0, 8)
+                .with_elem_byrefs(&[0])
+                .validate(),
+            Err(DescriptorError::SlotOutOfBounds {
+                region: "element",
+                ..
+            })
         ));
         let odd = TypeDescriptor::fixed("Odd", 12).validate().unwrap();
         assert_eq!(odd.check_data(8, 4, 0), FieldCheck::Ok);

@@ -8,7 +8,7 @@
 //! | 1      | `MARK`: reached by the current major collection                |
 //! | 2      | `UNLOGGED`: an old object not yet in the remembered set        |
 //! | 3..8   | age: minor collections survived (saturates at 31)              |
-//! | 8..32  | type index into the heap's [`TypeTable`](crate::TypeTable)     |
+//! | 8..32  | type index: the registered type ([`TypeId::index`](crate::TypeId::index)) |
 //! | 32..64 | length (element count) of a variable-size object, else 0       |
 //!
 //! A header word of 0 is never a valid object: the old space uses it to mark free cells,
@@ -17,11 +17,11 @@
 //! While an object is being evacuated, its old copy's header is replaced by the new
 //! address with `FORWARDED` set (objects are 8-aligned, so bit 0 of an address is free).
 
-/// Bit 0: the header is a forwarding address.
+/// Bit 0 (value 1): the header is a forwarding address.
 pub const FORWARDED: u64 = 1;
-/// Bit 1: marked by the current major collection.
+/// Bit 1 (value 2): marked by the current major collection.
 pub const MARK: u64 = 1 << 1;
-/// Bit 2: an old object that is not in the remembered set; the write barrier's slow path
+/// Bit 2 (value 4): an old object that is not in the remembered set; the write barrier's slow path
 /// logs the object and clears the bit. Young objects never have it set.
 pub const UNLOGGED: u64 = 1 << 2;
 

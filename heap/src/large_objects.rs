@@ -7,6 +7,7 @@
 
 use crate::header::{Header, MARK};
 use crate::object::ObjectRef;
+use crate::MIN_OBJECT_BYTES;
 use std::alloc::{alloc_zeroed, dealloc, Layout};
 use std::collections::BTreeMap;
 
@@ -19,20 +20,21 @@ pub struct LargeObjectSpace {
     bytes: usize,
 }
 
-// SAFETY: the space owns its allocations outright; access to the objects in them is
-// synchronised by the collector (the world is stopped, or the heap's lock is held).
-unsafe impl Send for LargeObjectSpace {}
-
 impl LargeObjectSpace {
     /// An empty space.
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// Allocates `size` zeroed bytes; `None` if the system allocator refuses.
+    /// Allocates `size` zeroed bytes; `None` if the system allocator refuses, or if
+    /// `size` is below [`MIN_OBJECT_BYTES`] (every object has at least a header word,
+    /// which the walks of this space read).
     pub fn alloc(&mut self, size: usize) -> Option<ObjectRef> {
+        if size < MIN_OBJECT_BYTES {
+            return None;
+        }
         let layout = Layout::from_size_align(size, LARGE_ALIGN).ok()?;
-        // SAFETY: size is non-zero (objects are at least 16 bytes).
+        // SAFETY: the layout's size is at least MIN_OBJECT_BYTES, so non-zero.
         let p = unsafe { alloc_zeroed(layout) };
         let obj = ObjectRef::from_addr(p as usize)?;
         self.objects.insert(obj.addr(), size);
@@ -60,11 +62,6 @@ impl LargeObjectSpace {
     pub fn object_start(&self, addr: usize) -> Option<ObjectRef> {
         let (&start, &size) = self.objects.range(..=addr).next_back()?;
         (addr < start + size).then(|| ObjectRef::from_addr(start).expect("non-null"))
-    }
-
-    /// True if `addr` is the start of a large object.
-    pub fn is_object(&self, addr: usize) -> bool {
-        self.objects.contains_key(&addr)
     }
 
     /// Calls `f` with every large object.
@@ -137,11 +134,38 @@ mod tests {
         }
         assert_eq!(s.object_start(a.addr() + 9_999), Some(a));
         assert_eq!(s.object_start(b.addr() + 5), Some(b));
-        assert!(s.is_object(a.addr()) && !s.is_object(a.addr() + 8));
+        assert_eq!(s.object_start(a.addr() - 1), None);
         assert_eq!(s.sweep(), (1, 1));
         assert_eq!(s.bytes(), 10_000);
         assert_eq!(s.object_start(b.addr() + 5), None);
         // SAFETY: survivor.
         assert!(!unsafe { a.header() }.is_marked());
+    }
+
+    /// Every object has a header word, which `for_each_object` and `sweep` read: a
+    /// space asked for less than the smallest object (or for zero bytes, which the
+    /// system allocator must never be asked for) refuses.
+    #[test]
+    fn refuses_sizes_below_the_smallest_object() {
+        let mut s = LargeObjectSpace::new();
+        for size in 0..crate::MIN_OBJECT_BYTES {
+            assert_eq!(s.alloc(size), None, "size {size}");
+        }
+        assert!(s.is_empty() && s.bytes() == 0);
+        let o = s.alloc(crate::MIN_OBJECT_BYTES).unwrap();
+        let mut seen = vec![];
+        s.for_each_object(|obj, h| seen.push((obj, h)));
+        assert_eq!(seen, vec![(o, Header(0))]);
+        assert_eq!(s.sweep(), (0, 1));
+        assert!(
+            s.alloc(usize::MAX).is_none(),
+            "an impossible layout is refused"
+        );
+    }
+
+    #[test]
+    fn is_send_and_sync_without_an_unsafe_impl() {
+        fn auto<T: Send + Sync>() {}
+        auto::<LargeObjectSpace>();
     }
 }

@@ -1,10 +1,16 @@
 //! The nursery: eden and two survivor semispaces in one reserved region.
 //!
-//! Mutators allocate in eden through thread-local allocation buffers (TLABs) that
-//! [`Nursery::grant`] carves off a shared bump pointer with one atomic operation;
-//! inside a buffer, allocation is a pointer bump done by the mutator itself. A minor
-//! collection copies eden's and the from-space's survivors into the to-space (or the
-//! old generation), then [`Nursery::flip`] resets eden and swaps the semispaces.
+//! Mutators allocate in eden through thread-local allocation buffers (TLABs): inside a
+//! buffer, allocation is a pointer bump done by the mutator itself, with no atomic
+//! operation and no lock. A buffer is carved off eden's shared bump pointer by
+//! [`Nursery::grant`], a compare-and-swap loop that needs no lock of its own; but the
+//! collector refills a mutator's buffer under the heap's lock, which it holds to retire
+//! the old buffer (a filler over its unused tail, see [`Nursery::fill`]) together with
+//! the grant, so that a collection never sees a buffer half retired. A refill
+//! therefore costs one lock acquisition plus the compare-and-swap, once per buffer
+//! (32 KiB by default). A minor collection copies eden's and the from-space's survivors
+//! into the to-space (or the old generation), then [`Nursery::flip`] resets eden and
+//! swaps the semispaces.
 //!
 //! Invariant (walkability): outside a collection, `[eden start, eden top)` and
 //! `[from-space start, from top)` are sequences of objects, once every mutator's buffer
@@ -34,11 +40,21 @@ pub struct Nursery {
 
 impl Nursery {
     /// Reserves a nursery with `eden_bytes` of eden and two survivor spaces of
-    /// `survivor_bytes` each (both rounded up to 4 KiB).
+    /// `survivor_bytes` each (both rounded up to 4 KiB). Fails if the address space
+    /// cannot hold them.
     pub fn new(eden_bytes: usize, survivor_bytes: usize) -> io::Result<Nursery> {
-        let round = |n: usize| (n.max(4096) + 4095) & !4095;
-        let (eden, surv) = (round(eden_bytes), round(survivor_bytes));
-        let region = Region::reserve(eden + 2 * surv, 4096)?;
+        let round = |n: usize| n.max(4096).checked_next_multiple_of(4096);
+        let total = round(eden_bytes)
+            .zip(round(survivor_bytes))
+            .and_then(|(e, s)| Some((e, s, s.checked_mul(2)?.checked_add(e)?)))
+            .filter(|&(_, _, t)| t <= isize::MAX as usize);
+        let Some((eden, surv, total)) = total else {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "nursery too large",
+            ));
+        };
+        let region = Region::reserve(total, 4096)?;
         let s = region.start();
         Ok(Nursery {
             eden_start: s,
@@ -131,7 +147,7 @@ impl Nursery {
     #[inline]
     pub fn survivor_alloc(&mut self, size: usize) -> Option<usize> {
         let to = self.survivor[1 - self.from];
-        if self.to_top + size <= to + self.survivor_len {
+        if size <= to + self.survivor_len - self.to_top {
             let a = self.to_top;
             self.to_top += size;
             Some(a)
@@ -214,7 +230,7 @@ mod tests {
     fn fillers_cover_gaps_exactly_even_of_one_word() {
         let n = Nursery::new(8192, 8192).unwrap();
         let (a, _) = n.grant(64, 64).unwrap();
-        let t = crate::TypeTable::new();
+        let t = crate::type_table::TypeTable::new();
         let types = t.read();
         // SAFETY: [a, a + 64) was just granted to us.
         unsafe {
@@ -229,6 +245,19 @@ mod tests {
             );
             assert_eq!(seen, vec![0, 8]);
         }
+    }
+
+    /// Sizes whose sum does not fit in the address space are refused, in every build
+    /// (a wrapped sum would reserve a small region and grant memory past its end).
+    #[test]
+    fn refuses_sizes_that_overflow() {
+        assert!(Nursery::new(usize::MAX, 4096).is_err());
+        assert!(Nursery::new(1 << 63 | 4096, 1 << 62).is_err());
+        assert!(Nursery::new(4096, usize::MAX / 2).is_err());
+        let mut n = Nursery::new(8192, 8192).unwrap();
+        n.begin_evacuation();
+        assert_eq!(n.survivor_alloc(usize::MAX), None);
+        assert!(n.survivor_alloc(8192).is_some());
     }
 
     #[test]

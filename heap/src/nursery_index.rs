@@ -92,7 +92,7 @@ mod tests {
         let idx = unsafe {
             NurseryIndex::build(&n, |o| {
                 let h = o.header();
-                if h.type_index() == crate::FILLER_TYPE_INDEX {
+                if h.type_index() == crate::types::FILLER_TYPE_INDEX {
                     (8 + h.len() as usize, false)
                 } else {
                     (8 + h.len() as usize, true)

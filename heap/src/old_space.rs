@@ -16,10 +16,10 @@
 use crate::header::{Header, MARK};
 use crate::object::ObjectRef;
 use crate::region::Region;
-use crate::size_classes::{class_of, CLASS_SIZES, MAX_SMALL_OBJECT, NUM_CLASSES};
+use crate::size_classes::{class_of, CLASS_SIZES, NUM_CLASSES};
 use std::io;
 
-/// Bytes per block.
+/// Bytes per block: 32 KiB (32,768).
 pub const BLOCK_SIZE: usize = 32 * 1024;
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -80,9 +80,14 @@ pub struct OldSpace {
 
 impl OldSpace {
     /// Reserves room for `capacity` bytes of blocks (rounded up to whole blocks).
+    /// Fails if the address space cannot hold them.
     pub fn new(capacity: usize) -> io::Result<OldSpace> {
         let nblocks = capacity.div_ceil(BLOCK_SIZE).max(1);
-        let region = Region::reserve(nblocks * BLOCK_SIZE, BLOCK_SIZE)?;
+        let bytes = nblocks
+            .checked_mul(BLOCK_SIZE)
+            .filter(|&b| b <= isize::MAX as usize)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "old space too large"))?;
+        let region = Region::reserve(bytes, BLOCK_SIZE)?;
         Ok(OldSpace {
             region,
             nblocks,
@@ -117,12 +122,17 @@ impl OldSpace {
         self.object_bytes
     }
 
-    /// Allocates a cell for an object of `size` bytes (a multiple of 8, at most
-    /// [`MAX_SMALL_OBJECT`]). The cell's header word is 0 and the rest holds stale
-    /// bytes; the caller writes the object. `None` when no block is left.
+    /// Allocates a cell for an object of `size` bytes, in the smallest class that holds
+    /// it (object sizes are multiples of 8; other sizes round up). The cell's header
+    /// word is 0 and the rest holds stale bytes; the caller writes the object. `None`
+    /// when no block is left.
+    ///
+    /// Panics if `size` exceeds [`MAX_SMALL_OBJECT`](crate::MAX_SMALL_OBJECT) (such
+    /// objects are large).
     #[inline]
     pub fn alloc(&mut self, size: usize) -> Option<usize> {
-        debug_assert!(size <= MAX_SMALL_OBJECT);
+        // Panics above MAX_SMALL_OBJECT, in every build: a cell smaller than `size`
+        // would let the caller write into the next one.
         let c = class_of(size);
         let cs = &mut self.classes[c];
         let cell = if cs.free != 0 {
@@ -287,6 +297,7 @@ impl OldSpace {
 mod tests {
     use super::*;
     use crate::header::Header;
+    use crate::MAX_SMALL_OBJECT;
 
     fn put(space: &mut OldSpace, size: usize) -> ObjectRef {
         let a = space.alloc(size).unwrap();
@@ -334,6 +345,42 @@ mod tests {
         let again = put(&mut s, 32);
         assert!(objs.iter().skip(1).step_by(2).any(|o| *o == again));
         assert_eq!(s.committed_bytes(), before);
+    }
+
+    /// A size that is not a multiple of 8 gets a cell that holds it: zeroing it (or
+    /// writing the object) stays inside the cell, in every build.
+    #[test]
+    fn every_size_gets_a_cell_that_holds_it() {
+        let mut s = OldSpace::new(64 << 20).unwrap();
+        for size in 0..=MAX_SMALL_OBJECT {
+            let a = s.alloc_zeroed(size).unwrap();
+            let b = s.alloc_zeroed(size).unwrap();
+            assert!(
+                b - a >= size,
+                "size {size}: cells {a:#x} and {b:#x} overlap"
+            );
+        }
+        // A neighbour's header survives zeroing an odd-sized object next to it.
+        let a = s.alloc(17).unwrap();
+        let b = put(&mut s, 24);
+        assert_eq!(b.addr() - a, 24);
+        let c = s.alloc_zeroed(17).unwrap();
+        assert_eq!(c - b.addr(), 24);
+        // SAFETY: `b` is an object we wrote.
+        assert_eq!(unsafe { b.header() }, Header::new(2, 24));
+    }
+
+    #[test]
+    #[should_panic(expected = "not a small object")]
+    fn refuses_a_large_size() {
+        let mut s = OldSpace::new(1 << 20).unwrap();
+        s.alloc_zeroed(MAX_SMALL_OBJECT + 1);
+    }
+
+    #[test]
+    fn refuses_a_capacity_it_cannot_address() {
+        assert!(OldSpace::new(usize::MAX).is_err());
+        assert!(OldSpace::new(usize::MAX - BLOCK_SIZE).is_err());
     }
 
     #[test]

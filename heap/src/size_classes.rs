@@ -8,10 +8,11 @@ pub const CLASS_SIZES: [usize; 31] = [
     896, 1024, 1280, 1536, 1792, 2048, 2560, 3072, 3584, 4096,
 ];
 
-/// Number of size classes.
+/// Number of size classes: 31.
 pub const NUM_CLASSES: usize = CLASS_SIZES.len();
 
-/// Objects larger than this (header included) go to the large-object space.
+/// Objects larger than this, 4,096 bytes (header included), go to the large-object
+/// space.
 pub const MAX_SMALL_OBJECT: usize = CLASS_SIZES[NUM_CLASSES - 1];
 
 /// Lookup table from `size / 8` to class index, built at compile time.
@@ -29,12 +30,22 @@ const LOOKUP: [u8; MAX_SMALL_OBJECT / 8 + 1] = {
     table
 };
 
-/// The class of an object of `size` bytes (a multiple of 8, at most
-/// [`MAX_SMALL_OBJECT`]).
+/// The smallest class whose cells hold `size` bytes, for any size up to
+/// [`MAX_SMALL_OBJECT`] (object sizes are multiples of 8; other sizes round up).
+///
+/// Panics if `size` exceeds [`MAX_SMALL_OBJECT`].
 #[inline(always)]
 pub fn class_of(size: usize) -> usize {
-    debug_assert!(size <= MAX_SMALL_OBJECT && size.is_multiple_of(8));
-    LOOKUP[size / 8] as usize
+    match LOOKUP.get(size.div_ceil(8)) {
+        Some(&c) => c as usize,
+        None => not_small(size),
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn not_small(size: usize) -> ! {
+    panic!("contgc: {size} bytes is not a small object (at most {MAX_SMALL_OBJECT} bytes)")
 }
 
 #[cfg(test)]
@@ -49,11 +60,17 @@ mod tests {
             assert!(c == 0 || CLASS_SIZES[c - 1] < size);
             // Padding and block-tail waste stay under a third (the collector's
             // promotion reserve relies on it).
-            let block = crate::BLOCK_SIZE;
+            let block = crate::internal::BLOCK_SIZE;
             let per_block = block / CLASS_SIZES[c];
             let objects_bytes = per_block * size;
             assert!(block * 3 <= objects_bytes * 4, "size {size}");
         }
         assert!(CLASS_SIZES.windows(2).all(|w| w[0] < w[1]));
+        // Sizes that are not multiples of 8 round up, never down.
+        for size in 0..=MAX_SMALL_OBJECT {
+            assert!(CLASS_SIZES[class_of(size)] >= size, "size {size}");
+        }
+        assert!(std::panic::catch_unwind(|| class_of(MAX_SMALL_OBJECT + 1)).is_err());
+        assert!(std::panic::catch_unwind(|| class_of(usize::MAX)).is_err());
     }
 }

@@ -60,7 +60,11 @@ impl HandleTable {
         let index = match b.free.pop() {
             Some(i) => i,
             None => {
-                let i = (b.blocks.len() * HANDLES_PER_BLOCK) as u32;
+                // Indices are u32: refuse to wrap (two handles would share a slot).
+                let i = u32::try_from(b.blocks.len() * HANDLES_PER_BLOCK)
+                    .ok()
+                    .filter(|i| i.checked_add(HANDLES_PER_BLOCK as u32).is_some())
+                    .expect("contgc: too many persistent handles");
                 b.blocks.push([0; HANDLES_PER_BLOCK]);
                 b.free.extend((i + 1..i + HANDLES_PER_BLOCK as u32).rev());
                 i
@@ -82,11 +86,6 @@ impl HandleTable {
     /// True if no handle is live.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
-    }
-
-    /// The heap this table belongs to.
-    pub fn heap_id(&self) -> u32 {
-        self.heap
     }
 
     /// Calls `f` with every non-empty slot, under the table's lock; `f` may rewrite the
@@ -125,7 +124,9 @@ impl Persistent {
     /// Makes the handle hold `obj` instead.
     ///
     /// # Safety
-    /// As for [`HandleTable::create`] (`Scope::set_persistent` is the safe way in).
+    /// `obj` must be a live object of the heap this handle belongs to, and no
+    /// collection may run between the caller obtaining `obj` and this call
+    /// (`Scope::set_persistent` is the safe way in).
     pub unsafe fn set(&self, obj: ObjectRef) {
         *self.table.lock().slot(self.index) = obj.addr();
     }

@@ -1,27 +1,54 @@
 //! contgc-roots: everything outside the heap that keeps objects alive.
 //!
-//! - [`handles`]: persistent handles, strong roots the embedder creates and drops,
-//!   stored in blocks of slots;
-//! - [`shadow_stack`]: scoped roots, the slots behind a mutator's short-lived locals;
-//! - [`provider`]: the trait through which an embedder reports its own roots (an
-//!   interpreter stack, say) and has them updated when objects move;
-//! - [`task_groups`]: suspended-task roots (continuation chain heads and
-//!   [`tasklet`]s), kept in groups that age so that a minor collection skips the
-//!   suspended tasks that refer only to old objects.
+//! What an embedder sees of this crate:
+//!
+//! - [`Persistent`]: a strong root the embedder creates (through a mutator's scope) and
+//!   drops, which follows its object when the collector moves it;
+//! - [`RootProvider`]: the trait through which an embedder reports its own roots (an
+//!   interpreter's operand stack, say) to every collection and has them updated when
+//!   objects move, with [`RootVisitor`] and [`RootProviderId`];
+//! - [`TaskRoot`]: a suspended task, held by whatever will resume it: the head of a
+//!   continuation chain, or a [`Tasklet`] (frames captured off the heap); and
+//!   [`RootMode`], how a minor collection finds the suspended tasks it must visit.
+//!
+//! Suspended-task roots are kept in groups that age, so that a minor collection skips
+//! the groups whose members refer only to old objects: it reads the groups' ages, eight
+//! to a machine word, and visits only young groups (`docs/DESIGN.md` in the
+//! repository describes the scheme and its invariant).
+//!
+//! The tables behind these roots (the handle table, the scoped-root stack behind a
+//! mutator's locals, the registry of providers, the suspended-task registry) are the
+//! collector's: it visits and updates their slots while the world is stopped. They sit
+//! behind the `internal` path, which is not part of the API.
 //!
 //! This crate stores root slots and lets the collector visit them; it never reads or
 //! moves objects itself. Every slot holds 0 (empty) or the address of an object header.
 
 #![warn(missing_docs)]
 
-pub mod handles;
-pub mod provider;
-pub mod shadow_stack;
-pub mod task_groups;
-pub mod tasklet;
+mod handles;
+mod provider;
+mod shadow_stack;
+mod task_groups;
+mod tasklet;
 
-pub use handles::{HandleTable, Persistent};
-pub use provider::{RootProvider, RootProviderId, RootProviders, RootVisitor};
-pub use shadow_stack::ShadowStack;
-pub use task_groups::{Member, MemberVisitor, RootMode, TaskRegistry, TaskRoot};
+pub use handles::Persistent;
+pub use provider::{RootProvider, RootProviderId, RootVisitor};
+pub use task_groups::{Member, RootMode, TaskRoot};
 pub use tasklet::Tasklet;
+
+/// Collector-internal: the tables behind the roots.
+///
+/// Everything here is used by `contgc-collector`, which visits and updates the slots
+/// while the world is stopped and keeps the ownership rules of task groups (a group is
+/// filled only by the mutator that acquired it). It is not part of this crate's API and
+/// may change at any time; embedders use the `contgc` library, which does not export it.
+#[doc(hidden)]
+pub mod internal {
+    pub use crate::handles::{HandleTable, HANDLES_PER_BLOCK};
+    pub use crate::provider::RootProviders;
+    pub use crate::shadow_stack::ShadowStack;
+    pub use crate::task_groups::{
+        GroupFull, Inspector, MemberVisitor, TaskRegistry, AGE_OLD, AGE_YOUNG, GROUP_SIZE,
+    };
+}

@@ -164,4 +164,30 @@ mod tests {
         assert!(ps.remove(id).is_none());
         assert!(ps.is_empty());
     }
+
+    /// A provider whose roots are raw words (0 for null), shared with its owner.
+    struct Words(std::sync::Arc<Mutex<Vec<usize>>>);
+    // SAFETY: the test never lets a collector near these addresses.
+    unsafe impl RootProvider for Words {
+        fn visit_roots(&mut self, v: &mut RootVisitor<'_>) {
+            for s in self.0.lock().unwrap().iter_mut() {
+                v.visit_addr(s);
+            }
+        }
+    }
+
+    #[test]
+    fn raw_word_roots_skip_null_and_are_updated_in_place() {
+        let words = std::sync::Arc::new(Mutex::new(vec![8, 0, 24]));
+        let ps = RootProviders::new();
+        ps.add(Box::new(Words(words.clone())));
+        assert_eq!(ps.len(), 1);
+        let mut seen = vec![];
+        ps.visit_all(&mut |s| {
+            seen.push(*s);
+            *s += 1000;
+        });
+        assert_eq!(seen, vec![8, 24]);
+        assert_eq!(*words.lock().unwrap(), vec![1008, 0, 1024]);
+    }
 }

@@ -84,6 +84,7 @@ mod tests {
     #[test]
     fn push_truncate_visit() {
         let mut s = ShadowStack::new();
+        assert!(s.is_empty());
         let a = s.push(8);
         let _ = s.push(0);
         let c = s.push(24);

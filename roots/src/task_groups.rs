@@ -26,7 +26,7 @@
 //! at every collection, `Aged` keeps an age per member (the document's tasklet aging:
 //! every age is still read), `Grouped` (the default) is the above.
 //!
-//! Invariant (checked by the heap verifier, DESIGN.md invariant 5): a group (or, in
+//! Invariant (checked by the heap verifier, docs/DESIGN.md invariant 5): a group (or, in
 //! `Aged` mode, a member) whose age is `AGE_OLD` refers to no young object.
 //!
 //! Concurrency: group and age-segment storage is allocated once and never freed or
@@ -108,12 +108,6 @@ pub struct TaskRegistry {
     members: Mutex<()>,
 }
 
-// SAFETY: all shared state is atomics or behind mutexes; the raw pointers point at
-// allocations the registry owns until it is dropped.
-unsafe impl Send for TaskRegistry {}
-// SAFETY: as above.
-unsafe impl Sync for TaskRegistry {}
-
 impl std::fmt::Debug for TaskRegistry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TaskRegistry")
@@ -167,16 +161,6 @@ impl TaskRegistry {
             create: Mutex::new(()),
             members: Mutex::new(()),
         })
-    }
-
-    /// The strategy.
-    pub fn mode(&self) -> RootMode {
-        self.mode
-    }
-
-    /// The heap this registry belongs to.
-    pub fn heap_id(&self) -> u32 {
-        self.heap
     }
 
     fn segment(&self, id: u32) -> &Segment {
@@ -623,6 +607,7 @@ mod tests {
     #[test]
     fn grouped_minor_collections_skip_old_groups_and_add_makes_young() {
         let r = TaskRegistry::new(1, RootMode::Grouped);
+        assert!(r.is_empty());
         let g = r.acquire_group();
         // SAFETY: no heap involved; the visitor below treats the words as addresses.
         let roots: Vec<_> = (1..=100)
@@ -702,6 +687,17 @@ mod tests {
         // rewrites the test's fake addresses.
         unsafe { r.visit(false, &mut v) };
         assert_eq!(r.acquire_group(), g, "the empty group is recycled");
+    }
+
+    /// All shared state is atomics or behind mutexes, so the compiler derives both
+    /// auto traits (the registry needs no `unsafe impl`), and task roots can be
+    /// handed to whatever thread resumes the task.
+    #[test]
+    fn registry_and_roots_are_send_and_sync() {
+        fn auto<T: Send + Sync>() {}
+        auto::<TaskRegistry>();
+        auto::<TaskRoot>();
+        auto::<Member>();
     }
 
     #[test]

@@ -136,7 +136,8 @@ mod tests {
 
     #[test]
     fn slot_maps_name_exactly_the_reference_and_byref_words() {
-        let mut t = Tasklet::new();
+        let mut t = Tasklet::with_capacity(200);
+        assert!(t.is_empty());
         let d = t.push_data(7);
         // SAFETY: no heap involved; the words are only visited by this test.
         let (r, b) = unsafe { (t.push_ref(64), t.push_byref(128)) };
@@ -160,6 +161,7 @@ mod tests {
             },
         );
         assert_eq!((refs, byrefs), (vec![64, 256], vec![128]));
+        assert_eq!(t.len(), 105);
         assert_eq!(t.word(r), 72);
     }
 }

@@ -1,0 +1,132 @@
+//! contgc: a generational tracing garbage collector whose collector understands
+//! suspended asynchronous work.
+//!
+//! This is the library an embedder depends on. It exports the embedding API:
+//!
+//! - the heap and its threads: [`Heap`] (shared), [`Mutator`] (one per thread),
+//!   [`Config`] and its builder, [`RootMode`] and [`ContinuationPlacement`];
+//! - types: [`TypeDescriptor`] (with [`SizeKind`] and [`SlotKind`]) registered into a
+//!   [`TypeId`], and typed allocation of [`Plain`] values through [`Typed`];
+//! - the safe object API: [`Scope`] and its [`Local`]s, [`Byref`]s, [`Persistent`]
+//!   handles;
+//! - roots the embedder owns: [`RootProvider`] (with [`RootVisitor`] and
+//!   [`RootProviderId`]) and suspended tasks ([`TaskRoot`], [`Resumed`],
+//!   [`TaskletWord`]);
+//! - errors ([`AllocError`], [`ByrefError`], [`ConfigError`], [`DescriptorError`],
+//!   [`HeapError`]) and statistics ([`HeapStats`], [`PauseRecord`], [`PauseSummary`],
+//!   [`Census`], [`CollectionKind`]);
+//! - [`continuation`]: suspended frames as heap objects, capture and chain dispatch;
+//! - [`raw`]: what the documented `unsafe` raw layer on [`Mutator`] works with
+//!   ([`ObjectRef`], the header word, the byref slot format, [`raw::Tasklet`]), for
+//!   code generators.
+//!
+//! The spaces, the root tables and the collection machinery are not exported: their
+//! methods assume the collector's protocol (a stopped world, retired allocation
+//! buffers, marks set by a major collection), which only the collector keeps. The
+//! benchmarks and the `contgc` command-line tool are the workspace's root package,
+//! `contgc-bench`.
+//!
+//! ```
+//! use contgc::{CollectionKind, Config, Heap, TypeDescriptor};
+//!
+//! let heap = Heap::new(Config::default()).unwrap();
+//! // A cons cell: a reference to the next cell, then a 64-bit value.
+//! let cell = heap
+//!     .register_type(&TypeDescriptor::fixed("Cell", 16).with_refs(&[0]))
+//!     .unwrap();
+//! let mut m = heap.mutator();
+//! m.scope(|s| {
+//!     let mut list = None;
+//!     for i in 0..100u64 {
+//!         list = s.scope_escape(|s| {
+//!             let c = s.alloc(cell).unwrap();
+//!             s.write_u64(c, 8, i);
+//!             s.set_ref(c, 0, list);
+//!             Some(c)
+//!         });
+//!     }
+//!     s.collect(CollectionKind::Major); // objects move; locals follow them
+//!     let head = list.unwrap();
+//!     assert_eq!(s.read_u64(head, 8), 99);
+//! });
+//! ```
+
+#![warn(missing_docs)]
+
+pub use contgc_collector::{
+    AllocError, Byref, ByrefError, Census, CollectionKind, Config, ConfigBuilder, ConfigError,
+    ContinuationPlacement, DescriptorError, Heap, HeapError, HeapStats, Local, Mutator, ObjectRef,
+    PauseRecord, PauseSummary, Persistent, Plain, Resumed, RootMode, RootProvider, RootProviderId,
+    RootVisitor, Scope, TaskRoot, TaskletWord, TypeDescriptor, TypeId, Typed,
+};
+pub use contgc_heap::{SizeKind, SlotKind, MAX_OBJECT_BYTES, MAX_SMALL_OBJECT};
+
+pub mod continuation {
+    //! Suspended async frames as heap objects: [`FrameLayout`]s registered as
+    //! [`FrameType`]s, [`Capture`] of a frame's live state into its continuation, chains
+    //! built with [`Suspension`] and resumed by [`resume_chain`]; [`layout`] gives the
+    //! continuation's fixed offsets for generated code.
+
+    // The continuation crate is embedding API throughout: all of it is exported.
+    pub use contgc_continuation::*;
+
+    /// The largest payload a continuation can have, in bytes: 32,760 (4,095 words; the
+    /// header comes on top). The `flags` word records the result and exception slots'
+    /// offsets in 12 bits of words ([`layout::flags::OFFSET_MASK`]), so
+    /// [`FrameLayout::register`] refuses a layout whose fixed fields (24 bytes), slots
+    /// and data take more, with [`DescriptorError::TooLarge`](crate::DescriptorError).
+    pub const MAX_PAYLOAD_BYTES: usize = layout::flags::OFFSET_MASK as usize * 8;
+}
+
+pub mod raw {
+    //! The raw layer: what code generators using the `unsafe` methods of [`Mutator`](crate::Mutator)
+    //! (`alloc_raw`, `store_ref`, `load_ref`, `store_byref`, `write_barrier`, `push_root`,
+    //! `suspend_task_raw`, ...) work with. The rules are in the rustdoc of those methods;
+    //! the continuation layout's offsets are in
+    //! [`continuation::layout`](crate::continuation::layout).
+    //!
+    //! - [`ObjectRef`]: the address of an object's header word, with `unsafe` accessors;
+    //! - [`header`]: the header word's bits (a write barrier inlined into generated code
+    //!   tests [`header::UNLOGGED`]);
+    //! - [`byref`]: the two-word byref slot format;
+    //! - [`TypeInfo`]: a validated descriptor, as
+    //!   [`TypeDescriptor::validate`](crate::TypeDescriptor::validate) returns it;
+    //! - [`Tasklet`] (frames captured off the heap, for `suspend_tasklet_raw`) and
+    //!   [`Member`] (what `TaskRoot::take` gives back).
+    pub use contgc_heap::descriptor::FieldCheck;
+    pub use contgc_heap::{
+        align_up, byref, header, Header, ObjectRef, TypeInfo, ALIGN, HEADER_SIZE, MIN_OBJECT_BYTES,
+    };
+    pub use contgc_roots::{Member, Tasklet};
+}
+
+#[cfg(test)]
+mod tests {
+    use super::continuation::{FrameLayout, MAX_PAYLOAD_BYTES};
+    use super::{Config, DescriptorError, Heap};
+
+    #[test]
+    fn the_continuation_size_limit_is_the_one_register_enforces() {
+        let heap = Heap::new(Config::default()).unwrap();
+        // 24 bytes of fixed fields, then the data.
+        let data = (MAX_PAYLOAD_BYTES - 24) as u32;
+        let ft = FrameLayout::new("Largest").data_bytes(data).register(&heap);
+        assert_eq!(ft.unwrap().object_size(), MAX_PAYLOAD_BYTES + 8);
+        let err = FrameLayout::new("TooLarge")
+            .data_bytes(data + 1)
+            .register(&heap)
+            .unwrap_err();
+        assert_eq!(
+            err,
+            DescriptorError::TooLarge {
+                size: MAX_PAYLOAD_BYTES as u64 + 8,
+                max: MAX_PAYLOAD_BYTES as u64
+            }
+        );
+    }
+}
+
+/// The README's examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
