@@ -113,7 +113,7 @@ fn old_and_large_bytes_add_up_the_old_generation() {
     m.scope(|s| {
         let _big = s.alloc(big).unwrap();
         let _small = s.alloc(small).unwrap();
-        let st = s.mutator().stats();
+        let st = s.stats();
         assert_eq!(st.old_and_large_bytes(), st.old_bytes + st.large_bytes);
         assert_eq!(st.large_objects, 1);
         assert!(st.large_bytes > MAX_SMALL_OBJECT * 2);
