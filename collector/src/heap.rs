@@ -140,7 +140,7 @@ impl Heap {
                 }),
                 handles: HandleTable::new(id),
                 tasks: TaskRegistry::new(id, config.root_mode),
-                providers: RootProviders::new(),
+                providers: RootProviders::new(id),
                 rendezvous: Rendezvous::new(),
                 mutators: Mutex::new(Vec::new()),
                 config,
@@ -181,7 +181,8 @@ impl Heap {
         self.inner.providers.add(provider)
     }
 
-    /// Unregisters a root provider and returns it.
+    /// Unregisters a root provider and returns it; `None` if it was removed already.
+    /// Panics if `id` was handed out by another heap.
     pub fn remove_root_provider(&self, id: RootProviderId) -> Option<Box<dyn RootProvider>> {
         self.inner.providers.remove(id)
     }

@@ -393,3 +393,15 @@ fn gc_stress_collects_at_large_allocations_too() {
     let st = h.stats();
     assert!(st.minor_collections + st.major_collections >= 20, "{st:?}");
 }
+
+#[test]
+#[should_panic(expected = "cannot be removed from heap")]
+fn a_root_provider_id_of_another_heap_is_refused() {
+    // Before ids named their heap, this removed heap `a`'s own provider (same number).
+    let a = heap(Config::builder());
+    let b = heap(Config::builder());
+    let stack = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let _mine = a.add_root_provider(Box::new(OperandStack(stack.clone())));
+    let theirs = b.add_root_provider(Box::new(OperandStack(stack)));
+    a.remove_root_provider(theirs);
+}

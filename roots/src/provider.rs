@@ -75,16 +75,27 @@ impl<'a> RootVisitor<'a> {
     }
 }
 
-/// Identifies a registered provider, to remove it again.
+/// Identifies a registered provider, to remove it again; it names its heap, so that
+/// another heap cannot remove a provider of its own by mistake.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct RootProviderId(u64);
+pub struct RootProviderId {
+    heap: u32,
+    id: u64,
+}
+
+impl RootProviderId {
+    /// The id of the heap the provider is registered with.
+    pub fn heap_id(&self) -> u32 {
+        self.heap
+    }
+}
 
 /// Registered providers with their ids, and the last id handed out.
 type Registry = (u64, Vec<(u64, Box<dyn RootProvider>)>);
 
 /// The providers registered with one heap.
-#[derive(Default)]
 pub struct RootProviders {
+    heap: u32,
     inner: Mutex<Registry>,
 }
 
@@ -95,9 +106,12 @@ impl std::fmt::Debug for RootProviders {
 }
 
 impl RootProviders {
-    /// No providers.
-    pub fn new() -> Self {
-        Self::default()
+    /// No providers, for heap `heap`.
+    pub fn new(heap: u32) -> Self {
+        RootProviders {
+            heap,
+            inner: Mutex::default(),
+        }
     }
 
     /// Registers a provider.
@@ -106,13 +120,23 @@ impl RootProviders {
         g.0 += 1;
         let id = g.0;
         g.1.push((id, p));
-        RootProviderId(id)
+        RootProviderId {
+            heap: self.heap,
+            id,
+        }
     }
 
-    /// Unregisters a provider and gives it back.
+    /// Unregisters a provider and gives it back; `None` if it was removed already.
+    /// Panics if `id` names a provider of another heap.
     pub fn remove(&self, id: RootProviderId) -> Option<Box<dyn RootProvider>> {
+        if id.heap != self.heap {
+            panic!(
+                "contgc: a root provider of heap {} cannot be removed from heap {}",
+                id.heap, self.heap
+            );
+        }
         let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        let i = g.1.iter().position(|(k, _)| *k == id.0)?;
+        let i = g.1.iter().position(|(k, _)| *k == id.id)?;
         Some(g.1.remove(i).1)
     }
 
@@ -152,7 +176,7 @@ mod tests {
 
     #[test]
     fn providers_report_and_get_updated() {
-        let ps = RootProviders::new();
+        let ps = RootProviders::new(1);
         let id = ps.add(Box::new(Two([ObjectRef::from_addr(8), None])));
         let mut n = 0;
         ps.visit_all(&mut |s| {
@@ -179,7 +203,7 @@ mod tests {
     #[test]
     fn raw_word_roots_skip_null_and_are_updated_in_place() {
         let words = std::sync::Arc::new(Mutex::new(vec![8, 0, 24]));
-        let ps = RootProviders::new();
+        let ps = RootProviders::new(1);
         ps.add(Box::new(Words(words.clone())));
         assert_eq!(ps.len(), 1);
         let mut seen = vec![];
