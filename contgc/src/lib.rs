@@ -69,13 +69,6 @@ pub mod continuation {
 
     // The continuation crate is embedding API throughout: all of it is exported.
     pub use contgc_continuation::*;
-
-    /// The largest payload a continuation can have, in bytes: 32,760 (4,095 words; the
-    /// header comes on top). The `flags` word records the result and exception slots'
-    /// offsets in 12 bits of words ([`layout::flags::OFFSET_MASK`]), so
-    /// [`FrameLayout::register`] refuses a layout whose fixed fields (24 bytes), slots
-    /// and data take more, with [`DescriptorError::TooLarge`](crate::DescriptorError).
-    pub const MAX_PAYLOAD_BYTES: usize = layout::flags::OFFSET_MASK as usize * 8;
 }
 
 pub mod raw {

@@ -49,6 +49,13 @@ const _: () = {
     assert!(flags::RESUMED == p::FLAG_RESUMED && flags::LINKED == p::FLAG_LINKED);
 };
 
+/// The largest payload a continuation can have, in bytes: 32,760 (4,095 words; the
+/// header comes on top). The `flags` word records the result and exception slots'
+/// offsets in 12 bits of words ([`flags::OFFSET_MASK`]), so [`FrameLayout::register`]
+/// refuses a layout whose fixed fields (24 bytes), slots and data take more, with
+/// [`DescriptorError::TooLarge`].
+pub const MAX_PAYLOAD_BYTES: usize = flags::OFFSET_MASK as usize * 8;
+
 /// Payload offset of `next`.
 pub const NEXT_OFFSET: usize = offset_of!(ContinuationFields, next);
 /// Payload offset of `resume`.
@@ -193,10 +200,10 @@ impl FrameLayout {
         }
         let data_at = at;
         let size = data_at + (self.data_bytes as u64).div_ceil(8) * 8;
-        if size / 8 > flags::OFFSET_MASK as u64 {
+        if size > MAX_PAYLOAD_BYTES as u64 {
             return Err(DescriptorError::TooLarge {
                 size,
-                max: flags::OFFSET_MASK as u64 * 8,
+                max: MAX_PAYLOAD_BYTES as u64,
             });
         }
         // Everything fits in 32 bits now.

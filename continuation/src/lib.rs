@@ -28,4 +28,4 @@ pub mod layout;
 
 pub use capture::{Capture, Continuation, Suspension};
 pub use dispatch::{resume_chain, ChainOutcome, Frame, Outcome, ResumeError, ResumeFn, Value};
-pub use layout::{ContinuationFields, FrameLayout, FrameType, ResultKind};
+pub use layout::{ContinuationFields, FrameLayout, FrameType, ResultKind, MAX_PAYLOAD_BYTES};
