@@ -3,10 +3,10 @@
 //! completed silently, looped, or kept a stale result) before the contract was
 //! enforced.
 
-use contgc_collector::{CollectionKind, Config, Heap, TypeDescriptor};
+use contgc_collector::{CollectionKind, Config, Heap, Scope, TypeDescriptor};
 use contgc_continuation::{
     resume_chain, Capture, ChainOutcome, Continuation, Frame, FrameLayout, FrameType, Outcome,
-    ResultKind, ResumeError, Suspension, Value,
+    ResultKind, ResumeError, ResumeFn, Suspension, Value,
 };
 use std::cell::Cell;
 
@@ -88,7 +88,7 @@ fn drops_its_caller<'s>(f: &mut Frame<'_, 's>) -> Outcome<'s> {
 }
 
 /// A chain of `n` counting frames, leaf first.
-fn chain<'s>(s: &mut contgc_collector::Scope<'s>, ft: &FrameType, n: u64) -> Continuation<'s> {
+fn chain<'s>(s: &mut Scope<'s>, ft: &FrameType, n: u64) -> Continuation<'s> {
     let mut susp = Suspension::new();
     for i in 0..n {
         let mut c = Capture::begin(s, ft, None, counting, 0).unwrap();
@@ -99,12 +99,30 @@ fn chain<'s>(s: &mut contgc_collector::Scope<'s>, ft: &FrameType, n: u64) -> Con
     susp.head().unwrap()
 }
 
-#[test]
-fn a_chain_is_resumed_once() {
+/// Runs `f` in a scope on a fresh heap (verifier on) with the frame type registered.
+fn with_scope<R>(f: impl for<'s> FnOnce(&mut Scope<'s>, &Heap, &FrameType) -> R) -> R {
     let h = heap();
     let ft = frame_type(&h);
     let mut m = h.mutator();
-    m.scope(|s| {
+    m.scope(|s| f(s, &h, &ft))
+}
+
+/// A finished capture of a frame resumed by `f` at `state`.
+fn captured<'s>(s: &mut Scope<'s>, ft: &FrameType, f: ResumeFn, state: u32) -> Continuation<'s> {
+    Capture::begin(s, ft, None, f, state).unwrap().finish()
+}
+
+/// Links `frames` (leaf first) into a chain.
+fn linked<'s>(s: &mut Scope<'s>, frames: &[Continuation<'s>]) {
+    let mut susp = Suspension::new();
+    for &k in frames {
+        susp.push(s, k);
+    }
+}
+
+#[test]
+fn a_chain_is_resumed_once() {
+    with_scope(|s, _, ft| {
         let leaf = chain(s, &ft, 3);
         let before = runs();
         assert_eq!(
@@ -120,10 +138,7 @@ fn a_chain_is_resumed_once() {
 
 #[test]
 fn a_still_registered_task_cannot_be_resumed_twice() {
-    let h = heap();
-    let ft = frame_type(&h);
-    let mut m = h.mutator();
-    m.scope(|s| {
+    with_scope(|s, _, ft| {
         let leaf = chain(s, &ft, 2);
         let task = s.suspend_task(leaf.local());
         let before = runs();
@@ -140,17 +155,10 @@ fn a_still_registered_task_cannot_be_resumed_twice() {
 
 #[test]
 fn a_resuspended_frame_can_be_resumed_again_but_not_its_old_suspension() {
-    let h = heap();
-    let ft = frame_type(&h);
-    let mut m = h.mutator();
-    m.scope(|s| {
-        let caller = Capture::begin(s, &ft, None, unit, 0).unwrap().finish();
-        let leaf = Capture::begin(s, &ft, None, resuspends, 0)
-            .unwrap()
-            .finish();
-        let mut susp = Suspension::new();
-        susp.push(s, leaf);
-        susp.push(s, caller);
+    with_scope(|s, _, ft| {
+        let caller = captured(s, ft, unit, 0);
+        let leaf = captured(s, ft, resuspends, 0);
+        linked(s, &[leaf, caller]);
         let before = runs();
         let Ok(ChainOutcome::Suspended(again)) = resume_chain(s, leaf) else {
             panic!("the leaf suspends again")
@@ -170,17 +178,10 @@ fn a_resuspended_frame_can_be_resumed_again_but_not_its_old_suspension() {
 
 #[test]
 fn a_frame_that_suspends_without_its_caller_is_refused() {
-    let h = heap();
-    let ft = frame_type(&h);
-    let mut m = h.mutator();
-    m.scope(|s| {
-        let leaf = Capture::begin(s, &ft, None, drops_its_caller, 0)
-            .unwrap()
-            .finish();
-        let caller = Capture::begin(s, &ft, None, unit, 0).unwrap().finish();
-        let mut susp = Suspension::new();
-        susp.push(s, leaf);
-        susp.push(s, caller);
+    with_scope(|s, _, ft| {
+        let leaf = captured(s, ft, drops_its_caller, 0);
+        let caller = captured(s, ft, unit, 0);
+        linked(s, &[leaf, caller]);
         let before = runs();
         match resume_chain(s, leaf) {
             Err(ResumeError::OrphanedCallers { caller: c, .. }) => {
@@ -199,21 +200,14 @@ fn a_frame_that_suspends_without_its_caller_is_refused() {
 
 #[test]
 fn a_reused_continuation_does_not_keep_the_previous_result() {
-    let h = heap();
-    let ft = frame_type(&h);
-    let obj = h.register_type(&TypeDescriptor::fixed("O", 8)).unwrap();
-    let mut m = h.mutator();
-    m.scope(|s| {
+    with_scope(|s, h, ft| {
+        let obj = h.register_type(&TypeDescriptor::fixed("O", 8)).unwrap();
         let o = s.alloc(obj).unwrap();
         let mut c = Capture::begin(s, &ft, None, returns_ref, 0).unwrap();
         c.set_ref(0, Some(o));
         let callee = c.finish();
-        let caller = Capture::begin(s, &ft, None, resuspends, 0)
-            .unwrap()
-            .finish();
-        let mut susp = Suspension::new();
-        susp.push(s, callee);
-        susp.push(s, caller);
+        let caller = captured(s, ft, resuspends, 0);
+        linked(s, &[callee, caller]);
         let Ok(ChainOutcome::Suspended(k)) = resume_chain(s, callee) else {
             panic!("the caller suspends again")
         };
@@ -228,12 +222,9 @@ fn a_reused_continuation_does_not_keep_the_previous_result() {
 #[test]
 #[should_panic(expected = "already linked")]
 fn pushing_a_continuation_twice_is_refused() {
-    let h = heap();
-    let ft = frame_type(&h);
-    let mut m = h.mutator();
-    m.scope(|s| {
-        let a = Capture::begin(s, &ft, None, unit, 0).unwrap().finish();
-        let b = Capture::begin(s, &ft, None, unit, 0).unwrap().finish();
+    with_scope(|s, _, ft| {
+        let a = captured(s, ft, unit, 0);
+        let b = captured(s, ft, unit, 0);
         let mut susp = Suspension::new();
         susp.push(s, a);
         susp.push(s, b);
@@ -244,12 +235,9 @@ fn pushing_a_continuation_twice_is_refused() {
 #[test]
 #[should_panic(expected = "does not hold a continuation")]
 fn linking_an_overwritten_local_as_next_is_refused() {
-    let h = heap();
-    let ft = frame_type(&h);
-    let plain = h.register_type(&TypeDescriptor::fixed("P", 8)).unwrap();
-    let mut m = h.mutator();
-    m.scope(|s| {
-        let caller = Capture::begin(s, &ft, None, unit, 0).unwrap().finish();
+    with_scope(|s, h, ft| {
+        let plain = h.register_type(&TypeDescriptor::fixed("P", 8)).unwrap();
+        let caller = captured(s, ft, unit, 0);
         let p = s.alloc(plain).unwrap();
         s.set_local(caller.local(), p); // the local now names a plain object
         let mut c = Capture::begin(s, &ft, None, unit, 0).unwrap();
@@ -260,12 +248,9 @@ fn linking_an_overwritten_local_as_next_is_refused() {
 #[test]
 #[should_panic(expected = "does not hold a continuation")]
 fn pushing_an_overwritten_local_is_refused() {
-    let h = heap();
-    let ft = frame_type(&h);
-    let plain = h.register_type(&TypeDescriptor::fixed("P", 8)).unwrap();
-    let mut m = h.mutator();
-    m.scope(|s| {
-        let k = Capture::begin(s, &ft, None, unit, 0).unwrap().finish();
+    with_scope(|s, h, ft| {
+        let plain = h.register_type(&TypeDescriptor::fixed("P", 8)).unwrap();
+        let k = captured(s, ft, unit, 0);
         let p = s.alloc(plain).unwrap();
         s.set_local(k.local(), p);
         Suspension::new().push(s, k);
@@ -283,13 +268,9 @@ fn a_value_the_caller_cannot_hold_is_an_error() {
         .unwrap();
     let mut m = h.mutator();
     m.scope(|s| {
-        let callee = Capture::begin(s, &ft, None, returns_ref, 0)
-            .unwrap()
-            .finish();
+        let callee = captured(s, &ft, returns_ref, 0);
         let caller = Capture::begin(s, &data, None, unit, 1).unwrap().finish();
-        let mut susp = Suspension::new();
-        susp.push(s, callee);
-        susp.push(s, caller);
+        linked(s, &[callee, caller]);
         match resume_chain(s, callee) {
             Err(ResumeError::ResultMismatch { caller: c, .. }) => {
                 assert!(s.same(c.local(), caller.local()))
@@ -314,9 +295,7 @@ fn a_frame_type_of_another_heap_is_named_as_such() {
     FOREIGN.with(|x| x.set(Some(foreign)));
     let mut m = h.mutator();
     m.scope(|s| {
-        let k = Capture::begin(s, &ft, None, reads_with_foreign_type, 0)
-            .unwrap()
-            .finish();
+        let k = captured(s, &ft, reads_with_foreign_type, 0);
         let _ = resume_chain(s, k);
     });
 }
@@ -333,12 +312,9 @@ fn reads_with_foreign_type<'s>(f: &mut Frame<'_, 's>) -> Outcome<'s> {
 #[test]
 #[should_panic(expected = "already linked")]
 fn recapturing_a_linked_frame_in_place_keeps_it_linked() {
-    let h = heap();
-    let ft = frame_type(&h);
-    let mut m = h.mutator();
-    m.scope(|s| {
-        let a = Capture::begin(s, &ft, None, unit, 0).unwrap().finish();
-        let b = Capture::begin(s, &ft, None, unit, 0).unwrap().finish();
+    with_scope(|s, _, ft| {
+        let a = captured(s, ft, unit, 0);
+        let b = captured(s, ft, unit, 0);
         let mut susp = Suspension::new();
         susp.push(s, a);
         susp.push(s, b);
@@ -389,41 +365,27 @@ fn a_suspension_leaf_that_is_not_a_continuation_is_refused() {
     });
     let mut m = h.mutator();
     m.scope(|s| {
-        let leaf = Capture::begin(s, &ft, None, suspends_with_an_overwritten_leaf, 0)
-            .unwrap()
-            .finish();
-        let caller = Capture::begin(s, &ft, None, unit, 0).unwrap().finish();
-        let mut susp = Suspension::new();
-        susp.push(s, leaf);
-        susp.push(s, caller);
+        let leaf = captured(s, &ft, suspends_with_an_overwritten_leaf, 0);
+        let caller = captured(s, &ft, unit, 0);
+        linked(s, &[leaf, caller]);
         assert_eq!(resume_chain(s, leaf), Err(ResumeError::NotAContinuation));
     });
 }
 
 #[test]
 fn a_root_frame_suspending_with_its_consumed_continuation_is_refused() {
-    let h = heap();
-    let ft = frame_type(&h);
-    let mut m = h.mutator();
-    m.scope(|s| {
-        let root = Capture::begin(s, &ft, None, suspends_without_capturing, 0)
-            .unwrap()
-            .finish();
-        Suspension::new().push(s, root);
+    with_scope(|s, _, ft| {
+        let root = captured(s, ft, suspends_without_capturing, 0);
+        linked(s, &[root]);
         assert_eq!(resume_chain(s, root), Err(ResumeError::BadSuspension));
     });
 }
 
 #[test]
 fn a_frame_that_captures_and_then_returns_is_refused() {
-    let h = heap();
-    let ft = frame_type(&h);
-    let mut m = h.mutator();
-    m.scope(|s| {
-        let leaf = Capture::begin(s, &ft, None, captures_then_returns, 0)
-            .unwrap()
-            .finish();
-        Suspension::new().push(s, leaf);
+    with_scope(|s, _, ft| {
+        let leaf = captured(s, ft, captures_then_returns, 0);
+        linked(s, &[leaf]);
         let before = runs();
         assert_eq!(
             resume_chain(s, leaf),
@@ -436,11 +398,8 @@ fn a_frame_that_captures_and_then_returns_is_refused() {
 #[test]
 #[should_panic(expected = "already linked")]
 fn set_next_cannot_close_a_cycle() {
-    let h = heap();
-    let ft = frame_type(&h);
-    let mut m = h.mutator();
-    m.scope(|s| {
-        let a = Capture::begin(s, &ft, None, unit, 0).unwrap().finish();
+    with_scope(|s, _, ft| {
+        let a = captured(s, ft, unit, 0);
         let mut b = Capture::begin(s, &ft, None, unit, 0).unwrap();
         b.set_next(Some(a)); // links a under b
         let b = b.finish();
@@ -453,13 +412,10 @@ fn set_next_cannot_close_a_cycle() {
 #[test]
 #[should_panic(expected = "already in a chain")]
 fn a_linked_continuation_rewritten_in_place_cannot_get_a_new_caller() {
-    let h = heap();
-    let ft = frame_type(&h);
-    let mut m = h.mutator();
-    m.scope(|s| {
-        let root = Capture::begin(s, &ft, None, unit, 0).unwrap().finish();
-        let other = Capture::begin(s, &ft, None, unit, 0).unwrap().finish();
-        Suspension::new().push(s, root);
+    with_scope(|s, _, ft| {
+        let root = captured(s, ft, unit, 0);
+        let other = captured(s, ft, unit, 0);
+        linked(s, &[root]);
         let mut c = Capture::begin(s, &ft, Some(root), unit, 1).unwrap();
         c.set_next(Some(other));
     });
@@ -467,11 +423,8 @@ fn a_linked_continuation_rewritten_in_place_cannot_get_a_new_caller() {
 
 #[test]
 fn an_unfinished_capture_is_not_resumable() {
-    let h = heap();
-    let ft = frame_type(&h);
-    let mut m = h.mutator();
-    m.scope(|s| {
-        let k = Capture::begin(s, &ft, None, unit, 0).unwrap().finish();
+    with_scope(|s, _, ft| {
+        let k = captured(s, ft, unit, 0);
         let k2 = k;
         let _unfinished = Capture::begin(s, &ft, Some(k2), unit, 1).unwrap(); // never finished
         assert_eq!(resume_chain(s, k), Err(ResumeError::AlreadyResumed));
