@@ -123,7 +123,7 @@ fn linked<'s>(s: &mut Scope<'s>, frames: &[Continuation<'s>]) {
 #[test]
 fn a_chain_is_resumed_once() {
     with_scope(|s, _, ft| {
-        let leaf = chain(s, &ft, 3);
+        let leaf = chain(s, ft, 3);
         let before = runs();
         assert_eq!(
             resume_chain(s, leaf),
@@ -139,7 +139,7 @@ fn a_chain_is_resumed_once() {
 #[test]
 fn a_still_registered_task_cannot_be_resumed_twice() {
     with_scope(|s, _, ft| {
-        let leaf = chain(s, &ft, 2);
+        let leaf = chain(s, ft, 2);
         let task = s.suspend_task(leaf.local());
         let before = runs();
         // Resumed through the local while the task is still registered ...
@@ -203,7 +203,7 @@ fn a_reused_continuation_does_not_keep_the_previous_result() {
     with_scope(|s, h, ft| {
         let obj = h.register_type(&TypeDescriptor::fixed("O", 8)).unwrap();
         let o = s.alloc(obj).unwrap();
-        let mut c = Capture::begin(s, &ft, None, returns_ref, 0).unwrap();
+        let mut c = Capture::begin(s, ft, None, returns_ref, 0).unwrap();
         c.set_ref(0, Some(o));
         let callee = c.finish();
         let caller = captured(s, ft, resuspends, 0);
@@ -240,7 +240,7 @@ fn linking_an_overwritten_local_as_next_is_refused() {
         let caller = captured(s, ft, unit, 0);
         let p = s.alloc(plain).unwrap();
         s.set_local(caller.local(), p); // the local now names a plain object
-        let mut c = Capture::begin(s, &ft, None, unit, 0).unwrap();
+        let mut c = Capture::begin(s, ft, None, unit, 0).unwrap();
         c.set_next(Some(caller));
     });
 }
@@ -319,7 +319,7 @@ fn recapturing_a_linked_frame_in_place_keeps_it_linked() {
         susp.push(s, a);
         susp.push(s, b);
         // Rewriting the suspended leaf in place does not make it linkable again ...
-        let a = Capture::begin(s, &ft, Some(a), unit, 1).unwrap().finish();
+        let a = Capture::begin(s, ft, Some(a), unit, 1).unwrap().finish();
         susp.push(s, a); // ... so this cannot close the cycle b -> a -> b.
     });
 }
@@ -400,7 +400,7 @@ fn a_frame_that_captures_and_then_returns_is_refused() {
 fn set_next_cannot_close_a_cycle() {
     with_scope(|s, _, ft| {
         let a = captured(s, ft, unit, 0);
-        let mut b = Capture::begin(s, &ft, None, unit, 0).unwrap();
+        let mut b = Capture::begin(s, ft, None, unit, 0).unwrap();
         b.set_next(Some(a)); // links a under b
         let b = b.finish();
         let mut susp = Suspension::new();
@@ -416,7 +416,7 @@ fn a_linked_continuation_rewritten_in_place_cannot_get_a_new_caller() {
         let root = captured(s, ft, unit, 0);
         let other = captured(s, ft, unit, 0);
         linked(s, &[root]);
-        let mut c = Capture::begin(s, &ft, Some(root), unit, 1).unwrap();
+        let mut c = Capture::begin(s, ft, Some(root), unit, 1).unwrap();
         c.set_next(Some(other));
     });
 }
@@ -426,7 +426,7 @@ fn an_unfinished_capture_is_not_resumable() {
     with_scope(|s, _, ft| {
         let k = captured(s, ft, unit, 0);
         let k2 = k;
-        let _unfinished = Capture::begin(s, &ft, Some(k2), unit, 1).unwrap(); // never finished
+        let _unfinished = Capture::begin(s, ft, Some(k2), unit, 1).unwrap(); // never finished
         assert_eq!(resume_chain(s, k), Err(ResumeError::AlreadyResumed));
     });
 }
