@@ -11,8 +11,8 @@
 //! byref into the nursery needs it. Nothing walks the old generation or every
 //! suspended task. Once resolved, a byref costs what a reference costs.
 
-use crate::collection::object_size;
-use crate::heap::owns;
+use crate::scan::object_size;
+use crate::spaces::owns;
 use contgc_heap::byref::{ByrefState, EXTERNAL};
 use contgc_heap::types::FILLER_TYPE_INDEX;
 use contgc_heap::{

@@ -2,9 +2,11 @@
 //! buffers, choosing minor or major, running it, verifying, recording the pause, and
 //! the policy that decides when the next major collection is due.
 
-use crate::heap::{promotion_need, HeapInner};
+use crate::heap::HeapInner;
 use crate::mutator::LocalPtr;
 use crate::safepoint::WorldStopped;
+use crate::scan::object_size;
+use crate::spaces::promotion_need;
 use crate::stats::{Census, CollectionKind, PauseRecord};
 use crate::sync::lock;
 use crate::{major, minor, verify};
@@ -15,9 +17,6 @@ use contgc_heap::types::FILLER_TYPE_INDEX;
 use contgc_heap::{Nursery, ObjectRef, TypeInfo};
 use std::sync::Arc;
 use std::time::Instant;
-
-/// A root scan: calls the visitor it is given with every root slot.
-pub(crate) type RootScan<'a> = dyn FnMut(&mut dyn FnMut(&mut usize)) + 'a;
 
 /// What a collection did.
 #[derive(Clone, Copy, Debug)]
@@ -179,13 +178,6 @@ pub(crate) fn census(heap: &HeapInner, _world: &WorldStopped) -> Census {
         c.large_bytes += object_size(&types, h);
     });
     c
-}
-
-/// Size of the (non-forwarded) object with header `h`.
-pub(crate) fn object_size(types: &[Arc<TypeInfo>], h: contgc_heap::Header) -> usize {
-    types[h.type_index() as usize]
-        .object_size(h.len())
-        .expect("allocated objects have a valid size")
 }
 
 /// Hands every root slot to `f`: persistent handles, every mutator's scoped roots,

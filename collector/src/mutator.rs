@@ -481,7 +481,7 @@ impl Mutator {
         header: Header,
         size: usize,
         system_backed: bool,
-        take: impl Fn(&mut crate::heap::Spaces) -> Option<ObjectRef>,
+        take: impl Fn(&mut crate::spaces::Spaces) -> Option<ObjectRef>,
     ) -> Result<ObjectRef, AllocError> {
         for attempt in 0..2 {
             {

@@ -21,8 +21,8 @@
 //! old and large spaces' byte counters agree with a walk of their objects.
 //! It costs O(heap) and runs after every collection when the configuration asks for it.
 
-use crate::collection::RootScan;
-use crate::heap::Spaces;
+use crate::scan::RootScan;
+use crate::spaces::Spaces;
 use contgc_heap::byref::{self as byref_slot, ByrefState};
 use contgc_heap::types::{FILLER_TYPE_INDEX, FREE_TYPE_INDEX};
 use contgc_heap::{Header, ObjectRef, TypeInfo};
