@@ -406,3 +406,7 @@ fn space_name(s: Space) -> &'static str {
         Space::Large => "large",
     }
 }
+
+#[cfg(test)]
+#[path = "verify_tests.rs"]
+mod tests;
