@@ -21,7 +21,7 @@
 //! copy of the scanning loop: no dynamic dispatch per slot.
 
 use contgc_heap::byref::{self as byref_slot, ByrefState};
-use contgc_heap::{Header, ObjectRef, TypeInfo};
+use contgc_heap::{Header, ObjectRef, SizeKind, TypeInfo};
 use std::marker::PhantomData;
 use std::sync::Arc;
 
@@ -52,6 +52,12 @@ impl<'a> RefSlot<'a> {
     #[inline(always)]
     pub(crate) fn from_mut(slot: &'a mut usize) -> RefSlot<'a> {
         RefSlot(slot, PhantomData)
+    }
+
+    /// The slot's address (for diagnostics).
+    #[inline(always)]
+    pub(crate) fn addr(self) -> usize {
+        self.0 as usize
     }
 
     /// Reads the slot.
@@ -90,6 +96,12 @@ impl<'a> ByrefSlot<'a> {
         ByrefSlot(slot.as_mut_ptr(), PhantomData)
     }
 
+    /// The address of the slot's first word (for diagnostics).
+    #[inline(always)]
+    pub(crate) fn addr(self) -> usize {
+        self.0 as usize
+    }
+
     /// Reads and decodes both words.
     #[inline(always)]
     pub(crate) fn load(self) -> ByrefState {
@@ -116,8 +128,8 @@ pub(crate) trait SlotVisitor {
 }
 
 /// Hands every slot of `obj`, an object of type `ty` with `len` elements, to `v`:
-/// reference slots in increasing offset order, then byref slots. Objects whose type
-/// has no slots cost two flag tests.
+/// the fixed part's reference slots, then its byref slots (each in increasing offset
+/// order), then each element's, element by element.
 ///
 /// # Safety
 /// `obj` must be a live, non-forwarded object of type `ty` with `len` elements, to
@@ -129,10 +141,28 @@ pub(crate) unsafe fn scan_object<V: SlotVisitor>(
     len: u32,
     v: &mut V,
 ) {
-    if ty.has_refs() {
-        ty.for_each_ref_offset(len, |off| v.visit_ref(RefSlot::at(obj, off)));
+    // Plain loops over the descriptor's slot lists (no closures), so that the
+    // visitor's code is inlined here.
+    for &off in ty.refs() {
+        v.visit_ref(RefSlot::at(obj, off as usize));
     }
-    if ty.has_byrefs() {
-        ty.for_each_byref_offset(len, |off| v.visit_byref(ByrefSlot::at(obj, off)));
+    for &off in ty.byrefs() {
+        v.visit_byref(ByrefSlot::at(obj, off as usize));
+    }
+    if let SizeKind::Variable { base, elem } = ty.size_kind() {
+        let (refs, byrefs) = (ty.elem_refs(), ty.elem_byrefs());
+        if refs.is_empty() && byrefs.is_empty() {
+            return;
+        }
+        let (base, elem) = (base as usize, elem as usize);
+        for i in 0..len as usize {
+            let start = base + i * elem;
+            for &off in refs {
+                v.visit_ref(RefSlot::at(obj, start + off as usize));
+            }
+            for &off in byrefs {
+                v.visit_byref(ByrefSlot::at(obj, start + off as usize));
+            }
+        }
     }
 }

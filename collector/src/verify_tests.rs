@@ -156,6 +156,22 @@ fn a_reference_to_no_object_is_invariant_1() {
 }
 
 #[test]
+fn a_reference_into_the_middle_of_an_old_object_is_invariant_1() {
+    // The target lies in the old space, possibly beyond the walk's position: checked
+    // once the old space is indexed.
+    for target in [OLD_REF, PLAIN_OLD] {
+        let mut w = world();
+        let (p, t) = (root(&w, PLAIN_OLD), root(&w, target));
+        // SAFETY: slot 0 of a live object; the world is stopped while `plant` runs.
+        expect_err(
+            &mut w,
+            |_, _| unsafe { p.store_slot(0, t.addr() + 8) },
+            "invariant 1",
+        );
+    }
+}
+
+#[test]
 fn a_root_to_no_object_is_invariant_1() {
     let mut w = world();
     let y = root(&w, YOUNG);
