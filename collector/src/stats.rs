@@ -35,7 +35,9 @@ pub struct PauseRecord {
     pub byrefs_resolved: usize,
 }
 
-/// Median, 99th percentile and maximum pause of one kind, in nanoseconds.
+/// Median, 99th percentile and maximum pause of one kind, in nanoseconds, from a
+/// histogram with 3 significant digits (each figure is within 0.1% of a recorded
+/// pause) covering 1 ns to one hour (longer pauses count as one hour).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PauseSummary {
     /// Number of pauses.
@@ -59,9 +61,17 @@ pub(crate) struct Stats {
     major: Histogram<u64>,
 }
 
+/// Longest pause the histograms tell apart (one hour, in nanoseconds); longer ones are
+/// counted as this long. The records keep their exact durations.
+const MAX_TRACKED_NS: u64 = 3_600 * 1_000_000_000;
+
 impl Stats {
     pub(crate) fn new() -> Self {
-        let h = || Histogram::new(3).expect("valid sigfig");
+        // Fixed bounds, 1 ns to an hour, with 3 significant digits (each value within
+        // 0.1% of what was recorded): `saturating_record` never resizes a histogram,
+        // so an auto-resizing one made with `Histogram::new` would clamp every pause
+        // to its initial range (2 ns).
+        let h = || Histogram::new_with_bounds(1, MAX_TRACKED_NS, 3).expect("valid bounds");
         Stats {
             records: VecDeque::new(),
             minor: h(),
@@ -179,5 +189,78 @@ impl Census {
     /// Bytes in all spaces.
     pub fn bytes(&self) -> usize {
         self.young_bytes + self.old_bytes + self.large_bytes
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pause(ns: u64) -> PauseRecord {
+        PauseRecord {
+            kind: CollectionKind::Minor,
+            duration: Duration::from_nanos(ns),
+            promoted_bytes: 0,
+            survivors: 0,
+            survivor_bytes: 0,
+            heap_before: 0,
+            heap_after: 0,
+            byrefs_resolved: 0,
+        }
+    }
+
+    /// Within the histogram's precision (3 significant digits).
+    fn close(got: u64, want: u64) -> bool {
+        got.abs_diff(want) <= want / 1000 + 1
+    }
+
+    #[test]
+    fn the_summary_follows_pauses_from_100_ns_to_10_s() {
+        let mut st = Stats::new();
+        // 1,000 pauses, spread geometrically from 100 ns to 10 s.
+        let n = 1000;
+        let mut want: Vec<u64> = (0..n)
+            .map(|i| (100.0 * 1e8f64.powf(i as f64 / (n - 1) as f64)).round() as u64)
+            .collect();
+        // Record them out of order.
+        for &ns in want.iter().rev() {
+            st.record(pause(ns));
+        }
+        want.sort_unstable();
+        assert_eq!(want[0], 100);
+        assert_eq!(want[n - 1], 10_000_000_000);
+        let s = st.summary(CollectionKind::Minor);
+        assert_eq!(s.count, n as u64);
+        assert!(close(s.max_ns, 10_000_000_000), "max {} ns", s.max_ns);
+        // hdrhistogram's quantile q is the smallest value with at least q of the
+        // records at or below it.
+        let at = |q: f64| want[((q * n as f64).ceil() as usize).max(1) - 1];
+        assert!(
+            close(s.median_ns, at(0.5)),
+            "median {} vs {}",
+            s.median_ns,
+            at(0.5)
+        );
+        assert!(
+            close(s.p99_ns, at(0.99)),
+            "p99 {} vs {}",
+            s.p99_ns,
+            at(0.99)
+        );
+        assert_eq!(st.summary(CollectionKind::Major), PauseSummary::default());
+    }
+
+    #[test]
+    fn pauses_past_an_hour_count_as_an_hour() {
+        let mut st = Stats::new();
+        st.record(pause(2 * MAX_TRACKED_NS));
+        assert!(close(
+            st.summary(CollectionKind::Minor).max_ns,
+            MAX_TRACKED_NS
+        ));
+        assert_eq!(
+            st.records()[0].duration,
+            Duration::from_nanos(2 * MAX_TRACKED_NS)
+        );
     }
 }
