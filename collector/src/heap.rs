@@ -150,6 +150,8 @@ impl Heap {
         HeapStats {
             minor_collections: sp.stats.count(CollectionKind::Minor),
             major_collections: sp.stats.count(CollectionKind::Major),
+            collections: sp.stats.numbered(),
+            live: sp.stats.live(),
             young_bytes: sp.nursery.used_bytes(),
             old_bytes: sp.old.object_bytes(),
             old_committed_bytes: sp.old.committed_bytes(),
@@ -174,7 +176,8 @@ impl Heap {
         lock(&self.inner.spaces).stats.summary(kind)
     }
 
-    /// Forgets recorded pauses (collection counts restart from 0).
+    /// Forgets recorded pauses (the minor and major collection counts restart from 0;
+    /// collection numbers and the live-heap figure are kept).
     pub fn reset_pause_stats(&self) {
         lock(&self.inner.spaces).stats.reset();
     }

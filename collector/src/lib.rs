@@ -56,6 +56,6 @@ pub use error::{AllocError, ByrefError, HeapError};
 pub use heap::Heap;
 pub use mutator::Mutator;
 pub use scope::{Byref, Local, Scope};
-pub use stats::{Census, CollectionKind, HeapStats, PauseRecord, PauseSummary};
+pub use stats::{Census, CollectionKind, HeapStats, LiveHeap, PauseRecord, PauseSummary};
 pub use tasks::{Resumed, TaskletWord};
 pub use typed::{Plain, Typed};

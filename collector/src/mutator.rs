@@ -10,7 +10,7 @@
 use crate::collection::{self, Request};
 use crate::error::AllocError;
 use crate::heap::{Heap, HeapInner};
-use crate::stats::{Census, CollectionKind, HeapStats};
+use crate::stats::{Census, CollectionKind, HeapStats, PauseRecord};
 use crate::sync::lock;
 use contgc_heap::header::UNLOGGED;
 use contgc_heap::size_classes::MAX_SMALL_OBJECT;
@@ -191,11 +191,23 @@ impl Mutator {
         }
     }
 
-    /// Collects now. Returns once a collection of this kind, started by this call, has
-    /// finished (if another thread was collecting, this waits for it and then runs its
+    /// Collects now, and returns the record of the collection this call ran (if another
+    /// thread was collecting, this waits for that collection to end and then runs its
     /// own).
-    pub fn collect(&mut self, kind: CollectionKind) {
-        while !self.run_collection(Request::Explicit(kind)) {}
+    ///
+    /// The request is honoured: [`Major`](CollectionKind::Major) runs a major
+    /// collection; [`Minor`](CollectionKind::Minor) runs a minor one, even when policy
+    /// would like a major one (the old generation has grown past its threshold, or the
+    /// heap limit): that waits for the next collection the collector starts itself, when
+    /// eden is exhausted. The one exception: a minor collection must be able to promote
+    /// every nursery byte, so when the old generation lacks that room a major collection
+    /// runs instead. The record's [`kind`](PauseRecord::kind) says which ran.
+    pub fn collect(&mut self, kind: CollectionKind) -> PauseRecord {
+        loop {
+            if let Some((o, _)) = self.run_collection_then_grant(Request::Explicit(kind), None) {
+                return o.record;
+            }
+        }
     }
 
     /// Runs `f` in native state: collections may run while `f` does, so `f` must not
@@ -212,8 +224,8 @@ impl Mutator {
         f()
     }
 
-    fn run_collection(&mut self, request: Request) -> bool {
-        self.run_collection_then_grant(request, None).is_some()
+    fn run_collection(&mut self, request: Request) {
+        self.run_collection_then_grant(request, None);
     }
 
     /// Collects if no other thread is collecting; then, with the world still stopped,
@@ -231,25 +243,30 @@ impl Mutator {
         // A panic with the world stopped would leave objects half-forwarded and every
         // other mutator parked: abort instead of unwinding.
         let guard = AbortOnUnwind;
-        let outcome = collection::collect(&self.heap, request, started, &world);
-        let buffer = grant
+        let mut outcome = collection::collect(&self.heap, request, started, &world);
+        let mut buffer = grant
             .and_then(|(min, preferred)| lock(&self.heap.spaces).nursery.grant(min, preferred));
-        std::mem::forget(guard);
-        match outcome {
-            Ok(o) => {
-                self.heap.rendezvous.end_collection(world);
-                Some((o, buffer))
-            }
-            Err(e) => {
-                if let Some((start, end)) = buffer {
-                    // SAFETY: the buffer was just carved off eden for us; we give it
-                    // back as a filler so that eden stays walkable.
-                    unsafe { lock(&self.heap.spaces).nursery.fill(start, end) };
-                }
-                self.heap.rendezvous.end_collection(world);
-                panic!("contgc: {e}");
+        if outcome.verify_error.is_some() {
+            if let Some((start, end)) = buffer.take() {
+                // SAFETY: the buffer was just carved off eden for us; we give it back
+                // as a filler so that eden stays walkable.
+                unsafe { lock(&self.heap.spaces).nursery.fill(start, end) };
             }
         }
+        std::mem::forget(guard);
+        // The pause ends when the world has restarted (see `stats`). The spaces' lock is
+        // held across the restart so that pauses are recorded in collection order;
+        // nothing that restarting waits for takes it.
+        {
+            let mut sp = lock(&self.heap.spaces);
+            self.heap.rendezvous.end_collection(world);
+            outcome.record.duration = started.elapsed();
+            sp.stats.record(outcome.record.clone());
+        }
+        if let Some(e) = outcome.verify_error.take() {
+            panic!("contgc: {e}");
+        }
+        Some((outcome, buffer))
     }
 
     #[cold]

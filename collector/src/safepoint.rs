@@ -35,6 +35,9 @@ pub struct Rendezvous {
     state: Mutex<State>,
     cv: Condvar,
     requested: AtomicBool,
+    /// Unit tests: when the last world restart finished.
+    #[cfg(test)]
+    restarted: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
 /// Proof that the caller is the collector and the world is stopped; give it back to
@@ -108,7 +111,7 @@ impl Rendezvous {
         Some(WorldStopped(()))
     }
 
-    /// Restarts the world.
+    /// Restarts the world: every parked mutator is released and woken.
     pub fn end_collection(&self, _proof: WorldStopped) {
         let mut s = lock(&self.state);
         s.collecting = false;
@@ -116,5 +119,15 @@ impl Rendezvous {
         s.running += 1;
         drop(s);
         self.cv.notify_all();
+        #[cfg(test)]
+        {
+            *lock(&self.restarted) = Some(std::time::Instant::now());
+        }
+    }
+
+    /// Unit tests: when the last world restart finished.
+    #[cfg(test)]
+    pub(crate) fn restarted_at(&self) -> Option<std::time::Instant> {
+        *lock(&self.restarted)
     }
 }
