@@ -586,6 +586,12 @@ impl Mutator {
     /// moves the address with it. An address outside the heap is kept as it is; what
     /// it points to is the embedder's responsibility.
     ///
+    /// An address in this heap's memory but in no object (a header word, a free cell,
+    /// unused nursery memory) breaks the precondition below. The collector does not
+    /// guess: the next collection aborts the process with a message naming the address,
+    /// in debug and release builds alike (see [`is_heap_address`](Self::is_heap_address)
+    /// to tell heap memory apart).
+    ///
     /// # Safety
     /// `obj` must be a live object of this heap and `offset` one of its byref slots;
     /// `addr` must be 0, inside a live object of this heap (header excluded), or
