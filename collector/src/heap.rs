@@ -118,7 +118,8 @@ impl Heap {
     ///
     /// A thread must not keep two mutators of one heap running at once: a collection
     /// started through one would wait forever for the other to reach a safepoint. Put
-    /// the idle one in [`Mutator::blocking`], or use one mutator per thread.
+    /// the idle one in [`Mutator::blocking`] or [park](Mutator::park) it, or use one
+    /// mutator per thread.
     pub fn mutator(&self) -> Mutator {
         Mutator::attach(Arc::clone(&self.inner))
     }

@@ -54,7 +54,7 @@ pub use contgc_roots::{
 };
 pub use error::{AllocError, ByrefError, HeapError};
 pub use heap::Heap;
-pub use mutator::Mutator;
+pub use mutator::{Mutator, ParkedMutator};
 pub use scope::{Byref, Local, Scope};
 pub use stats::{Census, CollectionKind, HeapStats, LiveHeap, PauseRecord, PauseSummary};
 pub use tasks::{Resumed, TaskletWord};

@@ -82,6 +82,10 @@ unsafe impl Send for LocalPtr {}
 /// A mutator is `Send` (it may move to another thread between uses) but not `Sync`.
 /// Code that blocks for a long time, or waits for another mutator thread, must do so
 /// inside [`blocking`](Mutator::blocking) so that collections can proceed without it.
+/// A mutator handed to another thread (through a channel, a queue, a thread pool)
+/// should travel [parked](Mutator::park): a running mutator in transit is at no
+/// safepoint, so every other thread's collection would wait until it arrives and
+/// runs again.
 pub struct Mutator {
     pub(crate) heap: Arc<HeapInner>,
     local: *mut MutatorLocal,
@@ -222,6 +226,35 @@ impl Mutator {
         self.heap.rendezvous.detach();
         let _guard = Reattach(&self.heap);
         f()
+    }
+
+    /// Parks this mutator for a hand-off to another thread: from now until
+    /// [`ParkedMutator::resume`] it counts as stopped (as inside
+    /// [`blocking`](Self::blocking)), so collections on other threads proceed without
+    /// it. Its state is kept: scoped roots (raw [`push_root`](Self::push_root) roots)
+    /// keep their objects alive and are updated when those move, its remembered-set
+    /// log and task group stay its own. Raw [`ObjectRef`]s read before parking go
+    /// stale, as across any collection.
+    ///
+    /// `park` takes the mutator by value, so no scope can be open on it.
+    ///
+    /// ```
+    /// use contgc_collector::{CollectionKind, Config, Heap};
+    /// use std::sync::mpsc;
+    /// let heap = Heap::new(Config::default()).unwrap();
+    /// let (tx, rx) = mpsc::channel();
+    /// tx.send(heap.mutator().park()).unwrap();
+    /// // Other threads may collect while it waits in the channel.
+    /// heap.mutator().collect(CollectionKind::Minor);
+    /// let worker = std::thread::spawn(move || {
+    ///     let mut m = rx.recv().unwrap().resume();
+    ///     m.collect(CollectionKind::Minor);
+    /// });
+    /// worker.join().unwrap();
+    /// ```
+    pub fn park(self) -> ParkedMutator {
+        self.heap.rendezvous.detach();
+        ParkedMutator(Some(self))
     }
 
     fn run_collection(&mut self, request: Request) {
@@ -747,5 +780,45 @@ impl Mutator {
         l.shadow.truncate(len);
         #[cfg(debug_assertions)]
         l.stamps.truncate(len);
+    }
+}
+
+/// A [`Mutator`] parked for a hand-off between threads (see [`Mutator::park`]): it
+/// counts as stopped, so collections never wait for it. It is `Send`; give it to the
+/// thread that will use it and [`resume`](Self::resume) it there. Dropping it drops
+/// the mutator (after waiting for a collection in progress to end).
+pub struct ParkedMutator(Option<Mutator>);
+
+impl std::fmt::Debug for ParkedMutator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ParkedMutator")
+            .field("heap", &self.0.as_ref().map(|m| m.heap.id))
+            .finish()
+    }
+}
+
+impl ParkedMutator {
+    /// Makes the mutator run again on the calling thread, waiting first for a
+    /// collection in progress to end.
+    pub fn resume(mut self) -> Mutator {
+        let m = self.0.take().expect("a parked mutator holds its mutator");
+        m.heap.rendezvous.attach();
+        m
+    }
+
+    /// The id of the parked mutator's heap.
+    pub fn heap_id(&self) -> u32 {
+        self.0.as_ref().map_or(0, |m| m.heap.id)
+    }
+}
+
+impl Drop for ParkedMutator {
+    fn drop(&mut self) {
+        if let Some(m) = self.0.take() {
+            // Dropping a mutator detaches a running one: run again first (which waits
+            // for a collection in progress, so its state is not touched meanwhile).
+            m.heap.rendezvous.attach();
+            drop(m);
+        }
     }
 }
