@@ -6,7 +6,7 @@ use crate::heap::HeapInner;
 use crate::mutator::LocalPtr;
 use crate::safepoint::WorldStopped;
 use crate::scan::object_size;
-use crate::spaces::promotion_need;
+use crate::spaces::{promotion_need, Spaces};
 use crate::stats::{Census, CollectionKind, LiveHeap, PauseRecord};
 use crate::sync::lock;
 use crate::{major, minor, verify};
@@ -15,8 +15,8 @@ use contgc_heap::header::MARK;
 use contgc_heap::size_classes::class_of;
 use contgc_heap::types::FILLER_TYPE_INDEX;
 use contgc_heap::{Nursery, ObjectRef, TypeInfo};
-use std::sync::Arc;
-use std::time::Instant;
+use std::sync::{Arc, MutexGuard};
+use std::time::{Duration, Instant};
 
 /// What a collection did.
 #[derive(Clone, Debug)]
@@ -48,16 +48,19 @@ pub(crate) enum Request {
 /// runs instead. A major collection that policy wants (the old generation grew past
 /// its threshold or the heap limit) waits for the next collection the collector
 /// starts itself, when eden is exhausted. The caller records the pause.
-pub(crate) fn collect(
-    heap: &HeapInner,
+///
+/// Returns with the spaces still locked, so that the caller can carve its buffer and
+/// record the pause (after restarting the world) without locking them again.
+pub(crate) fn collect<'h>(
+    heap: &'h HeapInner,
     request: Request,
     started: Instant,
     _world: &WorldStopped,
-) -> Outcome {
-    let mut sp = lock(&heap.spaces);
+) -> (Outcome, MutexGuard<'h, Spaces>) {
+    let mut guard = lock(&heap.spaces);
     let mutators = lock(&heap.mutators);
     let types = heap.types.read();
-    let sp = &mut *sp;
+    let sp = &mut *guard;
 
     for m in mutators.iter() {
         // SAFETY: the world is stopped (`_world`), so no mutator touches its local
@@ -168,7 +171,8 @@ pub(crate) fn collect(
         number,
         nursery_evacuated: minor_ran,
         started,
-        duration: started.elapsed(),
+        // Set once the world has restarted.
+        duration: Duration::ZERO,
         promoted_bytes: out.promoted_bytes,
         survivors: out.survivors,
         survivor_bytes: out.survivor_bytes,
@@ -176,12 +180,14 @@ pub(crate) fn collect(
         heap_after: after,
         byrefs_resolved,
     };
-    Outcome {
+    drop((types, mutators));
+    let outcome = Outcome {
         kind,
         minor_ran,
         record,
         verify_error,
-    }
+    };
+    (outcome, guard)
 }
 
 /// Counts the objects of every space (see `Mutator::census`).

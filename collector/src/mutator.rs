@@ -276,26 +276,23 @@ impl Mutator {
         // A panic with the world stopped would leave objects half-forwarded and every
         // other mutator parked: abort instead of unwinding.
         let guard = AbortOnUnwind;
-        let mut outcome = collection::collect(&self.heap, request, started, &world);
-        let mut buffer = grant
-            .and_then(|(min, preferred)| lock(&self.heap.spaces).nursery.grant(min, preferred));
+        let (mut outcome, mut sp) = collection::collect(&self.heap, request, started, &world);
+        let mut buffer = grant.and_then(|(min, preferred)| sp.nursery.grant(min, preferred));
         if outcome.verify_error.is_some() {
             if let Some((start, end)) = buffer.take() {
                 // SAFETY: the buffer was just carved off eden for us; we give it back
                 // as a filler so that eden stays walkable.
-                unsafe { lock(&self.heap.spaces).nursery.fill(start, end) };
+                unsafe { sp.nursery.fill(start, end) };
             }
         }
         std::mem::forget(guard);
-        // The pause ends when the world has restarted (see `stats`). The spaces' lock is
-        // held across the restart so that pauses are recorded in collection order;
-        // nothing that restarting waits for takes it.
-        {
-            let mut sp = lock(&self.heap.spaces);
-            self.heap.rendezvous.end_collection(world);
-            outcome.record.duration = started.elapsed();
-            sp.stats.record(outcome.record.clone());
-        }
+        // The pause ends when the world has restarted (see `stats`). The spaces stay
+        // locked across the restart so that pauses are recorded in collection order;
+        // nothing that restarting waits for takes that lock.
+        self.heap.rendezvous.end_collection(world);
+        outcome.record.duration = started.elapsed();
+        sp.stats.record(outcome.record.clone());
+        drop(sp);
         if let Some(e) = outcome.verify_error.take() {
             panic!("contgc: {e}");
         }
