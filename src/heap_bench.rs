@@ -9,7 +9,10 @@
 //! - `minor-gc`: the pause of a minor collection with an empty nursery, with no old
 //!   objects and with 1,000,000 (it must not grow with the old generation);
 //! - `binary-trees`: the classic GC benchmark through the safe API, against the same
-//!   trees built with `Box`.
+//!   trees built with `Box`;
+//! - `verify`: what the heap verifier (`Config::verify_after_gc`) adds to one
+//!   collection of a heap with about 10 MB of live objects, old and young, referring to
+//!   each other.
 
 use crate::{CollectionKind, Config, Heap, Mutator, TypeDescriptor};
 use std::hint::black_box;
@@ -158,6 +161,18 @@ pub fn run(opts: &Options) -> Vec<ResultLine> {
             ("depth", opts.depth.to_string()),
             ("contgc_ms", format!("{c:.1}")),
             ("box_ms", format!("{b:.1}")),
+        ],
+    ));
+    let (live_mb, verify_ms) = verify_cost(opts);
+    println!(
+        "{:<28} {:>11.3} ms  ({live_mb:.1} MB live)",
+        "verifier, one collection", verify_ms
+    );
+    out.push(line(
+        "verify",
+        &[
+            ("live_mb", format!("{live_mb:.1}")),
+            ("verify_ms", format!("{verify_ms:.3}")),
         ],
     ));
     out
@@ -424,4 +439,100 @@ fn gc_check<'s>(s: &mut crate::Scope<'s>, n: crate::Local<'s>) -> u64 {
         }
         total
     })
+}
+
+/// Live bytes the verifier benchmark builds: old objects, and young ones that stay
+/// young (in the survivor spaces) through the timed collections.
+const VERIFY_OLD_BYTES: usize = 7 << 20;
+const VERIFY_YOUNG_BYTES: usize = 3 << 20;
+
+/// What the heap verifier adds to one minor collection: `(live MB, ms)`. Two identical
+/// heaps are built, one with the verifier on; the figure is the difference of their
+/// median minor pauses (each collection copies the same young survivors, so the
+/// difference is the verification).
+fn verify_cost(opts: &Options) -> (f64, f64) {
+    let mut medians = [0.0; 2];
+    let mut live = 0;
+    for (i, verify) in [false, true].into_iter().enumerate() {
+        let (heap, keep) = verify_heap(verify);
+        let st = heap.stats();
+        live = st.old_bytes + st.large_bytes + st.young_bytes;
+        let mut m = heap.mutator();
+        let mut pauses = Vec::new();
+        for _ in 0..opts.runs.max(3) {
+            m.collect(CollectionKind::Minor);
+            let p = heap.pauses();
+            pauses.push(p.last().expect("a pause").duration.as_secs_f64() * 1e3);
+        }
+        medians[i] = median(pauses);
+        drop(keep);
+    }
+    (live as f64 / (1 << 20) as f64, medians[1] - medians[0])
+}
+
+/// The verifier benchmark's heap: a list of old (pretenured) nodes and a list of young
+/// nodes, each young node referring to the previous one and to an old node, and one
+/// old node in 64 referring back to a young one (so the remembered set is not empty).
+/// Nodes have two reference slots and two data words (40 bytes). The young nodes
+/// are promoted only after 15 collections, so they stay young while timed.
+fn verify_heap(verify: bool) -> (Heap, crate::Persistent) {
+    let heap = heap_with(
+        Config::builder()
+            .nursery_size(64 << 20)
+            .promotion_age(15)
+            .verify_after_gc(verify)
+            .build()
+            .unwrap(),
+    );
+    let old = heap
+        .register_type(
+            &TypeDescriptor::fixed("OldNode", 32)
+                .with_refs(&[0, 8])
+                .pretenured(true),
+        )
+        .unwrap();
+    let young = heap
+        .register_type(&TypeDescriptor::fixed("YoungNode", 32).with_refs(&[0, 8]))
+        .unwrap();
+    let mut m = heap.mutator();
+    let keep = m.scope(|s| {
+        let holder = s.alloc(young).unwrap();
+        let keep = s.persist(holder);
+        let mut olds = None;
+        for i in 0..VERIFY_OLD_BYTES / 40 {
+            olds = s.scope_escape(|s| {
+                let n = s.alloc(old).unwrap();
+                s.write_u64(n, 16, i as u64);
+                s.set_ref(n, 0, olds);
+                Some(n)
+            });
+        }
+        let olds = olds.expect("old nodes");
+        s.set_ref(holder, 8, Some(olds));
+        let cursor = s.dup(olds);
+        let mut youngs = None;
+        for i in 0..VERIFY_YOUNG_BYTES / 40 {
+            youngs = s.scope_escape(|s| {
+                let n = s.alloc(young).unwrap();
+                s.write_u64(n, 16, i as u64);
+                s.set_ref(n, 0, youngs);
+                s.set_ref(n, 8, Some(cursor));
+                if i % 64 == 0 {
+                    s.set_ref(cursor, 8, Some(n));
+                }
+                Some(n)
+            });
+            // Walk the old list twice as fast, wrapping around.
+            for _ in 0..2 {
+                if !s.load_into(cursor, cursor, 0) {
+                    s.set_local(cursor, olds);
+                }
+            }
+        }
+        s.set_ref(holder, 0, youngs);
+        s.collect(CollectionKind::Major);
+        keep
+    });
+    drop(m);
+    (heap, keep)
 }

@@ -602,7 +602,7 @@ fn params() -> impl Strategy<Value = Params> {
             let nursery = n * 4096;
             Params {
                 nursery,
-                survivor: s.map(|s| (s * 4096).min(nursery / 4).max(4096)),
+                survivor: s.map(|s| ((s * 4096).min(nursery / 4) / 4096 * 4096).max(4096)),
                 tlab: (t * 4096).min(nursery),
                 promotion_age,
                 min_major,

@@ -424,7 +424,9 @@ fn push_items(
                     want.push(Word::Ref(Some(v)));
                     batch.push((i, o, size, v));
                 }
-                Item::Collect(kind) => s.collect(kind),
+                Item::Collect(kind) => {
+                    s.collect(kind);
+                }
                 Item::NullRef => {
                     let i = s.tasklet_push_ref(root, None);
                     prop_assert_eq!(i, want.len());
@@ -814,8 +816,12 @@ fn run_model(mode: RootMode, p: &Params, ops: &[Op]) -> Result<(), TestCaseError
             })?,
             &Op::Garbage(count) => m.scope(|s| garbage(s, &t, count, false)),
             Op::FillNursery => m.scope(|s| garbage(s, &t, fill, true)),
-            Op::Minor => m.collect(CollectionKind::Minor),
-            Op::Major => m.collect(CollectionKind::Major),
+            Op::Minor => {
+                m.collect(CollectionKind::Minor);
+            }
+            Op::Major => {
+                m.collect(CollectionKind::Major);
+            }
             Op::NewMutator => {
                 drop(m);
                 m = heap.mutator();

@@ -187,8 +187,12 @@ fn threads_share_an_old_table_and_hand_lists_to_a_blocking_consumer() {
                         s.set_ref(tab, slot, Some(list));
                         check_list(s, list, t, r);
                         match (t, r % 8) {
-                            (0, 3) => s.collect(CollectionKind::Minor),
-                            (1, 5) => s.collect(CollectionKind::Major),
+                            (0, 3) => {
+                                s.collect(CollectionKind::Minor);
+                            }
+                            (1, 5) => {
+                                s.collect(CollectionKind::Major);
+                            }
                             (2, _) => s.safepoint(),
                             _ => {}
                         }

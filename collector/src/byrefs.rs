@@ -10,9 +10,25 @@
 //! [`NurseryIndex`] built by at most one linear walk per collection, the first time a
 //! byref into the nursery needs it. Nothing walks the old generation or every
 //! suspended task. Once resolved, a byref costs what a reference costs.
+//!
+//! # An address in the heap but in no object
+//! A raw capture ([`Mutator::store_byref`](crate::Mutator::store_byref),
+//! `store_resolved_byref`, a tasklet's `push_byref`) promises that its address is 0,
+//! inside a live object's payload, or outside every space of the heap. An address that
+//! lies in the heap's memory but in no object (a header word, a free cell, the unused
+//! part of eden, padding) breaks that promise, and no base can be found for it: the
+//! collection that meets it aborts the process with a message naming the address, in
+//! debug and release builds alike. Keeping it as an external byref would leave an
+//! address into the heap that no collection updates, and that later objects would
+//! overlap.
+//!
+//! A byref stored as external (the safe API refuses heap addresses) whose memory has
+//! since become heap memory (freed, then reused for a large object) is resolved if it
+//! now lies inside an object, and otherwise stays external: it was outside the heap
+//! when it was stored, so the capture broke no promise.
 
-use crate::collection::object_size;
-use crate::heap::owns;
+use crate::scan::object_size;
+use crate::spaces::owns;
 use contgc_heap::byref::{ByrefState, EXTERNAL};
 use contgc_heap::internal::{LargeObjectSpace, Nursery, NurseryIndex, OldSpace};
 use contgc_heap::types::FILLER_TYPE_INDEX;
@@ -35,16 +51,16 @@ impl<'a> Resolver<'a> {
         }
     }
 
-    /// The base object of the heap object containing `addr`, or [`EXTERNAL`] if no
-    /// space of this heap owns `addr`. An address inside a space but in no object (a
-    /// broken raw-layer contract) is also kept as external; debug builds panic.
+    /// The base object of the heap object containing `addr`, [`EXTERNAL`] if no space
+    /// of this heap owns `addr`, or `None` if a space owns it but no object's payload
+    /// contains it.
     pub(crate) fn resolve(
         &mut self,
         addr: usize,
         nursery: &Nursery,
         old: &OldSpace,
         los: &LargeObjectSpace,
-    ) -> usize {
+    ) -> Option<usize> {
         self.resolved += 1;
         let types = self.types;
         let base = if nursery.contains(addr) {
@@ -70,16 +86,22 @@ impl<'a> Resolver<'a> {
         } else if let Some(o) = los.object_start(addr) {
             Some(o.addr())
         } else {
-            return EXTERNAL;
+            return Some(EXTERNAL);
         };
-        match base {
-            Some(b) if addr >= b + HEADER_SIZE && addr < b + size_at(types, b) => b,
-            _ => {
-                debug_assert!(false, "byref {addr:#x} lies in the heap but in no object");
-                EXTERNAL
-            }
-        }
+        base.filter(|&b| addr >= b + HEADER_SIZE && addr < b + size_at(types, b))
     }
+}
+
+/// A raw capture broke its precondition (see the module documentation): there is no
+/// base to keep alive or to move the address with. The world is stopped; abort.
+#[cold]
+#[inline(never)]
+fn no_object(addr: usize) -> ! {
+    eprintln!(
+        "contgc: a byref to {addr:#x} lies in this heap's memory but in no object (a raw \
+         capture, such as Mutator::store_byref, broke its precondition); aborting"
+    );
+    std::process::abort()
 }
 
 impl Resolver<'_> {
@@ -99,20 +121,40 @@ impl Resolver<'_> {
             ByrefState::Null => (0, 0),
             ByrefState::External { addr } => {
                 if owns(nursery, old, los, addr) {
-                    (addr, self.resolve(addr, nursery, old, los))
+                    // Memory that became the heap's since: resolved if it is in an
+                    // object now, kept as it is otherwise.
+                    (
+                        addr,
+                        self.resolve(addr, nursery, old, los).unwrap_or(EXTERNAL),
+                    )
                 } else {
                     (addr, EXTERNAL)
                 }
             }
-            ByrefState::Unresolved { addr } => (addr, self.resolve(addr, nursery, old, los)),
+            ByrefState::Unresolved { addr } => (addr, self.resolve_raw(addr, nursery, old, los)),
             ByrefState::Resolved { addr, base } => {
                 let inside = addr >= base + HEADER_SIZE && addr < base + size_at(self.types, base);
                 if inside {
                     (addr, base)
                 } else {
-                    (addr, self.resolve(addr, nursery, old, los))
+                    (addr, self.resolve_raw(addr, nursery, old, los))
                 }
             }
+        }
+    }
+
+    /// Resolves an address a raw capture stored; aborts if it lies in the heap but in
+    /// no object.
+    fn resolve_raw(
+        &mut self,
+        addr: usize,
+        nursery: &Nursery,
+        old: &OldSpace,
+        los: &LargeObjectSpace,
+    ) -> usize {
+        match self.resolve(addr, nursery, old, los) {
+            Some(base) => base,
+            None => no_object(addr),
         }
     }
 }

@@ -2,10 +2,12 @@
 //! buffers, choosing minor or major, running it, verifying, recording the pause, and
 //! the policy that decides when the next major collection is due.
 
-use crate::heap::{promotion_need, HeapInner};
+use crate::heap::HeapInner;
 use crate::mutator::LocalPtr;
 use crate::safepoint::WorldStopped;
-use crate::stats::{Census, CollectionKind, PauseRecord};
+use crate::scan::object_size;
+use crate::spaces::{promotion_need, Spaces};
+use crate::stats::{Census, CollectionKind, LiveHeap, PauseRecord};
 use crate::sync::lock;
 use crate::{major, minor, verify};
 use bumpalo::Bump;
@@ -14,19 +16,20 @@ use contgc_heap::internal::Nursery;
 use contgc_heap::size_classes::class_of;
 use contgc_heap::types::FILLER_TYPE_INDEX;
 use contgc_heap::{ObjectRef, TypeInfo};
-use std::sync::Arc;
-use std::time::Instant;
-
-/// A root scan: calls the visitor it is given with every root slot.
-pub(crate) type RootScan<'a> = dyn FnMut(&mut dyn FnMut(&mut usize)) + 'a;
+use std::sync::{Arc, MutexGuard};
+use std::time::{Duration, Instant};
 
 /// What a collection did.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct Outcome {
     pub kind: CollectionKind,
     /// False if the nursery could not be evacuated (a major collection found the old
     /// generation too full to take the nursery's live objects).
     pub minor_ran: bool,
+    /// The pause, to be recorded (its duration set) once the world has restarted.
+    pub record: PauseRecord,
+    /// What the verifier found wrong, if it ran and did.
+    pub verify_error: Option<String>,
 }
 
 /// Why a collection was asked for.
@@ -39,16 +42,26 @@ pub(crate) enum Request {
 }
 
 /// Collects. `started` is when the world-stop was requested (the pause starts there).
-pub(crate) fn collect(
-    heap: &HeapInner,
+///
+/// An explicit request is honoured: a major one runs a major collection, a minor one
+/// a minor collection, unless the old generation lacks the room to promote the whole
+/// nursery (a minor collection must be able to), in which case a major collection
+/// runs instead. A major collection that policy wants (the old generation grew past
+/// its threshold or the heap limit) waits for the next collection the collector
+/// starts itself, when eden is exhausted. The caller records the pause.
+///
+/// Returns with the spaces still locked, so that the caller can carve its buffer and
+/// record the pause (after restarting the world) without locking them again.
+pub(crate) fn collect<'h>(
+    heap: &'h HeapInner,
     request: Request,
     started: Instant,
     _world: &WorldStopped,
-) -> Result<Outcome, String> {
-    let mut sp = lock(&heap.spaces);
+) -> (Outcome, MutexGuard<'h, Spaces>) {
+    let mut guard = lock(&heap.spaces);
     let mutators = lock(&heap.mutators);
     let types = heap.types.read();
-    let sp = &mut *sp;
+    let sp = &mut *guard;
 
     for m in mutators.iter() {
         // SAFETY: the world is stopped (`_world`), so no mutator touches its local
@@ -61,9 +74,13 @@ pub(crate) fn collect(
     let over_limit = sp.old_and_large() > heap.config.heap_limit;
     let kind = match request {
         Request::Explicit(CollectionKind::Major) => CollectionKind::Major,
-        _ if sp.major_due || over_limit || !sp.minor_is_safe() => CollectionKind::Major,
-        _ => CollectionKind::Minor,
+        Request::Explicit(CollectionKind::Minor) if sp.minor_is_safe() => CollectionKind::Minor,
+        Request::NurseryFull if !sp.major_due && !over_limit && sp.minor_is_safe() => {
+            CollectionKind::Minor
+        }
+        _ => CollectionKind::Major,
     };
+    let number = sp.stats.next_number();
 
     let scratch = Bump::new();
     let mut roots = |f: &mut dyn FnMut(&mut usize)| visit_roots(heap, &mutators, f);
@@ -120,11 +137,29 @@ pub(crate) fn collect(
     }
     drop(scratch);
 
-    let verified = if heap.config.verify {
+    if kind == CollectionKind::Major {
+        // Everything in the old generation is live now (swept), and so is everything
+        // left in the nursery if it was evacuated; otherwise eden still holds the
+        // garbage the marks told apart.
+        let old_bytes = sp.old.object_bytes() + sp.los.bytes();
+        let young_bytes = if minor_ran {
+            sp.nursery.used_bytes()
+        } else {
+            live_young.map_or(0, |(live, _)| live)
+        };
+        sp.stats.set_live(LiveHeap {
+            collection: number,
+            bytes: old_bytes + young_bytes,
+            old_bytes,
+            young_bytes,
+        });
+    }
+    let verify_error = if heap.config.verify {
         verify::verify(sp, &types, &mut roots, &heap.tasks, !minor_ran)
-            .map_err(|e| format!("heap verification failed after a {kind:?} collection: {e}"))
+            .err()
+            .map(|e| format!("heap verification failed after a {kind:?} collection: {e}"))
     } else {
-        Ok(())
+        None
     };
     let old_now = sp.old.object_bytes() + sp.los.bytes();
     let threshold = ((sp.last_major_bytes as f64) * heap.config.major_growth_factor) as usize;
@@ -132,17 +167,28 @@ pub(crate) fn collect(
         sp.major_due = true;
     }
     let after = sp.in_use();
-    sp.stats.record(PauseRecord {
+    let record = PauseRecord {
         kind,
-        duration: started.elapsed(),
+        number,
+        nursery_evacuated: minor_ran,
+        started,
+        // Set once the world has restarted.
+        duration: Duration::ZERO,
         promoted_bytes: out.promoted_bytes,
         survivors: out.survivors,
         survivor_bytes: out.survivor_bytes,
         heap_before: before,
         heap_after: after,
         byrefs_resolved,
-    });
-    verified.map(|()| Outcome { kind, minor_ran })
+    };
+    drop((types, mutators));
+    let outcome = Outcome {
+        kind,
+        minor_ran,
+        record,
+        verify_error,
+    };
+    (outcome, guard)
 }
 
 /// Counts the objects of every space (see `Mutator::census`).
@@ -180,13 +226,6 @@ pub(crate) fn census(heap: &HeapInner, _world: &WorldStopped) -> Census {
         c.large_bytes += object_size(&types, h);
     });
     c
-}
-
-/// Size of the (non-forwarded) object with header `h`.
-pub(crate) fn object_size(types: &[Arc<TypeInfo>], h: contgc_heap::Header) -> usize {
-    types[h.type_index() as usize]
-        .object_size(h.len())
-        .expect("allocated objects have a valid size")
 }
 
 /// Hands every root slot to `f`: persistent handles, every mutator's scoped roots,

@@ -4,67 +4,15 @@ use crate::config::Config;
 use crate::error::HeapError;
 use crate::mutator::{LocalPtr, Mutator};
 use crate::safepoint::Rendezvous;
+use crate::spaces::{promotion_need, Spaces};
 use crate::stats::{CollectionKind, HeapStats, PauseRecord, PauseSummary, Stats};
 use crate::sync::lock;
-use contgc_heap::internal::{LargeObjectSpace, Nursery, OldSpace, TypeTable, BLOCK_SIZE};
+use contgc_heap::internal::{LargeObjectSpace, Nursery, OldSpace, TypeTable};
 use contgc_heap::size_classes::NUM_CLASSES;
-use contgc_heap::MIN_OBJECT_BYTES;
 use contgc_heap::{DescriptorError, TypeDescriptor, TypeId};
 use contgc_roots::internal::{HandleTable, RootProviders, TaskRegistry};
 use contgc_roots::{RootProvider, RootProviderId};
 use std::sync::{Arc, Mutex};
-
-/// The spaces and the collector's bookkeeping; locked by mutators for slow-path
-/// allocation and by the collector for the whole of a collection.
-pub(crate) struct Spaces {
-    pub nursery: Nursery,
-    pub old: OldSpace,
-    pub los: LargeObjectSpace,
-    /// Old objects that may refer to young ones (their `UNLOGGED` bit is clear).
-    pub remset: Vec<usize>,
-    pub stats: Stats,
-    /// Old and large bytes after the last major collection.
-    pub last_major_bytes: usize,
-    /// Set when the old generation has grown enough to warrant a major collection.
-    pub major_due: bool,
-}
-
-impl Spaces {
-    /// Bytes of old and large objects (what the heap limit applies to).
-    pub fn old_and_large(&self) -> usize {
-        self.old.committed_bytes() + self.los.bytes()
-    }
-
-    /// Bytes in use in all spaces.
-    pub fn in_use(&self) -> usize {
-        self.nursery.used_bytes() + self.old.object_bytes() + self.los.bytes()
-    }
-
-    /// True if the old space has room to promote every byte now in the nursery.
-    pub fn minor_is_safe(&self) -> bool {
-        self.old.available_bytes() >= promotion_need(self.nursery.used_bytes(), NUM_CLASSES)
-    }
-
-    /// True if `addr` lies in memory the heap manages.
-    pub fn contains(&self, addr: usize) -> bool {
-        owns(&self.nursery, &self.old, &self.los, addr)
-    }
-}
-
-/// True if `addr` lies in the nursery region, the old space's region, or a large
-/// object.
-pub(crate) fn owns(nursery: &Nursery, old: &OldSpace, los: &LargeObjectSpace, addr: usize) -> bool {
-    nursery.contains(addr) || old.contains(addr) || los.object_start(addr).is_some()
-}
-
-/// Old-space bytes that promoting `young` nursery bytes, of at most `classes` size
-/// classes, can take: size-class padding and block-tail waste (at most 1.33x, the worst
-/// case over all object sizes, e.g. 2056-byte objects in 2560-byte cells) plus one
-/// partly filled block per class (and at most one class per object).
-pub(crate) fn promotion_need(young: usize, classes: usize) -> usize {
-    let classes = classes.min(young.div_ceil(MIN_OBJECT_BYTES));
-    young + young.div_ceil(3) + classes * BLOCK_SIZE
-}
 
 pub(crate) struct HeapInner {
     pub id: u32,
@@ -170,7 +118,8 @@ impl Heap {
     ///
     /// A thread must not keep two mutators of one heap running at once: a collection
     /// started through one would wait forever for the other to reach a safepoint. Put
-    /// the idle one in [`Mutator::blocking`], or use one mutator per thread.
+    /// the idle one in [`Mutator::blocking`] or [park](Mutator::park) it, or use one
+    /// mutator per thread.
     pub fn mutator(&self) -> Mutator {
         Mutator::attach(Arc::clone(&self.inner))
     }
@@ -203,6 +152,8 @@ impl Heap {
         HeapStats {
             minor_collections: sp.stats.count(CollectionKind::Minor),
             major_collections: sp.stats.count(CollectionKind::Major),
+            collections: sp.stats.numbered(),
+            live: sp.stats.live(),
             young_bytes: sp.nursery.used_bytes(),
             old_bytes: sp.old.object_bytes(),
             old_committed_bytes: sp.old.committed_bytes(),
@@ -227,7 +178,8 @@ impl Heap {
         lock(&self.inner.spaces).stats.summary(kind)
     }
 
-    /// Forgets recorded pauses (collection counts restart from 0).
+    /// Forgets recorded pauses (the minor and major collection counts restart from 0;
+    /// collection numbers and the live-heap figure are kept).
     pub fn reset_pause_stats(&self) {
         lock(&self.inner.spaces).stats.reset();
     }

@@ -30,6 +30,7 @@
 #![warn(missing_docs)]
 
 mod byrefs;
+mod chain_check;
 mod collection;
 pub mod config;
 pub mod error;
@@ -38,7 +39,9 @@ mod major;
 mod minor;
 pub mod mutator;
 mod safepoint;
+mod scan;
 pub mod scope;
+mod spaces;
 pub mod stats;
 mod sync;
 pub mod tasks;
@@ -52,9 +55,9 @@ pub use contgc_roots::{
 };
 pub use error::{AllocError, ByrefError, HeapError};
 pub use heap::Heap;
-pub use mutator::Mutator;
-pub use scope::{Byref, Local, Scope};
-pub use stats::{Census, CollectionKind, HeapStats, PauseRecord, PauseSummary};
+pub use mutator::{Mutator, ParkedMutator};
+pub use scope::{Byref, Local, NestedScope, Scope};
+pub use stats::{Census, CollectionKind, HeapStats, LiveHeap, PauseRecord, PauseSummary};
 pub use tasks::{Resumed, TaskletWord};
 pub use typed::{Plain, Typed};
 

@@ -8,10 +8,10 @@
 //! young objects (see `collection.rs`).
 
 use crate::byrefs::Resolver;
-use crate::collection::RootScan;
+use crate::scan::{self, ByrefSlot, RefSlot, RootScan, SlotVisitor};
 use bumpalo::collections::Vec as BumpVec;
 use bumpalo::Bump;
-use contgc_heap::byref::{self as byref_slot, EXTERNAL};
+use contgc_heap::byref::EXTERNAL;
 use contgc_heap::header::MARK;
 use contgc_heap::internal::{LargeObjectSpace, Nursery, OldSpace};
 use contgc_heap::{ObjectRef, TypeInfo};
@@ -50,15 +50,13 @@ impl Marker<'_> {
     }
 
     /// Resolves the byref at `slot` if needed and returns its base (or EXTERNAL/0).
-    fn byref_base(&mut self, slot: *mut usize) -> usize {
-        // SAFETY: the callers pass byref slots of live objects or tasklets.
-        let state = unsafe { byref_slot::load(slot) };
+    fn byref_base(&mut self, slot: ByrefSlot<'_>) -> usize {
         let (addr, base) = self
             .resolver
-            .settle(state, self.nursery, self.old, self.los);
+            .settle(slot.load(), self.nursery, self.old, self.los);
         if base != 0 {
-            // SAFETY: as above; objects do not move while marking.
-            unsafe { byref_slot::store(slot, addr, base) };
+            // Objects do not move while marking.
+            slot.store(addr, base);
         }
         base
     }
@@ -70,34 +68,38 @@ impl Marker<'_> {
             // SAFETY: a marked live object.
             let h = unsafe { obj.header() };
             let ty = &types[h.type_index() as usize];
-            ty.for_each_ref_offset(h.len(), |off| {
-                // SAFETY: the descriptor says `off` is a reference slot.
-                let v = unsafe { obj.load_slot(off) };
-                if v != 0 {
-                    self.mark(v);
-                }
-            });
-            ty.for_each_byref_offset(h.len(), |off| {
-                let base = self.byref_base(obj.payload().wrapping_add(off) as *mut usize);
-                if base != 0 && base != EXTERNAL {
-                    self.mark(base);
-                }
-            });
+            // SAFETY: as above; the world is stopped, so the collector owns it.
+            unsafe { scan::scan_object(ty, obj, h.len(), self) };
+        }
+    }
+}
+
+impl SlotVisitor for Marker<'_> {
+    #[inline(always)]
+    fn visit_ref(&mut self, slot: RefSlot<'_>) {
+        let v = slot.load();
+        if v != 0 {
+            self.mark(v);
+        }
+    }
+
+    #[inline(always)]
+    fn visit_byref(&mut self, slot: ByrefSlot<'_>) {
+        let base = self.byref_base(slot);
+        if base != 0 && base != EXTERNAL {
+            self.mark(base);
         }
     }
 }
 
 impl MemberVisitor for Marker<'_> {
     fn reference(&mut self, slot: &mut usize) -> bool {
-        self.mark(*slot);
+        self.visit_ref(RefSlot::from_mut(slot));
         false
     }
 
     fn byref(&mut self, slot: &mut [usize; 2]) -> bool {
-        let base = self.byref_base(slot.as_mut_ptr());
-        if base != 0 && base != EXTERNAL {
-            self.mark(base);
-        }
+        self.visit_byref(ByrefSlot::from_mut(slot));
         false
     }
 }
@@ -124,7 +126,7 @@ pub(crate) fn mark(
         stack: BumpVec::new_in(scratch),
         resolver: Resolver::new(types),
     };
-    roots(&mut |slot: &mut usize| m.mark(*slot));
+    roots(&mut |slot: &mut usize| m.visit_ref(RefSlot::from_mut(slot)));
     // SAFETY: the world is stopped; marking rewrites no reference slot.
     unsafe { tasks.visit(false, &mut m) };
     m.drain();

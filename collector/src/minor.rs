@@ -14,11 +14,11 @@
 //! back, so the write barrier logs it again the next time it is written.
 
 use crate::byrefs::Resolver;
-use crate::collection::RootScan;
-use crate::heap::Spaces;
+use crate::scan::{self, ByrefSlot, RefSlot, RootScan, SlotVisitor};
+use crate::spaces::Spaces;
 use bumpalo::collections::Vec as BumpVec;
 use bumpalo::Bump;
-use contgc_heap::byref::{self as byref_slot, EXTERNAL};
+use contgc_heap::byref::EXTERNAL;
 use contgc_heap::header::{Header, MARK, UNLOGGED};
 use contgc_heap::internal::{LargeObjectSpace, Nursery, OldSpace};
 use contgc_heap::{ObjectRef, TypeInfo};
@@ -45,6 +45,9 @@ struct Evacuator<'a> {
     promotion_age: u8,
     grey: BumpVec<'a, usize>,
     out: MinorOutcome,
+    /// Set by the slot visitor when a slot it updated still refers to a young object
+    /// (its base, for a byref); cleared before each object or task member.
+    young: bool,
 }
 
 /// Runs a minor collection. `roots` must hand every root slot to the visitor it is
@@ -80,12 +83,9 @@ pub(crate) fn collect(
         promotion_age,
         grey: BumpVec::new_in(scratch),
         out: MinorOutcome::default(),
+        young: false,
     };
-    roots(&mut |slot: &mut usize| {
-        if ev.is_young(*slot) {
-            *slot = ev.evacuate(*slot);
-        }
-    });
+    roots(&mut |slot: &mut usize| ev.visit_ref(RefSlot::from_mut(slot)));
     // SAFETY: the world is stopped; the evacuator leaves every slot valid.
     unsafe { tasks.visit(true, &mut ev) };
     let remembered = std::mem::take(remset);
@@ -99,16 +99,37 @@ pub(crate) fn collect(
     ev.out
 }
 
+impl SlotVisitor for Evacuator<'_> {
+    /// Evacuates a young referent and updates the slot.
+    #[inline(always)]
+    fn visit_ref(&mut self, slot: RefSlot<'_>) {
+        let v = slot.load();
+        if self.is_young(v) {
+            let n = self.evacuate(v);
+            slot.store(n);
+            self.young |= self.is_young(n);
+        }
+    }
+
+    /// Resolves the byref if needed and moves it with its base.
+    #[inline(always)]
+    fn visit_byref(&mut self, slot: ByrefSlot<'_>) {
+        let young = self.update_byref(slot);
+        self.young |= young;
+    }
+}
+
 impl MemberVisitor for Evacuator<'_> {
     fn reference(&mut self, slot: &mut usize) -> bool {
-        if self.is_young(*slot) {
-            *slot = self.evacuate(*slot);
-        }
-        self.is_young(*slot)
+        self.young = false;
+        self.visit_ref(RefSlot::from_mut(slot));
+        self.young
     }
 
     fn byref(&mut self, slot: &mut [usize; 2]) -> bool {
-        self.update_byref(slot.as_mut_ptr())
+        self.young = false;
+        self.visit_byref(ByrefSlot::from_mut(slot));
+        self.young
     }
 }
 
@@ -177,6 +198,7 @@ impl Evacuator<'_> {
     /// Evacuates the young referents of `obj` (through reference slots and byref
     /// bases), resolving its unresolved byrefs; returns true if any referent stays
     /// young.
+    #[inline]
     fn scan(&mut self, obj: ObjectRef) -> bool {
         // SAFETY: `obj` is a live, non-forwarded object (a survivor copy, a promoted
         // copy or a remembered old object).
@@ -186,41 +208,23 @@ impl Evacuator<'_> {
         if !ty.needs_scan() {
             return false;
         }
-        let mut young = false;
-        ty.for_each_ref_offset(h.len(), |off| {
-            let slot = obj.payload().wrapping_add(off) as *mut usize;
-            // SAFETY: the descriptor says `off` is a reference slot inside the object.
-            let v = unsafe { slot.read() };
-            if self.is_young(v) {
-                let n = self.evacuate(v);
-                // SAFETY: as above.
-                unsafe { slot.write(n) };
-                young |= self.is_young(n);
-            }
-        });
-        if ty.has_byrefs() {
-            ty.for_each_byref_offset(h.len(), |off| {
-                let slot = obj.payload().wrapping_add(off) as *mut usize;
-                young |= self.update_byref(slot);
-            });
-        }
-        young
+        self.young = false;
+        // SAFETY: as above; the world is stopped, so the collector owns the object.
+        unsafe { scan::scan_object(ty, obj, h.len(), self) };
+        self.young
     }
 
     /// Resolves the byref at `slot` if needed and moves it with its base; returns true
     /// if the base is (still) young.
-    fn update_byref(&mut self, slot: *mut usize) -> bool {
-        // SAFETY: `slot` is a byref slot of a live object (per its descriptor).
-        let state = unsafe { byref_slot::load(slot) };
+    fn update_byref(&mut self, slot: ByrefSlot<'_>) -> bool {
         let (addr, base) = self
             .resolver
-            .settle(state, self.nursery, self.old, self.los);
+            .settle(slot.load(), self.nursery, self.old, self.los);
         if base == 0 {
             return false;
         }
         if base == EXTERNAL {
-            // SAFETY: as above.
-            unsafe { byref_slot::store(slot, addr, EXTERNAL) };
+            slot.store(addr, EXTERNAL);
             return false;
         }
         let new_base = if self.is_young(base) {
@@ -228,8 +232,8 @@ impl Evacuator<'_> {
         } else {
             base
         };
-        // SAFETY: as above; the offset inside the base is kept (invariant 4).
-        unsafe { byref_slot::store(slot, new_base + (addr - base), new_base) };
+        // The offset inside the base is kept (invariant 4).
+        slot.store(new_base + (addr - base), new_base);
         self.is_young(new_base)
     }
 

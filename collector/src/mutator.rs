@@ -10,7 +10,7 @@
 use crate::collection::{self, Request};
 use crate::error::AllocError;
 use crate::heap::{Heap, HeapInner};
-use crate::stats::{Census, CollectionKind, HeapStats};
+use crate::stats::{Census, CollectionKind, HeapStats, PauseRecord};
 use crate::sync::lock;
 use contgc_heap::header::UNLOGGED;
 use contgc_heap::internal::Nursery;
@@ -77,6 +77,10 @@ unsafe impl Send for LocalPtr {}
 /// A mutator is `Send` (it may move to another thread between uses) but not `Sync`.
 /// Code that blocks for a long time, or waits for another mutator thread, must do so
 /// inside [`blocking`](Mutator::blocking) so that collections can proceed without it.
+/// A mutator handed to another thread (through a channel, a queue, a thread pool)
+/// should travel [parked](Mutator::park): a running mutator in transit is at no
+/// safepoint, so every other thread's collection would wait until it arrives and
+/// runs again.
 pub struct Mutator {
     pub(crate) heap: Arc<HeapInner>,
     local: *mut MutatorLocal,
@@ -175,11 +179,23 @@ impl Mutator {
         }
     }
 
-    /// Collects now. Returns once a collection of this kind, started by this call, has
-    /// finished (if another thread was collecting, this waits for it and then runs its
+    /// Collects now, and returns the record of the collection this call ran (if another
+    /// thread was collecting, this waits for that collection to end and then runs its
     /// own).
-    pub fn collect(&mut self, kind: CollectionKind) {
-        while !self.run_collection(Request::Explicit(kind)) {}
+    ///
+    /// The request is honoured: [`Major`](CollectionKind::Major) runs a major
+    /// collection; [`Minor`](CollectionKind::Minor) runs a minor one, even when policy
+    /// would like a major one (the old generation has grown past its threshold, or the
+    /// heap limit): that waits for the next collection the collector starts itself, when
+    /// eden is exhausted. The one exception: a minor collection must be able to promote
+    /// every nursery byte, so when the old generation lacks that room a major collection
+    /// runs instead. The record's [`kind`](PauseRecord::kind) says which ran.
+    pub fn collect(&mut self, kind: CollectionKind) -> PauseRecord {
+        loop {
+            if let Some((o, _)) = self.run_collection_then_grant(Request::Explicit(kind), None) {
+                return o.record;
+            }
+        }
     }
 
     /// Runs `f` in native state: collections may run while `f` does, so `f` must not
@@ -196,8 +212,37 @@ impl Mutator {
         f()
     }
 
-    fn run_collection(&mut self, request: Request) -> bool {
-        self.run_collection_then_grant(request, None).is_some()
+    /// Parks this mutator for a hand-off to another thread: from now until
+    /// [`ParkedMutator::resume`] it counts as stopped (as inside
+    /// [`blocking`](Self::blocking)), so collections on other threads proceed without
+    /// it. Its state is kept: scoped roots (raw [`push_root`](Self::push_root) roots)
+    /// keep their objects alive and are updated when those move, its remembered-set
+    /// log and task group stay its own. Raw [`ObjectRef`]s read before parking go
+    /// stale, as across any collection.
+    ///
+    /// `park` takes the mutator by value, so no scope can be open on it.
+    ///
+    /// ```
+    /// use contgc_collector::{CollectionKind, Config, Heap};
+    /// use std::sync::mpsc;
+    /// let heap = Heap::new(Config::default()).unwrap();
+    /// let (tx, rx) = mpsc::channel();
+    /// tx.send(heap.mutator().park()).unwrap();
+    /// // Other threads may collect while it waits in the channel.
+    /// heap.mutator().collect(CollectionKind::Minor);
+    /// let worker = std::thread::spawn(move || {
+    ///     let mut m = rx.recv().unwrap().resume();
+    ///     m.collect(CollectionKind::Minor);
+    /// });
+    /// worker.join().unwrap();
+    /// ```
+    pub fn park(self) -> ParkedMutator {
+        self.heap.rendezvous.detach();
+        ParkedMutator(Some(self))
+    }
+
+    fn run_collection(&mut self, request: Request) {
+        self.run_collection_then_grant(request, None);
     }
 
     /// Collects if no other thread is collecting; then, with the world still stopped,
@@ -215,25 +260,27 @@ impl Mutator {
         // A panic with the world stopped would leave objects half-forwarded and every
         // other mutator parked: abort instead of unwinding.
         let guard = AbortOnUnwind;
-        let outcome = collection::collect(&self.heap, request, started, &world);
-        let buffer = grant
-            .and_then(|(min, preferred)| lock(&self.heap.spaces).nursery.grant(min, preferred));
-        std::mem::forget(guard);
-        match outcome {
-            Ok(o) => {
-                self.heap.rendezvous.end_collection(world);
-                Some((o, buffer))
-            }
-            Err(e) => {
-                if let Some((start, end)) = buffer {
-                    // SAFETY: the buffer was just carved off eden for us; we give it
-                    // back as a filler so that eden stays walkable.
-                    unsafe { lock(&self.heap.spaces).nursery.fill(start, end) };
-                }
-                self.heap.rendezvous.end_collection(world);
-                panic!("contgc: {e}");
+        let (mut outcome, mut sp) = collection::collect(&self.heap, request, started, &world);
+        let mut buffer = grant.and_then(|(min, preferred)| sp.nursery.grant(min, preferred));
+        if outcome.verify_error.is_some() {
+            if let Some((start, end)) = buffer.take() {
+                // SAFETY: the buffer was just carved off eden for us; we give it back
+                // as a filler so that eden stays walkable.
+                unsafe { sp.nursery.fill(start, end) };
             }
         }
+        std::mem::forget(guard);
+        // The pause ends when the world has restarted (see `stats`). The spaces stay
+        // locked across the restart so that pauses are recorded in collection order;
+        // nothing that restarting waits for takes that lock.
+        self.heap.rendezvous.end_collection(world);
+        outcome.record.duration = started.elapsed();
+        sp.stats.record(outcome.record.clone());
+        drop(sp);
+        if let Some(e) = outcome.verify_error.take() {
+            panic!("contgc: {e}");
+        }
+        Some((outcome, buffer))
     }
 
     #[cold]
@@ -465,7 +512,7 @@ impl Mutator {
         header: Header,
         size: usize,
         system_backed: bool,
-        take: impl Fn(&mut crate::heap::Spaces) -> Option<ObjectRef>,
+        take: impl Fn(&mut crate::spaces::Spaces) -> Option<ObjectRef>,
     ) -> Result<ObjectRef, AllocError> {
         for attempt in 0..2 {
             {
@@ -552,6 +599,12 @@ impl Mutator {
     /// collection resolves it to `<base object, offset>`, keeps the base alive and
     /// moves the address with it. An address outside the heap is kept as it is; what
     /// it points to is the embedder's responsibility.
+    ///
+    /// An address in this heap's memory but in no object (a header word, a free cell,
+    /// unused nursery memory) breaks the precondition below. The collector does not
+    /// guess: the next collection aborts the process with a message naming the address,
+    /// in debug and release builds alike (see [`is_heap_address`](Self::is_heap_address)
+    /// to tell heap memory apart).
     ///
     /// # Safety
     /// `obj` must be a live object of this heap and `offset` one of its byref slots;
@@ -702,5 +755,45 @@ impl Mutator {
     #[inline(always)]
     pub unsafe fn truncate_roots(&mut self, len: usize) {
         self.local().shadow.truncate(len);
+    }
+}
+
+/// A [`Mutator`] parked for a hand-off between threads (see [`Mutator::park`]): it
+/// counts as stopped, so collections never wait for it. It is `Send`; give it to the
+/// thread that will use it and [`resume`](Self::resume) it there. Dropping it drops
+/// the mutator (after waiting for a collection in progress to end).
+pub struct ParkedMutator(Option<Mutator>);
+
+impl std::fmt::Debug for ParkedMutator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ParkedMutator")
+            .field("heap", &self.0.as_ref().map(|m| m.heap.id))
+            .finish()
+    }
+}
+
+impl ParkedMutator {
+    /// Makes the mutator run again on the calling thread, waiting first for a
+    /// collection in progress to end.
+    pub fn resume(mut self) -> Mutator {
+        let m = self.0.take().expect("a parked mutator holds its mutator");
+        m.heap.rendezvous.attach();
+        m
+    }
+
+    /// The id of the parked mutator's heap.
+    pub fn heap_id(&self) -> u32 {
+        self.0.as_ref().map_or(0, |m| m.heap.id)
+    }
+}
+
+impl Drop for ParkedMutator {
+    fn drop(&mut self) {
+        if let Some(m) = self.0.take() {
+            // Dropping a mutator detaches a running one: run again first (which waits
+            // for a collection in progress, so its state is not touched meanwhile).
+            m.heap.rendezvous.attach();
+            drop(m);
+        }
     }
 }

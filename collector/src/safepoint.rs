@@ -15,6 +15,11 @@
 //! A second thread asking to collect while a collection is running parks instead, and
 //! is told it did not collect (it then rechecks whether it still needs to).
 //!
+//! Threads that wait (parked mutators, a collector waiting for the others, a mutator
+//! attaching during a collection) are counted, and state changes wake the waiters only
+//! if there are any: restarting a world in which no other mutator waits costs no
+//! wake-up system call.
+//!
 //! Invariant: while `collecting` is true and `running == 0`, no mutator other than the
 //! collector touches the heap or its own local state. All state changes happen under
 //! the mutex, which orders the mutators' heap writes before the collector's reads and
@@ -27,6 +32,9 @@ use crate::sync::{lock, AtomicBool, Condvar, Mutex, Ordering};
 struct State {
     running: usize,
     collecting: bool,
+    /// Threads waiting on the condition variable (so that restarting a world nobody
+    /// waits in costs no wake-up call).
+    waiting: usize,
 }
 
 /// The rendezvous point of one heap's mutators.
@@ -35,6 +43,9 @@ pub struct Rendezvous {
     state: Mutex<State>,
     cv: Condvar,
     requested: AtomicBool,
+    /// Unit tests: when the last world restart finished.
+    #[cfg(test)]
+    restarted: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
 /// Proof that the caller is the collector and the world is stopped; give it back to
@@ -49,12 +60,33 @@ impl Rendezvous {
         Self::default()
     }
 
+    /// Waits on the condition variable until `until` holds.
+    fn wait_until<'a>(
+        &self,
+        mut s: crate::sync::MutexGuard<'a, State>,
+        until: impl Fn(&State) -> bool,
+    ) -> crate::sync::MutexGuard<'a, State> {
+        while !until(&s) {
+            s.waiting += 1;
+            s = self.cv.wait(s).unwrap_or_else(|e| e.into_inner());
+            s.waiting -= 1;
+        }
+        s
+    }
+
+    /// Wakes every waiting thread, if there is one. Called after changing the state,
+    /// with the lock released; `waiting` was read under the lock, and a thread that
+    /// starts waiting later sees the new state first.
+    fn wake(&self, waiting: usize) {
+        if waiting > 0 {
+            self.cv.notify_all();
+        }
+    }
+
     /// A new mutator starts running (waits for a collection in progress to end).
     pub fn attach(&self) {
-        let mut s = lock(&self.state);
-        while s.collecting {
-            s = self.cv.wait(s).unwrap_or_else(|e| e.into_inner());
-        }
+        let s = lock(&self.state);
+        let mut s = self.wait_until(s, |s| !s.collecting);
         s.running += 1;
     }
 
@@ -62,8 +94,9 @@ impl Rendezvous {
     pub fn detach(&self) {
         let mut s = lock(&self.state);
         s.running -= 1;
+        let waiting = s.waiting;
         drop(s);
-        self.cv.notify_all();
+        self.wake(waiting);
     }
 
     /// True if a collection wants this mutator to park.
@@ -79,10 +112,8 @@ impl Rendezvous {
             return;
         }
         s.running -= 1;
-        self.cv.notify_all();
-        while s.collecting {
-            s = self.cv.wait(s).unwrap_or_else(|e| e.into_inner());
-        }
+        self.wake(s.waiting);
+        let mut s = self.wait_until(s, |s| !s.collecting);
         s.running += 1;
     }
 
@@ -92,29 +123,36 @@ impl Rendezvous {
         let mut s = lock(&self.state);
         if s.collecting {
             s.running -= 1;
-            self.cv.notify_all();
-            while s.collecting {
-                s = self.cv.wait(s).unwrap_or_else(|e| e.into_inner());
-            }
+            self.wake(s.waiting);
+            let mut s = self.wait_until(s, |s| !s.collecting);
             s.running += 1;
             return None;
         }
         s.collecting = true;
         self.requested.store(true, Ordering::Relaxed);
         s.running -= 1;
-        while s.running > 0 {
-            s = self.cv.wait(s).unwrap_or_else(|e| e.into_inner());
-        }
+        drop(self.wait_until(s, |s| s.running == 0));
         Some(WorldStopped(()))
     }
 
-    /// Restarts the world.
+    /// Restarts the world: every parked mutator is released and woken.
     pub fn end_collection(&self, _proof: WorldStopped) {
         let mut s = lock(&self.state);
         s.collecting = false;
         self.requested.store(false, Ordering::Relaxed);
         s.running += 1;
+        let waiting = s.waiting;
         drop(s);
-        self.cv.notify_all();
+        self.wake(waiting);
+        #[cfg(test)]
+        {
+            *lock(&self.restarted) = Some(std::time::Instant::now());
+        }
+    }
+
+    /// Unit tests: when the last world restart finished.
+    #[cfg(test)]
+    pub(crate) fn restarted_at(&self) -> Option<std::time::Instant> {
+        *lock(&self.restarted)
     }
 }

@@ -566,9 +566,9 @@ impl<'s> Scope<'s> {
         self.m.safepoint();
     }
 
-    /// See [`Mutator::collect`].
-    pub fn collect(&mut self, kind: CollectionKind) {
-        self.m.collect(kind);
+    /// See [`Mutator::collect`]: collects, and returns the record of what ran.
+    pub fn collect(&mut self, kind: CollectionKind) -> crate::stats::PauseRecord {
+        self.m.collect(kind)
     }
 
     /// The mutator this scope is open on, for its raw layer.

@@ -1,9 +1,22 @@
 //! Collection statistics: every pause is recorded and queryable, with a histogram per
 //! kind of collection.
+//!
+//! # What a pause is
+//! A pause ([`PauseRecord::duration`]) is measured on the thread that collects, from
+//! the moment it asks to stop the world (before it waits for the other mutators to
+//! reach a safepoint, so the time to safepoint is included) to the moment it has
+//! restarted the world: the collection (and the verifier, when it is on) has finished,
+//! every parked mutator has been released and woken, and the collecting thread is
+//! about to return to its caller. That is the longest time any mutator was kept from
+//! running by the collection. A caller timing [`Mutator::collect`] also sees the time
+//! to record the pause (a few tens of nanoseconds) and, if another thread was
+//! collecting at the time, the wait for that collection.
+//!
+//! [`Mutator::collect`]: crate::Mutator::collect
 
 use hdrhistogram::Histogram;
 use std::collections::VecDeque;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Minor (nursery only) or major (whole heap).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -14,12 +27,23 @@ pub enum CollectionKind {
     Major,
 }
 
-/// One pause.
+/// One pause: what a collection did and how long the world was stopped for it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PauseRecord {
     /// Which collection ran.
     pub kind: CollectionKind,
-    /// Wall time the world was stopped for, from the request to the restart.
+    /// This collection's number: collections of either kind since the heap was
+    /// created, this one included (1 for the first). Not reset by
+    /// [`Heap::reset_pause_stats`](crate::Heap::reset_pause_stats).
+    pub number: u64,
+    /// False if a major collection could not evacuate the nursery (the old
+    /// generation had no room for its live objects); always true for a minor one.
+    pub nursery_evacuated: bool,
+    /// When the collecting thread asked to stop the world.
+    pub started: Instant,
+    /// Wall time from [`started`](Self::started) to the restart of the world, every
+    /// parked mutator released (see the [module documentation](self) for exactly what
+    /// is included).
     pub duration: Duration,
     /// Bytes copied from the nursery to the old generation.
     pub promoted_bytes: usize,
@@ -35,7 +59,9 @@ pub struct PauseRecord {
     pub byrefs_resolved: usize,
 }
 
-/// Median, 99th percentile and maximum pause of one kind, in nanoseconds.
+/// Median, 99th percentile and maximum pause of one kind, in nanoseconds, from a
+/// histogram with 3 significant digits (each figure is within 0.1% of a recorded
+/// pause) covering 1 ns to one hour (longer pauses count as one hour).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PauseSummary {
     /// Number of pauses.
@@ -57,16 +83,50 @@ pub(crate) struct Stats {
     records: VecDeque<PauseRecord>,
     minor: Histogram<u64>,
     major: Histogram<u64>,
+    /// Collections numbered so far (never reset).
+    numbered: u64,
+    /// The live heap as of the last major collection.
+    live: Option<LiveHeap>,
 }
+
+/// Longest pause the histograms tell apart (one hour, in nanoseconds); longer ones are
+/// counted as this long. The records keep their exact durations.
+const MAX_TRACKED_NS: u64 = 3_600 * 1_000_000_000;
 
 impl Stats {
     pub(crate) fn new() -> Self {
-        let h = || Histogram::new(3).expect("valid sigfig");
+        // Fixed bounds, 1 ns to an hour, with 3 significant digits (each value within
+        // 0.1% of what was recorded): `saturating_record` never resizes a histogram,
+        // so an auto-resizing one made with `Histogram::new` would clamp every pause
+        // to its initial range (2 ns).
+        let h = || Histogram::new_with_bounds(1, MAX_TRACKED_NS, 3).expect("valid bounds");
         Stats {
             records: VecDeque::new(),
             minor: h(),
             major: h(),
+            numbered: 0,
+            live: None,
         }
+    }
+
+    /// The number of the collection starting now.
+    pub(crate) fn next_number(&mut self) -> u64 {
+        self.numbered += 1;
+        self.numbered
+    }
+
+    /// Collections numbered so far.
+    pub(crate) fn numbered(&self) -> u64 {
+        self.numbered
+    }
+
+    /// Records what a major collection found live.
+    pub(crate) fn set_live(&mut self, live: LiveHeap) {
+        self.live = Some(live);
+    }
+
+    pub(crate) fn live(&self) -> Option<LiveHeap> {
+        self.live
     }
 
     pub(crate) fn record(&mut self, r: PauseRecord) {
@@ -116,16 +176,41 @@ impl Stats {
     }
 }
 
+/// The live heap as a major collection found it: the last figure of live bytes the
+/// collector knows for certain. Between major collections the old generation also
+/// holds garbage not yet swept (which [`HeapStats::old_bytes`] counts), and minor
+/// collections learn only how much of the nursery lives.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LiveHeap {
+    /// The collection's [number](PauseRecord::number).
+    pub collection: u64,
+    /// Bytes of live objects in every space right after that collection: the old and
+    /// large objects it kept, the nursery objects it promoted and those it left in the
+    /// nursery.
+    pub bytes: usize,
+    /// Of those, bytes of old and large objects (promoted ones included).
+    pub old_bytes: usize,
+    /// Of those, bytes of objects still in the nursery.
+    pub young_bytes: usize,
+}
+
 /// A snapshot of the heap's occupancy and collection counts.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct HeapStats {
-    /// Minor collections so far (major ones not included).
+    /// Minor collections so far (major ones not included; restarts from 0 at
+    /// [`Heap::reset_pause_stats`](crate::Heap::reset_pause_stats)).
     pub minor_collections: u64,
-    /// Major collections so far.
+    /// Major collections so far (restarts from 0 with the minor count).
     pub major_collections: u64,
+    /// Collections of either kind since the heap was created (never reset): the
+    /// [number](PauseRecord::number) of the latest one.
+    pub collections: u64,
+    /// The live heap as of the last major collection (`None` before the first).
+    pub live: Option<LiveHeap>,
     /// Bytes in the nursery (eden handed out plus survivors).
     pub young_bytes: usize,
-    /// Bytes of objects in the old generation's blocks.
+    /// Bytes of objects in the old generation's blocks, live ones and garbage not yet
+    /// swept (see [`live`](Self::live) for the live figure).
     pub old_bytes: usize,
     /// Bytes of old-generation blocks in use.
     pub old_committed_bytes: usize,
@@ -179,5 +264,98 @@ impl Census {
     /// Bytes in all spaces.
     pub fn bytes(&self) -> usize {
         self.young_bytes + self.old_bytes + self.large_bytes
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pause(ns: u64) -> PauseRecord {
+        PauseRecord {
+            kind: CollectionKind::Minor,
+            number: 0,
+            nursery_evacuated: true,
+            started: Instant::now(),
+            duration: Duration::from_nanos(ns),
+            promoted_bytes: 0,
+            survivors: 0,
+            survivor_bytes: 0,
+            heap_before: 0,
+            heap_after: 0,
+            byrefs_resolved: 0,
+        }
+    }
+
+    /// Within the histogram's precision (3 significant digits).
+    fn close(got: u64, want: u64) -> bool {
+        got.abs_diff(want) <= want / 1000 + 1
+    }
+
+    #[test]
+    fn the_summary_follows_pauses_from_100_ns_to_10_s() {
+        let mut st = Stats::new();
+        // 1,000 pauses, spread geometrically from 100 ns to 10 s.
+        let n = 1000;
+        let mut want: Vec<u64> = (0..n)
+            .map(|i| (100.0 * 1e8f64.powf(i as f64 / (n - 1) as f64)).round() as u64)
+            .collect();
+        // Record them out of order.
+        for &ns in want.iter().rev() {
+            st.record(pause(ns));
+        }
+        want.sort_unstable();
+        assert_eq!(want[0], 100);
+        assert_eq!(want[n - 1], 10_000_000_000);
+        let s = st.summary(CollectionKind::Minor);
+        assert_eq!(s.count, n as u64);
+        assert!(close(s.max_ns, 10_000_000_000), "max {} ns", s.max_ns);
+        // hdrhistogram's quantile q is the smallest value with at least q of the
+        // records at or below it.
+        let at = |q: f64| want[((q * n as f64).ceil() as usize).max(1) - 1];
+        assert!(
+            close(s.median_ns, at(0.5)),
+            "median {} vs {}",
+            s.median_ns,
+            at(0.5)
+        );
+        assert!(
+            close(s.p99_ns, at(0.99)),
+            "p99 {} vs {}",
+            s.p99_ns,
+            at(0.99)
+        );
+        assert_eq!(st.summary(CollectionKind::Major), PauseSummary::default());
+    }
+
+    #[test]
+    fn a_pause_lasts_until_the_world_has_restarted() {
+        let heap = crate::Heap::new(crate::Config::default()).unwrap();
+        let mut m = heap.mutator();
+        for kind in [CollectionKind::Minor, CollectionKind::Major] {
+            let r = m.collect(kind);
+            let restarted = heap.inner.rendezvous.restarted_at().expect("restarted");
+            assert!(r.started <= restarted);
+            assert!(
+                r.started + r.duration >= restarted,
+                "the pause ended {:?} before the world restarted",
+                restarted - (r.started + r.duration)
+            );
+            assert_eq!(heap.pauses().last(), Some(&r));
+        }
+    }
+
+    #[test]
+    fn pauses_past_an_hour_count_as_an_hour() {
+        let mut st = Stats::new();
+        st.record(pause(2 * MAX_TRACKED_NS));
+        assert!(close(
+            st.summary(CollectionKind::Minor).max_ns,
+            MAX_TRACKED_NS
+        ));
+        assert_eq!(
+            st.records()[0].duration,
+            Duration::from_nanos(2 * MAX_TRACKED_NS)
+        );
     }
 }

@@ -18,7 +18,9 @@
 //!   a `None` from `begin_collection` means another thread's collection finished
 //!   meanwhile, and the number of collections is the number of `collect` calls;
 //! * no deadlock or lost wake-up (loom fails a model whose threads all block), and a
-//!   balanced running count at the end (a fresh mutator can stop the world alone).
+//!   balanced running count at the end (a fresh mutator can stop the world alone);
+//! * a mutator parked on one thread and resumed on another (`Mutator::park`, a
+//!   hand-off) holds up no collection meanwhile.
 
 #![cfg(loom)]
 
@@ -158,6 +160,20 @@ impl M {
         f();
         self.w.rv.attach();
         self.enter();
+    }
+
+    /// `Mutator::park`: stops counting; the mutator may now move to another thread.
+    fn park(self) -> M {
+        self.leave();
+        self.w.rv.detach();
+        self
+    }
+
+    /// `ParkedMutator::resume`, on the thread that received the mutator.
+    fn resume(self) -> M {
+        self.w.rv.attach();
+        self.enter();
+        self
     }
 
     /// `Mutator::run_collection`: true if this call collected.
@@ -329,6 +345,34 @@ fn attach_and_detach_race_with_a_collection() {
         };
         let mut m = M::attach(&w, 0);
         m.work();
+        m.collect();
+        m.work();
+        assert_eq!(m.detach(), 1);
+        assert_eq!(t.join().unwrap(), 0);
+        assert_eq!(w.collections(), 1);
+        assert_eq!(w.mutator_writes(), 4);
+        check_quiescent(&w);
+    });
+}
+
+#[test]
+fn a_mutator_parked_for_a_hand_off_does_not_hold_up_a_collection() {
+    // The mutator parks on this thread and resumes on another (the spawn is the
+    // hand-off), while this thread collects: the collection must not wait for it, and
+    // the resumed mutator's work must be ordered against the collection's.
+    model(Some(4), || {
+        let w = World::new();
+        let m2 = M::attach(&w, 1);
+        m2.work();
+        let parked = m2.park();
+        let t = thread::spawn(move || {
+            let m2 = parked.resume();
+            m2.work();
+            m2.safepoint();
+            m2.work();
+            m2.detach()
+        });
+        let mut m = M::attach(&w, 0);
         m.collect();
         m.work();
         assert_eq!(m.detach(), 1);

@@ -55,9 +55,10 @@
 
 pub use contgc_collector::{
     AllocError, Byref, ByrefError, Census, CollectionKind, Config, ConfigBuilder, ConfigError,
-    ContinuationPlacement, DescriptorError, Heap, HeapError, HeapStats, Local, Mutator, ObjectRef,
-    PauseRecord, PauseSummary, Persistent, Plain, Resumed, RootMode, RootProvider, RootProviderId,
-    RootVisitor, Scope, TaskRoot, TaskletWord, TypeDescriptor, TypeId, Typed,
+    ContinuationPlacement, DescriptorError, Heap, HeapError, HeapStats, LiveHeap, Local, Mutator,
+    NestedScope, ObjectRef, ParkedMutator, PauseRecord, PauseSummary, Persistent, Plain, Resumed,
+    RootMode, RootProvider, RootProviderId, RootVisitor, Scope, TaskRoot, TaskletWord,
+    TypeDescriptor, TypeId, Typed,
 };
 pub use contgc_heap::{SizeKind, SlotKind, MAX_OBJECT_BYTES, MAX_SMALL_OBJECT};
 

@@ -144,8 +144,7 @@ fn a_still_registered_task_cannot_be_resumed_twice() {
         let before = runs();
         // Resumed through the local while the task is still registered ...
         assert!(resume_chain(s, leaf).is_ok());
-        s.collect(CollectionKind::Minor); // the verifier runs: the heap is sound
-                                          // ... then through the task root: refused.
+        // ... then through the task root: refused.
         let again = s.resume_task(task).into_heap().unwrap();
         let again = Continuation::from_local(s, again).unwrap();
         assert_eq!(resume_chain(s, again), Err(ResumeError::AlreadyResumed));
@@ -428,5 +427,18 @@ fn an_unfinished_capture_is_not_resumable() {
         let k2 = k;
         let _unfinished = Capture::begin(s, ft, Some(k2), unit, 1).unwrap(); // never finished
         assert_eq!(resume_chain(s, k), Err(ResumeError::AlreadyResumed));
+    });
+}
+
+#[test]
+#[should_panic(expected = "invariant 6")]
+fn the_verifier_notices_a_registered_task_whose_chain_was_resumed() {
+    with_scope(|s, _, ft| {
+        let leaf = chain(s, ft, 2);
+        let _task = s.suspend_task(leaf.local());
+        // Resumed through a local while still registered: the task's chain now holds
+        // consumed frames (its callers would run twice, or are orphaned).
+        resume_chain(s, leaf).unwrap();
+        s.collect(CollectionKind::Minor); // the verifier panics
     });
 }

@@ -1118,7 +1118,9 @@ fn run_case(case: &Case) {
                         capture_frame(s, &mut model, &table, &[k], &[id], 0, fs, &mut raw_captured);
                     }
                 }
-                Op::Gc(kind) => s.collect(*kind),
+                Op::Gc(kind) => {
+                    s.collect(*kind);
+                }
                 Op::Garbage(kib) => {
                     // 56-byte objects; few under GC stress (each can collect).
                     let n = match case.stress {

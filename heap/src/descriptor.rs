@@ -539,6 +539,7 @@ impl TypeInfo {
     }
 
     /// Fixed or variable size.
+    #[inline]
     pub fn size_kind(&self) -> SizeKind {
         self.size
     }
@@ -604,13 +605,29 @@ impl TypeInfo {
     }
 
     /// Reference slots of the fixed part, sorted.
+    #[inline]
     pub fn refs(&self) -> &[u32] {
         &self.refs
     }
 
     /// Byref slots of the fixed part, sorted.
+    #[inline]
     pub fn byrefs(&self) -> &[u32] {
         &self.byrefs
+    }
+
+    /// Reference slots of each element (offsets from the element's start), sorted;
+    /// empty for fixed-size types.
+    #[inline]
+    pub fn elem_refs(&self) -> &[u32] {
+        &self.elem_refs
+    }
+
+    /// Byref slots of each element (offsets from the element's start), sorted; empty
+    /// for fixed-size types.
+    #[inline]
+    pub fn elem_byrefs(&self) -> &[u32] {
+        &self.elem_byrefs
     }
 
     /// Calls `f` with the payload offset of every reference slot of an object with `len`

@@ -64,6 +64,11 @@ impl LargeObjectSpace {
         (addr < start + size).then(|| ObjectRef::from_addr(start).expect("non-null"))
     }
 
+    /// True if `addr` is the start of a large object.
+    pub fn is_object(&self, addr: usize) -> bool {
+        self.objects.contains_key(&addr)
+    }
+
     /// Calls `f` with every large object.
     pub fn for_each_object(&self, mut f: impl FnMut(ObjectRef, Header)) {
         for &start in self.objects.keys() {

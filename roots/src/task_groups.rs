@@ -71,6 +71,12 @@ pub trait MemberVisitor {
     /// A byref slot (address word, base word). Returns true if its base is young
     /// afterwards.
     fn byref(&mut self, slot: &mut [usize; 2]) -> bool;
+    /// A heap task's member slot: the head of its continuation chain (non-null).
+    /// Visited as a [`reference`](Self::reference) unless the visitor cares that it
+    /// heads a chain (the verifier walks the chain).
+    fn chain_head(&mut self, slot: &mut usize) -> bool {
+        self.reference(slot)
+    }
 }
 
 struct Group {
@@ -475,7 +481,7 @@ fn visit_member(slot: &AtomicUsize, visitor: &mut dyn MemberVisitor) -> bool {
     let m = slot.load(Relaxed);
     if m & TASKLET_TAG == 0 {
         let mut v = m;
-        let young = visitor.reference(&mut v);
+        let young = visitor.chain_head(&mut v);
         slot.store(v, Relaxed);
         young
     } else {

@@ -1,0 +1,168 @@
+//! The object-scanning core: the one place that knows which words of an object the
+//! collector must look at, and how each kind of slot is read and written.
+//!
+//! Minor evacuation, major marking and the heap verifier all scan objects through
+//! [`scan_object`], handing it a [`SlotVisitor`]; suspended-task members and root
+//! slots reach the same visitors through [`RefSlot::from_mut`] and
+//! [`ByrefSlot::from_mut`]. This follows mmtk-core's `Scanning::scan_object` over a
+//! slot visitor, with its `Slot` abstraction: a slot is *where* a reference lives, and
+//! the visitor decides what to do with it (evacuate and update, mark, check).
+//!
+//! Slot kinds today:
+//! - [`RefSlot`]: one word holding null or the address of an object's header;
+//! - [`ByrefSlot`]: two words `<address, base>` (see `contgc_heap::byref`): an
+//!   interior address and what the collector knows of its base object.
+//!
+//! A new slot kind (a tagged value, a weak reference) is added here: a slot type, a
+//! method on [`SlotVisitor`] (without a default, so every collector phase must decide
+//! what it does with it) and its enumeration in [`scan_object`].
+//!
+//! The visitor is a type parameter, so each phase gets its own monomorphised, inlined
+//! copy of the scanning loop: no dynamic dispatch per slot.
+
+use contgc_heap::byref::{self as byref_slot, ByrefState};
+use contgc_heap::{Header, ObjectRef, SizeKind, TypeInfo};
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+/// A root scan: calls the visitor it is given with every root slot.
+pub(crate) type RootScan<'a> = dyn FnMut(&mut dyn FnMut(&mut usize)) + 'a;
+
+/// Size of the (non-forwarded) object with header `h`.
+#[inline]
+pub(crate) fn object_size(types: &[Arc<TypeInfo>], h: Header) -> usize {
+    types[h.type_index() as usize]
+        .object_size(h.len())
+        .expect("allocated objects have a valid size")
+}
+
+/// A reference slot: one word, null or the start of an object. `'a` bounds how long
+/// the slot may be used (the scan of its object, or the borrow it was made from).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct RefSlot<'a>(*mut usize, PhantomData<&'a mut usize>);
+
+impl<'a> RefSlot<'a> {
+    /// The reference slot at payload byte `offset` of `obj`.
+    #[inline(always)]
+    fn at(obj: ObjectRef, offset: usize) -> RefSlot<'a> {
+        RefSlot(obj.payload().wrapping_add(offset).cast(), PhantomData)
+    }
+
+    /// A reference slot outside the heap (a root, a suspended-task member).
+    #[inline(always)]
+    pub(crate) fn from_mut(slot: &'a mut usize) -> RefSlot<'a> {
+        RefSlot(slot, PhantomData)
+    }
+
+    /// The slot's address (for diagnostics).
+    #[inline(always)]
+    pub(crate) fn addr(self) -> usize {
+        self.0 as usize
+    }
+
+    /// Reads the slot.
+    #[inline(always)]
+    pub(crate) fn load(self) -> usize {
+        // SAFETY: a `RefSlot` is only made by `scan_object` from an object's
+        // descriptor (a reference slot inside a live object, used during that
+        // object's scan) or from a `&mut usize` it borrows; `scan_object`'s caller
+        // has exclusive access to the object.
+        unsafe { self.0.read() }
+    }
+
+    /// Writes the slot.
+    #[inline(always)]
+    pub(crate) fn store(self, value: usize) {
+        // SAFETY: as for `load`; the collector has exclusive access to every slot
+        // while the world is stopped.
+        unsafe { self.0.write(value) }
+    }
+}
+
+/// A byref slot: the two words `<address, base>` of `contgc_heap::byref`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ByrefSlot<'a>(*mut usize, PhantomData<&'a mut [usize; 2]>);
+
+impl<'a> ByrefSlot<'a> {
+    /// The byref slot whose address word is at payload byte `offset` of `obj`.
+    #[inline(always)]
+    fn at(obj: ObjectRef, offset: usize) -> ByrefSlot<'a> {
+        ByrefSlot(obj.payload().wrapping_add(offset).cast(), PhantomData)
+    }
+
+    /// A byref slot outside the heap (a tasklet's).
+    #[inline(always)]
+    pub(crate) fn from_mut(slot: &'a mut [usize; 2]) -> ByrefSlot<'a> {
+        ByrefSlot(slot.as_mut_ptr(), PhantomData)
+    }
+
+    /// The address of the slot's first word (for diagnostics).
+    #[inline(always)]
+    pub(crate) fn addr(self) -> usize {
+        self.0 as usize
+    }
+
+    /// Reads and decodes both words.
+    #[inline(always)]
+    pub(crate) fn load(self) -> ByrefState {
+        // SAFETY: made from a descriptor's byref slot of a live object or from a
+        // `&mut [usize; 2]` (see `RefSlot::load`): two readable, aligned words.
+        unsafe { byref_slot::load(self.0) }
+    }
+
+    /// Writes both words.
+    #[inline(always)]
+    pub(crate) fn store(self, addr: usize, base: usize) {
+        // SAFETY: as for `load`, and the collector has exclusive access to the slot
+        // while the world is stopped.
+        unsafe { byref_slot::store(self.0, addr, base) }
+    }
+}
+
+/// What a collector phase does with each slot of a scanned object.
+pub(crate) trait SlotVisitor {
+    /// A reference slot (possibly null).
+    fn visit_ref(&mut self, slot: RefSlot<'_>);
+    /// A byref slot (possibly null).
+    fn visit_byref(&mut self, slot: ByrefSlot<'_>);
+}
+
+/// Hands every slot of `obj`, an object of type `ty` with `len` elements, to `v`:
+/// the fixed part's reference slots, then its byref slots (each in increasing offset
+/// order), then each element's, element by element.
+///
+/// # Safety
+/// `obj` must be a live, non-forwarded object of type `ty` with `len` elements, to
+/// which the caller has exclusive access (the world is stopped) for the whole scan.
+#[inline(always)]
+pub(crate) unsafe fn scan_object<V: SlotVisitor>(
+    ty: &TypeInfo,
+    obj: ObjectRef,
+    len: u32,
+    v: &mut V,
+) {
+    // Plain loops over the descriptor's slot lists (no closures), so that the
+    // visitor's code is inlined here.
+    for &off in ty.refs() {
+        v.visit_ref(RefSlot::at(obj, off as usize));
+    }
+    for &off in ty.byrefs() {
+        v.visit_byref(ByrefSlot::at(obj, off as usize));
+    }
+    if let SizeKind::Variable { base, elem } = ty.size_kind() {
+        let (refs, byrefs) = (ty.elem_refs(), ty.elem_byrefs());
+        if refs.is_empty() && byrefs.is_empty() {
+            return;
+        }
+        let (base, elem) = (base as usize, elem as usize);
+        for i in 0..len as usize {
+            let start = base + i * elem;
+            for &off in refs {
+                v.visit_ref(RefSlot::at(obj, start + off as usize));
+            }
+            for &off in byrefs {
+                v.visit_byref(ByrefSlot::at(obj, start + off as usize));
+            }
+        }
+    }
+}
