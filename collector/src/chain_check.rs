@@ -7,8 +7,11 @@
 //! finite (no cycle). The walk reads the object model's continuation prefix
 //! ([`contgc_heap::continuation_prefix`]) and allocates nothing.
 
-use contgc_heap::continuation_prefix::{FLAGS_OFFSET, FLAG_RESUMED, NEXT_OFFSET, RESUME_OFFSET};
+use contgc_heap::continuation_prefix::{
+    follow_chain, ChainEnd, FLAGS_OFFSET, FLAG_RESUMED, RESUME_OFFSET,
+};
 use contgc_heap::ObjectRef;
+use std::ops::ControlFlow;
 
 /// Checks the chain starting at continuation `head`; `is_continuation(addr)` says
 /// whether `addr` is a live continuation object. Returns a description of the first
@@ -21,53 +24,39 @@ pub(crate) unsafe fn check_task_chain(
     head: usize,
     is_continuation: &dyn Fn(usize) -> bool,
 ) -> Result<(), String> {
-    let (mut fast, mut slow) = (head, head);
     let mut depth = 0u64;
-    while fast != 0 {
-        if !is_continuation(fast) {
-            return Err(format!(
-                "a suspended task's chain (head {head:#x}) reaches {fast:#x} at depth {depth}, \
-                 which is not a continuation"
+    let step = |k: usize| {
+        let at = depth;
+        depth += 1;
+        if !is_continuation(k) {
+            return ControlFlow::Break(format!(
+                "reaches {k:#x} at depth {at}, which is not a continuation"
             ));
         }
-        let k = ObjectRef::from_addr(fast).expect("non-null");
-        // SAFETY: `k` is a live continuation (the caller's guarantee for addresses
+        let obj = ObjectRef::from_addr(k).expect("non-null");
+        // SAFETY: `obj` is a live continuation (the caller's guarantee for addresses
         // `is_continuation` accepts); the prefix words are plain words.
-        let (resume, flags, next) = unsafe {
-            (
-                k.load_slot(RESUME_OFFSET),
-                k.load_u32(FLAGS_OFFSET),
-                k.load_slot(NEXT_OFFSET),
-            )
-        };
+        let (resume, flags) = unsafe { (obj.load_slot(RESUME_OFFSET), obj.load_u32(FLAGS_OFFSET)) };
         if resume == 0 {
-            return Err(format!(
-                "a suspended task's chain (head {head:#x}) holds {fast:#x} at depth {depth}, \
-                 which was never captured"
+            return ControlFlow::Break(format!(
+                "holds {k:#x} at depth {at}, which was never captured"
             ));
         }
         if flags & FLAG_RESUMED != 0 {
-            return Err(format!(
-                "a suspended task's chain (head {head:#x}) holds {fast:#x} at depth {depth}, \
-                 which was already resumed (a frame would run twice, or its callee \
-                 suspended without it: an orphaned caller)"
+            return ControlFlow::Break(format!(
+                "holds {k:#x} at depth {at}, which was already resumed (a frame would run \
+                 twice, or its callee suspended without it: an orphaned caller)"
             ));
         }
-        fast = next;
-        depth += 1;
-        if depth.is_multiple_of(2) {
-            // SAFETY: `slow` trails `fast` over continuations already checked.
-            slow = unsafe {
-                ObjectRef::from_addr(slow)
-                    .expect("non-null")
-                    .load_slot(NEXT_OFFSET)
-            };
-            if slow == fast && fast != 0 {
-                return Err(format!(
-                    "a suspended task's chain (head {head:#x}) has a cycle through {fast:#x}"
-                ));
-            }
-        }
+        ControlFlow::Continue(())
+    };
+    // SAFETY: `step` passes only live continuations (checked with `is_continuation`);
+    // the world is stopped.
+    match unsafe { follow_chain(head, step) } {
+        ChainEnd::Null => Ok(()),
+        ChainEnd::Cycle => Err(format!(
+            "a suspended task's chain (head {head:#x}) has a cycle"
+        )),
+        ChainEnd::Stopped(e) => Err(format!("a suspended task's chain (head {head:#x}) {e}")),
     }
-    Ok(())
 }

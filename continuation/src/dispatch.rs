@@ -28,7 +28,9 @@
 use crate::capture::{Capture, Continuation};
 use crate::layout::{flags, FrameType, FLAGS_OFFSET, NEXT_OFFSET, RESUME_OFFSET, STATE_OFFSET};
 use contgc_collector::{AllocError, Local, ObjectRef, Scope};
+use contgc_heap::continuation_prefix::{follow_chain, ChainEnd};
 use std::fmt;
+use std::ops::ControlFlow;
 
 /// A frame's resume function: continues the frame from its continuation.
 pub type ResumeFn = for<'r, 's> fn(&mut Frame<'r, 's>) -> Outcome<'s>;
@@ -478,39 +480,28 @@ enum Walk {
 }
 
 /// Follows the chain from `leaf` towards `caller` (0 when the frame was the root).
-/// Runs without allocating, over the frames the suspension just captured; every
-/// continuation on it was reached through checked links.
+/// Runs without allocating, over the frames the suspension just captured.
 fn walk_to(leaf: ObjectRef, caller: usize) -> Walk {
-    let (mut fast, mut slow) = (leaf.addr(), leaf.addr());
-    let mut steps = 0u64;
-    loop {
-        if fast == caller {
-            return Walk::Reaches;
+    // For a root frame (`caller` 0) any finite chain of resumable frames will do.
+    let step = |k: usize| {
+        if k == caller {
+            return ControlFlow::Break(Walk::Reaches);
         }
-        if fast == 0 {
-            return Walk::Ends;
-        }
-        let k = ObjectRef::from_addr(fast).expect("non-null");
+        let obj = ObjectRef::from_addr(k).expect("non-null");
         // SAFETY: `k` is the checked leaf or was reached from it through `next`, a
         // private reference only the checked linking paths write: a live
         // continuation (nothing allocates during this walk).
-        let (fl, next) = unsafe { (k.load_u32(FLAGS_OFFSET), k.load_slot(NEXT_OFFSET)) };
-        if fl & flags::RESUMED != 0 {
-            return Walk::Bad;
+        if unsafe { obj.load_u32(FLAGS_OFFSET) } & flags::RESUMED != 0 {
+            return ControlFlow::Break(Walk::Bad);
         }
-        fast = next;
-        steps += 1;
-        if steps.is_multiple_of(2) {
-            // SAFETY: as above; `slow` trails `fast` on the same chain.
-            slow = unsafe {
-                ObjectRef::from_addr(slow)
-                    .expect("non-null")
-                    .load_slot(NEXT_OFFSET)
-            };
-            if slow == fast && fast != 0 {
-                return Walk::Bad;
-            }
-        }
+        ControlFlow::Continue(())
+    };
+    // SAFETY: `step` passes only continuations on a checked chain (see above).
+    match unsafe { follow_chain(leaf.addr(), step) } {
+        ChainEnd::Stopped(w) => w,
+        ChainEnd::Null if caller == 0 => Walk::Reaches,
+        ChainEnd::Null => Walk::Ends,
+        ChainEnd::Cycle => Walk::Bad,
     }
 }
 
