@@ -41,20 +41,24 @@ use std::ops::{Deref, DerefMut};
 /// A local is a copyable index into its mutator's scoped roots; the collector updates
 /// the slot when the object moves, so a local stays valid across allocations and
 /// collections until its scope closes. The compiler stops every other use; the
-/// compile-fail tests in `collector/tests/ui/` pin each case. For example, a local
-/// cannot leave its scope:
+/// compile-fail tests in `collector/tests/ui/` pin each case to its exact error. For
+/// example, a local cannot leave its (nested) scope:
 ///
-/// ```compile_fail
+/// ```compile_fail,E0521
 /// # use contgc_collector::{Config, Heap, TypeDescriptor};
 /// # let heap = Heap::new(Config::default()).unwrap();
 /// # let t = heap.register_type(&TypeDescriptor::fixed("T", 8)).unwrap();
 /// let mut m = heap.mutator();
-/// let escaped = m.scope(|s| s.alloc(t).unwrap()); // error: the local escapes
+/// m.scope(|s| {
+///     let mut leaked = None;
+///     s.scope(|inner| leaked = Some(inner.alloc(t).unwrap())); // error: escapes
+///     s.read_u64(leaked.unwrap(), 0);
+/// });
 /// ```
 ///
 /// and a local of one mutator is not accepted by another mutator's scope:
 ///
-/// ```compile_fail
+/// ```compile_fail,E0521
 /// # use contgc_collector::{Config, Heap, TypeDescriptor};
 /// # let heap = Heap::new(Config::default()).unwrap();
 /// # let t = heap.register_type(&TypeDescriptor::fixed("T", 8)).unwrap();
