@@ -63,10 +63,9 @@ impl<'a> RefSlot<'a> {
     /// Reads the slot.
     #[inline(always)]
     pub(crate) fn load(self) -> usize {
-        // SAFETY: a `RefSlot` is only made by `scan_object` from an object's
-        // descriptor (a reference slot inside a live object, used during that
-        // object's scan) or from a `&mut usize` it borrows; `scan_object`'s caller
-        // has exclusive access to the object.
+        // SAFETY: a `RefSlot` is made only by `scan_object` from a live object's
+        // descriptor (the caller has exclusive access during the scan) or from a
+        // `&mut usize` it borrows: a valid, aligned word.
         unsafe { self.0.read() }
     }
 

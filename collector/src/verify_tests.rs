@@ -303,21 +303,25 @@ fn byref_violations_are_invariant_4() {
     // stopped while `plant` runs.
     expect_err(
         &mut w,
+        // SAFETY: see above (a live object's byref slot, the world stopped).
         |_, _| unsafe { byref_slot::store(byref_at(ob), y.payload() as usize, UNRESOLVED) },
         "was not resolved",
     );
     expect_err(
         &mut w,
+        // SAFETY: see above (a live object's byref slot, the world stopped).
         |_, _| unsafe { byref_slot::store(byref_at(ob), y.addr() + 64, y.addr()) },
         "lies outside its base",
     );
     expect_err(
         &mut w,
+        // SAFETY: see above (a live object's byref slot, the world stopped).
         |_, _| unsafe { byref_slot::store(byref_at(ob), p.payload() as usize, EXTERNAL) },
         "says external",
     );
     expect_err(
         &mut w,
+        // SAFETY: see above (a live object's byref slot, the world stopped).
         |_, _| unsafe { byref_slot::store(byref_at(ob), y.payload() as usize, y.addr() + 8) },
         "not an object",
     );
