@@ -49,7 +49,7 @@ pub mod typed;
 mod verify;
 
 pub use config::{Config, ConfigBuilder, ConfigError, ContinuationPlacement};
-pub use contgc_heap::{DescriptorError, ObjectRef, TypeDescriptor, TypeId};
+pub use contgc_heap::{DescriptorError, ObjectRef, TypeAttachment, TypeDescriptor, TypeId};
 pub use contgc_roots::{
     Persistent, RootMode, RootProvider, RootProviderId, RootVisitor, TaskRoot, Tasklet,
 };

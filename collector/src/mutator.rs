@@ -338,6 +338,35 @@ impl Mutator {
         self.type_info(index).is_continuation()
     }
 
+    /// The registered type `index` of this heap (cached per mutator), or `None` if no
+    /// such type is registered.
+    #[inline]
+    fn try_type_info(&mut self, index: u32) -> Option<&TypeInfo> {
+        if (index as usize) >= self.local_ref().types.len() {
+            let fresh: Vec<_> = self.heap.types.read().clone();
+            if index as usize >= fresh.len() {
+                return None;
+            }
+            self.local().types = fresh;
+        }
+        Some(&self.local_ref().types[index as usize])
+    }
+
+    /// The name of type `index` of this heap, or `None` if no such type is registered
+    /// (a diagnostic: type indices are what object headers hold).
+    pub fn type_name(&mut self, index: u32) -> Option<&str> {
+        self.try_type_info(index).map(TypeInfo::name)
+    }
+
+    /// The data attached to type `index` of this heap at registration
+    /// ([`TypeDescriptor::with_attachment`](contgc_heap::TypeDescriptor::with_attachment)),
+    /// or `None` if it has none or no such type is registered. Lock-free after the first
+    /// look-up of a type on this mutator.
+    #[inline]
+    pub fn type_attachment(&mut self, index: u32) -> Option<&(dyn std::any::Any + Send + Sync)> {
+        self.try_type_info(index).and_then(TypeInfo::attachment)
+    }
+
     // ----------------------------------------------------------------------------
     // The raw layer.
     // ----------------------------------------------------------------------------

@@ -641,6 +641,18 @@ impl<'s> Scope<'s> {
         self.m.is_continuation_type(index)
     }
 
+    /// See [`Mutator::type_name`]: the name of type `index` of this heap, if registered.
+    pub fn type_name(&mut self, index: u32) -> Option<&str> {
+        self.m.type_name(index)
+    }
+
+    /// See [`Mutator::type_attachment`]: the data attached to type `index` of this heap
+    /// at registration, if any.
+    #[inline]
+    pub fn type_attachment(&mut self, index: u32) -> Option<&(dyn std::any::Any + Send + Sync)> {
+        self.m.type_attachment(index)
+    }
+
     pub(crate) fn mutator_ref(&self) -> &Mutator {
         self.m
     }

@@ -9,6 +9,43 @@
 use crate::byref::BYREF_SLOT_BYTES;
 use crate::{align_up, HEADER_SIZE, MAX_OBJECT_BYTES, MIN_OBJECT_BYTES};
 use core::fmt;
+use std::any::Any;
+use std::sync::Arc;
+
+/// Embedder data attached to a type at registration, read back by type index
+/// ([`TypeInfo::attachment`]): a per-heap side table of the layers above the heap (the
+/// continuation crate records each frame type's layout and context type there). The
+/// collector never looks at it. Two attachments are equal when they are the same
+/// allocation.
+#[derive(Clone)]
+pub struct TypeAttachment(Arc<dyn Any + Send + Sync>);
+
+impl TypeAttachment {
+    /// Wraps `value`.
+    pub fn new(value: impl Any + Send + Sync) -> Self {
+        TypeAttachment(Arc::new(value))
+    }
+
+    /// The attached value.
+    #[inline]
+    pub fn get(&self) -> &(dyn Any + Send + Sync) {
+        &*self.0
+    }
+}
+
+impl PartialEq for TypeAttachment {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for TypeAttachment {}
+
+impl fmt::Debug for TypeAttachment {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("TypeAttachment(..)")
+    }
+}
 
 /// How big an object of a type is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -97,6 +134,8 @@ pub struct TypeDescriptor {
     /// Promote objects of this type after this many minor collections instead of the
     /// heap's promotion age (1: at their first survival).
     pub promotion_age: Option<u8>,
+    /// Embedder data kept with the type (see [`TypeAttachment`]).
+    pub attachment: Option<TypeAttachment>,
 }
 
 impl TypeDescriptor {
@@ -123,7 +162,15 @@ impl TypeDescriptor {
             private_refs: Vec::new(),
             pretenure: false,
             promotion_age: None,
+            attachment: None,
         }
+    }
+
+    /// Attaches embedder data to the type, readable by type index after registration
+    /// ([`TypeInfo::attachment`]); the collector ignores it.
+    pub fn with_attachment(mut self, attachment: TypeAttachment) -> Self {
+        self.attachment = Some(attachment);
+        self
     }
 
     /// Allocates objects of this type directly in the old generation (pretenuring):
@@ -294,6 +341,7 @@ impl TypeDescriptor {
             continuation: self.continuation,
             pretenure: self.pretenure,
             promotion_age: self.promotion_age,
+            attachment: self.attachment.clone(),
         })
     }
 }
@@ -493,6 +541,7 @@ pub struct TypeInfo {
     continuation: bool,
     pretenure: bool,
     promotion_age: Option<u8>,
+    attachment: Option<TypeAttachment>,
     /// Bit `w` set: payload word `w` of the fixed part (or base) is a reference slot;
     /// covers the first `mask_words` words, for the accessors' fast path.
     ref_mask: u64,
@@ -583,6 +632,13 @@ impl TypeInfo {
     #[inline]
     pub fn promotion_age(&self) -> Option<u8> {
         self.promotion_age
+    }
+
+    /// The embedder data attached at registration, if any
+    /// ([`TypeDescriptor::with_attachment`]).
+    #[inline]
+    pub fn attachment(&self) -> Option<&(dyn Any + Send + Sync)> {
+        self.attachment.as_ref().map(TypeAttachment::get)
     }
 
     /// True for continuation layouts (see [`TypeDescriptor::continuation`]).

@@ -40,7 +40,9 @@ pub mod size_classes;
 mod type_table;
 pub mod types;
 
-pub use descriptor::{DescriptorError, SizeKind, SlotKind, TypeDescriptor, TypeInfo};
+pub use descriptor::{
+    DescriptorError, SizeKind, SlotKind, TypeAttachment, TypeDescriptor, TypeInfo,
+};
 pub use header::Header;
 pub use object::{ObjectRef, HEADER_SIZE};
 pub use size_classes::MAX_SMALL_OBJECT;
