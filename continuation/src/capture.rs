@@ -30,9 +30,12 @@ use contgc_collector::{AllocError, ByrefError, Local, ObjectRef, Scope};
 /// A continuation being written. Nothing can allocate while it is open, so the
 /// continuation's address stays valid; [`finish`](Capture::finish) returns it as a
 /// local.
-pub struct Capture<'a, 's> {
+///
+/// `C` is the context type of the frame type (see [`FrameType`]): the resume function
+/// given must take it.
+pub struct Capture<'a, 's, C = ()> {
     scope: &'a mut Scope<'s>,
-    ft: &'a FrameType,
+    ft: &'a FrameType<C>,
     obj: ObjectRef,
     /// `None` for a capture begun with [`Capture::begin_link`], which gets no local
     /// of its own (the chain it is linked into roots it).
@@ -46,7 +49,7 @@ pub struct Capture<'a, 's> {
     done_flags: u32,
 }
 
-impl<'a, 's> Capture<'a, 's> {
+impl<'a, 's, C> Capture<'a, 's, C> {
     /// Starts capturing a frame of type `ft`, suspended at `state`, to be resumed by
     /// `resume`. Reuses `reuse` if it is a continuation of the same layout (zero
     /// allocations; its `next`, the suspended caller, is kept and its result and
@@ -58,9 +61,9 @@ impl<'a, 's> Capture<'a, 's> {
     #[inline]
     pub fn begin(
         scope: &'a mut Scope<'s>,
-        ft: &'a FrameType,
+        ft: &'a FrameType<C>,
         reuse: Option<Continuation<'s>>,
-        resume: ResumeFn,
+        resume: ResumeFn<C>,
         state: u32,
     ) -> Result<Self, AllocError> {
         scope.check_type(ft.ty);
@@ -90,8 +93,8 @@ impl<'a, 's> Capture<'a, 's> {
     #[inline]
     pub fn begin_link(
         scope: &'a mut Scope<'s>,
-        ft: &'a FrameType,
-        resume: ResumeFn,
+        ft: &'a FrameType<C>,
+        resume: ResumeFn<C>,
         state: u32,
     ) -> Result<Self, AllocError> {
         // SAFETY: the mutator is only used, not replaced; the new object is rooted by
@@ -103,15 +106,17 @@ impl<'a, 's> Capture<'a, 's> {
     #[inline]
     fn fill(
         scope: &'a mut Scope<'s>,
-        ft: &'a FrameType,
+        ft: &'a FrameType<C>,
         obj: ObjectRef,
         local: Option<Local<'s>>,
-        resume: ResumeFn,
+        resume: ResumeFn<C>,
         state: u32,
     ) -> Self {
         // SAFETY: `obj` is a live continuation of layout `ft` (checked by type index
         // or just allocated, with no allocation since); RESUME and STATE/FLAGS are its
-        // private words, written only here.
+        // private words, written only here. The resume word of a continuation of type
+        // `ft` holds a `ResumeFn<C>` for the `C` `ft` was registered for (the
+        // dispatcher checks `C` before calling it).
         unsafe {
             obj.store_slot(RESUME_OFFSET, (resume as *const ()).expose_provenance());
             obj.store_u32(STATE_OFFSET, state);
@@ -421,7 +426,7 @@ unsafe fn mark_linked(obj: ObjectRef) {
 
 /// Clears the result and exception slots of a reused continuation of layout `ft`.
 #[inline]
-fn clear_results(ft: &FrameType, obj: ObjectRef) {
+fn clear_results<C>(ft: &FrameType<C>, obj: ObjectRef) {
     for off in [ft.result_offset(), ft.exception_offset()]
         .into_iter()
         .flatten()

@@ -26,14 +26,22 @@
 //! A continuation whose capture was begun but not finished is not resumable.
 
 use crate::capture::{Capture, Continuation};
-use crate::layout::{flags, FrameType, FLAGS_OFFSET, NEXT_OFFSET, RESUME_OFFSET, STATE_OFFSET};
+use crate::layout::{
+    flags, frame_info, FrameType, FLAGS_OFFSET, NEXT_OFFSET, RESUME_OFFSET, STATE_OFFSET,
+};
 use contgc_collector::{AllocError, Local, ObjectRef, Scope};
 use contgc_heap::continuation_prefix::{follow_chain, ChainEnd};
 use std::fmt;
 use std::ops::ControlFlow;
 
 /// A frame's resume function: continues the frame from its continuation.
-pub type ResumeFn = for<'r, 's> fn(&mut Frame<'r, 's>) -> Outcome<'s>;
+///
+/// `C` is the embedder's context type ([`Frame::ctx`]), `()` for context-free code. A
+/// capture stores the function in the continuation, and only a frame type registered
+/// for `C` takes a `ResumeFn<C>` ([`FrameType`]); the dispatcher checks that the
+/// context it was given is of that type before it calls the function
+/// ([`ResumeError::ContextMismatch`]).
+pub type ResumeFn<C = ()> = for<'r, 's> fn(&mut Frame<'r, 's, C>) -> Outcome<'s>;
 
 /// A value a frame returns.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -77,8 +85,22 @@ pub enum ResumeError<'s> {
     AlreadyResumed,
     /// A continuation on the chain was allocated but never captured.
     NotCaptured,
-    /// A continuation's `next`, or the leaf given, is not a continuation.
+    /// A continuation's `next`, or the leaf given, is not a continuation (or is of a
+    /// continuation type not registered by [`FrameLayout`](crate::FrameLayout), which
+    /// only the raw layer can have written a resume function into).
     NotAContinuation,
+    /// The frame's type was registered for a context of another type than the one
+    /// given to [`resume_chain_with`] (or [`resume_chain`], whose context is `()`): its
+    /// resume function takes a `&mut Frame<_, _, registered>`. Nothing was called and
+    /// `frame` was not consumed: it can be resumed with a context of the right type.
+    ContextMismatch {
+        /// The frame that was not entered.
+        frame: Continuation<'s>,
+        /// The context type its frame type was registered for.
+        registered: &'static str,
+        /// The context type given.
+        given: &'static str,
+    },
     /// A frame suspended with a chain that does not lead back to its caller; `leaf` is
     /// the chain it returned, `caller` the caller it would have dropped.
     OrphanedCallers {
@@ -120,6 +142,12 @@ impl fmt::Display for ResumeError<'_> {
             ResumeError::NotAContinuation => {
                 write!(f, "an object on the chain is not a continuation")
             }
+            ResumeError::ContextMismatch {
+                registered, given, ..
+            } => write!(
+                f,
+                "a frame registered for context type `{registered}` cannot be resumed with a context of type `{given}`"
+            ),
             ResumeError::OrphanedCallers { .. } => write!(
                 f,
                 "a frame suspended with a chain that does not lead back to its caller"
@@ -142,9 +170,37 @@ impl fmt::Display for ResumeError<'_> {
 
 impl std::error::Error for ResumeError<'_> {}
 
-/// A frame being resumed: typed access to its continuation.
-pub struct Frame<'r, 's> {
+impl<'s> ResumeError<'s> {
+    /// The error's message followed by the names of the frames it names (their frame
+    /// types' names, looked up in `scope`'s heap), for diagnostics.
+    pub fn describe(&self, scope: &mut Scope<'s>) -> String {
+        let mut name = |k: &Continuation<'s>| {
+            let ti = scope.type_index(k.local());
+            scope.type_name(ti).unwrap_or("?").to_owned()
+        };
+        match self {
+            ResumeError::ContextMismatch { frame, .. } => {
+                format!("{self} (frame `{}`)", name(frame))
+            }
+            ResumeError::OrphanedCallers { leaf, caller } => {
+                format!("{self} (leaf `{}`, caller `{}`)", name(leaf), name(caller))
+            }
+            ResumeError::ResultMismatch { caller, .. } => {
+                format!("{self} (caller `{}`)", name(caller))
+            }
+            _ => self.to_string(),
+        }
+    }
+}
+
+/// A frame being resumed: typed access to its continuation, its own [`FrameType`] and
+/// the embedder's context (`C`, `()` for context-free code).
+pub struct Frame<'r, 's, C = ()> {
     scope: &'r mut Scope<'s>,
+    /// The embedder's context, given to [`resume_chain_with`].
+    ctx: &'r mut C,
+    /// The frame's own type, found by the dispatcher from its type index.
+    ft: &'r FrameType<C>,
     cont: Local<'s>,
     state: u32,
     /// The continuation's type index, read once by the dispatcher.
@@ -157,7 +213,42 @@ pub struct Frame<'r, 's> {
     fresh: bool,
 }
 
-impl<'r, 's> Frame<'r, 's> {
+impl<'r, 's, C> Frame<'r, 's, C> {
+    /// The frame's own type: the layout its continuation was captured with, as
+    /// registered by [`FrameLayout`](crate::FrameLayout). The reference outlives the
+    /// borrow of the frame, so it can be passed to the frame's accessors:
+    /// `let ft = f.frame_type(); f.u64(ft, 0)`.
+    #[inline(always)]
+    pub fn frame_type(&self) -> &'r FrameType<C> {
+        self.ft
+    }
+
+    /// The embedder's context, as given to [`resume_chain_with`] (the same object for
+    /// every frame of the run).
+    #[inline(always)]
+    pub fn ctx(&mut self) -> &mut C {
+        self.ctx
+    }
+
+    /// The scope and the context at once (to allocate while holding on to state kept
+    /// in the context).
+    #[inline]
+    pub fn scope_and_ctx(&mut self) -> (&mut Scope<'s>, &mut C) {
+        self.fresh = false;
+        (self.scope, self.ctx)
+    }
+
+    /// The name the frame's type was registered under (a diagnostic).
+    pub fn name(&mut self) -> &str {
+        self.scope.type_name(self.ty).unwrap_or("?")
+    }
+
+    /// The type index of the frame's continuation (see [`Scope::type_name`]).
+    #[inline]
+    pub fn type_index(&self) -> u32 {
+        self.ty
+    }
+
     /// The suspension point the frame resumes at.
     #[inline]
     pub fn state(&self) -> u32 {
@@ -189,15 +280,15 @@ impl<'r, 's> Frame<'r, 's> {
     }
 
     #[inline(always)]
-    fn check(&mut self, ft: &FrameType) {
+    fn check(&mut self, ft: &FrameType<C>) {
         if self.ty != ft.ty.index() || self.heap != ft.ty.heap_id() {
-            wrong_frame_type(self.ty, self.heap, ft);
+            wrong_frame_type(self.scope, self.ty, self.heap, ft);
         }
     }
 
     /// The live `u64` at data byte `byte`.
     #[inline]
-    pub fn u64(&mut self, ft: &FrameType, byte: u32) -> u64 {
+    pub fn u64(&mut self, ft: &FrameType<C>, byte: u32) -> u64 {
         self.check(ft);
         let off = ft.data_offset(byte, 8);
         // SAFETY: checked to be aligned data bytes of this live continuation.
@@ -208,7 +299,7 @@ impl<'r, 's> Frame<'r, 's> {
     /// until the next allocation, safepoint or collection (what generated code holds in
     /// a register).
     #[inline]
-    pub fn ref_addr(&mut self, ft: &FrameType, i: u32) -> Option<ObjectRef> {
+    pub fn ref_addr(&mut self, ft: &FrameType<C>, i: u32) -> Option<ObjectRef> {
         self.check(ft);
         let off = ft.ref_offset(i);
         // SAFETY: the continuation is of layout `ft` (checked), so `off` is one of its
@@ -218,7 +309,7 @@ impl<'r, 's> Frame<'r, 's> {
 
     /// Live reference `i`.
     #[inline]
-    pub fn get_ref(&mut self, ft: &FrameType, i: u32) -> Option<Local<'s>> {
+    pub fn get_ref(&mut self, ft: &FrameType<C>, i: u32) -> Option<Local<'s>> {
         self.check(ft);
         let off = ft.ref_offset(i);
         // SAFETY: the continuation is of layout `ft` (checked), so `off` is one of its
@@ -231,7 +322,7 @@ impl<'r, 's> Frame<'r, 's> {
 
     /// Reads a `u64` through live byref `i` (see [`Scope::read_u64_via`]).
     #[inline]
-    pub fn u64_via_byref(&mut self, ft: &FrameType, i: u32) -> u64 {
+    pub fn u64_via_byref(&mut self, ft: &FrameType<C>, i: u32) -> u64 {
         self.check(ft);
         let off = ft.byref_offset(i);
         self.scope.read_u64_via(self.cont, off)
@@ -239,7 +330,7 @@ impl<'r, 's> Frame<'r, 's> {
 
     /// Writes a `u64` through live byref `i`.
     #[inline]
-    pub fn set_u64_via_byref(&mut self, ft: &FrameType, i: u32, v: u64) {
+    pub fn set_u64_via_byref(&mut self, ft: &FrameType<C>, i: u32, v: u64) {
         self.check(ft);
         let off = ft.byref_offset(i);
         self.scope.write_u64_via(self.cont, off, v)
@@ -247,7 +338,7 @@ impl<'r, 's> Frame<'r, 's> {
 
     /// The data result of the awaited call. Panics if `ft` has no data result slot.
     #[inline]
-    pub fn result_u64(&mut self, ft: &FrameType) -> u64 {
+    pub fn result_u64(&mut self, ft: &FrameType<C>) -> u64 {
         self.check(ft);
         let off = match ft.result_offset() {
             Some(off) if ft.flags & flags::RESULT_DATA != 0 => off,
@@ -259,7 +350,7 @@ impl<'r, 's> Frame<'r, 's> {
 
     /// The reference result of the awaited call.
     #[inline]
-    pub fn result_ref(&mut self, ft: &FrameType) -> Option<Local<'s>> {
+    pub fn result_ref(&mut self, ft: &FrameType<C>) -> Option<Local<'s>> {
         self.check(ft);
         let off = match ft.result_offset() {
             Some(off) if ft.flags & flags::RESULT_REF != 0 => off,
@@ -271,7 +362,7 @@ impl<'r, 's> Frame<'r, 's> {
     /// The exception delivered to this frame's handler, if any (taken: the slot is
     /// cleared).
     #[inline]
-    pub fn take_exception(&mut self, ft: &FrameType) -> Option<Local<'s>> {
+    pub fn take_exception(&mut self, ft: &FrameType<C>) -> Option<Local<'s>> {
         self.check(ft);
         let off = ft.exception_offset()?;
         let e = self.scope.get_ref(self.cont, off);
@@ -284,10 +375,10 @@ impl<'r, 's> Frame<'r, 's> {
     /// `next` is set to this one's caller).
     pub fn recapture<'c>(
         &'c mut self,
-        ft: &'c FrameType,
-        resume: ResumeFn,
+        ft: &'c FrameType<C>,
+        resume: ResumeFn<C>,
         state: u32,
-    ) -> Result<Capture<'c, 's>, AllocError> {
+    ) -> Result<Capture<'c, 's, C>, AllocError> {
         // Capturing may allocate: the cached address is no longer to be trusted.
         self.fresh = false;
         // A local of its own: the dispatcher moves its cursor local along the chain.
@@ -322,32 +413,57 @@ fn no_result_slot(kind: &str) -> ! {
 
 #[cold]
 #[inline(never)]
-fn wrong_frame_type(found: u32, heap: u32, ft: &FrameType) -> ! {
+fn wrong_frame_type<C>(scope: &mut Scope<'_>, found: u32, heap: u32, ft: &FrameType<C>) -> ! {
     if heap != ft.ty.heap_id() {
         panic!(
             "contgc: a continuation of heap {heap} read with a frame type registered with heap {}",
             ft.ty.heap_id()
         )
     }
+    let found_name = scope.type_name(found).unwrap_or("?").to_owned();
+    let ft_name = scope.type_name(ft.ty.index()).unwrap_or("?");
     panic!(
-        "contgc: continuation of type index {found} read with frame type {}",
+        "contgc: continuation of type index {found} (`{found_name}`) read with frame type {} (`{ft_name}`)",
         ft.ty.index()
     )
 }
 
 /// Resumes the chain whose leaf is `leaf` until it completes, throws out of its root,
-/// or suspends again.
+/// or suspends again, for context-free frame code (frame types registered with
+/// [`FrameLayout::register`](crate::FrameLayout::register)): the same as
+/// [`resume_chain_with`] with a `&mut ()`.
 ///
 /// Each frame is entered at most once per suspension (one-shot, see the module
 /// documentation). Errors are reported before the frame concerned runs:
 /// [`ResumeError::AlreadyResumed`] for a consumed continuation (resuming a chain twice),
 /// [`ResumeError::NotCaptured`] / [`ResumeError::NotAContinuation`] for a malformed
-/// chain, [`ResumeError::OrphanedCallers`] when a frame suspends with a chain that does
+/// chain, [`ResumeError::ContextMismatch`] for a frame registered for a context,
+/// [`ResumeError::OrphanedCallers`] when a frame suspends with a chain that does
 /// not reach its caller, [`ResumeError::ResultMismatch`] when a returned value does
 /// not fit the caller's result slot. Frames that already ran stay consumed.
 pub fn resume_chain<'s>(
     scope: &mut Scope<'s>,
     leaf: Continuation<'s>,
+) -> Result<ChainOutcome<'s>, ResumeError<'s>> {
+    resume_chain_with(scope, leaf, &mut ())
+}
+
+/// Resumes the chain whose leaf is `leaf`, giving every frame the embedder's context
+/// `ctx` ([`Frame::ctx`]) and its own frame type ([`Frame::frame_type`]).
+///
+/// Every frame entered must be of a frame type registered for context type `C`
+/// ([`FrameLayout::register_with_context`](crate::FrameLayout::register_with_context),
+/// or [`FrameLayout::register`](crate::FrameLayout::register) for `C = ()`). The
+/// dispatcher finds the frame type from the continuation's type index in the heap's
+/// record of it, and compares the `C` it was registered for with this call's `C` (once
+/// per change of frame type along the chain); a frame of another context type is
+/// refused with [`ResumeError::ContextMismatch`] before it runs and before it is
+/// consumed, so its resume function is never called with a context of the wrong type.
+/// Otherwise as [`resume_chain`].
+pub fn resume_chain_with<'s, C: 'static>(
+    scope: &mut Scope<'s>,
+    leaf: Continuation<'s>,
+    ctx: &mut C,
 ) -> Result<ChainOutcome<'s>, ResumeError<'s>> {
     let cur = scope.dup(leaf.local());
     // `obj` is `cur`'s address, valid until the next call into frame code (which may
@@ -356,6 +472,8 @@ pub fn resume_chain<'s>(
     let mut known = u32::MAX;
     let mut ty = check_continuation(scope, obj, &mut known)?;
     let heap = scope.heap_id();
+    // The frame type of the last frame entered, checked to be registered for `C`.
+    let mut ft: Option<FrameType<C>> = None;
     loop {
         // SAFETY: `obj` is a live continuation; RESUME and STATE are its private words,
         // written only by `Capture::begin`.
@@ -363,15 +481,26 @@ pub fn resume_chain<'s>(
         if resume == 0 {
             return Err(ResumeError::NotCaptured);
         }
+        if ft.as_ref().is_none_or(|f| f.ty.index() != ty) {
+            ft = Some(frame_type_of::<C>(scope, ty, cur)?);
+        }
+        let Some(ft) = ft.as_ref() else {
+            unreachable!("set just above")
+        };
         // SAFETY: `obj` is a live continuation (checked).
         unsafe { consume(obj)? };
         // SAFETY: a non-zero resume word was written by `Capture::begin` from a
-        // `ResumeFn`, and the safe API cannot write private words.
-        let f: ResumeFn = unsafe {
-            std::mem::transmute::<*const (), ResumeFn>(std::ptr::with_exposed_provenance(resume))
+        // `ResumeFn<D>`, where `D` is the context type the continuation's frame type
+        // was registered for (captures of a `FrameType<D>` take only a `ResumeFn<D>`),
+        // and `ft` was just checked to be registered for `C`: `D` is `C`. The safe
+        // API cannot write private words.
+        let f: ResumeFn<C> = unsafe {
+            std::mem::transmute::<*const (), ResumeFn<C>>(std::ptr::with_exposed_provenance(resume))
         };
         let mut frame = Frame {
             scope,
+            ctx: &mut *ctx,
+            ft,
             cont: cur,
             state,
             ty,
@@ -450,6 +579,33 @@ pub fn resume_chain<'s>(
             }
         }
     }
+}
+
+/// The frame type of continuation type `ty`, if it was registered for context `C`.
+#[inline(never)]
+fn frame_type_of<'s, C: 'static>(
+    scope: &mut Scope<'s>,
+    ty: u32,
+    cur: Local<'s>,
+) -> Result<FrameType<C>, ResumeError<'s>> {
+    let Some(info) = frame_info(scope, ty) else {
+        // A continuation type registered without a `FrameLayout` (a raw descriptor):
+        // no capture wrote its resume word.
+        return Err(ResumeError::NotAContinuation);
+    };
+    let ft = *info
+        .ft
+        .get()
+        .expect("contgc: a frame type's record is set when it is registered");
+    if info.ctx != std::any::TypeId::of::<C>() {
+        let registered = info.ctx_name;
+        return Err(ResumeError::ContextMismatch {
+            frame: Continuation::checked(scope.dup(cur)),
+            registered,
+            given: std::any::type_name::<C>(),
+        });
+    }
+    Ok(ft.cast())
 }
 
 /// Marks the continuation at `obj` consumed; refuses one consumed already.

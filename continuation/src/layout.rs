@@ -20,10 +20,15 @@
 //! bytes. `resume`, `state` and `flags` are private words: the safe data API of the
 //! heap refuses to touch them, so only capture can set the code pointer.
 
-use contgc_collector::{ContinuationPlacement, Heap, TypeDescriptor, TypeId};
+use contgc_collector::{
+    ContinuationPlacement, Heap, Scope, TypeAttachment, TypeDescriptor, TypeId,
+};
 use contgc_heap::byref::BYREF_SLOT_BYTES;
 use contgc_heap::DescriptorError;
 use memoffset::offset_of;
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::{Arc, OnceLock};
 
 /// The fixed head of every continuation's payload.
 #[repr(C)]
@@ -182,8 +187,34 @@ impl FrameLayout {
     }
 
     /// Registers the layout with `heap` as a continuation type, placed as the heap's
-    /// configuration says ([`ContinuationPlacement`]).
+    /// configuration says ([`ContinuationPlacement`]), for context-free frame code:
+    /// its continuations are resumed by [`resume_chain`](crate::resume_chain) (or
+    /// [`resume_chain_with`](crate::resume_chain_with) with a `&mut ()`).
+    ///
+    /// Errors: [`DescriptorError::TooLarge`] past [`MAX_PAYLOAD_BYTES`], or the heap's
+    /// type table is full.
     pub fn register(&self, heap: &Heap) -> Result<FrameType, DescriptorError> {
+        self.register_with_context::<()>(heap)
+    }
+
+    /// Registers the layout for frame code that gets a `&mut C` from the embedder
+    /// ([`Frame::ctx`](crate::Frame::ctx)): its resume functions are
+    /// [`ResumeFn<C>`](crate::ResumeFn), and its continuations are resumed only by
+    /// [`resume_chain_with`] with a context of type `C`.
+    ///
+    /// The heap records the frame type (its layout, name and `C`'s
+    /// [`std::any::TypeId`]) with the continuation type, so the dispatcher finds each
+    /// frame's [`FrameType`] from the type index in its header
+    /// ([`Frame::frame_type`](crate::Frame::frame_type)) and refuses, before the frame
+    /// runs, to resume it with a context of another type
+    /// ([`ResumeError::ContextMismatch`](crate::ResumeError::ContextMismatch)). Errors
+    /// as [`register`](FrameLayout::register).
+    ///
+    /// [`resume_chain_with`]: crate::resume_chain_with
+    pub fn register_with_context<C: 'static>(
+        &self,
+        heap: &Heap,
+    ) -> Result<FrameType<C>, DescriptorError> {
         // Computed in u64 so that no count can wrap; the flags encode slot offsets in
         // 12 bits of words, which bounds the whole layout.
         let w = 8u64;
@@ -236,6 +267,12 @@ impl FrameLayout {
             ContinuationPlacement::Nursery => desc.with_promotion_age(1),
             ContinuationPlacement::OldGeneration => desc.pretenured(true),
         };
+        let info = Arc::new(FrameInfo {
+            ft: OnceLock::new(),
+            ctx: std::any::TypeId::of::<C>(),
+            ctx_name: std::any::type_name::<C>(),
+        });
+        let desc = desc.with_attachment(TypeAttachment::from_arc(info.clone()));
         let ty = heap.register_type(&desc)?;
         let mut fl = 0;
         match self.result {
@@ -249,7 +286,7 @@ impl FrameLayout {
         if self.handles_exceptions {
             fl |= flags::HANDLES_EXCEPTIONS | (exception_at / 8) << flags::EXCEPTION_SHIFT;
         }
-        Ok(FrameType {
+        let ft = FrameType {
             ty,
             refs: self.refs,
             byrefs: self.byrefs,
@@ -259,13 +296,40 @@ impl FrameLayout {
             byref_at,
             data_at,
             size: 8 + size,
-        })
+            _ctx: PhantomData,
+        };
+        // No continuation of the type exists before this returns, so the dispatcher
+        // never finds the record unset.
+        info.ft.set(ft.cast()).expect("a fresh frame type record");
+        Ok(ft)
     }
 }
 
+/// What [`FrameLayout::register_with_context`] records with a continuation type (its
+/// [`TypeAttachment`]): the frame type and the context type its resume functions take.
+/// Private to this crate, so no other code can attach one to a type of its own.
+pub(crate) struct FrameInfo {
+    /// Set right after registration, before any continuation of the type exists.
+    pub(crate) ft: OnceLock<FrameType>,
+    pub(crate) ctx: std::any::TypeId,
+    pub(crate) ctx_name: &'static str,
+}
+
+/// The frame type record of continuation type `index` of the scope's heap, if the type
+/// was registered by [`FrameLayout::register_with_context`].
+#[inline]
+pub(crate) fn frame_info<'a>(scope: &'a mut Scope<'_>, index: u32) -> Option<&'a FrameInfo> {
+    scope.type_attachment(index)?.downcast_ref::<FrameInfo>()
+}
+
 /// A registered frame layout: where everything is in its continuations.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct FrameType {
+///
+/// `C` is the type of the context its frame code gets ([`Frame::ctx`](crate::Frame::ctx)):
+/// `()` for [`FrameLayout::register`], the registered type for
+/// [`FrameLayout::register_with_context`]. Captures of this type take a
+/// [`ResumeFn<C>`](crate::ResumeFn), so a continuation's resume function always takes
+/// the context its type was registered for (checked by the compiler).
+pub struct FrameType<C = ()> {
     pub(crate) ty: TypeId,
     pub(crate) refs: u32,
     pub(crate) byrefs: u32,
@@ -275,9 +339,68 @@ pub struct FrameType {
     pub(crate) byref_at: u32,
     pub(crate) data_at: u32,
     pub(crate) size: u32,
+    /// Invariant in `C`, and `Send + Sync` whatever `C` is.
+    pub(crate) _ctx: PhantomData<fn(&mut C) -> C>,
 }
 
-impl FrameType {
+impl<C> Clone for FrameType<C> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<C> Copy for FrameType<C> {}
+
+impl<C> PartialEq for FrameType<C> {
+    fn eq(&self, other: &Self) -> bool {
+        self.ty == other.ty
+    }
+}
+
+impl<C> Eq for FrameType<C> {}
+
+impl<C> fmt::Debug for FrameType<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FrameType")
+            .field("ty", &self.ty)
+            .field("context", &std::any::type_name::<C>())
+            .field("refs", &self.refs)
+            .field("byrefs", &self.byrefs)
+            .field("data_bytes", &self.data_bytes)
+            .field("flags", &format_args!("{:#x}", self.flags))
+            .field("size", &self.size)
+            .finish()
+    }
+}
+
+impl<C> FrameType<C> {
+    /// The same layout typed for context `D` (only after checking that the type was
+    /// registered for `D`).
+    #[inline(always)]
+    pub(crate) fn cast<D>(self) -> FrameType<D> {
+        FrameType {
+            ty: self.ty,
+            refs: self.refs,
+            byrefs: self.byrefs,
+            data_bytes: self.data_bytes,
+            flags: self.flags,
+            ref_at: self.ref_at,
+            byref_at: self.byref_at,
+            data_at: self.data_at,
+            size: self.size,
+            _ctx: PhantomData,
+        }
+    }
+
+    /// The name the layout was registered under (see [`Scope::type_name`]); `None` if
+    /// `scope` belongs to another heap than the frame type.
+    pub fn name<'a>(&self, scope: &'a mut Scope<'_>) -> Option<&'a str> {
+        if scope.heap_id() != self.ty.heap_id() {
+            return None;
+        }
+        scope.type_name(self.ty.index())
+    }
+
     /// The heap type of this layout's continuations.
     pub fn type_id(&self) -> TypeId {
         self.ty

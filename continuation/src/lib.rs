@@ -27,5 +27,7 @@ pub mod dispatch;
 pub mod layout;
 
 pub use capture::{Capture, Continuation, Suspension};
-pub use dispatch::{resume_chain, ChainOutcome, Frame, Outcome, ResumeError, ResumeFn, Value};
+pub use dispatch::{
+    resume_chain, resume_chain_with, ChainOutcome, Frame, Outcome, ResumeError, ResumeFn, Value,
+};
 pub use layout::{ContinuationFields, FrameLayout, FrameType, ResultKind, MAX_PAYLOAD_BYTES};

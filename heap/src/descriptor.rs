@@ -26,6 +26,11 @@ impl TypeAttachment {
         TypeAttachment(Arc::new(value))
     }
 
+    /// Wraps a shared value (the caller may keep a clone of the `Arc`).
+    pub fn from_arc(value: Arc<dyn Any + Send + Sync>) -> Self {
+        TypeAttachment(value)
+    }
+
     /// The attached value.
     #[inline]
     pub fn get(&self) -> &(dyn Any + Send + Sync) {
