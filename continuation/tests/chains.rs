@@ -6,18 +6,16 @@ use contgc_collector::{
     CollectionKind, Config, ContinuationPlacement, Heap, Scope, TypeDescriptor, TypeId,
 };
 use contgc_continuation::{
-    resume_chain, Capture, ChainOutcome, Continuation, Frame, FrameLayout, FrameType, Outcome,
-    ResultKind, Suspension, Value,
+    resume_chain_with, Capture, ChainOutcome, Continuation, Frame, FrameLayout, FrameType, Outcome,
+    ResultKind, ResumeFn, Suspension, Value,
 };
-use std::cell::Cell;
 
-thread_local! {
-    static FT: Cell<Option<FrameType>> = const { Cell::new(None) };
-    static BOXT: Cell<Option<TypeId>> = const { Cell::new(None) };
-}
-
-fn ft() -> FrameType {
-    FT.with(|f| f.get().expect("frame type set"))
+/// The test's state, given to every frame as its context: the test frame type, the
+/// object type frames allocate and a log of what ran.
+struct Ctx {
+    ft: FrameType<Ctx>,
+    boxed: TypeId,
+    log: Vec<&'static str>,
 }
 
 fn heap(placement: ContinuationPlacement) -> Heap {
@@ -32,34 +30,37 @@ fn heap(placement: ContinuationPlacement) -> Heap {
     .unwrap()
 }
 
-/// Registers the test frame type: one reference, one integer, a data result.
-fn setup(h: &Heap) {
+/// Registers the test frame type (one reference, one integer, a data result) and the
+/// object type.
+fn setup(h: &Heap) -> Ctx {
     let ft = FrameLayout::new("Frame")
         .refs(1)
         .data_bytes(8)
         .result(ResultKind::Data)
-        .register(h)
+        .register_with_context::<Ctx>(h)
         .unwrap();
-    FT.with(|f| f.set(Some(ft)));
-    let b = h.register_type(&TypeDescriptor::fixed("Boxed", 8)).unwrap();
-    BOXT.with(|t| t.set(Some(b)));
+    let boxed = h.register_type(&TypeDescriptor::fixed("Boxed", 8)).unwrap();
+    Ctx {
+        ft,
+        boxed,
+        log: Vec::new(),
+    }
 }
 
 /// Resumes a frame: checks its object and integer, returns callee result + both.
-fn sum_frame<'s>(f: &mut Frame<'_, 's>) -> Outcome<'s> {
-    let ft = ft();
-    let callee = if f.state() == 0 { 0 } else { f.result_u64(&ft) };
-    let i = f.u64(&ft, 0);
-    let obj = f.get_ref(&ft, 0).expect("the frame's object");
+fn sum_frame<'s>(f: &mut Frame<'_, 's, Ctx>) -> Outcome<'s> {
+    let ft = f.frame_type();
+    let callee = if f.state() == 0 { 0 } else { f.result_u64(ft) };
+    let i = f.u64(ft, 0);
+    let obj = f.get_ref(ft, 0).expect("the frame's object");
     let v = f.scope().read_u64(obj, 0);
     assert_eq!(v, 10 * i, "frame {i} lost its object");
     Outcome::Return(Value::Data(callee + v + i))
 }
 
 /// Captures a chain of `depth` frames (leaf first), returning its leaf.
-fn capture_chain<'s>(s: &mut Scope<'s>, depth: u64) -> Continuation<'s> {
-    let ft = ft();
-    let boxed = BOXT.with(|t| t.get().unwrap());
+fn capture_chain<'s>(s: &mut Scope<'s>, cx: &Ctx, depth: u64) -> Continuation<'s> {
+    let (ft, boxed) = (cx.ft, cx.boxed);
     let mut susp = Suspension::new();
     for i in 0..depth {
         let obj = s.alloc(boxed).unwrap();
@@ -85,20 +86,20 @@ fn chains_survive_collections_and_resume_with_results() {
         ContinuationPlacement::OldGeneration,
     ] {
         let h = heap(placement);
-        setup(&h);
+        let mut cx = setup(&h);
         let mut m = h.mutator();
         m.scope(|s| {
-            let leaf = capture_chain(s, 64);
+            let leaf = capture_chain(s, &cx, 64);
             s.collect(CollectionKind::Minor);
             // garbage in between, so that the nursery fills and objects move
             for _ in 0..20_000 {
                 s.scope(|i| {
-                    i.alloc(BOXT.with(|t| t.get().unwrap())).unwrap();
+                    i.alloc(cx.boxed).unwrap();
                 });
             }
             s.collect(CollectionKind::Major);
             assert_eq!(
-                resume_chain(s, leaf).expect("resume"),
+                resume_chain_with(s, leaf, &mut cx).expect("resume"),
                 ChainOutcome::Completed(Value::Data(expected(64)))
             );
         });
@@ -113,10 +114,10 @@ fn chains_survive_collections_and_resume_with_results() {
 #[test]
 fn one_allocation_per_frame_and_none_when_a_frame_resuspends() {
     let h = heap(ContinuationPlacement::Nursery);
-    setup(&h);
+    let mut cx = setup(&h);
     let mut m = h.mutator();
     m.scope(|s| {
-        let ft = ft();
+        let ft = cx.ft;
         let before = s.census();
         let mut susp = Suspension::new();
         for _ in 0..10 {
@@ -140,7 +141,7 @@ fn one_allocation_per_frame_and_none_when_a_frame_resuspends() {
         );
         let leaf = susp.head().unwrap();
         // The leaf re-suspends in place: no allocation, same continuation.
-        let out = resume_chain(s, leaf).expect("resume");
+        let out = resume_chain_with(s, leaf, &mut cx).expect("resume");
         let ChainOutcome::Suspended(again) = out else {
             panic!("expected a suspension, got {out:?}")
         };
@@ -154,7 +155,7 @@ fn one_allocation_per_frame_and_none_when_a_frame_resuspends() {
         let mut runs = 0;
         loop {
             runs += 1;
-            match resume_chain(s, cur).expect("resume") {
+            match resume_chain_with(s, cur, &mut cx).expect("resume") {
                 ChainOutcome::Suspended(k) => cur = k,
                 ChainOutcome::Completed(v) => {
                     assert_eq!(v, Value::Data(0));
@@ -170,63 +171,59 @@ fn one_allocation_per_frame_and_none_when_a_frame_resuspends() {
 
 /// At state 0: re-suspends into its own continuation at state 1. At state 1: returns
 /// the callee's result (0 for the leaf).
-fn resuspend_once<'s>(f: &mut Frame<'_, 's>) -> Outcome<'s> {
-    let ft = ft();
+fn resuspend_once<'s>(f: &mut Frame<'_, 's, Ctx>) -> Outcome<'s> {
+    let ft = f.frame_type();
     if f.state() == 0 {
-        let k = f.recapture(&ft, resuspend_once, 1).unwrap().finish();
+        let k = f.recapture(ft, resuspend_once, 1).unwrap().finish();
         return Outcome::Suspend(k);
     }
-    Outcome::Return(Value::Data(f.result_u64(&ft)))
+    Outcome::Return(Value::Data(f.result_u64(ft)))
 }
 
-thread_local! {
-    static EXC: Cell<Option<FrameType>> = const { Cell::new(None) };
-    static LOG: std::cell::RefCell<Vec<&'static str>> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
-fn plain_frame<'s>(_f: &mut Frame<'_, 's>) -> Outcome<'s> {
-    LOG.with(|l| l.borrow_mut().push("plain"));
+fn plain_frame<'s>(f: &mut Frame<'_, 's, Ctx>) -> Outcome<'s> {
+    f.ctx().log.push("plain");
     Outcome::Return(Value::Data(1))
 }
 
-fn throwing_leaf<'s>(f: &mut Frame<'_, 's>) -> Outcome<'s> {
-    LOG.with(|l| l.borrow_mut().push("throw"));
-    let e = f.scope().alloc(BOXT.with(|t| t.get().unwrap())).unwrap();
-    f.scope().write_u64(e, 0, 500);
+fn throwing_leaf<'s>(f: &mut Frame<'_, 's, Ctx>) -> Outcome<'s> {
+    let (s, cx) = f.scope_and_ctx();
+    cx.log.push("throw");
+    let e = s.alloc(cx.boxed).unwrap();
+    s.write_u64(e, 0, 500);
     Outcome::Throw(e)
 }
 
-fn handler_frame<'s>(f: &mut Frame<'_, 's>) -> Outcome<'s> {
-    let ft = EXC.with(|e| e.get().unwrap());
+fn handler_frame<'s>(f: &mut Frame<'_, 's, Ctx>) -> Outcome<'s> {
+    // Its own frame type: the handler layout, not the context's `ft`.
+    let ft = f.frame_type();
     let e = f
-        .take_exception(&ft)
+        .take_exception(ft)
         .expect("the exception reached its handler");
     let code = f.scope().read_u64(e, 0);
-    LOG.with(|l| l.borrow_mut().push("handler"));
+    f.ctx().log.push("handler");
     Outcome::Return(Value::Data(code + 1))
 }
 
-fn sum_result<'s>(f: &mut Frame<'_, 's>) -> Outcome<'s> {
-    let ft = ft();
-    LOG.with(|l| l.borrow_mut().push("after"));
-    Outcome::Return(Value::Data(f.result_u64(&ft) + 1000))
+fn sum_result<'s>(f: &mut Frame<'_, 's, Ctx>) -> Outcome<'s> {
+    let ft = f.frame_type();
+    f.ctx().log.push("after");
+    Outcome::Return(Value::Data(f.result_u64(ft) + 1000))
 }
 
 #[test]
 fn exceptions_unwind_to_the_next_frame_with_a_handler() {
     let h = heap(ContinuationPlacement::Nursery);
-    setup(&h);
+    let mut cx = setup(&h);
     let exc = FrameLayout::new("Handler")
         .result(ResultKind::Data)
         .handles_exceptions(true)
-        .register(&h)
+        .register_with_context::<Ctx>(&h)
         .unwrap();
-    EXC.with(|e| e.set(Some(exc)));
     let mut m = h.mutator();
     m.scope(|s| {
-        let ft = ft();
+        let ft = cx.ft;
         let mut susp = Suspension::new();
-        let frames: [(&FrameType, contgc_continuation::ResumeFn); 5] = [
+        let frames: [(&FrameType<Ctx>, ResumeFn<Ctx>); 5] = [
             (&ft, throwing_leaf),
             (&ft, plain_frame),
             (&ft, plain_frame),
@@ -238,50 +235,50 @@ fn exceptions_unwind_to_the_next_frame_with_a_handler() {
             susp.push(s, k);
         }
         s.collect(CollectionKind::Minor);
-        let out = resume_chain(s, susp.head().unwrap()).expect("resume");
+        let out = resume_chain_with(s, susp.head().unwrap(), &mut cx).expect("resume");
         assert_eq!(out, ChainOutcome::Completed(Value::Data(1501)));
-        LOG.with(|l| assert_eq!(*l.borrow(), ["throw", "handler", "after"]));
+        assert_eq!(cx.log, ["throw", "handler", "after"]);
 
         // Without a handler the exception leaves the root.
         let mut susp = Suspension::new();
-        for f in [throwing_leaf as contgc_continuation::ResumeFn, plain_frame] {
+        for f in [throwing_leaf as ResumeFn<Ctx>, plain_frame] {
             let k = Capture::begin(s, &ft, None, f, 1).unwrap().finish();
             susp.push(s, k);
         }
-        let ChainOutcome::Threw(e) = resume_chain(s, susp.head().unwrap()).expect("resume") else {
+        let ChainOutcome::Threw(e) =
+            resume_chain_with(s, susp.head().unwrap(), &mut cx).expect("resume")
+        else {
             panic!("the exception must escape")
         };
         assert_eq!(s.read_u64(e, 0), 500);
     });
 }
 
-thread_local! {
-    static BYREF_FT: Cell<Option<FrameType>> = const { Cell::new(None) };
-}
-
 /// The callee writes through its byref into its caller's frame, then returns.
-fn byref_callee<'s>(f: &mut Frame<'_, 's>) -> Outcome<'s> {
-    let ft = BYREF_FT.with(|x| x.get().unwrap());
-    let v = f.u64_via_byref(&ft, 0);
-    f.set_u64_via_byref(&ft, 0, v * 2);
+fn byref_callee<'s>(f: &mut Frame<'_, 's, Ctx>) -> Outcome<'s> {
+    let ft = f.frame_type();
+    let v = f.u64_via_byref(ft, 0);
+    f.set_u64_via_byref(ft, 0, v * 2);
     Outcome::Return(Value::Unit)
 }
 
 /// The caller reads its own local, which its callee changed.
-fn byref_caller<'s>(f: &mut Frame<'_, 's>) -> Outcome<'s> {
-    let ft = ft();
-    Outcome::Return(Value::Data(f.u64(&ft, 0)))
+fn byref_caller<'s>(f: &mut Frame<'_, 's, Ctx>) -> Outcome<'s> {
+    let ft = f.frame_type();
+    Outcome::Return(Value::Data(f.u64(ft, 0)))
 }
 
 #[test]
 fn a_byref_into_a_suspended_callers_frame_follows_it() {
     let h = heap(ContinuationPlacement::Nursery);
-    setup(&h);
-    let callee_ft = FrameLayout::new("Callee").byrefs(1).register(&h).unwrap();
-    BYREF_FT.with(|x| x.set(Some(callee_ft)));
+    let mut cx = setup(&h);
+    let callee_ft = FrameLayout::new("Callee")
+        .byrefs(1)
+        .register_with_context::<Ctx>(&h)
+        .unwrap();
     let mut m = h.mutator();
     m.scope(|s| {
-        let ft = ft();
+        let ft = cx.ft;
         let callee = Capture::begin(s, &callee_ft, None, byref_callee, 1)
             .unwrap()
             .finish();
@@ -301,7 +298,7 @@ fn a_byref_into_a_suspended_callers_frame_follows_it() {
         s.collect(CollectionKind::Minor); // both promoted (first survival), moved
         s.collect(CollectionKind::Major);
         assert_eq!(
-            resume_chain(s, callee).expect("resume"),
+            resume_chain_with(s, callee, &mut cx).expect("resume"),
             ChainOutcome::Completed(Value::Data(42))
         );
     });
@@ -310,11 +307,11 @@ fn a_byref_into_a_suspended_callers_frame_follows_it() {
 #[test]
 fn chains_linked_without_locals_mix_with_pushed_frames() {
     let h = heap(ContinuationPlacement::Nursery);
-    setup(&h);
-    let boxed = BOXT.with(|t| t.get().unwrap());
+    let mut cx = setup(&h);
+    let boxed = cx.boxed;
     let mut m = h.mutator();
     m.scope(|s| {
-        let ft = ft();
+        let ft = cx.ft;
         let mut susp = Suspension::new();
         let before = s.roots_len();
         for i in 0..200u64 {
@@ -348,7 +345,7 @@ fn chains_linked_without_locals_mix_with_pushed_frames() {
         assert_eq!(s.roots_len() - before, 2);
         s.collect(CollectionKind::Major);
         assert_eq!(
-            resume_chain(s, susp.head().unwrap()).expect("resume"),
+            resume_chain_with(s, susp.head().unwrap(), &mut cx).expect("resume"),
             ChainOutcome::Completed(Value::Data(expected(200)))
         );
     });

@@ -5,15 +5,23 @@
 
 use contgc_collector::{CollectionKind, Config, Heap, Scope, TypeDescriptor};
 use contgc_continuation::{
-    resume_chain, Capture, ChainOutcome, Continuation, Frame, FrameLayout, FrameType, Outcome,
+    resume_chain_with, Capture, ChainOutcome, Continuation, Frame, FrameLayout, FrameType, Outcome,
     ResultKind, ResumeError, ResumeFn, Suspension, Value,
 };
-use std::cell::Cell;
 
-thread_local! {
-    static FT: Cell<Option<FrameType>> = const { Cell::new(None) };
-    static RUNS: Cell<u32> = const { Cell::new(0) };
+/// What the test frames share: counters and types, handed to them as their context
+/// (no thread-locals).
+#[derive(Default)]
+struct Ctx {
+    /// Frame runs, plus each counting frame's data word.
+    runs: u32,
+    /// A plain object type, for frames that allocate one.
+    plain: Option<contgc_collector::TypeId>,
+    /// A frame type of another heap, for the frame that reads with it.
+    foreign: Option<FrameType<Ctx>>,
 }
+
+type Ft = FrameType<Ctx>;
 
 fn heap() -> Heap {
     Heap::new(
@@ -27,68 +35,58 @@ fn heap() -> Heap {
 }
 
 /// A frame type with one reference, 8 data bytes and a reference result slot.
-fn frame_type(h: &Heap) -> FrameType {
-    let ft = FrameLayout::new("F")
+fn frame_type(h: &Heap) -> Ft {
+    FrameLayout::new("F")
         .refs(1)
         .data_bytes(8)
         .result(ResultKind::Ref)
-        .register(h)
-        .unwrap();
-    FT.with(|x| x.set(Some(ft)));
-    ft
-}
-
-fn ft() -> FrameType {
-    FT.with(|x| x.get().unwrap())
-}
-
-fn runs() -> u32 {
-    RUNS.with(|r| r.get())
+        .register_with_context::<Ctx>(h)
+        .unwrap()
 }
 
 /// Counts its runs (adding its data word) and returns nothing.
-fn counting<'s>(f: &mut Frame<'_, 's>) -> Outcome<'s> {
-    let ft = ft();
-    let v = f.u64(&ft, 0) as u32;
-    RUNS.with(|r| r.set(r.get() + 1 + v));
+fn counting<'s>(f: &mut Frame<'_, 's, Ctx>) -> Outcome<'s> {
+    let ft = f.frame_type();
+    let v = f.u64(ft, 0) as u32;
+    f.ctx().runs += 1 + v;
     Outcome::Return(Value::Unit)
 }
 
 /// Counts its runs and returns nothing.
-fn unit<'s>(_: &mut Frame<'_, 's>) -> Outcome<'s> {
-    RUNS.with(|r| r.set(r.get() + 1));
+fn unit<'s>(f: &mut Frame<'_, 's, Ctx>) -> Outcome<'s> {
+    f.ctx().runs += 1;
     Outcome::Return(Value::Unit)
 }
 
 /// Returns its reference to the caller.
-fn returns_ref<'s>(f: &mut Frame<'_, 's>) -> Outcome<'s> {
-    let ft = ft();
-    let r = f.get_ref(&ft, 0);
+fn returns_ref<'s>(f: &mut Frame<'_, 's, Ctx>) -> Outcome<'s> {
+    let ft = f.frame_type();
+    let r = f.get_ref(ft, 0);
     Outcome::Return(Value::Ref(r))
 }
 
 /// State 0: suspends again reusing its continuation (the caller is kept).
 /// State 1: returns unit.
-fn resuspends<'s>(f: &mut Frame<'_, 's>) -> Outcome<'s> {
-    let ft = ft();
+fn resuspends<'s>(f: &mut Frame<'_, 's, Ctx>) -> Outcome<'s> {
+    let ft = f.frame_type();
     if f.state() == 1 {
         return Outcome::Return(Value::Unit);
     }
-    let k = f.recapture(&ft, resuspends, 1).unwrap().finish();
+    let k = f.recapture(ft, resuspends, 1).unwrap().finish();
     Outcome::Suspend(k)
 }
 
 /// Suspends with a fresh continuation that is not linked to its caller.
-fn drops_its_caller<'s>(f: &mut Frame<'_, 's>) -> Outcome<'s> {
-    let ft = ft();
-    let k = Capture::begin(f.scope(), &ft, None, unit, 0)
+fn drops_its_caller<'s>(f: &mut Frame<'_, 's, Ctx>) -> Outcome<'s> {
+    let ft = f.frame_type();
+    let k = Capture::begin(f.scope(), ft, None, unit, 0)
         .unwrap()
         .finish();
     Outcome::Suspend(k)
 }
 
 /// A chain of `n` counting frames, leaf first.
-fn chain<'s>(s: &mut Scope<'s>, ft: &FrameType, n: u64) -> Continuation<'s> {
+fn chain<'s>(s: &mut Scope<'s>, ft: &Ft, n: u64) -> Continuation<'s> {
     let mut susp = Suspension::new();
     for i in 0..n {
         let mut c = Capture::begin(s, ft, None, counting, 0).unwrap();
@@ -99,16 +97,18 @@ fn chain<'s>(s: &mut Scope<'s>, ft: &FrameType, n: u64) -> Continuation<'s> {
     susp.head().unwrap()
 }
 
-/// Runs `f` in a scope on a fresh heap (verifier on) with the frame type registered.
-fn with_scope<R>(f: impl for<'s> FnOnce(&mut Scope<'s>, &Heap, &FrameType) -> R) -> R {
+/// Runs `f` in a scope on a fresh heap (verifier on) with the frame type registered and
+/// a fresh context.
+fn with_scope<R>(f: impl for<'s> FnOnce(&mut Scope<'s>, &Heap, &Ft, &mut Ctx) -> R) -> R {
     let h = heap();
     let ft = frame_type(&h);
+    let mut ctx = Ctx::default();
     let mut m = h.mutator();
-    m.scope(|s| f(s, &h, &ft))
+    m.scope(|s| f(s, &h, &ft, &mut ctx))
 }
 
 /// A finished capture of a frame resumed by `f` at `state`.
-fn captured<'s>(s: &mut Scope<'s>, ft: &FrameType, f: ResumeFn, state: u32) -> Continuation<'s> {
+fn captured<'s>(s: &mut Scope<'s>, ft: &Ft, f: ResumeFn<Ctx>, state: u32) -> Continuation<'s> {
     Capture::begin(s, ft, None, f, state).unwrap().finish()
 }
 
@@ -122,44 +122,50 @@ fn linked<'s>(s: &mut Scope<'s>, frames: &[Continuation<'s>]) {
 
 #[test]
 fn a_chain_is_resumed_once() {
-    with_scope(|s, _, ft| {
+    with_scope(|s, _, ft, ctx| {
         let leaf = chain(s, ft, 3);
-        let before = runs();
+        let before = ctx.runs;
         assert_eq!(
-            resume_chain(s, leaf),
+            resume_chain_with(s, leaf, ctx),
             Ok(ChainOutcome::Completed(Value::Unit))
         );
-        assert_eq!(runs() - before, 3 + (1 + 2)); // three frames, data 0, 1, 2
-                                                  // The chain completed: resuming it again runs nothing.
-        assert_eq!(resume_chain(s, leaf), Err(ResumeError::AlreadyResumed));
-        assert_eq!(runs() - before, 6, "no frame ran twice");
+        assert_eq!(ctx.runs - before, 3 + (1 + 2)); // three frames, data 0, 1, 2
+                                                    // The chain completed: resuming it again runs nothing.
+        assert_eq!(
+            resume_chain_with(s, leaf, ctx),
+            Err(ResumeError::AlreadyResumed)
+        );
+        assert_eq!(ctx.runs - before, 6, "no frame ran twice");
     });
 }
 
 #[test]
 fn a_still_registered_task_cannot_be_resumed_twice() {
-    with_scope(|s, _, ft| {
+    with_scope(|s, _, ft, ctx| {
         let leaf = chain(s, ft, 2);
         let task = s.suspend_task(leaf.local());
-        let before = runs();
+        let before = ctx.runs;
         // Resumed through the local while the task is still registered ...
-        assert!(resume_chain(s, leaf).is_ok());
+        assert!(resume_chain_with(s, leaf, ctx).is_ok());
         // ... then through the task root: refused.
         let again = s.resume_task(task).into_heap().unwrap();
         let again = Continuation::from_local(s, again).unwrap();
-        assert_eq!(resume_chain(s, again), Err(ResumeError::AlreadyResumed));
-        assert_eq!(runs() - before, 2 + 1);
+        assert_eq!(
+            resume_chain_with(s, again, ctx),
+            Err(ResumeError::AlreadyResumed)
+        );
+        assert_eq!(ctx.runs - before, 2 + 1);
     });
 }
 
 #[test]
 fn a_resuspended_frame_can_be_resumed_again_but_not_its_old_suspension() {
-    with_scope(|s, _, ft| {
+    with_scope(|s, _, ft, ctx| {
         let caller = captured(s, ft, unit, 0);
         let leaf = captured(s, ft, resuspends, 0);
         linked(s, &[leaf, caller]);
-        let before = runs();
-        let Ok(ChainOutcome::Suspended(again)) = resume_chain(s, leaf) else {
+        let before = ctx.runs;
+        let Ok(ChainOutcome::Suspended(again)) = resume_chain_with(s, leaf, ctx) else {
             panic!("the leaf suspends again")
         };
         assert!(
@@ -167,22 +173,25 @@ fn a_resuspended_frame_can_be_resumed_again_but_not_its_old_suspension() {
             "its continuation is reused"
         );
         assert_eq!(
-            resume_chain(s, again),
+            resume_chain_with(s, again, ctx),
             Ok(ChainOutcome::Completed(Value::Unit))
         );
-        assert_eq!(runs() - before, 1, "the caller ran once");
-        assert_eq!(resume_chain(s, again), Err(ResumeError::AlreadyResumed));
+        assert_eq!(ctx.runs - before, 1, "the caller ran once");
+        assert_eq!(
+            resume_chain_with(s, again, ctx),
+            Err(ResumeError::AlreadyResumed)
+        );
     });
 }
 
 #[test]
 fn a_frame_that_suspends_without_its_caller_is_refused() {
-    with_scope(|s, _, ft| {
+    with_scope(|s, _, ft, ctx| {
         let leaf = captured(s, ft, drops_its_caller, 0);
         let caller = captured(s, ft, unit, 0);
         linked(s, &[leaf, caller]);
-        let before = runs();
-        match resume_chain(s, leaf) {
+        let before = ctx.runs;
+        match resume_chain_with(s, leaf, ctx) {
             Err(ResumeError::OrphanedCallers { caller: c, .. }) => {
                 assert!(s.same(c.local(), caller.local()))
             }
@@ -190,16 +199,16 @@ fn a_frame_that_suspends_without_its_caller_is_refused() {
         }
         // The caller was not lost: it can still be resumed on its own.
         assert_eq!(
-            resume_chain(s, caller),
+            resume_chain_with(s, caller, ctx),
             Ok(ChainOutcome::Completed(Value::Unit))
         );
-        assert_eq!(runs() - before, 1);
+        assert_eq!(ctx.runs - before, 1);
     });
 }
 
 #[test]
 fn a_reused_continuation_does_not_keep_the_previous_result() {
-    with_scope(|s, h, ft| {
+    with_scope(|s, h, ft, ctx| {
         let obj = h.register_type(&TypeDescriptor::fixed("O", 8)).unwrap();
         let o = s.alloc(obj).unwrap();
         let mut c = Capture::begin(s, ft, None, returns_ref, 0).unwrap();
@@ -207,7 +216,7 @@ fn a_reused_continuation_does_not_keep_the_previous_result() {
         let callee = c.finish();
         let caller = captured(s, ft, resuspends, 0);
         linked(s, &[callee, caller]);
-        let Ok(ChainOutcome::Suspended(k)) = resume_chain(s, callee) else {
+        let Ok(ChainOutcome::Suspended(k)) = resume_chain_with(s, callee, ctx) else {
             panic!("the caller suspends again")
         };
         assert!(s.same(k.local(), caller.local()));
@@ -221,7 +230,7 @@ fn a_reused_continuation_does_not_keep_the_previous_result() {
 #[test]
 #[should_panic(expected = "already linked")]
 fn pushing_a_continuation_twice_is_refused() {
-    with_scope(|s, _, ft| {
+    with_scope(|s, _, ft, _| {
         let a = captured(s, ft, unit, 0);
         let b = captured(s, ft, unit, 0);
         let mut susp = Suspension::new();
@@ -234,7 +243,7 @@ fn pushing_a_continuation_twice_is_refused() {
 #[test]
 #[should_panic(expected = "does not hold a continuation")]
 fn linking_an_overwritten_local_as_next_is_refused() {
-    with_scope(|s, h, ft| {
+    with_scope(|s, h, ft, _| {
         let plain = h.register_type(&TypeDescriptor::fixed("P", 8)).unwrap();
         let caller = captured(s, ft, unit, 0);
         let p = s.alloc(plain).unwrap();
@@ -247,7 +256,7 @@ fn linking_an_overwritten_local_as_next_is_refused() {
 #[test]
 #[should_panic(expected = "does not hold a continuation")]
 fn pushing_an_overwritten_local_is_refused() {
-    with_scope(|s, h, ft| {
+    with_scope(|s, h, ft, _| {
         let plain = h.register_type(&TypeDescriptor::fixed("P", 8)).unwrap();
         let k = captured(s, ft, unit, 0);
         let p = s.alloc(plain).unwrap();
@@ -263,14 +272,15 @@ fn a_value_the_caller_cannot_hold_is_an_error() {
     let data = FrameLayout::new("D")
         .data_bytes(8)
         .result(ResultKind::Data)
-        .register(&h)
+        .register_with_context::<Ctx>(&h)
         .unwrap();
+    let ctx = &mut Ctx::default();
     let mut m = h.mutator();
     m.scope(|s| {
         let callee = captured(s, &ft, returns_ref, 0);
         let caller = Capture::begin(s, &data, None, unit, 1).unwrap().finish();
         linked(s, &[callee, caller]);
-        match resume_chain(s, callee) {
+        match resume_chain_with(s, callee, ctx) {
             Err(ResumeError::ResultMismatch { caller: c, .. }) => {
                 assert!(s.same(c.local(), caller.local()))
             }
@@ -289,29 +299,28 @@ fn a_frame_type_of_another_heap_is_named_as_such() {
         .refs(1)
         .data_bytes(8)
         .result(ResultKind::Ref)
-        .register(&other)
+        .register_with_context::<Ctx>(&other)
         .unwrap();
-    FOREIGN.with(|x| x.set(Some(foreign)));
+    let mut ctx = Ctx {
+        foreign: Some(foreign),
+        ..Ctx::default()
+    };
     let mut m = h.mutator();
     m.scope(|s| {
         let k = captured(s, &ft, reads_with_foreign_type, 0);
-        let _ = resume_chain(s, k);
+        let _ = resume_chain_with(s, k, &mut ctx);
     });
 }
 
-thread_local! {
-    static FOREIGN: Cell<Option<FrameType>> = const { Cell::new(None) };
-}
-
-fn reads_with_foreign_type<'s>(f: &mut Frame<'_, 's>) -> Outcome<'s> {
-    let foreign = FOREIGN.with(|x| x.get().unwrap());
+fn reads_with_foreign_type<'s>(f: &mut Frame<'_, 's, Ctx>) -> Outcome<'s> {
+    let foreign = f.ctx().foreign.unwrap();
     Outcome::Return(Value::Data(f.u64(&foreign, 0)))
 }
 
 #[test]
 #[should_panic(expected = "already linked")]
 fn recapturing_a_linked_frame_in_place_keeps_it_linked() {
-    with_scope(|s, _, ft| {
+    with_scope(|s, _, ft, _| {
         let a = captured(s, ft, unit, 0);
         let b = captured(s, ft, unit, 0);
         let mut susp = Suspension::new();
@@ -327,77 +336,79 @@ fn recapturing_a_linked_frame_in_place_keeps_it_linked() {
 // segfault, an endless dispatch, a panic inside the dispatcher, a frame run again).
 
 /// Suspends with its own continuation's local overwritten by a plain object.
-fn suspends_with_an_overwritten_leaf<'s>(f: &mut Frame<'_, 's>) -> Outcome<'s> {
+fn suspends_with_an_overwritten_leaf<'s>(f: &mut Frame<'_, 's, Ctx>) -> Outcome<'s> {
     let k = f.continuation();
+    let plain = f.ctx().plain.unwrap();
     let s = f.scope();
-    let d = s.alloc(PLAIN.with(|p| p.get().unwrap())).unwrap();
+    let d = s.alloc(plain).unwrap();
     s.write_u64(d, 0, 0x4141_4141_4140);
     s.set_local(k.local(), d);
     Outcome::Suspend(k)
 }
 
 /// Suspends with its own (consumed) continuation, without capturing into it.
-fn suspends_without_capturing<'s>(f: &mut Frame<'_, 's>) -> Outcome<'s> {
+fn suspends_without_capturing<'s>(f: &mut Frame<'_, 's, Ctx>) -> Outcome<'s> {
     Outcome::Suspend(f.continuation())
 }
 
 /// Captures into its own continuation, then returns anyway.
-fn captures_then_returns<'s>(f: &mut Frame<'_, 's>) -> Outcome<'s> {
-    RUNS.with(|r| r.set(r.get() + 1));
-    let ft = ft();
-    f.recapture(&ft, captures_then_returns, 0).unwrap().finish();
+fn captures_then_returns<'s>(f: &mut Frame<'_, 's, Ctx>) -> Outcome<'s> {
+    f.ctx().runs += 1;
+    let ft = f.frame_type();
+    f.recapture(ft, captures_then_returns, 0).unwrap().finish();
     Outcome::Return(Value::Unit)
-}
-
-thread_local! {
-    static PLAIN: Cell<Option<contgc_collector::TypeId>> = const { Cell::new(None) };
 }
 
 #[test]
 fn a_suspension_leaf_that_is_not_a_continuation_is_refused() {
     let h = heap();
     let ft = frame_type(&h);
-    PLAIN.with(|p| {
-        p.set(Some(
-            h.register_type(&TypeDescriptor::fixed("P", 8)).unwrap(),
-        ))
-    });
+    let mut ctx = Ctx {
+        plain: Some(h.register_type(&TypeDescriptor::fixed("P", 8)).unwrap()),
+        ..Ctx::default()
+    };
     let mut m = h.mutator();
     m.scope(|s| {
         let leaf = captured(s, &ft, suspends_with_an_overwritten_leaf, 0);
         let caller = captured(s, &ft, unit, 0);
         linked(s, &[leaf, caller]);
-        assert_eq!(resume_chain(s, leaf), Err(ResumeError::NotAContinuation));
+        assert_eq!(
+            resume_chain_with(s, leaf, &mut ctx),
+            Err(ResumeError::NotAContinuation)
+        );
     });
 }
 
 #[test]
 fn a_root_frame_suspending_with_its_consumed_continuation_is_refused() {
-    with_scope(|s, _, ft| {
+    with_scope(|s, _, ft, ctx| {
         let root = captured(s, ft, suspends_without_capturing, 0);
         linked(s, &[root]);
-        assert_eq!(resume_chain(s, root), Err(ResumeError::BadSuspension));
+        assert_eq!(
+            resume_chain_with(s, root, ctx),
+            Err(ResumeError::BadSuspension)
+        );
     });
 }
 
 #[test]
 fn a_frame_that_captures_and_then_returns_is_refused() {
-    with_scope(|s, _, ft| {
+    with_scope(|s, _, ft, ctx| {
         let leaf = captured(s, ft, captures_then_returns, 0);
         linked(s, &[leaf]);
-        let before = runs();
+        let before = ctx.runs;
         assert_eq!(
-            resume_chain(s, leaf),
+            resume_chain_with(s, leaf, ctx),
             Err(ResumeError::CapturedThenReturned)
         );
-        assert_eq!(runs() - before, 1);
+        assert_eq!(ctx.runs - before, 1);
     });
 }
 
 #[test]
 #[should_panic(expected = "already linked")]
 fn set_next_cannot_close_a_cycle() {
-    with_scope(|s, _, ft| {
+    with_scope(|s, _, ft, _| {
         let a = captured(s, ft, unit, 0);
         let mut b = Capture::begin(s, ft, None, unit, 0).unwrap();
         b.set_next(Some(a)); // links a under b
@@ -411,7 +422,7 @@ fn set_next_cannot_close_a_cycle() {
 #[test]
 #[should_panic(expected = "already in a chain")]
 fn a_linked_continuation_rewritten_in_place_cannot_get_a_new_caller() {
-    with_scope(|s, _, ft| {
+    with_scope(|s, _, ft, _| {
         let root = captured(s, ft, unit, 0);
         let other = captured(s, ft, unit, 0);
         linked(s, &[root]);
@@ -422,23 +433,26 @@ fn a_linked_continuation_rewritten_in_place_cannot_get_a_new_caller() {
 
 #[test]
 fn an_unfinished_capture_is_not_resumable() {
-    with_scope(|s, _, ft| {
+    with_scope(|s, _, ft, ctx| {
         let k = captured(s, ft, unit, 0);
         let k2 = k;
         let _unfinished = Capture::begin(s, ft, Some(k2), unit, 1).unwrap(); // never finished
-        assert_eq!(resume_chain(s, k), Err(ResumeError::AlreadyResumed));
+        assert_eq!(
+            resume_chain_with(s, k, ctx),
+            Err(ResumeError::AlreadyResumed)
+        );
     });
 }
 
 #[test]
 #[should_panic(expected = "invariant 6")]
 fn the_verifier_notices_a_registered_task_whose_chain_was_resumed() {
-    with_scope(|s, _, ft| {
+    with_scope(|s, _, ft, ctx| {
         let leaf = chain(s, ft, 2);
         let _task = s.suspend_task(leaf.local());
         // Resumed through a local while still registered: the task's chain now holds
         // consumed frames (its callers would run twice, or are orphaned).
-        resume_chain(s, leaf).unwrap();
+        resume_chain_with(s, leaf, ctx).unwrap();
         s.collect(CollectionKind::Minor); // the verifier panics
     });
 }
