@@ -19,7 +19,6 @@ use contgc_continuation::{
     resume_chain, Capture, ChainOutcome, Frame, FrameLayout, FrameType, Outcome, ResultKind,
     Suspension, Value,
 };
-use std::cell::Cell;
 use std::hint::black_box;
 use std::time::Instant;
 
@@ -57,14 +56,6 @@ impl Default for Options {
             depths: vec![1, 8, 64],
         }
     }
-}
-
-thread_local! {
-    static FRAME: Cell<Option<&'static FrameType>> = const { Cell::new(None) };
-}
-
-fn frame_type() -> &'static FrameType {
-    FRAME.with(|f| f.get().expect("frame type registered"))
 }
 
 /// Runs every suspension benchmark, printing the table as it goes.
@@ -145,17 +136,15 @@ fn register(heap: &Heap, result: bool) -> FrameType {
     } else {
         layout
     };
-    let ft = layout.register(heap).expect("frame layout");
-    // Resume functions are plain `fn`s: they find their layout here (generated code
-    // would have its offsets as constants). One small leak per registration.
-    FRAME.with(|f| f.set(Some(Box::leak(Box::new(ft)))));
-    ft
+    // Resume functions find their layout through `Frame::frame_type` (generated code
+    // would have its offsets as constants).
+    layout.register(heap).expect("frame layout")
 }
 
 /// Resumed at state 0: suspends again in place at state 1. At state 1: returns.
 fn resuspend<'s>(f: &mut Frame<'_, 's>) -> Outcome<'s> {
     if f.state() == 0 {
-        let ft = frame_type();
+        let ft = f.frame_type();
         let k = f
             .recapture(ft, resuspend, 1)
             .expect("reuse does not allocate")
@@ -210,7 +199,7 @@ fn alloc_per_suspension(placement: ContinuationPlacement) -> (f64, f64, f64) {
 
 /// Each frame checks its integer and object and adds its callee's result.
 fn add_frame<'s>(f: &mut Frame<'_, 's>) -> Outcome<'s> {
-    let ft = frame_type();
+    let ft = f.frame_type();
     let callee = if f.state() == 0 { 0 } else { f.result_u64(ft) };
     let i = f.u64(ft, 0);
     let obj = f.ref_addr(ft, 0);
@@ -228,8 +217,7 @@ pub struct ChainBench {
 
 impl ChainBench {
     /// Sets up a heap with the benchmark's frame layout (one reference, one integer,
-    /// a data result slot). Registers the frame type for this thread's resume
-    /// functions.
+    /// a data result slot).
     pub fn new(placement: ContinuationPlacement) -> ChainBench {
         let heap = heap_for(placement);
         let ft = register(&heap, true);

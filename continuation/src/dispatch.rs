@@ -472,8 +472,9 @@ pub fn resume_chain_with<'s, C: 'static>(
     let mut known = u32::MAX;
     let mut ty = check_continuation(scope, obj, &mut known)?;
     let heap = scope.heap_id();
-    // The frame type of the last frame entered, checked to be registered for `C`.
-    let mut ft: Option<FrameType<C>> = None;
+    // The frame type of the frame about to be entered, checked to be registered for
+    // `C`; looked up again only when the type index changes along the chain.
+    let mut ft = frame_type_of::<C>(scope, ty, cur, obj)?;
     loop {
         // SAFETY: `obj` is a live continuation; RESUME and STATE are its private words,
         // written only by `Capture::begin`.
@@ -481,12 +482,9 @@ pub fn resume_chain_with<'s, C: 'static>(
         if resume == 0 {
             return Err(ResumeError::NotCaptured);
         }
-        if ft.as_ref().is_none_or(|f| f.ty.index() != ty) {
-            ft = Some(frame_type_of::<C>(scope, ty, cur)?);
+        if ft.ty.index() != ty {
+            ft = frame_type_of::<C>(scope, ty, cur, obj)?;
         }
-        let Some(ft) = ft.as_ref() else {
-            unreachable!("set just above")
-        };
         // SAFETY: `obj` is a live continuation (checked).
         unsafe { consume(obj)? };
         // SAFETY: a non-zero resume word was written by `Capture::begin` from a
@@ -500,7 +498,7 @@ pub fn resume_chain_with<'s, C: 'static>(
         let mut frame = Frame {
             scope,
             ctx: &mut *ctx,
-            ft,
+            ft: &ft,
             cont: cur,
             state,
             ty,
@@ -581,17 +579,24 @@ pub fn resume_chain_with<'s, C: 'static>(
     }
 }
 
-/// The frame type of continuation type `ty`, if it was registered for context `C`.
+/// The frame type of continuation type `ty` (of continuation `obj`, whose local is
+/// `cur`), if it was registered for context `C`.
 #[inline(never)]
 fn frame_type_of<'s, C: 'static>(
     scope: &mut Scope<'s>,
     ty: u32,
     cur: Local<'s>,
+    obj: ObjectRef,
 ) -> Result<FrameType<C>, ResumeError<'s>> {
     let Some(info) = frame_info(scope, ty) else {
         // A continuation type registered without a `FrameLayout` (a raw descriptor):
-        // no capture wrote its resume word.
-        return Err(ResumeError::NotAContinuation);
+        // no capture can have written its resume word.
+        // SAFETY: `obj` is a live continuation; RESUME is its private word.
+        return Err(if unsafe { obj.load_slot(RESUME_OFFSET) } == 0 {
+            ResumeError::NotCaptured
+        } else {
+            ResumeError::NotAContinuation
+        });
     };
     let ft = *info
         .ft
