@@ -58,14 +58,15 @@ pub use contgc_collector::{
     ContinuationPlacement, DescriptorError, Heap, HeapError, HeapStats, LiveHeap, Local, Mutator,
     NestedScope, ObjectRef, ParkedMutator, PauseRecord, PauseSummary, Persistent, Plain, Resumed,
     RootMode, RootProvider, RootProviderId, RootVisitor, Scope, TaskRoot, TaskletWord,
-    TypeDescriptor, TypeId, Typed,
+    TypeAttachment, TypeDescriptor, TypeId, Typed,
 };
 pub use contgc_heap::{SizeKind, SlotKind, MAX_OBJECT_BYTES, MAX_SMALL_OBJECT};
 
 pub mod continuation {
     //! Suspended async frames as heap objects: [`FrameLayout`]s registered as
     //! [`FrameType`]s, [`Capture`] of a frame's live state into its continuation, chains
-    //! built with [`Suspension`] and resumed by [`resume_chain`]; [`layout`] gives the
+    //! built with [`Suspension`] and resumed by [`resume_chain`] (or [`resume_chain_with`],
+    //! which hands frame code a context of the embedder's type); [`layout`] gives the
     //! continuation's fixed offsets for generated code.
 
     // The continuation crate is embedding API throughout: all of it is exported.
