@@ -14,7 +14,9 @@
 //!   leaf -> root ([`Suspension`]);
 //! - [`dispatch`]: resuming a chain, propagating each frame's result into the next
 //!   continuation's result slot, and unwinding an exception to the next frame whose
-//!   flags say it handles exceptions.
+//!   flags say it handles exceptions; resumption is one-shot;
+//! - [`async_stack`]: a chain's logical async stack (frame names and suspension
+//!   points, leaf to root) for diagnostics.
 //!
 //! The collector never depends on this crate: it knows a continuation only through
 //! its type descriptor (which words are references, which are byrefs, that slot 0 is
@@ -22,10 +24,12 @@
 
 #![warn(missing_docs)]
 
+pub mod async_stack;
 pub mod capture;
 pub mod dispatch;
 pub mod layout;
 
+pub use async_stack::{async_stack, AsyncStack, StackEnd, StackFrame};
 pub use capture::{Capture, Continuation, Suspension};
 pub use dispatch::{
     resume_chain, resume_chain_with, ChainOutcome, Frame, Outcome, ResumeError, ResumeFn, Value,

@@ -5,8 +5,8 @@
 
 use contgc_collector::{CollectionKind, Config, Heap, Scope, TypeDescriptor};
 use contgc_continuation::{
-    resume_chain_with, Capture, ChainOutcome, Continuation, Frame, FrameLayout, FrameType, Outcome,
-    ResultKind, ResumeError, ResumeFn, Suspension, Value,
+    async_stack, resume_chain_with, Capture, ChainOutcome, Continuation, Frame, FrameLayout,
+    FrameType, Outcome, ResultKind, ResumeError, ResumeFn, StackEnd, Suspension, Value,
 };
 
 /// What the test frames share: counters and types, handed to them as their context
@@ -124,11 +124,19 @@ fn linked<'s>(s: &mut Scope<'s>, frames: &[Continuation<'s>]) {
 fn a_chain_is_resumed_once() {
     with_scope(|s, _, ft, ctx| {
         let leaf = chain(s, ft, 3);
+        let stack = async_stack(s, leaf);
+        assert_eq!((stack.frames.len(), stack.end), (3, StackEnd::Root));
+        assert!(stack.frames.iter().all(|f| f.resumable && f.name == "F"));
         let before = ctx.runs;
         assert_eq!(
             resume_chain_with(s, leaf, ctx),
             Ok(ChainOutcome::Completed(Value::Unit))
         );
+        // The async stack shows the frames consumed.
+        let stack = async_stack(s, leaf);
+        assert_eq!(stack.frames.len(), 3);
+        assert!(stack.frames.iter().all(|f| !f.resumable));
+        assert!(stack.to_string().contains("[already resumed]"));
         assert_eq!(ctx.runs - before, 3 + (1 + 2)); // three frames, data 0, 1, 2
                                                     // The chain completed: resuming it again runs nothing.
         assert_eq!(
