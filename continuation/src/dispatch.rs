@@ -146,7 +146,7 @@ impl fmt::Display for ResumeError<'_> {
                 registered, given, ..
             } => write!(
                 f,
-                "a frame registered for context type `{registered}` cannot be resumed with a context of type `{given}`"
+                "a frame registered for context type `{registered}` cannot be resumed with a context of type `{given}` (their type ids differ; the names omit lifetimes)"
             ),
             ResumeError::OrphanedCallers { .. } => write!(
                 f,
@@ -225,6 +225,12 @@ impl<'r, 's, C> Frame<'r, 's, C> {
 
     /// The embedder's context, as given to [`resume_chain_with`] (the same object for
     /// every frame of the run).
+    ///
+    /// Frame code runs on the dispatching scope's mutator: it must not attach a second
+    /// mutator of the same heap on this thread (for example through a `Heap` kept in
+    /// the context) and allocate or collect with it, since that collection would wait
+    /// for this thread's running mutator forever (see `Heap::mutator`). Use
+    /// [`scope`](Self::scope) instead.
     #[inline(always)]
     pub fn ctx(&mut self) -> &mut C {
         self.ctx
@@ -472,6 +478,11 @@ pub fn resume_chain_with<'s, C: 'static>(
     let mut known = u32::MAX;
     let mut ty = check_continuation(scope, obj, &mut known)?;
     let heap = scope.heap_id();
+    // SAFETY: `obj` is a live continuation (checked); RESUME is its private word. A
+    // leaf never captured is reported as such before its frame type is looked up.
+    if unsafe { obj.load_slot(RESUME_OFFSET) } == 0 {
+        return Err(ResumeError::NotCaptured);
+    }
     // The frame type of the frame about to be entered, checked to be registered for
     // `C`; looked up again only when the type index changes along the chain.
     let mut ft = frame_type_of::<C>(scope, ty, cur, obj)?;

@@ -327,3 +327,22 @@ fn reading_a_frame_with_a_frame_type_of_another_heap_is_refused() {
         let _ = resume_chain_with(s, k, &mut Foreign(foreign));
     });
 }
+
+#[test]
+fn a_never_captured_frame_is_reported_as_such_whatever_the_context() {
+    // Found by review: the context check ran first and reported a mismatch.
+    let h = heap();
+    let ft = FrameLayout::new("F")
+        .register_with_context::<Vm>(&h)
+        .unwrap();
+    let mut m = h.mutator();
+    m.scope(|s| {
+        let k = s.alloc(ft.type_id()).unwrap();
+        let k = Continuation::from_local(s, k).unwrap();
+        assert_eq!(resume_chain(s, k), Err(ResumeError::NotCaptured));
+        assert_eq!(
+            resume_chain_with(s, k, &mut Vm::default()),
+            Err(ResumeError::NotCaptured)
+        );
+    });
+}
