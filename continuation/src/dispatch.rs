@@ -548,7 +548,9 @@ pub fn resume_chain_with<'s, C: 'static>(
                 ty = check_continuation(scope, obj, &mut known)?;
                 // SAFETY: a live continuation; FLAGS is its private word.
                 let fl = unsafe { obj.load_u32(FLAGS_OFFSET) };
-                if let Some(off) = flags::exception_offset(fl) {
+                let handler = flags::exception_offset(fl)
+                    .filter(|_| fl & flags::HANDLER_BY_STATE == 0 || handles_here(scope, ty, obj));
+                if let Some(off) = handler {
                     if fl & flags::RESUMED != 0 {
                         return Err(ResumeError::AlreadyResumed);
                     }
@@ -622,6 +624,16 @@ fn frame_type_of<'s, C: 'static>(
         });
     }
     Ok(ft.cast())
+}
+
+/// True if continuation `obj` (of type `ty`, whose handlers cover only some
+/// suspension points) is suspended at a point inside a handler.
+#[cold]
+#[inline(never)]
+fn handles_here(scope: &mut Scope<'_>, ty: u32, obj: ObjectRef) -> bool {
+    // SAFETY: `obj` is a live continuation; STATE is its private word.
+    let state = unsafe { obj.load_u32(STATE_OFFSET) };
+    frame_info(scope, ty).is_some_and(|i| i.handler_states.binary_search(&state).is_ok())
 }
 
 /// Marks the continuation at `obj` consumed; refuses one consumed already.

@@ -93,6 +93,10 @@ pub mod flags {
     /// caller of the frame below it) since it was captured; a continuation can be
     /// linked once per capture, which keeps chains free of cycles.
     pub const LINKED: u32 = 1 << 4;
+    /// With `HANDLES_EXCEPTIONS`: only some suspension points are inside a handler
+    /// ([`FrameLayout::handles_exceptions_at`](crate::FrameLayout::handles_exceptions_at));
+    /// the dispatcher looks the state up in the frame type's list.
+    pub const HANDLER_BY_STATE: u32 = 1 << 5;
     /// The bits a capture writes from the frame type; `RESUMED` and `LINKED` are the
     /// continuation's own state and start clear.
     pub const LAYOUT_BITS: u32 = !(RESUMED | LINKED);
@@ -146,6 +150,8 @@ pub struct FrameLayout {
     data_bytes: u32,
     result: ResultKind,
     handles_exceptions: bool,
+    /// The suspension points inside a handler, if not all of them.
+    handler_states: Option<Vec<u32>>,
 }
 
 impl FrameLayout {
@@ -158,6 +164,7 @@ impl FrameLayout {
             data_bytes: 0,
             result: ResultKind::None,
             handles_exceptions: false,
+            handler_states: None,
         }
     }
     /// Number of live references.
@@ -180,9 +187,28 @@ impl FrameLayout {
         self.result = kind;
         self
     }
-    /// The frame has an exception handler around its awaits.
+    /// The frame has an exception handler around all of its awaits (every suspension
+    /// point): an exception thrown by a callee stops at this frame, in its exception
+    /// slot ([`Frame::take_exception`](crate::Frame::take_exception)). `false` (the
+    /// default) lets exceptions unwind past it.
     pub fn handles_exceptions(mut self, on: bool) -> Self {
         self.handles_exceptions = on;
+        self.handler_states = None;
+        self
+    }
+
+    /// The frame has exception handlers around the awaits at these suspension points
+    /// only (the states its captures use): an exception thrown by a callee stops at
+    /// this frame when it is suspended at one of them, and unwinds past it (consuming
+    /// it) when it is suspended anywhere else. A `finally` or fault block is a handler
+    /// that runs its cleanup and throws the exception on (returns
+    /// [`Outcome::Throw`](crate::Outcome::Throw) with it).
+    pub fn handles_exceptions_at(mut self, states: &[u32]) -> Self {
+        let mut v = states.to_vec();
+        v.sort_unstable();
+        v.dedup();
+        self.handles_exceptions = !v.is_empty();
+        self.handler_states = (!v.is_empty()).then_some(v);
         self
     }
 
@@ -269,6 +295,7 @@ impl FrameLayout {
         };
         let info = Arc::new(FrameInfo {
             ft: OnceLock::new(),
+            handler_states: self.handler_states.clone().unwrap_or_default().into(),
             ctx: std::any::TypeId::of::<C>(),
             ctx_name: std::any::type_name::<C>(),
         });
@@ -285,6 +312,9 @@ impl FrameLayout {
         }
         if self.handles_exceptions {
             fl |= flags::HANDLES_EXCEPTIONS | (exception_at / 8) << flags::EXCEPTION_SHIFT;
+        }
+        if self.handler_states.is_some() {
+            fl |= flags::HANDLER_BY_STATE;
         }
         let ft = FrameType {
             ty,
@@ -313,6 +343,9 @@ pub(crate) struct FrameInfo {
     pub(crate) ft: OnceLock<FrameType>,
     pub(crate) ctx: std::any::TypeId,
     pub(crate) ctx_name: &'static str,
+    /// With [`flags::HANDLER_BY_STATE`]: the suspension points inside a handler,
+    /// sorted.
+    pub(crate) handler_states: Box<[u32]>,
 }
 
 /// The frame type record of continuation type `index` of the scope's heap, if the type
