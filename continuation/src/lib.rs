@@ -15,7 +15,7 @@
 //! - [`dispatch`]: resuming a chain, propagating each frame's result into the next
 //!   continuation's result slot, and unwinding an exception to the next frame whose
 //!   flags say it handles exceptions; resumption is one-shot;
-//! - [`async_stack`]: a chain's logical async stack (frame names and suspension
+//! - [`mod@async_stack`]: a chain's logical async stack (frame names and suspension
 //!   points, leaf to root) for diagnostics.
 //!
 //! The collector never depends on this crate: it knows a continuation only through
