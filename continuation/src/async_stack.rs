@@ -87,6 +87,10 @@ impl fmt::Display for AsyncStack {
 /// The logical async stack of the chain whose leaf is `leaf`: each frame's name and
 /// suspension point, leaf to root. Reads the chain without changing or resuming it,
 /// allocates no heap object, and ends cleanly at a cycle or a non-continuation.
+///
+/// After [`resume_chain`](crate::resume_chain) returns `Threw` or an error, the same
+/// call on the leaf it was given shows the path the exception took: the frames it ran
+/// or unwound through are listed as not resumable.
 pub fn async_stack<'s>(scope: &mut Scope<'s>, leaf: Continuation<'s>) -> AsyncStack {
     let head = scope.raw(leaf.local()).addr();
     let mut frames = Vec::new();
