@@ -21,11 +21,10 @@ use crate::{
     TypeId,
 };
 use contgc_continuation::{
-    resume_chain, Capture, ChainOutcome, Continuation, Frame, FrameLayout, FrameType, Outcome,
+    resume_chain_with, Capture, ChainOutcome, Continuation, Frame, FrameLayout, FrameType, Outcome,
     Suspension, Value,
 };
 use indicatif::{ProgressBar, ProgressStyle};
-use std::cell::Cell;
 
 /// How suspended frames are kept.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -146,26 +145,29 @@ fn int_of(task: usize, depth: usize, frame: usize) -> u64 {
     (task * depth + frame) as u64
 }
 
-thread_local! {
-    static FRAME: Cell<Option<FrameType>> = const { Cell::new(None) };
-    /// (next expected integer, frames checked, errors) while resuming a chain.
-    static CHECK: Cell<(u64, usize, usize)> = const { Cell::new((0, 0, 0)) };
+/// The context of a chain's frames while it is resumed: the next expected integer,
+/// the frames checked and the errors found.
+#[derive(Default)]
+struct Check {
+    expected: u64,
+    frames: usize,
+    errors: usize,
 }
 
 /// The resume function of every benchmark frame: checks the frame's integer against
 /// the expected sequence and its object against the integer.
-fn check_frame<'s>(f: &mut Frame<'_, 's>) -> Outcome<'s> {
-    let ft = FRAME.with(|x| x.get().expect("frame type"));
-    let i = f.u64(&ft, 0);
-    let v = match f.get_ref(&ft, 0) {
+fn check_frame<'s>(f: &mut Frame<'_, 's, Check>) -> Outcome<'s> {
+    let ft = f.frame_type();
+    let i = f.u64(ft, 0);
+    let v = match f.get_ref(ft, 0) {
         Some(o) => f.scope().read_u64(o, 0),
         None => !(i ^ MAGIC),
     };
-    CHECK.with(|c| {
-        let (expected, frames, errors) = c.get();
-        let bad = i != expected || v != i ^ MAGIC;
-        c.set((expected.wrapping_sub(1), frames + 1, errors + bad as usize));
-    });
+    let c = f.ctx();
+    let bad = i != c.expected || v != i ^ MAGIC;
+    c.expected = c.expected.wrapping_sub(1);
+    c.frames += 1;
+    c.errors += bad as usize;
     Outcome::Return(Value::Unit)
 }
 
@@ -226,9 +228,8 @@ pub fn run(opts: &Options) -> Report {
     let ft = FrameLayout::new("AsyncFrame")
         .refs(1)
         .data_bytes(8)
-        .register(&heap)
+        .register_with_context::<Check>(&heap)
         .expect("frame layout");
-    FRAME.with(|f| f.set(Some(ft)));
     let show = opts.progress && frames_total >= 2_000_000;
 
     let roots = match opts.frames {
@@ -297,7 +298,7 @@ fn for_each_task(show: bool, n: usize, what: &str, mut f: impl FnMut(usize)) {
 
 fn suspend_heap_tasks(
     heap: &Heap,
-    ft: &FrameType,
+    ft: &FrameType<Check>,
     obj_ty: TypeId,
     opts: &Options,
     show: bool,
@@ -368,13 +369,19 @@ fn resume_tasks(heap: &Heap, roots: Vec<TaskRoot>, opts: &Options, show: bool) -
 
 /// Resumes a heap-frames task's chain; each frame checks itself (see `check_frame`).
 fn check_heap_task(s: &mut Scope<'_>, root: TaskRoot, t: usize, opts: &Options) -> (usize, usize) {
-    CHECK.with(|c| c.set((int_of(t, opts.depth, opts.depth - 1), 0, 0)));
+    let mut check = Check {
+        expected: int_of(t, opts.depth, opts.depth - 1),
+        ..Check::default()
+    };
     let leaf = s.resume_task(root).into_heap().expect("a heap task");
     let completed = match Continuation::from_local(s, leaf) {
-        Some(k) => resume_chain(s, k).expect("resume") == ChainOutcome::Completed(Value::Unit),
+        Some(k) => {
+            resume_chain_with(s, k, &mut check).expect("resume")
+                == ChainOutcome::Completed(Value::Unit)
+        }
         None => false,
     };
-    let (_, f, e) = CHECK.with(|c| c.get());
+    let (f, e) = (check.frames, check.errors);
     (f, e + usize::from(!completed || f != opts.depth))
 }
 
