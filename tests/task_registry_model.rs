@@ -22,9 +22,9 @@
 //! * extend a live tasklet (more words pushed into a registered tasklet, whose group
 //!   may be aged old by then);
 //! * resume a random live task and check every value: a heap task is run with
-//!   `resume_chain`, whose resume function checks each frame's integer and object in
-//!   order; a tasklet's `TaskletWord`s are checked one by one (a byref must be
-//!   `Unresolved` at its raw address if no collection ran since it was pushed, and
+//!   `resume_chain_with`, whose resume function checks each frame's integer and
+//!   object in order; a tasklet's `TaskletWord`s are checked one by one (a byref must
+//!   be `Unresolved` at its raw address if no collection ran since it was pushed, and
 //!   resolved to the right base and offset otherwise);
 //! * resume a heap task whose leaf suspends again into its own (possibly old)
 //!   continuation with a fresh object, and register it again;
@@ -53,7 +53,7 @@
 //! No sleeps, no timing assertions.
 
 use contgc::continuation::{
-    resume_chain, Capture, ChainOutcome, Continuation, Frame, FrameLayout, FrameType, Outcome,
+    resume_chain_with, Capture, ChainOutcome, Continuation, Frame, FrameLayout, FrameType, Outcome,
     Suspension, Value,
 };
 use contgc::Byref;
@@ -64,7 +64,6 @@ use contgc::{
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
-use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
@@ -89,7 +88,7 @@ struct Types {
     /// Garbage.
     junk: TypeId,
     /// One reference (the frame's object), 8 data bytes (its integer).
-    frame: FrameType,
+    frame: FrameType<Check>,
 }
 
 impl Types {
@@ -109,7 +108,7 @@ impl Types {
         let frame = FrameLayout::new("Frame")
             .refs(1)
             .data_bytes(8)
-            .register(heap)
+            .register_with_context::<Check>(heap)
             .unwrap();
         Types {
             obj,
@@ -118,11 +117,6 @@ impl Types {
             junk,
             frame,
         }
-    }
-
-    /// Makes the types usable by this thread's resume functions.
-    fn install(&self) {
-        TYPES.with(|t| t.set(Some(*self)));
     }
 }
 
@@ -155,8 +149,7 @@ impl Size {
     }
 }
 
-fn new_obj<'s>(s: &mut Scope<'s>, size: Size, v: u64) -> Local<'s> {
-    let t = TYPES.with(|t| t.get()).expect("types set on this thread");
+fn new_obj<'s>(s: &mut Scope<'s>, t: &Types, size: Size, v: u64) -> Local<'s> {
     let ty = match size {
         Size::Small => t.obj,
         Size::Mid => t.mid,
@@ -238,53 +231,53 @@ struct Task {
 // Heap-frames tasks.
 // ---------------------------------------------------------------------------------
 
-thread_local! {
-    static TYPES: Cell<Option<Types>> = const { Cell::new(None) };
+/// The context of a heap task's frames while it is resumed (no thread-locals).
+struct Check {
+    types: Types,
     /// Frames the running chain must still resume, leaf first.
-    static EXPECT: RefCell<VecDeque<(u64, u64)>> = const { RefCell::new(VecDeque::new()) };
+    expect: VecDeque<(u64, u64)>,
     /// The first mismatch a resume function found.
-    static FRAME_ERROR: RefCell<Option<String>> = const { RefCell::new(None) };
+    error: Option<String>,
     /// If set, the next frame resumed suspends again after its check, into its own
     /// continuation, with a fresh object of this value and this integer.
-    static RESUSPEND: Cell<Option<(u64, u64)>> = const { Cell::new(None) };
+    resuspend: Option<(u64, u64)>,
 }
 
-fn frame_error(e: String) {
-    FRAME_ERROR.with(|f| {
-        f.borrow_mut().get_or_insert(e);
-    });
+impl Check {
+    fn frame_error(&mut self, e: String) {
+        self.error.get_or_insert(e);
+    }
 }
 
 /// The resume function of every test frame: checks the frame's integer and object
 /// against the next expected frame; then returns, or suspends again if asked to
-/// (`RESUSPEND`).
-fn check_frame<'s>(f: &mut Frame<'_, 's>) -> Outcome<'s> {
-    let ft = TYPES
-        .with(|t| t.get())
-        .expect("types set on this thread")
-        .frame;
-    let int = f.u64(&ft, 0);
-    let got = f.get_ref(&ft, 0).map(|o| {
+/// (`Check::resuspend`).
+fn check_frame<'s>(f: &mut Frame<'_, 's, Check>) -> Outcome<'s> {
+    let ft = f.frame_type();
+    let int = f.u64(ft, 0);
+    let got = f.get_ref(ft, 0).map(|o| {
         let s = f.scope();
         (s.read_u64(o, 0), s.read_u64(o, 8))
     });
-    match EXPECT.with(|e| e.borrow_mut().pop_front()) {
-        None => frame_error(format!("frame with integer {int} resumed past the root")),
+    let check = f.ctx();
+    match check.expect.pop_front() {
+        None => check.frame_error(format!("frame with integer {int} resumed past the root")),
         Some((v, i)) => {
             if int != i || got != Some((v, v ^ MAGIC)) {
-                frame_error(format!(
+                check.frame_error(format!(
                     "frame resumed with integer {int} and object {got:x?}; expected integer {i} and object value {v:#x}"
                 ));
             }
         }
     }
-    let Some((v, i)) = RESUSPEND.with(|r| r.take()) else {
+    let Some((v, i)) = check.resuspend.take() else {
         return Outcome::Return(Value::Unit);
     };
+    let t = check.types;
     // The allocation may collect; the frame's continuation is a local, so it follows.
-    let obj = new_obj(f.scope(), Size::Small, v);
+    let obj = new_obj(f.scope(), &t, Size::Small, v);
     let k = f.continuation();
-    let mut c = Capture::begin(f.scope(), &ft, Some(k), check_frame, 0).expect("capture");
+    let mut c = Capture::begin(f.scope(), ft, Some(k), check_frame, 0).expect("capture");
     c.set_ref(0, Some(obj)).set_u64(0, i);
     Outcome::Suspend(c.finish())
 }
@@ -306,7 +299,7 @@ fn suspend_heap(
         let mut root = None;
         for _ in 0..depth {
             let (v, i) = (gen.next(), gen.next());
-            let obj = new_obj(s, Size::Small, v);
+            let obj = new_obj(s, t, Size::Small, v);
             garbage(s, t, garbage_between, false);
             let mut c = Capture::begin(s, &t.frame, None, check_frame, 0).expect("capture");
             c.set_ref(0, Some(obj)).set_u64(0, i);
@@ -333,6 +326,7 @@ fn suspend_heap(
 /// again: its new root is returned.
 fn check_heap_task(
     s: &mut Scope<'_>,
+    t: &Types,
     root: TaskRoot,
     frames: &[(u64, u64)],
     resuspend: Option<(u64, u64)>,
@@ -346,15 +340,17 @@ fn check_heap_task(
                 "a heap task's head is not a continuation",
             ));
         };
-        EXPECT.with(|e| *e.borrow_mut() = frames.iter().copied().collect());
-        FRAME_ERROR.with(|e| *e.borrow_mut() = None);
-        RESUSPEND.with(|r| r.set(resuspend));
-        let out = resume_chain(s, k).expect("resume");
-        RESUSPEND.with(|r| r.set(None));
-        if let Some(e) = FRAME_ERROR.with(|e| e.borrow_mut().take()) {
+        let mut check = Check {
+            types: *t,
+            expect: frames.iter().copied().collect(),
+            error: None,
+            resuspend,
+        };
+        let out = resume_chain_with(s, k, &mut check).expect("resume");
+        if let Some(e) = check.error {
             return Err(TestCaseError::fail(e));
         }
-        let left = EXPECT.with(|e| e.borrow().len());
+        let left = check.expect.len();
         match (resuspend, out) {
             (None, ChainOutcome::Completed(Value::Unit)) => {
                 prop_assert_eq!(left, 0, "frames never resumed");
@@ -406,6 +402,7 @@ enum Item {
 /// Pushes `items` into the registered tasklet `root`, recording them in `want`.
 fn push_items(
     s: &mut Scope<'_>,
+    t: &Types,
     gen: &mut Gen,
     root: &mut TaskRoot,
     items: &[Item],
@@ -418,7 +415,7 @@ fn push_items(
             match *item {
                 Item::Ref(size) => {
                     let v = gen.next();
-                    let o = new_obj(s, size, v);
+                    let o = new_obj(s, t, size, v);
                     let i = s.tasklet_push_ref(root, Some(o));
                     prop_assert_eq!(i, want.len());
                     want.push(Word::Ref(Some(v)));
@@ -457,7 +454,7 @@ fn push_items(
                         }
                         (size, _) => {
                             let (size, v) = (size.unwrap_or(Size::Small), gen.next());
-                            (new_obj(s, size, v), size, v, None)
+                            (new_obj(s, t, size, v), size, v, None)
                         }
                     };
                     let offset = offset % size.payload();
@@ -476,7 +473,7 @@ fn push_items(
                     want.push(Word::ByrefBase);
                 }
                 Item::BadByref(offset) => {
-                    let o = new_obj(s, Size::Small, gen.next());
+                    let o = new_obj(s, t, Size::Small, gen.next());
                     prop_assert!(
                         s.tasklet_push_byref(root, o, offset).is_err(),
                         "a byref to payload byte {} of a 16-byte object was accepted",
@@ -491,12 +488,13 @@ fn push_items(
 
 fn suspend_tasklet(
     s: &mut Scope<'_>,
+    t: &Types,
     gen: &mut Gen,
     items: &[Item],
 ) -> Result<Task, TestCaseError> {
     let mut root = s.new_tasklet();
     let mut want = Vec::new();
-    push_items(s, gen, &mut root, items, &mut want)?;
+    push_items(s, t, gen, &mut root, items, &mut want)?;
     Ok(Task {
         root,
         want: Want::Tasklet(want),
@@ -592,16 +590,16 @@ fn check_tasklet(s: &mut Scope<'_>, root: TaskRoot, want: &[Word]) -> Result<(),
     })
 }
 
-fn check_task(s: &mut Scope<'_>, task: Task) -> Result<(), TestCaseError> {
+fn check_task(s: &mut Scope<'_>, t: &Types, task: Task) -> Result<(), TestCaseError> {
     match &task.want {
-        Want::Heap(frames) => check_heap_task(s, task.root, frames, None).map(drop),
+        Want::Heap(frames) => check_heap_task(s, t, task.root, frames, None).map(drop),
         Want::Tasklet(words) => check_tasklet(s, task.root, words),
     }
 }
 
 /// Resumes a task, turning a failed check into a panic (for the thread test).
-fn resume_or_panic(s: &mut Scope<'_>, task: Task) {
-    if let Err(e) = check_task(s, task) {
+fn resume_or_panic(s: &mut Scope<'_>, t: &Types, task: Task) {
+    if let Err(e) = check_task(s, t, task) {
         panic!("{e}");
     }
 }
@@ -734,7 +732,6 @@ fn run_model(mode: RootMode, p: &Params, ops: &[Op]) -> Result<(), TestCaseError
     }
     let heap = Heap::new(b.build().unwrap()).unwrap();
     let t = Types::register(&heap);
-    t.install();
     let mut gen = Gen(0);
     let mut m = heap.mutator();
     let mut live: Vec<Task> = Vec::new();
@@ -754,7 +751,7 @@ fn run_model(mode: RootMode, p: &Params, ops: &[Op]) -> Result<(), TestCaseError
                 live.push(task);
             }
             Op::SuspendTasklet(items) => {
-                let task = m.scope(|s| suspend_tasklet(s, &mut gen, items))?;
+                let task = m.scope(|s| suspend_tasklet(s, &t, &mut gen, items))?;
                 live.push(task);
             }
             Op::Extend { pick, items } => {
@@ -766,13 +763,13 @@ fn run_model(mode: RootMode, p: &Params, ops: &[Op]) -> Result<(), TestCaseError
                     let Want::Tasklet(want) = &mut task.want else {
                         unreachable!()
                     };
-                    m.scope(|s| push_items(s, &mut gen, &mut task.root, items, want))?;
+                    m.scope(|s| push_items(s, &t, &mut gen, &mut task.root, items, want))?;
                 }
             }
             &Op::Resume(pick) => {
                 if !live.is_empty() {
                     let task = live.swap_remove(pick % live.len());
-                    m.scope(|s| check_task(s, task))?;
+                    m.scope(|s| check_task(s, &t, task))?;
                 }
             }
             &Op::Resuspend(pick) => {
@@ -785,7 +782,8 @@ fn run_model(mode: RootMode, p: &Params, ops: &[Op]) -> Result<(), TestCaseError
                         unreachable!()
                     };
                     let leaf = (gen.next(), gen.next());
-                    let root = m.scope(|s| check_heap_task(s, task.root, frames, Some(leaf)))?;
+                    let root =
+                        m.scope(|s| check_heap_task(s, &t, task.root, frames, Some(leaf)))?;
                     frames[0] = leaf;
                     live.push(Task {
                         root: root.expect("re-registered"),
@@ -800,7 +798,7 @@ fn run_model(mode: RootMode, p: &Params, ops: &[Op]) -> Result<(), TestCaseError
             }
             &Op::Bulk(count) => m.scope(|s| -> Result<(), TestCaseError> {
                 for _ in 0..count {
-                    live.push(suspend_tasklet(s, &mut gen, &[Item::Ref(Size::Small)])?);
+                    live.push(suspend_tasklet(s, &t, &mut gen, &[Item::Ref(Size::Small)])?);
                 }
                 Ok(())
             })?,
@@ -809,7 +807,7 @@ fn run_model(mode: RootMode, p: &Params, ops: &[Op]) -> Result<(), TestCaseError
                     let i = pick.wrapping_add(j.wrapping_mul(7919)) % live.len();
                     let task = live.swap_remove(i);
                     if resume {
-                        check_task(s, task)?;
+                        check_task(s, &t, task)?;
                     }
                 }
                 Ok(())
@@ -839,7 +837,7 @@ fn run_model(mode: RootMode, p: &Params, ops: &[Op]) -> Result<(), TestCaseError
     // Resume everything left, oldest first, after a collection.
     m.collect(CollectionKind::Minor);
     for task in live.drain(..) {
-        m.scope(|s| check_task(s, task))?;
+        m.scope(|s| check_task(s, &t, task))?;
     }
     prop_assert_eq!(heap.stats().suspended_tasks, 0);
     m.collect(CollectionKind::Major);
@@ -905,7 +903,6 @@ proptest! {
 fn the_checker_detects_divergence() {
     let heap = Heap::new(Config::builder().verify_after_gc(true).build().unwrap()).unwrap();
     let t = Types::register(&heap);
-    t.install();
     let mut gen = Gen(0);
     let mut m = heap.mutator();
     m.scope(|s| {
@@ -914,7 +911,7 @@ fn the_checker_detects_divergence() {
             unreachable!()
         };
         frames[1].1 += 1;
-        assert!(check_heap_task(s, task.root, &frames, None).is_err());
+        assert!(check_heap_task(s, &t, task.root, &frames, None).is_err());
         let items = [
             Item::Ref(Size::Small),
             Item::Data(5),
@@ -924,13 +921,13 @@ fn the_checker_detects_divergence() {
                 offset: 3,
             },
         ];
-        let task = suspend_tasklet(s, &mut gen, &items).unwrap();
+        let task = suspend_tasklet(s, &t, &mut gen, &items).unwrap();
         let Want::Tasklet(mut words) = task.want else {
             unreachable!()
         };
         words[1] = Word::Data(6);
         assert!(check_tasklet(s, task.root, &words).is_err());
-        let task = suspend_tasklet(s, &mut gen, &items).unwrap();
+        let task = suspend_tasklet(s, &t, &mut gen, &items).unwrap();
         let Want::Tasklet(words) = task.want else {
             unreachable!()
         };
@@ -973,7 +970,6 @@ fn tasks_in_thousands_of_groups() {
         )
         .unwrap();
         let t = Types::register(&heap);
-        t.install();
         let mut gen = Gen(0);
         let mut tasks = Vec::with_capacity(TASKS);
         for i in 0..TASKS {
@@ -982,7 +978,7 @@ fn tasks_in_thousands_of_groups() {
                 if i % 2 == 0 {
                     suspend_heap(s, &t, &mut gen, 1, false, 0)
                 } else {
-                    suspend_tasklet(s, &mut gen, &[Item::Ref(Size::Small)]).unwrap()
+                    suspend_tasklet(s, &t, &mut gen, &[Item::Ref(Size::Small)]).unwrap()
                 }
             });
             tasks.push(task);
@@ -996,7 +992,7 @@ fn tasks_in_thousands_of_groups() {
             // The newest tasks (young, in the last groups) first, with collections
             // in between.
             for (n, task) in tasks.drain(..).rev().enumerate() {
-                check_task(s, task).unwrap_or_else(|e| panic!("{mode:?}: {e}"));
+                check_task(s, &t, task).unwrap_or_else(|e| panic!("{mode:?}: {e}"));
                 if n % 97 == 0 {
                     s.collect(CollectionKind::Minor);
                 }
@@ -1022,7 +1018,6 @@ fn resuming_a_task_of_another_heap_panics() {
 fn pushing_into_a_heap_task_panics() {
     let heap = Heap::new(Config::default()).unwrap();
     let t = Types::register(&heap);
-    t.install();
     let mut m = heap.mutator();
     m.scope(|s| {
         let mut task = suspend_heap(s, &t, &mut Gen(0), 2, false, 0);
@@ -1055,7 +1050,6 @@ fn worker(
     tx: mpsc::Sender<Task>,
     rx: mpsc::Receiver<Task>,
 ) -> Done {
-    t.install();
     let mut gen = Gen((id as u64) << 48);
     let mut m = heap.mutator();
     let mut own: Vec<Task> = Vec::new();
@@ -1084,7 +1078,7 @@ fn worker(
                 let task = if k % 2 == 0 {
                     suspend_heap(s, &t, &mut gen, 1 + k % 4, k % 4 == 0, k % 3)
                 } else {
-                    suspend_tasklet(s, &mut gen, &tasklet_items[..1 + k % 6]).unwrap()
+                    suspend_tasklet(s, &t, &mut gen, &tasklet_items[..1 + k % 6]).unwrap()
                 };
                 if k < SEND {
                     tx.send(task).expect("the other thread is alive");
@@ -1120,8 +1114,15 @@ fn worker(
             // tasks.
             for task in received.iter_mut() {
                 if let Want::Tasklet(want) = &mut task.want {
-                    push_items(s, &mut gen, &mut task.root, &[Item::Ref(Size::Small)], want)
-                        .unwrap();
+                    push_items(
+                        s,
+                        &t,
+                        &mut gen,
+                        &mut task.root,
+                        &[Item::Ref(Size::Small)],
+                        want,
+                    )
+                    .unwrap();
                 }
             }
             garbage(s, &t, 200 + 100 * (round % 3), round % 5 == 0);
@@ -1131,13 +1132,13 @@ fn worker(
                     drop(task);
                     done.dropped += 1;
                 } else {
-                    resume_or_panic(s, task);
+                    resume_or_panic(s, &t, task);
                     done.resumed += 1;
                 }
             }
             for j in 0..2 {
                 if !own.is_empty() {
-                    resume_or_panic(s, own.swap_remove((round * 17 + j) % own.len()));
+                    resume_or_panic(s, &t, own.swap_remove((round * 17 + j) % own.len()));
                     done.resumed += 1;
                 }
             }
@@ -1145,7 +1146,7 @@ fn worker(
                 // Everything this thread holds, so that groups empty while their
                 // owners still fill them.
                 for task in received.drain(..).chain(own.drain(..)) {
-                    resume_or_panic(s, task);
+                    resume_or_panic(s, &t, task);
                     done.resumed += 1;
                 }
             }
@@ -1157,7 +1158,7 @@ fn worker(
     m.collect(CollectionKind::Minor);
     m.scope(|s| {
         for task in received.drain(..).chain(own.drain(..)) {
-            resume_or_panic(s, task);
+            resume_or_panic(s, &t, task);
             done.resumed += 1;
         }
     });

@@ -3,14 +3,14 @@
 
 use contgc_collector::{CollectionKind, Config, DescriptorError, Heap, TypeDescriptor};
 use contgc_continuation::{
-    resume_chain, Capture, ChainOutcome, Continuation, Frame, FrameLayout, FrameType, Outcome,
-    ResumeError, Suspension, Value,
+    resume_chain, resume_chain_with, Capture, ChainOutcome, Continuation, Frame, FrameLayout,
+    Outcome, ResumeError, ResumeFn, Suspension, Value,
 };
-use std::cell::Cell;
 
-thread_local! {
-    static FT: Cell<Option<FrameType>> = const { Cell::new(None) };
-    static GARBAGE: Cell<Option<contgc_collector::TypeId>> = const { Cell::new(None) };
+/// The context of the allocating chain's frames: the type of the garbage the first
+/// frame allocates (no thread-locals).
+struct Ctx {
+    garbage: contgc_collector::TypeId,
 }
 
 fn heap() -> Heap {
@@ -26,22 +26,23 @@ fn heap() -> Heap {
 
 /// Allocates enough to collect several times, then reads its own data: the dispatcher
 /// must not keep using the address it had before the frame ran.
-fn allocating_frame<'s>(f: &mut Frame<'_, 's>) -> Outcome<'s> {
-    let ft = FT.with(|x| x.get().unwrap());
-    let g = GARBAGE.with(|x| x.get().unwrap());
+fn allocating_frame<'s>(f: &mut Frame<'_, 's, Ctx>) -> Outcome<'s> {
+    let ft = f.frame_type();
+    let g = f.ctx().garbage;
     for _ in 0..20_000 {
         f.scope().scope(|s| {
             s.alloc(g).unwrap();
         });
     }
-    let v = f.u64(&ft, 0);
+    let v = f.u64(ft, 0);
     Outcome::Return(Value::Data(v))
 }
 
-fn adding_frame<'s>(f: &mut Frame<'_, 's>) -> Outcome<'s> {
-    let ft = FT.with(|x| x.get().unwrap());
-    let callee = if f.state() == 0 { 0 } else { f.result_u64(&ft) };
-    Outcome::Return(Value::Data(callee + f.u64(&ft, 0)))
+/// Adds its data word to its callee's result (any context: it needs none).
+fn adding_frame<'s, C>(f: &mut Frame<'_, 's, C>) -> Outcome<'s> {
+    let ft = f.frame_type();
+    let callee = if f.state() == 0 { 0 } else { f.result_u64(ft) };
+    Outcome::Return(Value::Data(callee + f.u64(ft, 0)))
 }
 
 #[test]
@@ -50,19 +51,16 @@ fn a_frame_that_allocates_and_then_reads_does_not_leave_the_dispatcher_stale() {
     let ft = FrameLayout::new("F")
         .data_bytes(8)
         .result(contgc_continuation::ResultKind::Data)
-        .register(&h)
+        .register_with_context::<Ctx>(&h)
         .unwrap();
-    FT.with(|x| x.set(Some(ft)));
-    GARBAGE.with(|x| {
-        x.set(Some(
-            h.register_type(&TypeDescriptor::fixed("G", 32)).unwrap(),
-        ))
-    });
+    let mut ctx = Ctx {
+        garbage: h.register_type(&TypeDescriptor::fixed("G", 32)).unwrap(),
+    };
     let mut m = h.mutator();
     m.scope(|s| {
         let mut chain = Suspension::new();
         for (i, f) in [
-            allocating_frame as contgc_continuation::ResumeFn,
+            allocating_frame as ResumeFn<Ctx>,
             adding_frame,
             adding_frame,
         ]
@@ -75,7 +73,7 @@ fn a_frame_that_allocates_and_then_reads_does_not_leave_the_dispatcher_stale() {
         }
         let before = h.stats().minor_collections;
         assert_eq!(
-            resume_chain(s, chain.head().unwrap()).expect("resume"),
+            resume_chain_with(s, chain.head().unwrap(), &mut ctx).expect("resume"),
             ChainOutcome::Completed(Value::Data(10 + 11 + 12))
         );
         assert!(h.stats().minor_collections > before, "the frame collected");

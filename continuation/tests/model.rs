@@ -23,10 +23,10 @@
 //! unresolved only while no collection has run since the raw capture, otherwise
 //! resolved to the captured base and offset), write a fresh value through every byref
 //! and check that exactly the captured field of the base changed. Finally every chain
-//! is resumed with `resume_chain`: each frame checks its data, references and result
-//! slot through the `Frame` accessors, reads and writes through its byrefs, and
-//! returns a value that must reach its caller's result slot (and the root's value the
-//! chain's outcome).
+//! is resumed with `resume_chain_with`, the model as its context: each frame checks
+//! its data, references and result slot through the `Frame` accessors, reads and
+//! writes through its byrefs, and returns a value that must reach its caller's result
+//! slot (and the root's value the chain's outcome).
 //!
 //! Cases: `CONTGC_CONT_CASES` (default 1024) normal cases, a quarter of that under GC
 //! stress.
@@ -37,12 +37,11 @@ use contgc_collector::{
 };
 use contgc_continuation::layout::STATE_OFFSET;
 use contgc_continuation::{
-    resume_chain, Capture, ChainOutcome, Continuation, Frame, FrameLayout, FrameType, Outcome,
-    ResultKind, Suspension, Value,
+    resume_chain, resume_chain_with, Capture, ChainOutcome, Continuation, Frame, FrameLayout,
+    FrameType, Outcome, ResultKind, Suspension, Value,
 };
 use proptest::collection::vec;
 use proptest::prelude::*;
-use std::cell::RefCell;
 
 // ---------------------------------------------------------------------------------
 // What a case does.
@@ -327,13 +326,13 @@ struct Obj {
 struct Model {
     small: [TypeId; 3],
     bytes: TypeId,
-    layouts: Vec<(LayoutSpec, FrameType)>,
+    layouts: Vec<(LayoutSpec, FrameType<Ctx>)>,
     objs: Vec<Obj>,
     /// Object id of each rooted local.
     root_ids: Vec<u32>,
     seed: u64,
     fresh: u64,
-    /// Frames resumed by the current `resume_chain`, in order.
+    /// Frames resumed by the current `resume_chain_with`, in order.
     log: Vec<u32>,
 }
 
@@ -423,9 +422,9 @@ impl Model {
     }
 }
 
-thread_local! {
-    static MODEL: RefCell<Option<Model>> = const { RefCell::new(None) };
-}
+/// The context of the frames while a chain is resumed: the model, moved in for the
+/// run (no thread-locals).
+type Ctx = Option<Model>;
 
 // ---------------------------------------------------------------------------------
 // Checks.
@@ -666,17 +665,18 @@ fn check_all<'s>(
 // The resume function: every frame checks itself against the model.
 // ---------------------------------------------------------------------------------
 
-fn model_frame<'s>(f: &mut Frame<'_, 's>) -> Outcome<'s> {
-    MODEL.with(|cell| {
-        let mut guard = cell.borrow_mut();
-        let m = guard
-            .as_mut()
-            .expect("the model is installed while resuming");
-        resume_frame(f, m)
-    })
+fn model_frame<'s>(f: &mut Frame<'_, 's, Ctx>) -> Outcome<'s> {
+    // Out of the context while the frame checks itself (it also uses the frame).
+    let mut m = f
+        .ctx()
+        .take()
+        .expect("the model is installed while resuming");
+    let out = resume_frame(f, &mut m);
+    *f.ctx() = Some(m);
+    out
 }
 
-fn resume_frame<'s>(f: &mut Frame<'_, 's>, m: &mut Model) -> Outcome<'s> {
+fn resume_frame<'s>(f: &mut Frame<'_, 's, Ctx>, m: &mut Model) -> Outcome<'s> {
     let id = f.state();
     let c = m.cont(id).clone();
     let (spec, ft) = m.layouts[c.layout].clone();
@@ -1001,7 +1001,6 @@ fn build_chain<'s>(
 }
 
 fn run_case(case: &Case) {
-    MODEL.with(|c| c.borrow_mut().take());
     let mut b = Config::builder()
         .nursery_size(case.nursery)
         .promotion_age(case.promotion_age)
@@ -1021,7 +1020,7 @@ fn run_case(case: &Case) {
     let bytes = heap
         .register_type(&TypeDescriptor::array("Bytes", 0, 1))
         .expect("byte array type");
-    let layouts: Vec<(LayoutSpec, FrameType)> = case
+    let layouts: Vec<(LayoutSpec, FrameType<Ctx>)> = case
         .layouts
         .iter()
         .enumerate()
@@ -1031,7 +1030,7 @@ fn run_case(case: &Case) {
                 .byrefs(l.byrefs)
                 .data_bytes(l.data_bytes)
                 .result(l.result)
-                .register(&heap)
+                .register_with_context::<Ctx>(&heap)
                 .expect("frame layout");
             (l.clone(), ft)
         })
@@ -1157,11 +1156,9 @@ fn run_case(case: &Case) {
             };
             chains[ci].0 = Some(ChainRoot::Local(head));
             model.log.clear();
-            MODEL.with(|c| c.replace(Some(model)));
-            let out = resume_chain(s, head).expect("resume");
-            model = MODEL
-                .with(|c| c.borrow_mut().take())
-                .expect("the model comes back");
+            let mut ctx = Some(model);
+            let out = resume_chain_with(s, head, &mut ctx).expect("resume");
+            model = ctx.expect("the model comes back");
             let root = *ids.last().expect("a root");
             match out {
                 ChainOutcome::Completed(Value::Data(v)) => {
@@ -1223,10 +1220,6 @@ proptest! {
 // Found by the model test.
 // ---------------------------------------------------------------------------------
 
-thread_local! {
-    static ALIAS_CALLER: std::cell::Cell<Option<FrameType>> = const { std::cell::Cell::new(None) };
-}
-
 /// Returns its own continuation as its value.
 fn returns_itself<'s>(f: &mut Frame<'_, 's>) -> Outcome<'s> {
     Outcome::Return(Value::Ref(Some(f.continuation().local())))
@@ -1234,8 +1227,8 @@ fn returns_itself<'s>(f: &mut Frame<'_, 's>) -> Outcome<'s> {
 
 /// Returns 1 if the reference its callee returned is this frame's own continuation.
 fn got_itself<'s>(f: &mut Frame<'_, 's>) -> Outcome<'s> {
-    let ft = ALIAS_CALLER.with(|c| c.get().expect("caller layout"));
-    let r = f.result_ref(&ft).expect("the callee returned a reference");
+    let ft = f.frame_type();
+    let r = f.result_ref(ft).expect("the callee returned a reference");
     let me = f.continuation().local();
     Outcome::Return(Value::Data(u64::from(f.scope().same(r, me))))
 }
@@ -1251,7 +1244,6 @@ fn a_frame_returning_its_own_continuation() {
         .result(ResultKind::Ref)
         .register(&heap)
         .unwrap();
-    ALIAS_CALLER.with(|c| c.set(Some(caller_ft)));
     let mut m = heap.mutator();
     m.scope(|s| {
         let callee = Capture::begin(s, &callee_ft, None, returns_itself, 0)
