@@ -498,11 +498,11 @@ pub fn resume_chain_with<'s, C: 'static>(
         }
         // SAFETY: `obj` is a live continuation (checked).
         unsafe { consume(obj)? };
-        // SAFETY: a non-zero resume word was written by `Capture::begin` from a
-        // `ResumeFn<D>`, where `D` is the context type the continuation's frame type
-        // was registered for (captures of a `FrameType<D>` take only a `ResumeFn<D>`),
-        // and `ft` was just checked to be registered for `C`: `D` is `C`. The safe
-        // API cannot write private words.
+        // The resume word was written by `Capture::begin` from a `ResumeFn<D>`, `D`
+        // the context type the frame type was registered for (captures of a
+        // `FrameType<D>` take only a `ResumeFn<D>`); the safe API cannot write it.
+        // SAFETY: non-zero, and `ft` was just checked to be registered for `C`, so
+        // `D` is `C`: the address is a `ResumeFn<C>`.
         let f: ResumeFn<C> = unsafe {
             std::mem::transmute::<*const (), ResumeFn<C>>(std::ptr::with_exposed_provenance(resume))
         };
