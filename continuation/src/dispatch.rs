@@ -478,14 +478,11 @@ pub fn resume_chain_with<'s, C: 'static>(
     let mut known = u32::MAX;
     let mut ty = check_continuation(scope, obj, &mut known)?;
     let heap = scope.heap_id();
-    // SAFETY: `obj` is a live continuation (checked); RESUME is its private word. A
-    // leaf never captured is reported as such before its frame type is looked up.
-    if unsafe { obj.load_slot(RESUME_OFFSET) } == 0 {
-        return Err(ResumeError::NotCaptured);
-    }
     // The frame type of the frame about to be entered, checked to be registered for
-    // `C`; looked up again only when the type index changes along the chain.
-    let mut ft = frame_type_of::<C>(scope, ty, cur, obj)?;
+    // `C`; looked up (after the never-captured check, so that such a frame is reported
+    // as such whatever the context) for the leaf and again only when the type index
+    // changes along the chain.
+    let mut ft: Option<FrameType<C>> = None;
     loop {
         // SAFETY: `obj` is a live continuation; RESUME and STATE are its private words,
         // written only by `Capture::begin`.
@@ -493,9 +490,10 @@ pub fn resume_chain_with<'s, C: 'static>(
         if resume == 0 {
             return Err(ResumeError::NotCaptured);
         }
-        if ft.ty.index() != ty {
-            ft = frame_type_of::<C>(scope, ty, cur, obj)?;
+        if ft.is_none_or(|f| f.ty.index() != ty) {
+            ft = Some(frame_type_of::<C>(scope, ty, cur, obj)?);
         }
+        let ft = ft.as_ref().expect("looked up just above");
         // SAFETY: `obj` is a live continuation (checked).
         unsafe { consume(obj)? };
         // The resume word was written by `Capture::begin` from a `ResumeFn<D>`, `D`
@@ -509,7 +507,7 @@ pub fn resume_chain_with<'s, C: 'static>(
         let mut frame = Frame {
             scope,
             ctx: &mut *ctx,
-            ft: &ft,
+            ft,
             cont: cur,
             state,
             ty,

@@ -97,9 +97,6 @@ pub mod flags {
     /// ([`FrameLayout::handles_exceptions_at`](crate::FrameLayout::handles_exceptions_at));
     /// the dispatcher looks the state up in the frame type's list.
     pub const HANDLER_BY_STATE: u32 = 1 << 5;
-    /// The bits a capture writes from the frame type; `RESUMED` and `LINKED` are the
-    /// continuation's own state and start clear.
-    pub const LAYOUT_BITS: u32 = !(RESUMED | LINKED);
     /// Bits 8..20: payload offset of the result slot, in words.
     pub const RESULT_SHIFT: u32 = 8;
     /// Bits 20..32: payload offset of the exception slot, in words.

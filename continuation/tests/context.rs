@@ -4,21 +4,16 @@
 //! for another context type, and names frame types for diagnostics. No thread-locals:
 //! cargo runs these tests as threads of one process, each with heaps of its own.
 
-use contgc_collector::{Config, Heap, Scope, TypeDescriptor};
+mod common;
+
+use contgc_collector::{Heap, Scope, TypeDescriptor};
 use contgc_continuation::{
     resume_chain, resume_chain_with, Capture, ChainOutcome, Continuation, Frame, FrameLayout,
     FrameType, Outcome, ResultKind, ResumeError, ResumeFn, Suspension, Value,
 };
 
 fn heap() -> Heap {
-    Heap::new(
-        Config::builder()
-            .nursery_size(256 << 10)
-            .verify_after_gc(true)
-            .build()
-            .unwrap(),
-    )
-    .unwrap()
+    common::verified_heap(256 << 10)
 }
 
 /// An embedder's VM state.

@@ -3,7 +3,9 @@
 //! completed silently, looped, or kept a stale result) before the contract was
 //! enforced.
 
-use contgc_collector::{CollectionKind, Config, Heap, Scope, TypeDescriptor};
+mod common;
+
+use contgc_collector::{CollectionKind, Heap, Scope, TypeDescriptor};
 use contgc_continuation::{
     async_stack, resume_chain_with, Capture, ChainOutcome, Continuation, Frame, FrameLayout,
     FrameType, Outcome, ResultKind, ResumeError, ResumeFn, StackEnd, Suspension, Value,
@@ -24,14 +26,7 @@ struct Ctx {
 type Ft = FrameType<Ctx>;
 
 fn heap() -> Heap {
-    Heap::new(
-        Config::builder()
-            .nursery_size(256 << 10)
-            .verify_after_gc(true)
-            .build()
-            .unwrap(),
-    )
-    .unwrap()
+    common::verified_heap(256 << 10)
 }
 
 /// A frame type with one reference, 8 data bytes and a reference result slot.

@@ -1,7 +1,9 @@
 //! Misuse of the continuation API is refused (panics or errors), never undefined
 //! behaviour: regression tests for the findings of an unsafe-code review.
 
-use contgc_collector::{CollectionKind, Config, DescriptorError, Heap, TypeDescriptor};
+mod common;
+
+use contgc_collector::{CollectionKind, DescriptorError, Heap, TypeDescriptor};
 use contgc_continuation::{
     resume_chain, resume_chain_with, Capture, ChainOutcome, Continuation, Frame, FrameLayout,
     Outcome, ResumeError, ResumeFn, Suspension, Value,
@@ -14,14 +16,7 @@ struct Ctx {
 }
 
 fn heap() -> Heap {
-    Heap::new(
-        Config::builder()
-            .nursery_size(64 << 10)
-            .verify_after_gc(true)
-            .build()
-            .unwrap(),
-    )
-    .unwrap()
+    common::verified_heap(64 << 10)
 }
 
 /// Allocates enough to collect several times, then reads its own data: the dispatcher
