@@ -1,0 +1,183 @@
+//! The multi-threaded executor: N worker threads, each with its own mutator, taking
+//! tasks from their own deques, the global injector and each other (work stealing).
+
+use crate::cx::{Cx, Step};
+use crate::scheduler::{run_job, Core};
+use crate::spawner::{SpawnError, Spawner};
+use crate::task::JoinHandle;
+use contgc_collector::{DescriptorError, Heap, Scope};
+use std::fmt;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::thread;
+
+/// How [`Executor::shutdown`] ends the tasks left.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shutdown {
+    /// Run every task to its end (new spawns are refused meanwhile).
+    Drain,
+    /// Cancel every task (each resumes with its cancellation exception and runs its
+    /// handlers), then run them to their end.
+    Cancel,
+}
+
+/// A multi-threaded async2 executor: `workers` threads, each owning a
+/// [`Mutator`](contgc_collector::Mutator) of the heap and its own embedder state `E`
+/// (made by the factory given to [`Executor::new`]). A task may be resumed on any
+/// worker. Idle workers park in the state collections count as stopped, so they never
+/// delay a collection.
+///
+/// ```
+/// use contgc::executor::{Executor, Shutdown, Step};
+/// use contgc::continuation::Value;
+/// use contgc::{Config, Heap};
+///
+/// let heap = Heap::new(Config::default()).unwrap();
+/// let ex = Executor::new(&heap, 2, |_worker| ()).unwrap();
+/// let h = ex.spawn(|_s, _cx| Step::Return(Value::Data(7))).unwrap();
+/// assert_eq!(h.wait().unwrap().data(), Some(7)); // this thread holds no mutator
+/// ex.shutdown(Shutdown::Drain);
+/// ```
+pub struct Executor<E: Send + 'static> {
+    core: Arc<Core<E>>,
+    threads: Vec<thread::JoinHandle<E>>,
+}
+
+impl<E: Send + 'static> fmt::Debug for Executor<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Executor")
+            .field("workers", &self.threads.len())
+            .field("live_tasks", &self.core.live.load(Ordering::Relaxed))
+            .finish()
+    }
+}
+
+impl<E: Send + 'static> Executor<E> {
+    /// Starts `workers` worker threads (at least 1) on `heap`; worker `i`'s state is
+    /// `make_state(i)`, made on its thread.
+    pub fn new(
+        heap: &Heap,
+        workers: usize,
+        make_state: impl Fn(usize) -> E + Send + Sync + 'static,
+    ) -> Result<Executor<E>, DescriptorError> {
+        let core = Core::new(heap)?;
+        let n = workers.max(1);
+        let deques: Vec<_> = (0..n)
+            .map(|_| crossbeam_deque::Worker::new_fifo())
+            .collect();
+        let _ = core
+            .stealers
+            .set(deques.iter().map(|d| d.stealer()).collect());
+        let make_state = Arc::new(make_state);
+        let threads = deques
+            .into_iter()
+            .enumerate()
+            .map(|(i, deque)| {
+                let core = core.clone();
+                let make_state = make_state.clone();
+                thread::Builder::new()
+                    .name(format!("contgc-worker-{i}"))
+                    .spawn(move || worker(core, i, deque, &*make_state))
+                    .expect("contgc executor: cannot start a worker thread")
+            })
+            .collect();
+        Ok(Executor { core, threads })
+    }
+
+    /// Spawns a task from any thread; refused once shut down.
+    pub fn spawn<F>(&self, entry: F) -> Result<JoinHandle, SpawnError>
+    where
+        F: for<'s> FnOnce(&mut Scope<'s>, &mut Cx<E>) -> Step<'s> + Send + 'static,
+    {
+        self.spawner().spawn(entry)
+    }
+
+    /// A `Clone + Send + Sync` handle that spawns onto this executor.
+    pub fn spawner(&self) -> Spawner<E> {
+        Spawner::new(self.core.clone())
+    }
+
+    /// The fault kind of `exception`, if it is one of this executor's faults (for
+    /// code outside tasks, such as a task's [`TaskError::Threw`](crate::TaskError)).
+    pub fn fault_kind<'s>(
+        &self,
+        s: &mut Scope<'s>,
+        exception: contgc_collector::Local<'s>,
+    ) -> Option<crate::FaultKind> {
+        self.core.types.fault_kind(s, exception)
+    }
+
+    /// Tasks spawned and not ended.
+    pub fn live_tasks(&self) -> usize {
+        self.core.live.load(Ordering::Acquire)
+    }
+
+    /// Stops the executor: refuses new spawns, ends the tasks left as `mode` says,
+    /// stops the workers and returns their states. Blocks until then; call it from a
+    /// thread that holds no running mutator of the heap (or inside
+    /// [`Mutator::blocking`](contgc_collector::Mutator::blocking)).
+    ///
+    /// With [`Shutdown::Drain`], a task that waits on an event nobody will cause keeps
+    /// the shutdown waiting; [`Shutdown::Cancel`] does not wait for such events.
+    pub fn shutdown(mut self, mode: Shutdown) -> Vec<E> {
+        self.stop(mode)
+    }
+
+    fn stop(&mut self, mode: Shutdown) -> Vec<E> {
+        self.core.shut_down.store(true, Ordering::Release);
+        if mode == Shutdown::Cancel {
+            self.core.cancel_all();
+        }
+        self.core.parker.notify_all();
+        self.threads
+            .drain(..)
+            .map(|t| t.join().expect("contgc executor: a worker thread panicked"))
+            .collect()
+    }
+}
+
+impl<E: Send + 'static> Drop for Executor<E> {
+    fn drop(&mut self) {
+        if !self.threads.is_empty() {
+            self.stop(Shutdown::Cancel);
+        }
+    }
+}
+
+/// A worker thread's loop: run jobs until the executor is shut down and no task is
+/// left.
+fn worker<E: 'static>(
+    core: Arc<Core<E>>,
+    index: usize,
+    deque: crossbeam_deque::Worker<crate::scheduler::Job<E>>,
+    make_state: &(dyn Fn(usize) -> E + Send + Sync),
+) -> E {
+    let mut m = core.heap.mutator();
+    let mut cx = Cx::new(make_state(index), core.clone(), index as u64, deque);
+    let mut n = 0u32;
+    loop {
+        if let Some(job) = core.find_job(&cx) {
+            m.scope(|s| run_job(s, &mut cx, job));
+            n = n.wrapping_add(1);
+            if n.is_multiple_of(64) {
+                core.timers.fire_due();
+                m.safepoint();
+            }
+            continue;
+        }
+        if core.timers.fire_due() > 0 {
+            continue;
+        }
+        let done =
+            || core.shut_down.load(Ordering::Acquire) && core.live.load(Ordering::Acquire) == 0;
+        if done() {
+            break;
+        }
+        let timeout = core.timers.until_next();
+        let cxr = &cx;
+        m.blocking(|| core.parker.park(|| !core.has_work(cxr) && !done(), timeout));
+    }
+    // Wake the other workers: they check `done` too.
+    core.parker.notify_all();
+    cx.into_state()
+}

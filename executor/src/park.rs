@@ -1,0 +1,78 @@
+//! Parking idle workers, and waking them when work arrives.
+//!
+//! The protocol (model-checked with loom in `tests/loom_executor.rs`): a worker that
+//! found no work takes the lock, announces itself in `sleepers`, checks for work once
+//! more and only then waits on the condition variable (which releases the lock). A
+//! producer makes its work visible first, then reads `sleepers` (a `SeqCst` fence
+//! orders the two), and if anyone sleeps, notifies under the lock. Either the worker's
+//! second check sees the work, or the producer sees the sleeper and its notification
+//! reaches the waiting worker (it cannot fall between the check and the wait, which
+//! the lock makes one step). The worker parks inside `Mutator::blocking`, the state a
+//! collection counts as stopped, so an idle worker never delays a collection.
+
+#[cfg(loom)]
+use loom::sync::atomic::{fence, AtomicUsize, Ordering::SeqCst};
+#[cfg(loom)]
+use loom::sync::{Condvar, Mutex};
+#[cfg(not(loom))]
+use std::sync::atomic::{fence, AtomicUsize, Ordering::SeqCst};
+#[cfg(not(loom))]
+use std::sync::{Condvar, Mutex};
+use std::time::Duration;
+
+/// Idle workers' meeting point.
+#[derive(Debug, Default)]
+pub struct Parker {
+    lock: Mutex<()>,
+    cv: Condvar,
+    sleepers: AtomicUsize,
+}
+
+impl Parker {
+    /// A parker with no sleepers.
+    pub fn new() -> Parker {
+        Parker::default()
+    }
+
+    /// Parks the calling thread unless `idle()` turns false (checked after the
+    /// announcement), for at most `timeout` if given. May return spuriously: callers
+    /// look for work again.
+    pub fn park(&self, idle: impl Fn() -> bool, timeout: Option<Duration>) {
+        let g = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        self.sleepers.fetch_add(1, SeqCst);
+        if idle() {
+            match timeout {
+                #[cfg(not(loom))]
+                Some(t) => drop(
+                    self.cv
+                        .wait_timeout(g, t)
+                        .unwrap_or_else(|e| e.into_inner()),
+                ),
+                #[cfg(loom)]
+                Some(_) => drop(self.cv.wait(g).unwrap_or_else(|e| e.into_inner())),
+                None => drop(self.cv.wait(g).unwrap_or_else(|e| e.into_inner())),
+            }
+        } else {
+            drop(g);
+        }
+        self.sleepers.fetch_sub(1, SeqCst);
+    }
+
+    /// Wakes one parked worker, if any, after the caller made work visible.
+    pub fn notify_one(&self) {
+        fence(SeqCst);
+        if self.sleepers.load(SeqCst) > 0 {
+            let _g = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+            self.cv.notify_one();
+        }
+    }
+
+    /// Wakes every parked worker (shutdown, a new earliest timer, a task's end).
+    pub fn notify_all(&self) {
+        fence(SeqCst);
+        if self.sleepers.load(SeqCst) > 0 {
+            let _g = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+            self.cv.notify_all();
+        }
+    }
+}

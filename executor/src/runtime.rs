@@ -1,0 +1,190 @@
+//! The current-thread runtime: the executor run on the embedder's own thread and
+//! mutator, when the embedder calls [`Runtime::run`] or [`Runtime::block_on`].
+
+use crate::cx::{Cx, Step};
+use crate::scheduler::{run_job, Core};
+use crate::spawner::Spawner;
+use crate::task::{JoinHandle, TaskOutput};
+use contgc_collector::{DescriptorError, Heap, Mutator, Scope};
+use std::fmt;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+/// Why a run of a current-thread runtime stopped before its goal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stalled {
+    /// Tasks alive (suspended) when it stopped.
+    pub tasks: usize,
+}
+
+impl fmt::Display for Stalled {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} task(s) wait on events only another thread can cause (no task is ready, no timer is set, no Rust future is pending)",
+            self.tasks
+        )
+    }
+}
+
+impl std::error::Error for Stalled {}
+
+/// A current-thread async2 runtime: tasks run on the calling thread, on the mutator
+/// given to [`run`](Runtime::run) or [`block_on`](Runtime::block_on), with the
+/// embedder's state `E` in their context.
+///
+/// Frame types of its tasks are registered for context [`Cx<E>`]. Other threads can
+/// spawn through a [`Spawner`] and wake tasks (completions, channels, Rust futures);
+/// what they queue runs at the next `run`.
+///
+/// ```
+/// use contgc::executor::{Runtime, Step};
+/// use contgc::continuation::Value;
+/// use contgc::{Config, Heap};
+///
+/// let heap = Heap::new(Config::default()).unwrap();
+/// let mut rt = Runtime::new(&heap, ()).unwrap();
+/// let mut m = heap.mutator();
+/// let out = rt
+///     .block_on(&mut m, |_s, _cx| Step::Return(Value::Data(42)))
+///     .unwrap();
+/// assert_eq!(out.unwrap().data(), Some(42));
+/// ```
+pub struct Runtime<E: 'static> {
+    core: Arc<Core<E>>,
+    cx: Cx<E>,
+}
+
+impl<E: 'static> fmt::Debug for Runtime<E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Runtime")
+            .field("live_tasks", &self.core.live.load(Ordering::Relaxed))
+            .finish()
+    }
+}
+
+impl<E: 'static> Runtime<E> {
+    /// A runtime for `heap`, with the embedder's state `state`. Registers the
+    /// executor's frame type (the await sentinel) and fault type with the heap.
+    pub fn new(heap: &Heap, state: E) -> Result<Runtime<E>, DescriptorError> {
+        let core = Core::new(heap)?;
+        let cx = Cx::new(state, core.clone(), 0, crossbeam_deque::Worker::new_fifo());
+        Ok(Runtime { core, cx })
+    }
+
+    /// The embedder's state.
+    pub fn state(&mut self) -> &mut E {
+        self.cx.state()
+    }
+
+    /// A handle that spawns onto this runtime from any thread.
+    pub fn spawner(&self) -> Spawner<E> {
+        Spawner::new(self.core.clone())
+    }
+
+    /// The fault kind of `exception`, if it is one of this executor's faults (for
+    /// code outside tasks, such as a task's [`TaskError::Threw`](crate::TaskError)).
+    pub fn fault_kind<'s>(
+        &self,
+        s: &mut Scope<'s>,
+        exception: contgc_collector::Local<'s>,
+    ) -> Option<crate::FaultKind> {
+        self.core.types.fault_kind(s, exception)
+    }
+
+    /// Tasks spawned and not ended.
+    pub fn live_tasks(&self) -> usize {
+        self.core.live.load(Ordering::Acquire)
+    }
+
+    /// Spawns a task; it starts at the next [`run`](Runtime::run).
+    pub fn spawn<F>(&mut self, entry: F) -> JoinHandle
+    where
+        F: for<'s> FnOnce(&mut Scope<'s>, &mut Cx<E>) -> Step<'s> + Send + 'static,
+    {
+        let (task, job) = self.core.new_task(Box::new(entry), None);
+        self.cx.local.push(job);
+        JoinHandle { task }
+    }
+
+    /// Runs `entry` as a task (its entry runs now, on `m`, until its first
+    /// suspension) and then runs the runtime until that task ends; returns its
+    /// outcome. The task starts with no task-local context, and what it sets is not
+    /// seen here after it returns. Other tasks run meanwhile.
+    ///
+    /// Returns [`Stalled`] if the task is still suspended when nothing can make
+    /// progress on this thread (see [`run`](Runtime::run)); the task goes on at a
+    /// later `run`.
+    pub fn block_on<F>(&mut self, m: &mut Mutator, entry: F) -> Result<TaskOutput, Stalled>
+    where
+        F: for<'s> FnOnce(&mut Scope<'s>, &mut Cx<E>) -> Step<'s> + Send + 'static,
+    {
+        let (task, job) = self.core.new_task(Box::new(entry), None);
+        let h = JoinHandle { task };
+        m.scope(|s| run_job(s, &mut self.cx, job));
+        self.run_until(m, || h.is_finished())?;
+        Ok(h.result().expect("finished"))
+    }
+
+    /// Runs tasks on `m` until every task has ended. Parks (in the state collections
+    /// count as stopped) while the only pending events are timers, Rust futures or
+    /// wakes from other threads; returns [`Stalled`] when tasks are left that nothing
+    /// on this thread can wake (no task ready, no timer set, no Rust future pending):
+    /// they wait on completions or channels that only another thread could complete.
+    pub fn run(&mut self, m: &mut Mutator) -> Result<(), Stalled> {
+        let core = self.core.clone();
+        self.run_until(m, || core.live.load(Ordering::Acquire) == 0)
+    }
+
+    /// Runs every job that is ready (and every timer that is due) now, then returns.
+    pub fn run_ready(&mut self, m: &mut Mutator) {
+        loop {
+            while let Some(job) = self.core.find_job(&self.cx) {
+                m.scope(|s| run_job(s, &mut self.cx, job));
+            }
+            if self.core.timers.fire_due() == 0 && !self.core.has_work(&self.cx) {
+                return;
+            }
+        }
+    }
+
+    fn run_until(&mut self, m: &mut Mutator, done: impl Fn() -> bool) -> Result<(), Stalled> {
+        let mut n = 0u32;
+        loop {
+            if done() {
+                return Ok(());
+            }
+            if let Some(job) = self.core.find_job(&self.cx) {
+                m.scope(|s| run_job(s, &mut self.cx, job));
+                n = n.wrapping_add(1);
+                if n.is_multiple_of(64) {
+                    self.core.timers.fire_due();
+                    m.safepoint();
+                }
+                continue;
+            }
+            if self.core.timers.fire_due() > 0 || done() {
+                continue;
+            }
+            let timeout = self.core.timers.until_next();
+            if timeout.is_none() && self.core.futures.load(Ordering::Acquire) == 0 {
+                if self.core.has_work(&self.cx) {
+                    continue;
+                }
+                return Err(Stalled {
+                    tasks: self.core.live.load(Ordering::Acquire),
+                });
+            }
+            let (core, cx) = (&self.core, &self.cx);
+            m.blocking(|| core.parker.park(|| !core.has_work(cx), timeout));
+        }
+    }
+}
+
+impl<E: 'static> Drop for Runtime<E> {
+    fn drop(&mut self) {
+        self.core.shut_down.store(true, Ordering::Release);
+        // Queued jobs hold task roots and handles: drop them here.
+        while self.core.find_job(&self.cx).is_some() {}
+    }
+}

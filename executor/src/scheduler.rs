@@ -1,0 +1,371 @@
+//! The scheduler core shared by both runtimes: run queues, the job loop of a worker,
+//! and what happens when a task's chain comes back to the worker.
+//!
+//! Jobs: `Start` runs a task's entry function (the thunk from synchronous code into
+//! async2 code); `Resume` takes a woken task's chain out of the suspended-task
+//! registry and resumes it from its sentinel through the dispatcher. Each job runs in
+//! a scope of its own on the worker's mutator, under `catch_unwind`: a panic in frame
+//! code faults that task only.
+//!
+//! Queues: each worker has a local FIFO deque (tasks it spawns and yields); wakes from
+//! anywhere else go through the global injector. An idle worker takes a batch from the
+//! injector, then steals from the other workers, then fires due timers, then parks
+//! (see [`Parker`](crate::park::Parker)).
+
+use crate::cx::{Cx, FaultKind, Step};
+use crate::park::Parker;
+use crate::task::{Delivery, Schedule, State, Task, TaskError, TaskId, TaskOutput, TaskResult};
+use crate::timers::Timers;
+use crate::wait::Wait;
+use contgc_collector::{DescriptorError, Heap, Local, Persistent, Scope, TypeDescriptor, TypeId};
+use contgc_continuation::{
+    resume_chain_with, ChainOutcome, Continuation, FrameLayout, FrameType, Value,
+};
+use crossbeam_deque::{Injector, Steal, Stealer};
+use std::collections::HashMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+
+/// A task's entry function: its first run, from synchronous code.
+pub(crate) type Entry<E> =
+    Box<dyn for<'s> FnOnce(&mut Scope<'s>, &mut Cx<E>) -> Step<'s> + Send + 'static>;
+
+/// A unit of work for a worker.
+pub(crate) enum Job<E> {
+    Start {
+        task: Arc<Task>,
+        entry: Entry<E>,
+        context: Option<Persistent>,
+    },
+    Resume(Arc<Task>),
+}
+
+/// The executor's own heap types.
+pub(crate) struct Types<E> {
+    /// The leaf awaiter: one reference (the task-local context), 8 data bytes (the
+    /// await's sequence number).
+    pub(crate) sentinel: FrameType<Cx<E>>,
+    /// Fault exceptions: 8 data bytes, the [`FaultKind`] code.
+    fault: TypeId,
+}
+
+impl<E: 'static> Types<E> {
+    fn register(heap: &Heap) -> Result<Types<E>, DescriptorError> {
+        Ok(Types {
+            sentinel: FrameLayout::new("contgc.Await")
+                .refs(1)
+                .data_bytes(8)
+                .register_with_context::<Cx<E>>(heap)?,
+            fault: heap.register_type(&TypeDescriptor::fixed("contgc.Fault", 8))?,
+        })
+    }
+
+    pub(crate) fn fault<'s>(&self, s: &mut Scope<'s>, kind: FaultKind) -> Local<'s> {
+        let e = s
+            .alloc(self.fault)
+            .expect("contgc executor: out of memory allocating a fault exception");
+        s.write_u64(e, 0, kind as u64);
+        e
+    }
+
+    pub(crate) fn fault_kind<'s>(&self, s: &mut Scope<'s>, e: Local<'s>) -> Option<FaultKind> {
+        if s.type_index(e) != self.fault.index() || s.heap_id() != self.fault.heap_id() {
+            return None;
+        }
+        FaultKind::from_code(s.read_u64(e, 0))
+    }
+}
+
+/// State shared by an executor's workers and handles.
+pub(crate) struct Core<E> {
+    pub(crate) heap: Heap,
+    pub(crate) injector: Injector<Job<E>>,
+    /// The workers' deques (multi-threaded executor only).
+    pub(crate) stealers: OnceLock<Vec<Stealer<Job<E>>>>,
+    pub(crate) parker: Parker,
+    pub(crate) timers: Timers,
+    /// Tasks spawned and not ended.
+    pub(crate) live: AtomicUsize,
+    next_id: AtomicU64,
+    pub(crate) shut_down: AtomicBool,
+    /// Rust futures being awaited (the current-thread runtime parks while any is).
+    pub(crate) futures: Arc<AtomicUsize>,
+    /// Every task not ended, for `Shutdown::Cancel`.
+    tasks: Mutex<HashMap<TaskId, Weak<Task>>>,
+    pub(crate) types: Types<E>,
+    me: Weak<Core<E>>,
+}
+
+impl<E: 'static> Core<E> {
+    pub(crate) fn new(heap: &Heap) -> Result<Arc<Core<E>>, DescriptorError> {
+        let types = Types::register(heap)?;
+        Ok(Arc::new_cyclic(|me| Core {
+            heap: heap.clone(),
+            injector: Injector::new(),
+            stealers: OnceLock::new(),
+            parker: Parker::new(),
+            timers: Timers::new(),
+            live: AtomicUsize::new(0),
+            next_id: AtomicU64::new(1),
+            shut_down: AtomicBool::new(false),
+            futures: Arc::new(AtomicUsize::new(0)),
+            tasks: Mutex::new(HashMap::new()),
+            types,
+            me: me.clone(),
+        }))
+    }
+
+    /// A new task and the job that starts it.
+    pub(crate) fn new_task(
+        &self,
+        entry: Entry<E>,
+        context: Option<Persistent>,
+    ) -> (Arc<Task>, Job<E>) {
+        self.live.fetch_add(1, Ordering::Relaxed);
+        let id = TaskId(self.next_id.fetch_add(1, Ordering::Relaxed));
+        let me: Weak<dyn Schedule> = self.me.clone();
+        let task = Task::new(id, me);
+        self.lock_tasks().insert(id, Arc::downgrade(&task));
+        let job = Job::Start {
+            task: task.clone(),
+            entry,
+            context,
+        };
+        (task, job)
+    }
+
+    fn lock_tasks(&self) -> std::sync::MutexGuard<'_, HashMap<TaskId, Weak<Task>>> {
+        self.tasks.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Cancels every task not ended.
+    pub(crate) fn cancel_all(&self) {
+        let tasks: Vec<Arc<Task>> = self
+            .lock_tasks()
+            .values()
+            .filter_map(Weak::upgrade)
+            .collect();
+        for t in tasks {
+            t.cancel();
+        }
+    }
+
+    /// Queues a job from outside the workers.
+    pub(crate) fn inject(&self, job: Job<E>) {
+        self.injector.push(job);
+        self.parker.notify_one();
+    }
+
+    /// The next job for the worker whose context is `cx`: its own deque first, then
+    /// the injector, then the other workers' deques.
+    pub(crate) fn find_job(&self, cx: &Cx<E>) -> Option<Job<E>> {
+        if let Some(j) = cx.local.pop() {
+            return Some(j);
+        }
+        loop {
+            match self.injector.steal_batch_and_pop(&cx.local) {
+                Steal::Success(j) => return Some(j),
+                Steal::Empty => break,
+                Steal::Retry => continue,
+            }
+        }
+        for st in self.stealers.get().map_or(&[][..], |v| &v[..]) {
+            loop {
+                match st.steal_batch_and_pop(&cx.local) {
+                    Steal::Success(j) => return Some(j),
+                    Steal::Empty => break,
+                    Steal::Retry => continue,
+                }
+            }
+        }
+        None
+    }
+
+    /// True if any queue the worker could take from holds a job.
+    pub(crate) fn has_work(&self, cx: &Cx<E>) -> bool {
+        !cx.local.is_empty()
+            || !self.injector.is_empty()
+            || self
+                .stealers
+                .get()
+                .is_some_and(|v| v.iter().any(|s| !s.is_empty()))
+    }
+}
+
+impl<E: 'static> Schedule for Core<E> {
+    fn schedule(&self, task: Arc<Task>) {
+        self.inject(Job::Resume(task));
+    }
+}
+
+/// Runs one job on the worker whose context is `cx`.
+pub(crate) fn run_job<'s, E: 'static>(s: &mut Scope<'s>, cx: &mut Cx<E>, job: Job<E>) {
+    match job {
+        Job::Start {
+            task,
+            entry,
+            context,
+        } => {
+            {
+                let mut g = task.lock();
+                if g.cancel {
+                    drop(g);
+                    end(cx, &task, Err(TaskError::Cancelled(None)));
+                    return;
+                }
+                g.state = State::Running;
+            }
+            cx.current = Some(task.clone());
+            cx.context = context;
+            cx.pending = None;
+            let r = catch_unwind(AssertUnwindSafe(|| entry(s, cx)));
+            let r = r.map(|step| {
+                Ok(match step {
+                    Step::Return(v) => ChainOutcome::Completed(v),
+                    Step::Throw(e) => ChainOutcome::Threw(e),
+                    Step::Suspend(chain) => match chain.head() {
+                        Some(h) => ChainOutcome::Suspended(h),
+                        None => {
+                            return Err(String::from(
+                                "an entry function suspended with an empty chain",
+                            ))
+                        }
+                    },
+                })
+            });
+            settle(s, cx, task, r);
+        }
+        Job::Resume(task) => {
+            let (root, delivery) = {
+                let mut g = task.lock();
+                match std::mem::replace(&mut g.state, State::Running) {
+                    State::Ready { root, delivery } => (root, delivery),
+                    other => {
+                        // Not ready (cannot happen: only a wake queues a resume).
+                        g.state = other;
+                        return;
+                    }
+                }
+            };
+            let leaf = s
+                .resume_task(root)
+                .into_heap()
+                .expect("the executor registers heap chains only");
+            let leaf = Continuation::from_local(s, leaf)
+                .expect("a registered chain's leaf is its sentinel");
+            cx.current = Some(task.clone());
+            cx.context = None;
+            cx.pending = None;
+            cx.delivery = Some(delivery);
+            let r = catch_unwind(AssertUnwindSafe(|| {
+                resume_chain_with(s, leaf, cx).map_err(|e| e.describe(s))
+            }));
+            cx.delivery = None;
+            settle(s, cx, task, r);
+        }
+    }
+}
+
+type Ran<'s> = std::thread::Result<Result<ChainOutcome<'s>, String>>;
+
+/// What follows a run of `task`'s frames.
+fn settle<'s, E: 'static>(s: &mut Scope<'s>, cx: &mut Cx<E>, task: Arc<Task>, r: Ran<'s>) {
+    let out: TaskOutput = match r {
+        Ok(Ok(ChainOutcome::Suspended(leaf))) => {
+            return suspend(s, cx, task, leaf);
+        }
+        Ok(Ok(ChainOutcome::Completed(v))) => Ok(match v {
+            Value::Unit => TaskResult::Unit,
+            Value::Data(x) => TaskResult::Data(x),
+            Value::Ref(r) => TaskResult::Ref(r.map(|r| s.persist(r))),
+        }),
+        Ok(Ok(ChainOutcome::Threw(e))) => {
+            let p = s.persist(e);
+            if cx.fault_kind(s, e) == Some(FaultKind::Cancelled) {
+                Err(TaskError::Cancelled(Some(p)))
+            } else {
+                Err(TaskError::Threw(p))
+            }
+        }
+        Ok(Err(msg)) => Err(TaskError::Dispatch(msg)),
+        Err(panic) => Err(TaskError::Panicked(panic_message(&*panic))),
+    };
+    cx.pending = None;
+    end(cx, &task, out);
+}
+
+fn end<E: 'static>(cx: &mut Cx<E>, task: &Arc<Task>, out: TaskOutput) {
+    cx.current = None;
+    cx.context = None;
+    cx.core.lock_tasks().remove(&task.id);
+    task.finish(out);
+    if cx.core.live.fetch_sub(1, Ordering::AcqRel) == 1 {
+        cx.core.parker.notify_all();
+    }
+}
+
+/// A task's chain came back suspended at `leaf`: hands it to what it awaits.
+fn suspend<'s, E: 'static>(
+    s: &mut Scope<'s>,
+    cx: &mut Cx<E>,
+    task: Arc<Task>,
+    leaf: Continuation<'s>,
+) {
+    let sentinel = cx.core.types.sentinel;
+    let seq_off = sentinel.data_offset(0, 8);
+    let pending = cx.pending.take();
+    let ok = pending.as_ref().is_some_and(|(seq, _)| {
+        s.type_index(leaf.local()) == sentinel.type_id().index()
+            && s.read_u64(leaf.local(), seq_off) == *seq
+    });
+    let Some((seq, wait)) = pending.filter(|_| ok) else {
+        let msg = "a frame suspended without its await's sentinel at the chain's leaf \
+                   (suspend only with the chain an awaiter returned, with the frames linked under it)";
+        end(cx, &task, Err(TaskError::Dispatch(msg.into())));
+        return;
+    };
+    cx.current = None;
+    cx.context = None;
+    let root = s.suspend_task(leaf.local());
+    let mut g = task.lock();
+    if g.cancel {
+        g.cancel = false;
+        g.state = State::Ready {
+            root,
+            delivery: Delivery::Fault(FaultKind::Cancelled),
+        };
+        drop(g);
+        cx.local.push(Job::Resume(task));
+        return;
+    }
+    if let Wait::Yield = wait {
+        g.state = State::Ready {
+            root,
+            delivery: Delivery::Unit,
+        };
+        drop(g);
+        cx.local.push(Job::Resume(task));
+        return;
+    }
+    g.state = State::Suspended {
+        root,
+        seq,
+        on: wait.on(),
+    };
+    drop(g);
+    wait.register(&task, seq, &cx.core.timers, &cx.core.futures);
+    if matches!(cx.core.timers.until_next(), Some(d) if d.is_zero()) {
+        cx.core.timers.fire_due();
+    }
+}
+
+fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = p.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = p.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        String::from("(a panic without a message)")
+    }
+}

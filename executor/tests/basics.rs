@@ -1,0 +1,235 @@
+//! The executor's tasks, awaiters and schedulers, with the heap verifier after every
+//! collection and GC-stress on.
+
+mod common;
+
+use common::{expected, heap, looper, vm, Vm, C};
+use contgc_continuation::Value;
+use contgc_executor::{
+    channel, Completion, Executor, FaultKind, Runtime, Shutdown, SpawnError, Step, TaskError,
+    TaskState, WaitOn,
+};
+use std::time::Duration;
+
+#[test]
+fn a_task_that_returns_at_once() {
+    let heap = heap(None);
+    let mut rt = Runtime::new(&heap, vm(&heap)).unwrap();
+    let mut m = heap.mutator();
+    let out = rt
+        .block_on(&mut m, |_s, _cx| Step::Return(Value::Data(5)))
+        .unwrap();
+    assert_eq!(out.unwrap().data(), Some(5));
+    assert_eq!(rt.live_tasks(), 0);
+}
+
+#[test]
+fn yielding_tasks_interleave_and_keep_their_frames() {
+    let heap = heap(Some(7));
+    let mut rt = Runtime::new(&heap, vm(&heap)).unwrap();
+    let mut m = heap.mutator();
+    let hs: Vec<_> = (0..50u64)
+        .map(|t| rt.spawn(move |s, cx| looper(s, cx, 20 + t, 0)))
+        .collect();
+    rt.run(&mut m).unwrap();
+    for (t, h) in hs.iter().enumerate() {
+        assert_eq!(h.state(), TaskState::Completed);
+        assert_eq!(
+            h.result().unwrap().unwrap().data(),
+            Some(expected(20 + t as u64))
+        );
+    }
+    assert!(heap.stats().minor_collections > 0);
+}
+
+#[test]
+fn sleeping_tasks_wake_in_deadline_order() {
+    let heap = heap(None);
+    let mut rt = Runtime::new(&heap, vm(&heap)).unwrap();
+    let mut m = heap.mutator();
+    let long = rt.spawn(|s, cx| looper(s, cx, 3, 2000));
+    let short = rt.spawn(|s, cx| looper(s, cx, 2, 10));
+    rt.run_ready(&mut m);
+    assert!(matches!(
+        long.state(),
+        TaskState::Suspended(WaitOn::Timer { .. })
+    ));
+    rt.run(&mut m).unwrap();
+    assert_eq!(long.result().unwrap().unwrap().data(), Some(expected(3)));
+    assert_eq!(short.result().unwrap().unwrap().data(), Some(expected(2)));
+}
+
+#[test]
+fn completion_wakes_every_awaiter_once_and_refuses_a_second_set() {
+    let heap = heap(Some(5));
+    let mut rt = Runtime::new(&heap, vm(&heap)).unwrap();
+    let mut m = heap.mutator();
+    let c = Completion::new();
+    let hs: Vec<_> = (0..5)
+        .map(|_| {
+            let c = c.clone();
+            rt.spawn(move |s, cx| cx.await_completion(s, &c))
+        })
+        .collect();
+    rt.run_ready(&mut m);
+    let id = c.id();
+    for h in &hs {
+        assert_eq!(h.state(), TaskState::Suspended(WaitOn::Completion(id)));
+    }
+    // Nothing else can wake them: the runtime says so rather than waiting forever.
+    assert_eq!(rt.run(&mut m).unwrap_err().tasks, 5);
+    c.set_data(9).unwrap();
+    assert_eq!(
+        c.set_data(10),
+        Err(contgc_executor::CompletionError::AlreadySet)
+    );
+    rt.run(&mut m).unwrap();
+    for h in &hs {
+        // The awaiter's root frame is the sentinel's caller: none here, so the task
+        // returns what the await returned.
+        assert_eq!(h.result().unwrap().unwrap().data(), Some(9));
+    }
+    // A later await completes at once.
+    let late = rt
+        .block_on(&mut m, move |s, cx| cx.await_completion(s, &c))
+        .unwrap();
+    assert_eq!(late.unwrap().data(), Some(9));
+}
+
+#[test]
+fn a_dropped_completion_abandons_its_awaiters() {
+    let heap = heap(None);
+    let mut rt = Runtime::new(&heap, vm(&heap)).unwrap();
+    let mut m = heap.mutator();
+    let c = Completion::new();
+    let c2 = c.clone();
+    let h = rt.spawn(move |s, cx| cx.await_completion(s, &c2));
+    rt.run_ready(&mut m);
+    drop(c);
+    rt.run(&mut m).unwrap();
+    let Err(TaskError::Threw(e)) = h.result().unwrap() else {
+        panic!("expected an exception")
+    };
+    m.scope(|s| {
+        let e = s.get_persistent(&e);
+        assert_eq!(rt.fault_kind(s, e), Some(FaultKind::Abandoned));
+    });
+}
+
+#[test]
+fn joining_a_task_returns_its_result() {
+    let heap = heap(Some(3));
+    let mut rt = Runtime::new(&heap, vm(&heap)).unwrap();
+    let mut m = heap.mutator();
+    let out = rt
+        .block_on(&mut m, |s, cx| {
+            let child = cx.spawn(|s, cx| looper(s, cx, 10, 0));
+            cx.join(s, &child)
+        })
+        .unwrap();
+    assert_eq!(out.unwrap().data(), Some(expected(10)));
+}
+
+#[test]
+fn cancelling_a_suspended_task_ends_it_cancelled() {
+    let heap = heap(None);
+    let mut rt = Runtime::new(&heap, vm(&heap)).unwrap();
+    let mut m = heap.mutator();
+    let h = rt.spawn(|s, cx| looper(s, cx, 3, 60_000_000));
+    rt.run_ready(&mut m);
+    assert!(matches!(
+        h.state(),
+        TaskState::Suspended(WaitOn::Timer { .. })
+    ));
+    assert!(h.cancel());
+    rt.run(&mut m).unwrap();
+    assert_eq!(h.state(), TaskState::Cancelled);
+    assert!(matches!(
+        h.result(),
+        Some(Err(TaskError::Cancelled(Some(_))))
+    ));
+    assert!(!h.cancel(), "an ended task cannot be cancelled");
+    // Cancelled before it started: it never runs.
+    let q = rt.spawn(|_s, _cx| panic!("must not run"));
+    q.cancel();
+    rt.run(&mut m).unwrap();
+    assert!(matches!(q.result(), Some(Err(TaskError::Cancelled(None)))));
+}
+
+#[test]
+fn a_panic_in_frame_code_faults_the_task_only() {
+    let heap = heap(Some(11));
+    let mut rt = Runtime::new(&heap, vm(&heap)).unwrap();
+    let mut m = heap.mutator();
+    let bad = rt.spawn(|_s, _cx| panic!("boom"));
+    let good = rt.spawn(|s, cx| looper(s, cx, 5, 0));
+    rt.run(&mut m).unwrap();
+    match bad.result().unwrap() {
+        Err(TaskError::Panicked(msg)) => assert_eq!(msg, "boom"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(good.result().unwrap().unwrap().data(), Some(expected(5)));
+    m.collect(contgc_collector::CollectionKind::Major); // verified
+}
+
+#[test]
+fn suspending_without_an_await_is_a_dispatch_error() {
+    let heap = heap(None);
+    let mut rt = Runtime::new(&heap, vm(&heap)).unwrap();
+    let mut m = heap.mutator();
+    let out = rt
+        .block_on(&mut m, |s, cx| {
+            // Awaits, then suspends with a chain that is not the await's.
+            let _ = cx.yield_now(s);
+            let Step::Suspend(other) = cx.yield_now(s) else {
+                unreachable!()
+            };
+            let _ = other;
+            let Step::Suspend(first) = ({
+                let st = cx.sleep(s, Duration::ZERO);
+                let _ = cx.yield_now(s);
+                st
+            }) else {
+                unreachable!()
+            };
+            Step::Suspend(first)
+        })
+        .unwrap();
+    assert!(matches!(out, Err(TaskError::Dispatch(_))), "{out:?}");
+}
+
+#[test]
+fn spawning_on_a_shut_down_executor_is_refused() {
+    let heap = heap(None);
+    let ex = Executor::new(&heap, 2, {
+        let heap = heap.clone();
+        move |_| vm(&heap)
+    })
+    .unwrap();
+    let sp = ex.spawner();
+    let h = sp.spawn(|s, cx| looper(s, cx, 100, 0)).unwrap();
+    assert_eq!(h.wait().unwrap().data(), Some(expected(100)));
+    ex.shutdown(Shutdown::Drain);
+    assert_eq!(
+        sp.spawn(|_s, _cx| Step::Return(Value::Unit)).unwrap_err(),
+        SpawnError::ShutDown
+    );
+}
+
+#[test]
+fn channel_capacity_one_round_trip() {
+    let heap = heap(Some(13));
+    let mut rt = Runtime::new(&heap, vm(&heap)).unwrap();
+    let mut m = heap.mutator();
+    let (tx, rx) = channel(1);
+    // Fill the buffer from outside, then a task receives.
+    tx.try_send_data(4).unwrap();
+    assert_eq!(
+        tx.try_send_data(5),
+        Err(contgc_executor::TryError::WouldBlock)
+    );
+    let out = rt.block_on(&mut m, move |s, cx| cx.recv(s, &rx)).unwrap();
+    assert_eq!(out.unwrap().data(), Some(4));
+    // The receiver is gone (dropped with the task's closure): sends fail.
+    assert_eq!(tx.try_send_data(6), Err(contgc_executor::TryError::Closed));
+}

@@ -1,0 +1,105 @@
+//! Shared frames for the executor tests: a loop that awaits something N times.
+#![allow(dead_code)]
+
+use contgc_collector::{Config, Heap, Scope, Typed};
+use contgc_continuation::{
+    Capture, Continuation, Frame, FrameLayout, FrameType, Outcome, ResultKind, Value,
+};
+use contgc_executor::{Cx, Step};
+
+/// The embedder's state in these tests: the frame types.
+pub struct Vm {
+    pub looper: FrameType<Cx<Vm>>,
+    pub num: Typed<u64>,
+}
+
+pub type C = Cx<Vm>;
+
+pub fn heap(stress: Option<u32>) -> Heap {
+    let mut b = Config::builder()
+        .nursery_size(256 << 10)
+        .verify_after_gc(true);
+    if let Some(n) = stress {
+        b = b.gc_stress(n);
+    }
+    Heap::new(b.build().unwrap()).unwrap()
+}
+
+pub fn vm(heap: &Heap) -> Vm {
+    Vm {
+        looper: FrameLayout::new("Looper")
+            .data_bytes(24)
+            .refs(1)
+            .result(ResultKind::Data)
+            .register_with_context::<C>(heap)
+            .unwrap(),
+        num: heap.register_plain::<u64>("Num").unwrap(),
+    }
+}
+
+/// What the looper awaits each round.
+#[derive(Clone, Copy)]
+pub enum Op {
+    Yield,
+    SleepMicros(u64),
+}
+
+/// `async fn looper(n, op) -> u64 { let mut acc = 0; for i in 0..n { acc += op.await? + i; } acc }`
+/// with a fresh heap object kept live across every await (its u64 checked).
+pub fn looper<'s>(s: &mut Scope<'s>, cx: &mut C, n: u64, op: u64) -> Step<'s> {
+    body(s, cx, None, 0, n, op, 0)
+}
+
+fn body<'s>(
+    s: &mut Scope<'s>,
+    cx: &mut C,
+    reuse: Option<Continuation<'s>>,
+    mut i: u64,
+    n: u64,
+    op: u64,
+    mut acc: u64,
+) -> Step<'s> {
+    loop {
+        if i == n {
+            return Step::Return(Value::Data(acc));
+        }
+        let step = match op {
+            0 => cx.yield_now(s),
+            us => cx.sleep(s, std::time::Duration::from_micros(us)),
+        };
+        match step {
+            Step::Return(_) => {
+                acc += i;
+                i += 1;
+            }
+            Step::Throw(e) => return Step::Throw(e),
+            Step::Suspend(mut chain) => {
+                let (ft, num) = (cx.state().looper, cx.state().num);
+                let keep = s.alloc_value(num, i * 7).unwrap();
+                let mut c = Capture::begin(s, &ft, reuse, looper_resume, 1).unwrap();
+                c.set_u64(0, i).set_u64(8, n).set_u64(16, op | (acc << 20));
+                c.set_ref(0, Some(keep));
+                c.link(&mut chain);
+                return Step::Suspend(chain);
+            }
+        }
+    }
+}
+
+fn looper_resume<'s>(f: &mut Frame<'_, 's, C>) -> Outcome<'s> {
+    let ft = f.frame_type();
+    let i = f.u64(ft, 0);
+    let n = f.u64(ft, 8);
+    let w = f.u64(ft, 16);
+    let keep = f.get_ref(ft, 0).unwrap();
+    let k = f.continuation();
+    let (s, cx) = f.scope_and_ctx();
+    let num = cx.state().num;
+    assert_eq!(s.value(num, keep), i * 7, "a frame's object lost its data");
+    let (op, acc) = (w & 0xfffff, w >> 20);
+    body(s, cx, Some(k), i + 1, n, op, acc + i).into_outcome()
+}
+
+pub fn expected(n: u64) -> u64 {
+    (0..n).sum()
+}
