@@ -16,6 +16,9 @@
 //!   [`HeapError`]) and statistics ([`HeapStats`], [`PauseRecord`], [`PauseSummary`],
 //!   [`Census`], [`CollectionKind`]);
 //! - [`continuation`]: suspended frames as heap objects, capture and chain dispatch;
+//! - [`executor`]: the async2 executor on top: tasks and join handles, awaiters
+//!   (yield, sleep, completions, channels, join, Rust futures), task-local context, a
+//!   current-thread runtime and a multi-threaded work-stealing executor;
 //! - [`raw`]: what the documented `unsafe` raw layer on [`Mutator`] works with
 //!   ([`ObjectRef`], the header word, the byref slot format, [`raw::Tasklet`]), for
 //!   code generators.
@@ -71,6 +74,16 @@ pub mod continuation {
 
     // The continuation crate is embedding API throughout: all of it is exported.
     pub use contgc_continuation::*;
+}
+
+pub mod executor {
+    //! The async2 executor: tasks are continuation chains plus a completion.
+    //! [`Runtime`] runs them on the calling thread, [`Executor`] on worker threads;
+    //! frame code reaches its task through [`Cx`] (awaiters, task-local context,
+    //! spawning) and awaits return a [`Step`]. See the crate documentation of
+    //! `contgc-executor`, re-exported here whole.
+
+    pub use contgc_executor::*;
 }
 
 pub mod raw {

@@ -28,9 +28,9 @@ pub enum Shutdown {
 /// delay a collection.
 ///
 /// ```
-/// use contgc::executor::{Executor, Shutdown, Step};
-/// use contgc::continuation::Value;
-/// use contgc::{Config, Heap};
+/// use contgc_executor::{Executor, Shutdown, Step};
+/// use contgc_continuation::Value;
+/// use contgc_collector::{Config, Heap};
 ///
 /// let heap = Heap::new(Config::default()).unwrap();
 /// let ex = Executor::new(&heap, 2, |_worker| ()).unwrap();
@@ -55,6 +55,12 @@ impl<E: Send + 'static> fmt::Debug for Executor<E> {
 impl<E: Send + 'static> Executor<E> {
     /// Starts `workers` worker threads (at least 1) on `heap`; worker `i`'s state is
     /// `make_state(i)`, made on its thread.
+    ///
+    /// A task may be resumed on any worker, so what its frames find in the state must
+    /// mean the same on every worker: register frame types (and other heap types) once,
+    /// before, and copy them into each state. Types registered inside `make_state` would
+    /// differ from worker to worker, and a frame resumed on another worker would be
+    /// refused by the other worker's types (a panic naming both types).
     pub fn new(
         heap: &Heap,
         workers: usize,

@@ -38,9 +38,9 @@ impl std::error::Error for Stalled {}
 /// what they queue runs at the next `run`.
 ///
 /// ```
-/// use contgc::executor::{Runtime, Step};
-/// use contgc::continuation::Value;
-/// use contgc::{Config, Heap};
+/// use contgc_executor::{Runtime, Step};
+/// use contgc_continuation::Value;
+/// use contgc_collector::{Config, Heap};
 ///
 /// let heap = Heap::new(Config::default()).unwrap();
 /// let mut rt = Runtime::new(&heap, ()).unwrap();

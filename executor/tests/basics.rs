@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{expected, heap, looper, vm, Vm, C};
+use common::{expected, heap, looper, vm};
 use contgc_continuation::Value;
 use contgc_executor::{
     channel, Completion, Executor, FaultKind, Runtime, Shutdown, SpawnError, Step, TaskError,
@@ -201,11 +201,8 @@ fn suspending_without_an_await_is_a_dispatch_error() {
 #[test]
 fn spawning_on_a_shut_down_executor_is_refused() {
     let heap = heap(None);
-    let ex = Executor::new(&heap, 2, {
-        let heap = heap.clone();
-        move |_| vm(&heap)
-    })
-    .unwrap();
+    let vm = vm(&heap);
+    let ex = Executor::new(&heap, 2, move |_| vm).unwrap();
     let sp = ex.spawner();
     let h = sp.spawn(|s, cx| looper(s, cx, 100, 0)).unwrap();
     assert_eq!(h.wait().unwrap().data(), Some(expected(100)));

@@ -8,6 +8,7 @@ use contgc_continuation::{
 use contgc_executor::{Cx, Step};
 
 /// The embedder's state in these tests: the frame types.
+#[derive(Clone, Copy)]
 pub struct Vm {
     pub looper: FrameType<Cx<Vm>>,
     pub num: Typed<u64>,
@@ -30,6 +31,7 @@ pub fn vm(heap: &Heap) -> Vm {
         looper: FrameLayout::new("Looper")
             .data_bytes(24)
             .refs(1)
+            .byrefs(1)
             .result(ResultKind::Data)
             .register_with_context::<C>(heap)
             .unwrap(),
@@ -45,7 +47,8 @@ pub enum Op {
 }
 
 /// `async fn looper(n, op) -> u64 { let mut acc = 0; for i in 0..n { acc += op.await? + i; } acc }`
-/// with a fresh heap object kept live across every await (its u64 checked).
+/// with a fresh heap object kept live across every await, and a byref into it (both
+/// checked at every resumption).
 pub fn looper<'s>(s: &mut Scope<'s>, cx: &mut C, n: u64, op: u64) -> Step<'s> {
     body(s, cx, None, 0, n, op, 0)
 }
@@ -79,6 +82,7 @@ fn body<'s>(
                 let mut c = Capture::begin(s, &ft, reuse, looper_resume, 1).unwrap();
                 c.set_u64(0, i).set_u64(8, n).set_u64(16, op | (acc << 20));
                 c.set_ref(0, Some(keep));
+                c.set_byref(0, keep, 0).unwrap();
                 c.link(&mut chain);
                 return Step::Suspend(chain);
             }
@@ -92,6 +96,11 @@ fn looper_resume<'s>(f: &mut Frame<'_, 's, C>) -> Outcome<'s> {
     let n = f.u64(ft, 8);
     let w = f.u64(ft, 16);
     let keep = f.get_ref(ft, 0).unwrap();
+    assert_eq!(
+        f.u64_via_byref(ft, 0),
+        i * 7,
+        "a frame's byref lost its target"
+    );
     let k = f.continuation();
     let (s, cx) = f.scope_and_ctx();
     let num = cx.state().num;
