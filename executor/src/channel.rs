@@ -11,12 +11,13 @@
 //! [`Receiver`] is dropped, every send (waiting or new) throws one, and the buffered
 //! messages are dropped. No await on a closed channel waits forever.
 
+use crate::sync::{Mutex, MutexGuard};
 use crate::task::{Delivery, Task};
 use crate::FaultKind;
 use std::collections::VecDeque;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 

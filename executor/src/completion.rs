@@ -1,12 +1,13 @@
 //! One-shot completion sources (the TaskCompletionSource analogue): set once, with a
 //! value or an exception, and awaited by any number of tasks.
 
+use crate::sync::{AtomicUsize, Mutex, MutexGuard};
 use crate::task::{Delivery, Task};
 use contgc_collector::{Local, Scope};
 use contgc_continuation::Value;
 use std::fmt;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 

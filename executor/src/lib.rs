@@ -35,9 +35,13 @@ pub mod park;
 pub mod runtime;
 mod scheduler;
 pub mod spawner;
+mod sync;
 pub mod task;
 mod timers;
 pub mod wait;
+
+#[cfg(all(test, loom))]
+mod loom_models;
 
 pub use channel::{channel, Receiver, Sender, TryError};
 pub use completion::{Completion, CompletionError};

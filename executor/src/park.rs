@@ -1,23 +1,20 @@
 //! Parking idle workers, and waking them when work arrives.
 //!
-//! The protocol (model-checked with loom in `tests/loom_executor.rs`): a worker that
+//! The protocol (model-checked with loom in `loom_models`): a worker that
 //! found no work takes the lock, announces itself in `sleepers`, checks for work once
 //! more and only then waits on the condition variable (which releases the lock). A
-//! producer makes its work visible first, then reads `sleepers` (a `SeqCst` fence
-//! orders the two), and if anyone sleeps, notifies under the lock. Either the worker's
-//! second check sees the work, or the producer sees the sleeper and its notification
-//! reaches the waiting worker (it cannot fall between the check and the wait, which
-//! the lock makes one step). The worker parks inside `Mutator::blocking`, the state a
+//! producer makes its work visible first, then reads `sleepers` with a
+//! read-modify-write, and if anyone sleeps, notifies under the lock. Both sides update
+//! `sleepers` by read-modify-writes, which are totally ordered and each reads the one
+//! before: either the producer's comes second and sees the sleeper, and its
+//! notification reaches the waiting worker (it cannot fall between the check and the
+//! wait, which the lock makes one step), or the worker's comes second, synchronises
+//! with the producer's, and its check sees the work. (No reasoning about `SeqCst`
+//! loads is needed, which loom could not check.) The worker parks inside `Mutator::blocking`, the state a
 //! collection counts as stopped, so an idle worker never delays a collection.
 
-#[cfg(loom)]
-use loom::sync::atomic::{fence, AtomicUsize, Ordering::SeqCst};
-#[cfg(loom)]
-use loom::sync::{Condvar, Mutex};
-#[cfg(not(loom))]
-use std::sync::atomic::{fence, AtomicUsize, Ordering::SeqCst};
-#[cfg(not(loom))]
-use std::sync::{Condvar, Mutex};
+use crate::sync::{AtomicUsize, Condvar, Mutex};
+use std::sync::atomic::Ordering::SeqCst;
 use std::time::Duration;
 
 /// Idle workers' meeting point.
@@ -58,10 +55,17 @@ impl Parker {
         self.sleepers.fetch_sub(1, SeqCst);
     }
 
+    /// The sleepers, read with a read-modify-write: it reads the latest value of the
+    /// counter, so either it sees a sleeper's increment, or that increment reads from
+    /// it and the sleeper's check (after its increment) sees the work made visible
+    /// before this read.
+    fn sleepers(&self) -> usize {
+        self.sleepers.fetch_add(0, SeqCst)
+    }
+
     /// Wakes one parked worker, if any, after the caller made work visible.
     pub fn notify_one(&self) {
-        fence(SeqCst);
-        if self.sleepers.load(SeqCst) > 0 {
+        if self.sleepers() > 0 {
             let _g = self.lock.lock().unwrap_or_else(|e| e.into_inner());
             self.cv.notify_one();
         }
@@ -69,8 +73,7 @@ impl Parker {
 
     /// Wakes every parked worker (shutdown, a new earliest timer, a task's end).
     pub fn notify_all(&self) {
-        fence(SeqCst);
-        if self.sleepers.load(SeqCst) > 0 {
+        if self.sleepers() > 0 {
             let _g = self.lock.lock().unwrap_or_else(|e| e.into_inner());
             self.cv.notify_all();
         }

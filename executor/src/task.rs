@@ -15,13 +15,14 @@
 //! same await, a cancellation that came first). So a suspension is resumed at most
 //! once: the one-shot rule of the dispatcher, kept by the executor as well.
 
+use crate::sync::{Condvar, Mutex, MutexGuard};
 use crate::wait::WaitOn;
 use contgc_collector::Persistent;
 use contgc_collector::TaskRoot;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Weak};
 use std::task::{Context, Poll, Waker};
 
 /// A task's id, unique within its executor.

@@ -1,3 +1,4 @@
+#![cfg(not(loom))]
 //! Task-local context flow, exceptions through awaits, and Rust future interop (tokio
 //! both ways), with GC-stress and the verifier on.
 
