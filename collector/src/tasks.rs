@@ -131,6 +131,19 @@ impl<'s> Scope<'s> {
         Ok(self.with_tasklet(t, |tk| unsafe { tk.push_byref(addr) }))
     }
 
+    /// The head of a registered heap-frames task's continuation chain, as a local,
+    /// without taking the task out (for diagnostics: an async stack of a task that
+    /// stays suspended); `None` for a tasklet task. Panics if the task belongs to
+    /// another heap.
+    pub fn task_head(&mut self, t: &TaskRoot) -> Option<Local<'s>> {
+        self.check_task(t);
+        let h = ObjectRef::from_addr(t.heap_head()?)?;
+        // SAFETY: a registered member holds a live object of this heap (the collector
+        // keeps it and updates the member when it moves), read just now by a running
+        // mutator, so no collection ran in between.
+        Some(unsafe { self.from_raw(h) })
+    }
+
     /// Takes a suspended task out of the registry to resume it. Panics if the task
     /// belongs to another heap.
     pub fn resume_task(&mut self, t: TaskRoot) -> Resumed<'s> {

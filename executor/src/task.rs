@@ -17,8 +17,9 @@
 
 use crate::sync::{Condvar, Mutex, MutexGuard};
 use crate::wait::WaitOn;
-use contgc_collector::Persistent;
 use contgc_collector::TaskRoot;
+use contgc_collector::{Persistent, Scope};
+use contgc_continuation::{async_stack, AsyncStack, Continuation};
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -362,6 +363,20 @@ impl JoinHandle {
     /// What the task is doing now; for a suspended task, what it waits on.
     pub fn state(&self) -> TaskState {
         self.task.state()
+    }
+
+    /// The logical async stack of the task while it is suspended (its frames' names
+    /// and suspension points, leaf to root: the first frame is the await's sentinel,
+    /// `contgc.Await`), read without resuming it; `None` unless it is suspended.
+    /// `s` must be a scope of the task's heap (panics otherwise).
+    pub fn async_stack(&self, s: &mut Scope<'_>) -> Option<AsyncStack> {
+        let g = self.task.lock();
+        let State::Suspended { root, .. } = &g.state else {
+            return None;
+        };
+        let head = s.task_head(root)?;
+        let leaf = Continuation::from_local(s, head)?;
+        Some(async_stack(s, leaf))
     }
 
     /// True once the task has ended.
