@@ -27,7 +27,13 @@ struct Vm {
 }
 
 /// `async2 fn producer(id) { for k in 0..ITEMS { if k % 10 == 9 { sleep(100us).await } send(id * 1000 + k).await } }`
-fn producer<'s>(s: &mut Scope<'s>, cx: &mut Cx<Vm>, reuse: Option<Continuation<'s>>, id: u64, mut k: u64) -> Step<'s> {
+fn producer<'s>(
+    s: &mut Scope<'s>,
+    cx: &mut Cx<Vm>,
+    reuse: Option<Continuation<'s>>,
+    id: u64,
+    mut k: u64,
+) -> Step<'s> {
     loop {
         if k == 2 * ITEMS {
             // Done: drop this producer's sender (the channel closes after the last).
@@ -35,8 +41,11 @@ fn producer<'s>(s: &mut Scope<'s>, cx: &mut Cx<Vm>, reuse: Option<Continuation<'
             return Step::Return(Value::Unit);
         }
         // Even steps send item k / 2; odd steps sleep when the next item is a tenth.
-        let step = if k % 2 == 0 {
-            let tx = cx.state().senders.lock().unwrap()[id as usize].as_ref().unwrap().clone();
+        let step = if k.is_multiple_of(2) {
+            let tx = cx.state().senders.lock().unwrap()[id as usize]
+                .as_ref()
+                .unwrap()
+                .clone();
             cx.send(s, &tx, Value::Data(id * 1000 + k / 2))
         } else if (k / 2) % 10 == 9 {
             cx.sleep(s, Duration::from_micros(100))
@@ -67,7 +76,13 @@ fn resume_producer<'s>(f: &mut Frame<'_, 's, Cx<Vm>>) -> Outcome<'s> {
 }
 
 /// `async2 fn consumer() -> u64 { let mut sum = 0; loop { try { sum += rx.recv().await } catch ChannelClosed { return sum } } }`
-fn consumer<'s>(s: &mut Scope<'s>, cx: &mut Cx<Vm>, reuse: Option<Continuation<'s>>, mut sum: u64, mut got: Option<Step<'s>>) -> Step<'s> {
+fn consumer<'s>(
+    s: &mut Scope<'s>,
+    cx: &mut Cx<Vm>,
+    reuse: Option<Continuation<'s>>,
+    mut sum: u64,
+    mut got: Option<Step<'s>>,
+) -> Step<'s> {
     loop {
         let step = got.take().unwrap_or_else(|| {
             let rx = cx.state().rx.clone();
@@ -145,7 +160,9 @@ fn main() {
 
     // Runs until only the stuck task is left (nothing on this thread can wake it).
     let stalled = rt.run(&mut m).unwrap_err();
-    let expected: u64 = (0..PRODUCERS).flat_map(|id| (0..ITEMS).map(move |k| id * 1000 + k)).sum();
+    let expected: u64 = (0..PRODUCERS)
+        .flat_map(|id| (0..ITEMS).map(move |k| id * 1000 + k))
+        .sum();
     let got = sum.result().unwrap().unwrap().data().unwrap();
     println!("consumer: sum {got} (expected {expected})");
     assert_eq!(got, expected);
@@ -156,9 +173,15 @@ fn main() {
     stuck.cancel();
     rt.run(&mut m).unwrap();
     assert_eq!(stuck.state(), TaskState::Cancelled);
-    assert!(matches!(stuck.result(), Some(Err(TaskError::Cancelled(Some(_))))));
+    assert!(matches!(
+        stuck.result(),
+        Some(Err(TaskError::Cancelled(Some(_))))
+    ));
     println!("after cancel: {:?}", stuck.state());
     let st = heap.stats();
-    println!("{} minor collections ran meanwhile, each verified", st.minor_collections);
+    println!(
+        "{} minor collections ran meanwhile, each verified",
+        st.minor_collections
+    );
     drop(never);
 }

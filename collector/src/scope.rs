@@ -226,6 +226,44 @@ impl<'s> Scope<'s> {
         escaped.map(|obj| self.push(obj))
     }
 
+    /// Opens a nested scope whose result carries `N` locals (or none) into this scope,
+    /// beside a value `R` that holds no local: [`scope_escape`](Self::scope_escape)
+    /// for structures built from several locals (a chain's head and tail, say).
+    ///
+    /// ```
+    /// # use contgc_collector::{Config, Heap, TypeDescriptor};
+    /// # let heap = Heap::new(Config::default()).unwrap();
+    /// # let node = heap.register_type(&TypeDescriptor::fixed("Node", 8).with_refs(&[0])).unwrap();
+    /// # let mut m = heap.mutator();
+    /// m.scope(|s| {
+    ///     let (len, [first, last]) = s.scope_escape_with(|i| {
+    ///         let a = i.alloc(node).unwrap();
+    ///         let b = i.alloc(node).unwrap();
+    ///         i.set_ref(a, 0, Some(b));
+    ///         (2, [Some(a), Some(b)])
+    ///     });
+    ///     assert_eq!(len, 2);
+    ///     let next = s.get_ref(first.unwrap(), 0).unwrap();
+    ///     assert!(s.same(next, last.unwrap()));
+    /// });
+    /// ```
+    pub fn scope_escape_with<R, const N: usize>(
+        &mut self,
+        f: impl for<'i> FnOnce(&mut NestedScope<'i, 's>) -> (R, [Option<Local<'i>>; N]),
+    ) -> (R, [Option<Local<'s>>; N]) {
+        let base = self.m.roots_len();
+        let (r, escaped) = {
+            let mut inner = self.nested();
+            let (r, ls) = f(&mut inner);
+            (r, ls.map(|l| l.map(|l| inner.raw(l))))
+            // `inner` closes here and releases its locals.
+        };
+        debug_assert_eq!(self.m.roots_len(), base);
+        // No allocation since the addresses were read: they are current. Each becomes
+        // a local of this scope of its own (distinct locals even for one object).
+        (r, escaped.map(|o| o.map(|obj| self.push(obj))))
+    }
+
     #[inline(always)]
     fn push(&mut self, obj: ObjectRef) -> Local<'s> {
         let index = self.m.local().shadow.push(obj.addr());

@@ -404,6 +404,60 @@ impl<'s> Suspension<'s> {
     pub fn head(&self) -> Option<Continuation<'s>> {
         self.head
     }
+
+    /// The chain's head and tail as plain locals, to carry the chain out of a nested
+    /// scope ([`Scope::scope_escape_with`]) and rebuild it there with
+    /// [`from_locals`](Self::from_locals).
+    pub fn into_locals(self) -> [Option<Local<'s>>; 2] {
+        [self.head.map(|k| k.0), self.tail.map(|k| k.0)]
+    }
+
+    /// A chain from its head and tail locals (as [`into_locals`](Self::into_locals)
+    /// gave them). `None` if either local does not hold a continuation, or only one is
+    /// given. The tail is checked again when the next frame links under it; a head
+    /// that does not lead to the tail is caught by the dispatcher when the chain is
+    /// resumed ([`ResumeError::OrphanedCallers`](crate::ResumeError::OrphanedCallers)).
+    ///
+    /// ```
+    /// # use contgc_collector::{Config, Heap};
+    /// # use contgc_continuation::{Capture, Frame, FrameLayout, Outcome, Suspension, Value};
+    /// # fn resume<'s>(_: &mut Frame<'_, 's>) -> Outcome<'s> { Outcome::Return(Value::Unit) }
+    /// # let heap = Heap::new(Config::default()).unwrap();
+    /// # let ft = FrameLayout::new("F").register(&heap).unwrap();
+    /// # let mut m = heap.mutator();
+    /// m.scope(|s| {
+    ///     // A callee builds its part of the chain in a scope of its own...
+    ///     let ((), [head, tail]) = s.scope_escape_with(|i| {
+    ///         let mut chain = Suspension::new();
+    ///         let k = Capture::begin(i, &ft, None, resume, 0).unwrap().finish();
+    ///         chain.push(i, k);
+    ///         ((), chain.into_locals())
+    ///     });
+    ///     // ...and its caller links under it.
+    ///     let mut chain = Suspension::from_locals(s, head, tail).unwrap();
+    ///     Capture::begin(s, &ft, None, resume, 1).unwrap().link(&mut chain);
+    ///     assert!(chain.head().is_some());
+    /// });
+    /// ```
+    pub fn from_locals(
+        scope: &mut Scope<'s>,
+        head: Option<Local<'s>>,
+        tail: Option<Local<'s>>,
+    ) -> Option<Suspension<'s>> {
+        match (head, tail) {
+            (None, None) => Some(Suspension::new()),
+            (Some(h), Some(t)) if is_continuation(scope, h) && is_continuation(scope, t) => {
+                Some(Suspension {
+                    head: Some(Continuation(h)),
+                    tail: Some(Continuation(t)),
+                    // Not owned: the next push re-checks the tail and moves to a
+                    // local of the chain's own.
+                    tail_owned: false,
+                })
+            }
+            _ => None,
+        }
+    }
 }
 
 pub(crate) fn is_continuation<'s>(scope: &mut Scope<'s>, k: Local<'s>) -> bool {

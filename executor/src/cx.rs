@@ -29,7 +29,7 @@ use crate::scheduler::{Core, Job};
 use crate::task::{Delivery, JoinHandle, Task, TaskId};
 use crate::wait::Wait;
 use crate::FutureValue;
-use contgc_collector::{Local, Persistent, Scope};
+use contgc_collector::{Local, NestedScope, Persistent, Scope};
 use contgc_continuation::{Capture, Frame, Outcome, Suspension, Value};
 use std::fmt;
 use std::future::Future;
@@ -49,6 +49,53 @@ pub enum Step<'s> {
 }
 
 impl<'s> Step<'s> {
+    /// Runs `f` (a callee, say) in a nested scope, so that its temporary locals are
+    /// released when it returns, and carries its step out: a returned reference, a
+    /// thrown exception or the chain it suspended with survive into `s`.
+    ///
+    /// ```
+    /// # use contgc_collector::{Config, Heap, Scope};
+    /// # use contgc_continuation::Value;
+    /// # use contgc_executor::{Cx, Runtime, Step};
+    /// fn callee<'i>(i: &mut Scope<'i>, cx: &mut Cx<()>) -> Step<'i> {
+    ///     cx.yield_now(i) // suspends: the chain leaves the nested scope
+    /// }
+    /// # let heap = Heap::new(Config::default()).unwrap();
+    /// # let mut rt = Runtime::new(&heap, ()).unwrap();
+    /// # let mut m = heap.mutator();
+    /// let out = rt.block_on(&mut m, |s, cx| Step::nested(s, |i| callee(i, cx))).unwrap();
+    /// assert!(out.is_ok());
+    /// ```
+    pub fn nested(
+        s: &mut Scope<'s>,
+        f: impl for<'i> FnOnce(&mut NestedScope<'i, 's>) -> Step<'i>,
+    ) -> Step<'s> {
+        #[derive(Clone, Copy)]
+        enum Kind {
+            Unit,
+            Data(u64),
+            Ref,
+            Throw,
+            Suspend,
+        }
+        let (kind, [a, b]) = s.scope_escape_with(|i| match f(i) {
+            Step::Return(Value::Unit) => (Kind::Unit, [None, None]),
+            Step::Return(Value::Data(x)) => (Kind::Data(x), [None, None]),
+            Step::Return(Value::Ref(r)) => (Kind::Ref, [r, None]),
+            Step::Throw(e) => (Kind::Throw, [Some(e), None]),
+            Step::Suspend(chain) => (Kind::Suspend, chain.into_locals()),
+        });
+        match kind {
+            Kind::Unit => Step::Return(Value::Unit),
+            Kind::Data(x) => Step::Return(Value::Data(x)),
+            Kind::Ref => Step::Return(Value::Ref(a)),
+            Kind::Throw => Step::Throw(a.expect("escaped exception")),
+            Kind::Suspend => Step::Suspend(
+                Suspension::from_locals(s, a, b).expect("an escaped chain holds continuations"),
+            ),
+        }
+    }
+
     /// The step as a resume function's outcome.
     pub fn into_outcome(self) -> Outcome<'s> {
         match self {

@@ -11,6 +11,8 @@ use contgc_executor::{Cx, Step};
 #[derive(Clone, Copy)]
 pub struct Vm {
     pub looper: FrameType<Cx<Vm>>,
+    /// A caller of loopers: 8 data bytes (its round), data result.
+    pub caller: FrameType<Cx<Vm>>,
     pub num: Typed<u64>,
 }
 
@@ -32,6 +34,11 @@ pub fn vm(heap: &Heap) -> Vm {
             .data_bytes(24)
             .refs(1)
             .byrefs(1)
+            .result(ResultKind::Data)
+            .register_with_context::<C>(heap)
+            .unwrap(),
+        caller: FrameLayout::new("Caller")
+            .data_bytes(16)
             .result(ResultKind::Data)
             .register_with_context::<C>(heap)
             .unwrap(),
