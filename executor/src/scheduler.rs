@@ -19,7 +19,7 @@ use crate::timers::Timers;
 use crate::wait::Wait;
 use contgc_collector::{DescriptorError, Heap, Local, Persistent, Scope, TypeDescriptor, TypeId};
 use contgc_continuation::{
-    resume_chain_with, ChainOutcome, Continuation, FrameLayout, FrameType, Value,
+    async_stack, resume_chain_with, ChainOutcome, Continuation, FrameLayout, FrameType, Value,
 };
 use crossbeam_deque::{Injector, Steal, Stealer};
 use std::collections::HashMap;
@@ -234,7 +234,7 @@ pub(crate) fn run_job<'s, E: 'static>(s: &mut Scope<'s>, cx: &mut Cx<E>, job: Jo
                     },
                 })
             });
-            settle(s, cx, task, r);
+            settle(s, cx, task, r, None);
         }
         Job::Resume(task) => {
             let (root, delivery) = {
@@ -262,7 +262,7 @@ pub(crate) fn run_job<'s, E: 'static>(s: &mut Scope<'s>, cx: &mut Cx<E>, job: Jo
                 resume_chain_with(s, leaf, cx).map_err(|e| e.describe(s))
             }));
             cx.delivery = None;
-            settle(s, cx, task, r);
+            settle(s, cx, task, r, Some(leaf));
         }
     }
 }
@@ -270,7 +270,16 @@ pub(crate) fn run_job<'s, E: 'static>(s: &mut Scope<'s>, cx: &mut Cx<E>, job: Jo
 type Ran<'s> = std::thread::Result<Result<ChainOutcome<'s>, String>>;
 
 /// What follows a run of `task`'s frames.
-fn settle<'s, E: 'static>(s: &mut Scope<'s>, cx: &mut Cx<E>, task: Arc<Task>, r: Ran<'s>) {
+///
+/// `leaf` is the chain's leaf as it was resumed (none for a start): when an exception
+/// ends the task, the chain from it is the exception's async stack.
+fn settle<'s, E: 'static>(
+    s: &mut Scope<'s>,
+    cx: &mut Cx<E>,
+    task: Arc<Task>,
+    r: Ran<'s>,
+    leaf: Option<Continuation<'s>>,
+) {
     let out: TaskOutput = match r {
         Ok(Ok(ChainOutcome::Suspended(leaf))) => {
             return suspend(s, cx, task, leaf);
@@ -281,6 +290,9 @@ fn settle<'s, E: 'static>(s: &mut Scope<'s>, cx: &mut Cx<E>, task: Arc<Task>, r:
             Value::Ref(r) => TaskResult::Ref(r.map(|r| s.persist(r))),
         }),
         Ok(Ok(ChainOutcome::Threw(e))) => {
+            if let Some(leaf) = leaf {
+                task.set_exception_stack(async_stack(s, leaf));
+            }
             let p = s.persist(e);
             if cx.fault_kind(s, e) == Some(FaultKind::Cancelled) {
                 Err(TaskError::Cancelled(Some(p)))

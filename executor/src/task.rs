@@ -205,6 +205,9 @@ pub(crate) struct Inner {
     /// Rust futures awaiting this one (`JoinHandle` polled by another executor).
     wakers: Vec<Waker>,
     pub(crate) output: Option<TaskOutput>,
+    /// The async stack of the exception that ended the task, if one did after a
+    /// suspension.
+    exception_stack: Option<AsyncStack>,
 }
 
 /// A task: its id, its scheduler and its state.
@@ -227,6 +230,7 @@ impl Task {
                 joiners: Vec::new(),
                 wakers: Vec::new(),
                 output: None,
+                exception_stack: None,
             }),
             done: Condvar::new(),
         })
@@ -299,6 +303,10 @@ impl Task {
             return;
         }
         g.joiners.push((joiner, seq));
+    }
+
+    pub(crate) fn set_exception_stack(&self, st: AsyncStack) {
+        self.lock().exception_stack = Some(st);
     }
 
     /// Records the task's end and wakes whoever awaits it.
@@ -377,6 +385,16 @@ impl JoinHandle {
         let head = s.task_head(root)?;
         let leaf = Continuation::from_local(s, head)?;
         Some(async_stack(s, leaf))
+    }
+
+    /// The async stack of the exception that ended the task (a [`TaskError::Threw`]
+    /// or [`TaskError::Cancelled`]): the frames of its chain as it was last resumed,
+    /// leaf (the await's sentinel) to root, all consumed by then; the exception was
+    /// thrown by one of them and unwound through the rest. `None` if the task did
+    /// not end by an exception, or threw before it first suspended (no frame had
+    /// been captured).
+    pub fn exception_stack(&self) -> Option<AsyncStack> {
+        self.task.lock().exception_stack.clone()
     }
 
     /// True once the task has ended.

@@ -149,6 +149,11 @@ fn cancelling_a_suspended_task_ends_it_cancelled() {
         Some(Err(TaskError::Cancelled(Some(_))))
     ));
     assert!(!h.cancel(), "an ended task cannot be cancelled");
+    // The cancellation unwound through the sentinel and the looper frame.
+    let stack = h.exception_stack().unwrap();
+    let names: Vec<_> = stack.frames.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(names, ["contgc.Await", "Looper"]);
+    assert!(stack.frames.iter().all(|f| !f.resumable));
     // Cancelled before it started: it never runs.
     let q = rt.spawn(|_s, _cx| panic!("must not run"));
     q.cancel();
