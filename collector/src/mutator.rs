@@ -16,7 +16,7 @@ use contgc_heap::header::UNLOGGED;
 use contgc_heap::internal::Nursery;
 use contgc_heap::size_classes::MAX_SMALL_OBJECT;
 use contgc_heap::{Header, ObjectRef, TypeId, TypeInfo, MAX_OBJECT_BYTES};
-use contgc_roots::internal::{GroupFull, ShadowStack, TaskRegistry};
+use contgc_roots::internal::{GroupFull, LocatorCache, ShadowStack, TaskRegistry};
 use contgc_roots::{TaskRoot, Tasklet};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -50,6 +50,8 @@ pub(crate) struct MutatorLocal {
     pub types: Vec<Arc<TypeInfo>>,
     /// The suspended-task group this mutator fills.
     pub task_group: Option<u32>,
+    /// Spare task-root locators (registrations and resumptions allocate none).
+    pub locators: LocatorCache,
 }
 
 impl MutatorLocal {
@@ -120,6 +122,7 @@ impl Mutator {
             remset: Vec::new(),
             stress_count: 0,
             task_group: None,
+            locators: LocatorCache::default(),
             types: Vec::new(),
         }));
         lock(&heap.mutators).push(LocalPtr(local));
@@ -691,7 +694,7 @@ impl Mutator {
     fn register_task<T>(
         &mut self,
         mut item: T,
-        add: impl Fn(&Arc<TaskRegistry>, u32, T) -> Result<TaskRoot, GroupFull<T>>,
+        mut add: impl FnMut(&Arc<TaskRegistry>, u32, T) -> Result<TaskRoot, GroupFull<T>>,
     ) -> TaskRoot {
         let tasks = Arc::clone(&self.heap.tasks);
         loop {
@@ -722,10 +725,20 @@ impl Mutator {
     /// `head` must be a live object of this heap, obtained since the last allocation,
     /// safepoint or collection.
     pub unsafe fn suspend_task_raw(&mut self, head: ObjectRef) -> TaskRoot {
-        self.register_task(head.addr(), |t, g, h| {
+        let mut cache = std::mem::take(&mut self.local().locators);
+        let root = self.register_task(head.addr(), |t, g, h| {
             // SAFETY: forwarded from the caller; `g` is this mutator's own group.
-            unsafe { t.add_heap(g, h) }
-        })
+            unsafe { t.add_heap_cached(g, h, &mut cache) }
+        });
+        self.local().locators = cache;
+        root
+    }
+
+    /// Takes a registered task out (see `Scope::resume_task`), reusing its locator.
+    pub(crate) fn take_task(&mut self, t: TaskRoot) -> contgc_roots::Member {
+        // SAFETY: this mutator is running (it is borrowed mutably, so it is neither
+        // blocking nor parked) and nothing here reaches a safepoint.
+        unsafe { t.take_running(&mut self.local().locators) }
     }
 
     /// Registers a suspended task whose frames were captured into `tasklet`.

@@ -148,7 +148,8 @@ impl<'s> Scope<'s> {
     /// belongs to another heap.
     pub fn resume_task(&mut self, t: TaskRoot) -> Resumed<'s> {
         self.check_task(&t);
-        match t.take() {
+        // SAFETY: the mutator is only used.
+        match unsafe { self.mutator() }.take_task(t) {
             // SAFETY: members hold live objects of this heap (the collector keeps
             // them), and nothing ran since the take.
             Member::Heap(h) => Resumed::Heap(unsafe {

@@ -101,11 +101,10 @@ impl<'s> Step<'s> {
         match self {
             Step::Return(v) => Outcome::Return(v),
             Step::Throw(e) => Outcome::Throw(e),
-            Step::Suspend(chain) => Outcome::Suspend(
-                chain
-                    .head()
-                    .expect("contgc executor: a suspension chain always holds its sentinel"),
-            ),
+            Step::Suspend(chain) => Outcome::Suspend(chain.head().expect(
+                "contgc executor: a resume function suspended without capturing its frame \
+                 (link the frame under the chain its await returned)",
+            )),
         }
     }
 }
@@ -313,12 +312,27 @@ impl<E: 'static> TaskCx<E> {
             Delivery::Ref(p) => Step::Return(Value::Ref(p.map(|p| s.get_persistent(&p)))),
             Delivery::Throw(p) => Step::Throw(s.get_persistent(&p)),
             Delivery::Fault(k) => Step::Throw(self.fault(s, k)),
+            Delivery::Yielded(_) => Step::Return(Value::Unit),
         }
     }
 
     /// Yields: the task suspends and is queued behind the tasks that are ready now.
+    ///
+    /// A yield needs no sentinel: the chain it returns is empty, the yielding frame
+    /// becomes the leaf and is resumed directly (its result slot holds nothing). Only
+    /// when the task was asked to cancel does it suspend through a sentinel, so that
+    /// the cancellation is thrown into the frame (a cancellation requested while the
+    /// yield is on its way up is thrown at the next await).
     pub fn yield_now<'s>(&mut self, s: &mut Scope<'s>) -> Step<'s> {
-        self.pend(s, Wait::Yield)
+        if self
+            .current
+            .as_ref()
+            .is_some_and(|t| t.cancel_hint.load(std::sync::atomic::Ordering::Relaxed))
+        {
+            return self.pend(s, Wait::Yield);
+        }
+        self.pending = Some((0, Wait::Yield));
+        Step::Suspend(Suspension::new())
     }
 
     /// Sleeps for `d` (a timer of the executor; no Rust runtime needed). A zero

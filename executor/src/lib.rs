@@ -37,6 +37,7 @@ mod scheduler;
 pub mod spawner;
 mod sync;
 pub mod task;
+mod task_list;
 mod timers;
 pub mod wait;
 

@@ -36,7 +36,7 @@ fn suspended_task(sched: &Arc<Counting>) -> Arc<Task> {
     let heap = Heap::new(Config::builder().nursery_size(64 << 10).build().unwrap()).unwrap();
     let root: TaskRoot = heap.mutator().scope(|s| s.new_tasklet());
     let w: Weak<dyn Schedule> = Arc::downgrade(sched) as Weak<dyn Schedule>;
-    let t = Task::new(TaskId(1), w);
+    let t = Task::new(TaskId(1), 0, w);
     t.lock().state = State::Suspended {
         root,
         seq: 1,

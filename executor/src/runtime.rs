@@ -136,7 +136,25 @@ impl<E: 'static> Runtime<E> {
         self.run_until(m, || core.live.load(Ordering::Acquire) == 0)
     }
 
-    /// Runs every job that is ready (and every timer that is due) now, then returns.
+    /// Runs at most `max` jobs (task starts and resumptions), firing due timers
+    /// first; returns how many ran. A way to interleave the runtime with an embedder's
+    /// own event loop.
+    pub fn run_jobs(&mut self, m: &mut Mutator, max: usize) -> usize {
+        self.core.timers.fire_due();
+        let mut n = 0;
+        while n < max {
+            let Some(job) = self.core.find_job(&self.cx) else {
+                break;
+            };
+            m.scope(|s| run_job(s, &mut self.cx, job));
+            n += 1;
+        }
+        n
+    }
+
+    /// Runs every job that is ready (and every timer that is due) until none is, then
+    /// returns. A task that yields is ready again at once, so this does not return
+    /// while one keeps yielding: use [`run_jobs`](Runtime::run_jobs) for a bound.
     pub fn run_ready(&mut self, m: &mut Mutator) {
         loop {
             while let Some(job) = self.core.find_job(&self.cx) {

@@ -15,6 +15,7 @@
 use crate::cx::{Cx, FaultKind, Step};
 use crate::park::Parker;
 use crate::task::{Delivery, Schedule, State, Task, TaskError, TaskId, TaskOutput, TaskResult};
+use crate::task_list::TaskList;
 use crate::timers::Timers;
 use crate::wait::Wait;
 use contgc_collector::{DescriptorError, Heap, Local, Persistent, Scope, TypeDescriptor, TypeId};
@@ -22,10 +23,9 @@ use contgc_continuation::{
     async_stack, resume_chain_with, ChainOutcome, Continuation, FrameLayout, FrameType, Value,
 };
 use crossbeam_deque::{Injector, Steal, Stealer};
-use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::sync::{Arc, OnceLock, Weak};
 
 /// A task's entry function: its first run, from synchronous code.
 pub(crate) type Entry<E> =
@@ -92,7 +92,7 @@ pub(crate) struct Core<E> {
     /// Rust futures being awaited (the current-thread runtime parks while any is).
     pub(crate) futures: Arc<AtomicUsize>,
     /// Every task not ended, for `Shutdown::Cancel`.
-    tasks: Mutex<HashMap<TaskId, Weak<Task>>>,
+    tasks: TaskList,
     pub(crate) types: Types<E>,
     me: Weak<Core<E>>,
 }
@@ -110,7 +110,7 @@ impl<E: 'static> Core<E> {
             next_id: AtomicU64::new(1),
             shut_down: AtomicBool::new(false),
             futures: Arc::new(AtomicUsize::new(0)),
-            tasks: Mutex::new(HashMap::new()),
+            tasks: TaskList::new(),
             types,
             me: me.clone(),
         }))
@@ -125,8 +125,7 @@ impl<E: 'static> Core<E> {
         self.live.fetch_add(1, Ordering::Relaxed);
         let id = TaskId(self.next_id.fetch_add(1, Ordering::Relaxed));
         let me: Weak<dyn Schedule> = self.me.clone();
-        let task = Task::new(id, me);
-        self.lock_tasks().insert(id, Arc::downgrade(&task));
+        let task = self.tasks.insert(|slot| Task::new(id, slot, me));
         let job = Job::Start {
             task: task.clone(),
             entry,
@@ -135,17 +134,9 @@ impl<E: 'static> Core<E> {
         (task, job)
     }
 
-    fn lock_tasks(&self) -> std::sync::MutexGuard<'_, HashMap<TaskId, Weak<Task>>> {
-        self.tasks.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
     /// Cancels every task not ended.
     pub(crate) fn cancel_all(&self) {
-        let tasks: Vec<Arc<Task>> = self
-            .lock_tasks()
-            .values()
-            .filter_map(Weak::upgrade)
-            .collect();
+        let tasks = self.tasks.all();
         for t in tasks {
             t.cancel();
         }
@@ -220,6 +211,23 @@ pub(crate) fn run_job<'s, E: 'static>(s: &mut Scope<'s>, cx: &mut Cx<E>, job: Jo
             cx.context = context;
             cx.pending = None;
             let r = catch_unwind(AssertUnwindSafe(|| entry(s, cx)));
+            if let Ok(Step::Suspend(chain)) = &r {
+                if chain.head().is_none() && matches!(cx.pending, Some((0, Wait::Yield))) {
+                    // The entry yielded before capturing any frame: what is left of
+                    // the task is to return, after the tasks ready now.
+                    cx.pending = None;
+                    cx.current = None;
+                    let context = cx.context.take();
+                    task.lock().state = State::Queued;
+                    let entry: Entry<E> = Box::new(|_, _| Step::Return(Value::Unit));
+                    cx.local.push(Job::Start {
+                        task,
+                        entry,
+                        context,
+                    });
+                    return;
+                }
+            }
             let r = r.map(|step| {
                 Ok(match step {
                     Step::Return(v) => ChainOutcome::Completed(v),
@@ -255,9 +263,15 @@ pub(crate) fn run_job<'s, E: 'static>(s: &mut Scope<'s>, cx: &mut Cx<E>, job: Jo
             let leaf = Continuation::from_local(s, leaf)
                 .expect("a registered chain's leaf is its sentinel");
             cx.current = Some(task.clone());
-            cx.context = None;
             cx.pending = None;
-            cx.delivery = Some(delivery);
+            match delivery {
+                // A sentinel-less yield: the leaf is the frame itself.
+                Delivery::Yielded(context) => cx.context = context,
+                d => {
+                    cx.context = None;
+                    cx.delivery = Some(d);
+                }
+            }
             let r = catch_unwind(AssertUnwindSafe(|| {
                 resume_chain_with(s, leaf, cx).map_err(|e| e.describe(s))
             }));
@@ -310,7 +324,7 @@ fn settle<'s, E: 'static>(
 fn end<E: 'static>(cx: &mut Cx<E>, task: &Arc<Task>, out: TaskOutput) {
     cx.current = None;
     cx.context = None;
-    cx.core.lock_tasks().remove(&task.id);
+    cx.core.tasks.remove(task);
     task.finish(out);
     if cx.core.live.fetch_sub(1, Ordering::AcqRel) == 1 {
         cx.core.parker.notify_all();
@@ -324,9 +338,12 @@ fn suspend<'s, E: 'static>(
     task: Arc<Task>,
     leaf: Continuation<'s>,
 ) {
+    let pending = cx.pending.take();
+    if let Some((0, Wait::Yield)) = pending {
+        return yielded(s, cx, task, leaf);
+    }
     let sentinel = cx.core.types.sentinel;
     let seq_off = sentinel.data_offset(0, 8);
-    let pending = cx.pending.take();
     let ok = pending.as_ref().is_some_and(|(seq, _)| {
         s.type_index(leaf.local()) == sentinel.type_id().index()
             && s.read_u64(leaf.local(), seq_off) == *seq
@@ -370,6 +387,26 @@ fn suspend<'s, E: 'static>(
     if matches!(cx.core.timers.until_next(), Some(d) if d.is_zero()) {
         cx.core.timers.fire_due();
     }
+}
+
+/// A task yielded without a sentinel: its leaf is the yielding frame. It is queued
+/// at once, keeping its task-local context beside the chain. A cancellation requested
+/// meanwhile cannot be thrown into the frame (no sentinel is there to throw it): it
+/// stays requested, and the next await takes it.
+fn yielded<'s, E: 'static>(
+    s: &mut Scope<'s>,
+    cx: &mut Cx<E>,
+    task: Arc<Task>,
+    leaf: Continuation<'s>,
+) {
+    cx.current = None;
+    let context = cx.context.take();
+    let root = s.suspend_task(leaf.local());
+    task.lock().state = State::Ready {
+        root,
+        delivery: Delivery::Yielded(context),
+    };
+    cx.local.push(Job::Resume(task));
 }
 
 fn panic_message(p: &(dyn std::any::Any + Send)) -> String {

@@ -23,6 +23,7 @@ use contgc_continuation::{async_stack, AsyncStack, Continuation};
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::task::{Context, Poll, Waker};
 
@@ -144,6 +145,9 @@ pub(crate) enum Delivery {
     Ref(Option<Persistent>),
     Throw(Persistent),
     Fault(crate::FaultKind),
+    /// A yield without a sentinel: the leaf is the yielding frame itself, resumed
+    /// directly, with the task-local context it had.
+    Yielded(Option<Persistent>),
 }
 
 impl Delivery {
@@ -155,6 +159,7 @@ impl Delivery {
             Delivery::Ref(p) => Delivery::Ref(p.as_ref().map(Persistent::duplicate)),
             Delivery::Throw(p) => Delivery::Throw(p.duplicate()),
             Delivery::Fault(k) => Delivery::Fault(*k),
+            Delivery::Yielded(c) => Delivery::Yielded(c.as_ref().map(Persistent::duplicate)),
         }
     }
 
@@ -208,11 +213,19 @@ pub(crate) struct Inner {
     /// The async stack of the exception that ended the task, if one did after a
     /// suspension.
     exception_stack: Option<AsyncStack>,
+    /// Threads blocked in `JoinHandle::wait` (the end signals the condition variable
+    /// only if there are any: a signal costs a system call).
+    blocked: u32,
 }
 
 /// A task: its id, its scheduler and its state.
 pub(crate) struct Task {
     pub(crate) id: TaskId,
+    /// Its slot in the executor's list of live tasks (`TaskList`).
+    pub(crate) slot: usize,
+    /// Set with `Inner::cancel` (read without the lock by `yield_now`, which then
+    /// suspends through a sentinel so that the cancellation can be thrown in).
+    pub(crate) cancel_hint: AtomicBool,
     sched: Weak<dyn Schedule>,
     inner: Mutex<Inner>,
     /// Signalled when the task ends, for `JoinHandle::wait`.
@@ -220,9 +233,11 @@ pub(crate) struct Task {
 }
 
 impl Task {
-    pub(crate) fn new(id: TaskId, sched: Weak<dyn Schedule>) -> Arc<Task> {
+    pub(crate) fn new(id: TaskId, slot: usize, sched: Weak<dyn Schedule>) -> Arc<Task> {
         Arc::new(Task {
             id,
+            slot,
+            cancel_hint: AtomicBool::new(false),
             sched,
             inner: Mutex::new(Inner {
                 state: State::Queued,
@@ -231,6 +246,7 @@ impl Task {
                 wakers: Vec::new(),
                 output: None,
                 exception_stack: None,
+                blocked: 0,
             }),
             done: Condvar::new(),
         })
@@ -287,6 +303,7 @@ impl Task {
             other => {
                 g.state = other;
                 g.cancel = true;
+                self.cancel_hint.store(true, Ordering::Relaxed);
                 true
             }
         }
@@ -317,8 +334,11 @@ impl Task {
         let wakers = std::mem::take(&mut g.wakers);
         let deliveries: Vec<Delivery> = joiners.iter().map(|_| Delivery::of_output(&out)).collect();
         g.output = Some(out);
+        let blocked = g.blocked > 0;
         drop(g);
-        self.done.notify_all();
+        if blocked {
+            self.done.notify_all();
+        }
         for ((t, seq), d) in joiners.into_iter().zip(deliveries) {
             let _ = t.wake(seq, d);
         }
@@ -428,7 +448,9 @@ impl JoinHandle {
     pub fn wait(&self) -> TaskOutput {
         let mut g = self.task.lock();
         while g.output.is_none() {
+            g.blocked += 1;
             g = self.task.done.wait(g).unwrap_or_else(|e| e.into_inner());
+            g.blocked -= 1;
         }
         duplicate_output(g.output.as_ref().expect("checked"))
     }

@@ -184,23 +184,37 @@ fn suspending_without_an_await_is_a_dispatch_error() {
     let mut m = heap.mutator();
     let out = rt
         .block_on(&mut m, |s, cx| {
-            // Awaits, then suspends with a chain that is not the await's.
-            let _ = cx.yield_now(s);
-            let Step::Suspend(other) = cx.yield_now(s) else {
-                unreachable!()
-            };
-            let _ = other;
-            let Step::Suspend(first) = ({
-                let st = cx.sleep(s, Duration::ZERO);
-                let _ = cx.yield_now(s);
-                st
-            }) else {
-                unreachable!()
-            };
-            Step::Suspend(first)
+            // Two awaits; the task suspends with the first one's chain, whose
+            // sentinel is not the latest await's.
+            let first = cx.sleep(s, Duration::ZERO);
+            let _second = cx.sleep(s, Duration::ZERO);
+            first
         })
         .unwrap();
     assert!(matches!(out, Err(TaskError::Dispatch(_))), "{out:?}");
+}
+
+#[test]
+fn a_bare_yield_in_an_entry_completes_the_task() {
+    let heap = heap(None);
+    let mut rt = Runtime::new(&heap, vm(&heap)).unwrap();
+    let mut m = heap.mutator();
+    let out = rt.block_on(&mut m, |s, cx| cx.yield_now(s)).unwrap();
+    assert!(matches!(out, Ok(contgc_executor::TaskResult::Unit)));
+}
+
+#[test]
+fn a_task_cancelled_while_it_yields_is_cancelled_at_a_yield() {
+    let heap = heap(Some(9));
+    let mut rt = Runtime::new(&heap, vm(&heap)).unwrap();
+    let mut m = heap.mutator();
+    // Yields forever (a million rounds); cancelled from outside after it started.
+    let h = rt.spawn(|s, cx| looper(s, cx, 1_000_000, 0));
+    assert_eq!(rt.run_jobs(&mut m, 5), 5);
+    assert_eq!(h.state(), TaskState::Ready);
+    assert!(h.cancel());
+    rt.run(&mut m).unwrap();
+    assert_eq!(h.state(), TaskState::Cancelled);
 }
 
 #[test]

@@ -49,6 +49,7 @@ pub mod internal {
     pub use crate::provider::RootProviders;
     pub use crate::shadow_stack::ShadowStack;
     pub use crate::task_groups::{
-        GroupFull, Inspector, MemberVisitor, TaskRegistry, AGE_OLD, AGE_YOUNG, GROUP_SIZE,
+        GroupFull, Inspector, LocatorCache, MemberVisitor, TaskRegistry, AGE_OLD, AGE_YOUNG,
+        GROUP_SIZE,
     };
 }

@@ -96,9 +96,50 @@ struct Segment {
 }
 
 /// Where a member currently is (compaction moves members and updates this).
-struct Locator {
+pub struct Locator {
     group: AtomicU32,
     index: AtomicU32,
+}
+
+/// Spare locators of one mutator, reused by its next registrations so that a
+/// suspension and its resumption allocate nothing (a task root's locator must stay at
+/// one address while the task is registered, so it is boxed).
+#[derive(Default)]
+pub struct LocatorCache {
+    // Boxed: a task root holds its locator by address, which must not move.
+    #[allow(clippy::vec_box)]
+    spare: Vec<Box<Locator>>,
+}
+
+impl std::fmt::Debug for LocatorCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "LocatorCache({})", self.spare.len())
+    }
+}
+
+impl LocatorCache {
+    /// Spare locators kept at most (the rest are freed).
+    const MAX: usize = 1024;
+
+    fn get(&mut self, group: u32, index: u32) -> Box<Locator> {
+        match self.spare.pop() {
+            Some(l) => {
+                l.group.store(group, Relaxed);
+                l.index.store(index, Relaxed);
+                l
+            }
+            None => Box::new(Locator {
+                group: AtomicU32::new(group),
+                index: AtomicU32::new(index),
+            }),
+        }
+    }
+
+    fn put(&mut self, l: Box<Locator>) {
+        if self.spare.len() < Self::MAX {
+            self.spare.push(l);
+        }
+    }
 }
 
 /// The suspended-task roots of one heap.
@@ -280,16 +321,18 @@ impl TaskRegistry {
     /// `Box<Tasklet>` turned into a raw pointer with [`TASKLET_TAG`] set, whose
     /// references are live objects of this heap; no collection may run between the
     /// caller obtaining the addresses and this call.
-    unsafe fn add(self: &Arc<Self>, id: u32, member: usize) -> Result<TaskRoot, GroupFull<usize>> {
+    unsafe fn add(
+        self: &Arc<Self>,
+        id: u32,
+        member: usize,
+        cache: &mut LocatorCache,
+    ) -> Result<TaskRoot, GroupFull<usize>> {
         let g = self.group(id);
         let i = g.len.load(Relaxed) as usize;
         if i == GROUP_SIZE {
             return Err(GroupFull(member));
         }
-        let loc = Box::new(Locator {
-            group: AtomicU32::new(id),
-            index: AtomicU32::new(i as u32),
-        });
+        let loc = cache.get(id, i as u32);
         g.slots[i].store(member, Relaxed);
         g.locators[i].store(&*loc as *const Locator as *mut Locator, Relaxed);
         g.member_ages[i].store(AGE_YOUNG, Relaxed);
@@ -313,9 +356,23 @@ impl TaskRegistry {
         id: u32,
         head: usize,
     ) -> Result<TaskRoot, GroupFull<usize>> {
+        // SAFETY: forwarded from the caller.
+        unsafe { self.add_heap_cached(id, head, &mut LocatorCache::default()) }
+    }
+
+    /// [`add_heap`](Self::add_heap) taking its locator from `cache`.
+    ///
+    /// # Safety
+    /// As for [`add_heap`](Self::add_heap).
+    pub unsafe fn add_heap_cached(
+        self: &Arc<Self>,
+        id: u32,
+        head: usize,
+        cache: &mut LocatorCache,
+    ) -> Result<TaskRoot, GroupFull<usize>> {
         debug_assert!(head != 0 && head & TASKLET_TAG == 0);
         // SAFETY: forwarded from the caller.
-        unsafe { self.add(id, head) }
+        unsafe { self.add(id, head, cache) }
     }
 
     /// Registers a tasklet in group `id` (owned by the caller). Fails, giving the
@@ -332,10 +389,12 @@ impl TaskRegistry {
         let p = Box::into_raw(t) as usize;
         // SAFETY: forwarded from the caller; the pointer is 8-aligned, so the tag bit
         // is free.
-        unsafe { self.add(id, p | TASKLET_TAG) }.map_err(|GroupFull(m)| {
-            // SAFETY: `m` is the pointer we just made from the box.
-            GroupFull(unsafe { Box::from_raw((m & !TASKLET_TAG) as *mut Tasklet) })
-        })
+        unsafe { self.add(id, p | TASKLET_TAG, &mut LocatorCache::default()) }.map_err(
+            |GroupFull(m)| {
+                // SAFETY: `m` is the pointer we just made from the box.
+                GroupFull(unsafe { Box::from_raw((m & !TASKLET_TAG) as *mut Tasklet) })
+            },
+        )
     }
 
     fn slot_of(&self, loc: &Locator) -> (&Group, usize, u32) {
@@ -350,6 +409,12 @@ impl TaskRegistry {
 
     fn take(&self, loc: &Locator) -> Member {
         let _members = self.lock_members();
+        self.take_unlocked(loc)
+    }
+
+    /// Takes a member out without the members lock, which only keeps takes from
+    /// meeting a collection's compaction: the caller guarantees none runs.
+    fn take_unlocked(&self, loc: &Locator) -> Member {
         let (g, i, _) = self.slot_of(loc);
         let m = g.slots[i].swap(0, AcqRel);
         g.locators[i].store(ptr::null_mut(), Relaxed);
@@ -514,6 +579,21 @@ impl TaskRoot {
     pub fn take(mut self) -> Member {
         let loc = self.loc.take().expect("a task root is taken once");
         self.registry.take(&loc)
+    }
+
+    /// [`take`](Self::take) for a running mutator of the task's heap: no collection
+    /// can run meanwhile, so the member cannot move and no lock is taken (other takes
+    /// touch other slots, through atomics); the locator goes back to `cache`.
+    ///
+    /// # Safety
+    /// The caller must be a running (attached, not blocking or parked) mutator of
+    /// the heap this registry belongs to, and must not reach a safepoint during the
+    /// call.
+    pub unsafe fn take_running(mut self, cache: &mut LocatorCache) -> Member {
+        let loc = self.loc.take().expect("a task root is taken once");
+        let m = self.registry.take_unlocked(&loc);
+        cache.put(loc);
+        m
     }
 
     /// The id of the heap whose registry holds this task.
