@@ -151,6 +151,8 @@ pub struct Comparison {
     pub bench: &'static str,
     /// Operations per timed run (tasks, yields or messages).
     pub ops: usize,
+    /// The workload's other parameters, as RESULT-line fields (after the count).
+    pub params: Vec<(String, String)>,
     /// Median nanoseconds per operation, per system (in [`System::ALL`] order).
     pub ns: Vec<(System, f64)>,
     /// What each system computed in its last run (checked against `expected`).
@@ -310,6 +312,7 @@ fn result_line(c: &Comparison) -> ResultLine {
         _ => "messages",
     };
     fields.push(field(size, c.ops.to_string()));
+    fields.extend(c.params.iter().cloned());
     for sys in System::ALL {
         fields.push(field(
             format!("{}_ns", sys.key()),
@@ -805,6 +808,7 @@ fn compare(
     Comparison {
         bench,
         ops: ops(a, b),
+        params: Vec::new(),
         ns: System::ALL
             .into_iter()
             .zip(secs)
@@ -820,7 +824,7 @@ fn compare(
 
 /// The spawn-complete benchmark: `tasks` empty tasks spawned in batches of `batch`.
 pub fn spawn_complete(opts: &Options) -> Comparison {
-    compare(
+    let mut c = compare(
         "spawn-complete",
         opts,
         opts.tasks.max(1),
@@ -828,7 +832,9 @@ pub fn spawn_complete(opts: &Options) -> Comparison {
         |tasks, _| tasks,
         spawn_expected,
         spawn_work,
-    )
+    );
+    c.params = vec![field("batch", opts.batch.max(1).to_string())];
+    c
 }
 
 /// What spawn-complete computes: the sum of the task indices and the task count.
@@ -920,7 +926,7 @@ fn spawn_work(c: &mut Contestants, sys: System, tasks: usize, batch: usize) -> (
 
 /// The yield-roundtrip benchmark: `yield_tasks` tasks yielding `yields` times each.
 pub fn yield_roundtrip(opts: &Options) -> Comparison {
-    compare(
+    let mut c = compare(
         "yield-roundtrip",
         opts,
         opts.yields.max(1),
@@ -928,7 +934,9 @@ pub fn yield_roundtrip(opts: &Options) -> Comparison {
         |yields, tasks| yields * tasks,
         yield_expected,
         yield_work,
-    )
+    );
+    c.params = vec![field("tasks", opts.yield_tasks.max(1).to_string())];
+    c
 }
 
 /// What yield-roundtrip computes: the sum of every task's result (each the sum of its
