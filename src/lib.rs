@@ -1,6 +1,7 @@
 //! contgc-bench: the benchmarks the `contgc` command-line tool runs (see `src/main.rs`
-//! and `docs/BENCHMARKS.md`): [`suspended_tasks`] (the main job), [`heap_bench`] and
-//! [`suspend_bench`]. Also used by the workspace-level tests (`tests/`) and the
+//! and `docs/BENCHMARKS.md`): [`suspended_tasks`] (the main job), [`heap_bench`],
+//! [`suspend_bench`] and [`executor_bench`] (the async2 executor against tokio and boxed
+//! Rust futures). Also used by the workspace-level tests (`tests/`) and the
 //! criterion benchmarks (`benches/`).
 //!
 //! This package is not published and is not what an embedder depends on: that is the
@@ -12,6 +13,7 @@
 // (`crate::Heap`, ...), as they did when they lived in the library itself.
 use contgc::*;
 
+pub mod executor_bench;
 pub mod heap_bench;
 pub mod suspend_bench;
 pub mod suspended_tasks;

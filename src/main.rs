@@ -7,7 +7,7 @@
 use clap::{Parser, Subcommand, ValueEnum};
 use contgc::{ContinuationPlacement, RootMode};
 use contgc_bench::suspended_tasks::{self, FramesKind, Report};
-use contgc_bench::{heap_bench, suspend_bench};
+use contgc_bench::{executor_bench, heap_bench, suspend_bench};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -110,6 +110,40 @@ enum Command {
         /// Chain depths of the suspend-resume benchmark (comma-separated).
         #[arg(long, value_delimiter = ',', default_values_t = [1usize, 8, 64])]
         depths: Vec<usize>,
+    },
+    /// Executor benchmarks: spawn+complete, yield round trip, ping-pong and minor-GC
+    /// pauses with many suspended tasks, against tokio and boxed Rust futures.
+    ExecutorBench {
+        /// Tasks per spawn-complete run.
+        #[arg(long, default_value_t = executor_bench::Options::default().tasks)]
+        tasks: usize,
+        /// Tasks spawned before they are run and their results read.
+        #[arg(long, default_value_t = executor_bench::Options::default().batch)]
+        batch: usize,
+        /// Tasks of the yield benchmark.
+        #[arg(long, default_value_t = executor_bench::Options::default().yield_tasks)]
+        yield_tasks: usize,
+        /// Yields per task.
+        #[arg(long, default_value_t = executor_bench::Options::default().yields)]
+        yields: usize,
+        /// Messages of the ping-pong (both directions counted).
+        #[arg(long, default_value_t = executor_bench::Options::default().messages)]
+        messages: usize,
+        /// Suspended tasks of the large many-suspended case.
+        #[arg(long, default_value_t = executor_bench::Options::default().suspended)]
+        suspended: usize,
+        /// Suspended tasks of the small many-suspended case.
+        #[arg(long, default_value_t = executor_bench::Options::default().suspended_small)]
+        suspended_small: usize,
+        /// Forced minor collections per many-suspended case.
+        #[arg(long, default_value_t = executor_bench::Options::default().gcs)]
+        gcs: usize,
+        /// Timed runs per figure (medians are reported).
+        #[arg(long, default_value_t = executor_bench::Options::default().runs)]
+        runs: usize,
+        /// Worker threads of contgc's multi-thread executor and of tokio's.
+        #[arg(long, default_value_t = executor_bench::Options::default().workers)]
+        workers: usize,
     },
 }
 
@@ -261,6 +295,33 @@ fn main() -> ExitCode {
                 depths: depths.into_iter().map(|d| d.max(1)).collect(),
             });
             print_results(results);
+            ExitCode::SUCCESS
+        }
+        Some(Command::ExecutorBench {
+            tasks,
+            batch,
+            yield_tasks,
+            yields,
+            messages,
+            suspended,
+            suspended_small,
+            gcs,
+            runs,
+            workers,
+        }) => {
+            let report = executor_bench::run(&executor_bench::Options {
+                tasks: tasks.max(1),
+                batch: batch.max(1),
+                yield_tasks: yield_tasks.max(1),
+                yields: yields.max(1),
+                messages: messages.max(2),
+                suspended: suspended.max(1),
+                suspended_small: suspended_small.max(1),
+                gcs: gcs.max(1),
+                runs: runs.max(1),
+                workers: workers.max(1),
+            });
+            print_results(report.lines);
             ExitCode::SUCCESS
         }
     }
