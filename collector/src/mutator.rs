@@ -709,8 +709,10 @@ impl Mutator {
             match add(&tasks, g, item) {
                 Ok(root) => return root,
                 Err(GroupFull(back)) => {
-                    tasks.release_group(g);
-                    self.local().task_group = None;
+                    if !tasks.reuse_if_empty(g) {
+                        tasks.release_group(g);
+                        self.local().task_group = None;
+                    }
                     item = back;
                 }
             }

@@ -290,6 +290,26 @@ impl TaskRegistry {
         }
     }
 
+    /// Empties group `id`, which the caller owns and has filled, if every member was
+    /// taken out since (only tombstones are left): the owner can then fill it again
+    /// instead of taking a new group, so suspensions that are resumed before the next
+    /// collection (yields) do not use up a group every 256 of them. Returns whether it
+    /// did.
+    pub fn reuse_if_empty(&self, id: u32) -> bool {
+        let _members = self.lock_members();
+        let g = self.group(id);
+        if g.live.load(Relaxed) != 0 {
+            return false;
+        }
+        // No member is left, so no task root locates into this group, and the
+        // owner is not adding (it is the caller).
+        for i in 0..g.len.load(Relaxed) as usize {
+            g.locators[i].store(ptr::null_mut(), Relaxed);
+        }
+        g.len.store(0, Release);
+        true
+    }
+
     /// Puts an empty, unowned group on the free list (once).
     fn recycle(&self, id: u32) {
         if !self.group(id).free.swap(true, Relaxed) {
@@ -688,6 +708,38 @@ mod tests {
         fn byref(&mut self, _: &mut [usize; 2]) -> bool {
             false
         }
+    }
+
+    #[test]
+    fn a_full_group_whose_members_were_all_taken_is_filled_again() {
+        let r = TaskRegistry::new(1, RootMode::Grouped);
+        let g = r.acquire_group();
+        let mut cache = LocatorCache::default();
+        // SAFETY: no heap involved; nothing visits the fake addresses.
+        let mut roots: Vec<_> = (1..=GROUP_SIZE)
+            .map(|i| unsafe { r.add_heap_cached(g, i * 8, &mut cache).unwrap() })
+            .collect();
+        // SAFETY: as above.
+        assert!(unsafe { r.add_heap(g, 8) }.is_err(), "the group is full");
+        let last = roots.pop().unwrap();
+        for t in roots {
+            // SAFETY: single-threaded test, no collection.
+            assert!(matches!(
+                unsafe { t.take_running(&mut cache) },
+                Member::Heap(_)
+            ));
+        }
+        assert!(!r.reuse_if_empty(g), "one member is still registered");
+        // SAFETY: as above.
+        assert!(
+            matches!(unsafe { last.take_running(&mut cache) }, Member::Heap(a) if a == GROUP_SIZE * 8)
+        );
+        assert!(r.reuse_if_empty(g));
+        assert_eq!(r.groups(), 1);
+        // SAFETY: as above.
+        let again = unsafe { r.add_heap_cached(g, 16, &mut cache).unwrap() };
+        assert_eq!(again.heap_head(), Some(16));
+        assert_eq!(r.len(), 1);
     }
 
     #[test]
