@@ -12,7 +12,7 @@
 //! messages are dropped. No await on a closed channel waits forever.
 
 use crate::sync::{Mutex, MutexGuard};
-use crate::task::{Delivery, Task};
+use crate::task::{Delivery, Task, Wakes};
 use crate::FaultKind;
 use std::collections::VecDeque;
 use std::fmt;
@@ -141,7 +141,7 @@ impl Sender {
 
     /// Sends a data message if it can without waiting (any thread; no mutator).
     pub fn try_send_data(&self, x: u64) -> Result<(), TryError> {
-        match self.chan.send_now(Delivery::Data(x)) {
+        match self.chan.send_now(Delivery::Data(x), None) {
             SendNow::Sent => Ok(()),
             SendNow::Full(_) => Err(TryError::WouldBlock),
             SendNow::Closed => Err(TryError::Closed),
@@ -164,7 +164,7 @@ impl Receiver {
     pub fn try_recv_data(&self) -> Result<u64, TryError> {
         let mut g = self.chan.lock();
         if let Some(Delivery::Data(_)) = g.buf.front() {
-            let Some(Delivery::Data(x)) = self.chan.pop_locked(&mut g) else {
+            let Some(Delivery::Data(x)) = self.chan.pop_locked(&mut g, None) else {
                 unreachable!("checked")
             };
             return Ok(x);
@@ -198,17 +198,22 @@ impl Chan {
     }
 
     /// Hands `msg` to the waiting receiver or buffers it, if either can be done now.
-    pub(crate) fn send_now(&self, msg: Delivery) -> SendNow {
+    pub(crate) fn send_now(&self, msg: Delivery, local: Wakes<'_>) -> SendNow {
         let mut g = self.lock();
-        self.send_locked(&mut g, msg)
+        self.send_locked(&mut g, msg, local)
     }
 
-    fn send_locked(&self, g: &mut MutexGuard<'_, ChanState>, mut msg: Delivery) -> SendNow {
+    fn send_locked(
+        &self,
+        g: &mut MutexGuard<'_, ChanState>,
+        mut msg: Delivery,
+        local: Wakes<'_>,
+    ) -> SendNow {
         if !g.receiver_alive {
             return SendNow::Closed;
         }
         if let Some((t, seq)) = g.receiver.take() {
-            match t.wake(seq, msg) {
+            match t.wake_to(seq, msg, local) {
                 Ok(()) => return SendNow::Sent,
                 // The receiver was cancelled meanwhile: buffer the message instead.
                 Err(m) => msg = m,
@@ -224,10 +229,14 @@ impl Chan {
 
     /// Pops a buffered message and lets the first waiting sender (if any) refill the
     /// buffer.
-    fn pop_locked(&self, g: &mut MutexGuard<'_, ChanState>) -> Option<Delivery> {
+    fn pop_locked(
+        &self,
+        g: &mut MutexGuard<'_, ChanState>,
+        mut local: Wakes<'_>,
+    ) -> Option<Delivery> {
         let m = g.buf.pop_front()?;
         while let Some((t, seq, msg)) = g.senders_waiting.pop_front() {
-            if t.wake(seq, Delivery::Unit).is_ok() {
+            if t.wake_to(seq, Delivery::Unit, local.as_deref_mut()).is_ok() {
                 g.buf.push_back(msg);
                 break;
             }
@@ -236,43 +245,49 @@ impl Chan {
         Some(m)
     }
 
-    pub(crate) fn recv_now(&self) -> RecvNow {
+    pub(crate) fn recv_now(&self, local: Wakes<'_>) -> RecvNow {
         let mut g = self.lock();
-        match self.pop_locked(&mut g) {
+        match self.pop_locked(&mut g, local) {
             Some(m) => RecvNow::Got(m),
             None if g.senders == 0 => RecvNow::Closed,
             None => RecvNow::Empty,
         }
     }
 
-    pub(crate) fn register_sender(&self, task: Arc<Task>, seq: u64, msg: Delivery) {
+    pub(crate) fn register_sender(
+        &self,
+        task: Arc<Task>,
+        seq: u64,
+        msg: Delivery,
+        mut local: Wakes<'_>,
+    ) {
         let mut g = self.lock();
-        match self.send_locked(&mut g, msg) {
+        match self.send_locked(&mut g, msg, local.as_deref_mut()) {
             SendNow::Sent => {
                 drop(g);
-                let _ = task.wake(seq, Delivery::Unit);
+                let _ = task.wake_to(seq, Delivery::Unit, local);
             }
             SendNow::Closed => {
                 drop(g);
-                let _ = task.wake(seq, Delivery::Fault(FaultKind::ChannelClosed));
+                let _ = task.wake_to(seq, Delivery::Fault(FaultKind::ChannelClosed), local);
             }
             SendNow::Full(msg) => g.senders_waiting.push_back((task, seq, msg)),
         }
     }
 
-    pub(crate) fn register_receiver(&self, task: Arc<Task>, seq: u64) {
+    pub(crate) fn register_receiver(&self, task: Arc<Task>, seq: u64, mut local: Wakes<'_>) {
         let mut g = self.lock();
-        match self.pop_locked(&mut g) {
+        match self.pop_locked(&mut g, local.as_deref_mut()) {
             Some(m) => {
                 drop(g);
-                if let Err(m) = task.wake(seq, m) {
+                if let Err(m) = task.wake_to(seq, m, local) {
                     // Cancelled meanwhile: the message goes back to the front.
                     self.lock().buf.push_front(m);
                 }
             }
             None if g.senders == 0 => {
                 drop(g);
-                let _ = task.wake(seq, Delivery::Fault(FaultKind::ChannelClosed));
+                let _ = task.wake_to(seq, Delivery::Fault(FaultKind::ChannelClosed), local);
             }
             None => g.receiver = Some((task, seq)),
         }

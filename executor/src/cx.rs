@@ -191,6 +191,7 @@ impl<E> Cx<E> {
                 seq: 0,
                 worker,
                 local,
+                woken: Vec::new(),
             },
         }
     }
@@ -224,6 +225,8 @@ pub struct TaskCx<E> {
     /// although each worker counts on its own.
     worker: u64,
     pub(crate) local: crossbeam_deque::Worker<Job<E>>,
+    /// Tasks this worker's frame code woke, to queue on `local`.
+    pub(crate) woken: Vec<Arc<Task>>,
 }
 
 impl<E: 'static> TaskCx<E> {
@@ -282,6 +285,18 @@ impl<E: 'static> TaskCx<E> {
     /// The fault kind of `exception`, if it is one of the executor's faults.
     pub fn fault_kind<'s>(&self, s: &mut Scope<'s>, exception: Local<'s>) -> Option<FaultKind> {
         self.core.types.fault_kind(s, exception)
+    }
+
+    /// Queues the tasks this worker's frame code woke on its own deque (another
+    /// worker may steal them; a parked one is told only if one is parked).
+    pub(crate) fn queue_woken(&mut self) {
+        if self.woken.is_empty() {
+            return;
+        }
+        for t in self.woken.drain(..) {
+            self.local.push(Job::Resume(t));
+        }
+        self.core.parker.notify_one_if_parked();
     }
 
     fn next_seq(&mut self) -> u64 {
@@ -358,7 +373,9 @@ impl<E: 'static> TaskCx<E> {
             Value::Data(x) => Delivery::Data(x),
             Value::Ref(r) => Delivery::Ref(r.map(|r| s.persist(r))),
         };
-        match tx.chan().send_now(msg) {
+        let sent = tx.chan().send_now(msg, Some(&mut self.woken));
+        self.queue_woken();
+        match sent {
             SendNow::Sent => Step::Return(Value::Unit),
             SendNow::Closed => Step::Throw(self.fault(s, FaultKind::ChannelClosed)),
             SendNow::Full(msg) => self.pend(s, Wait::Send(tx.chan().clone(), msg)),
@@ -368,7 +385,9 @@ impl<E: 'static> TaskCx<E> {
     /// Receives from a channel: completes at once with a buffered message; throws
     /// [`FaultKind::ChannelClosed`] once every sender is gone and the buffer is empty.
     pub fn recv<'s>(&mut self, s: &mut Scope<'s>, rx: &Receiver) -> Step<'s> {
-        match rx.chan().recv_now() {
+        let got = rx.chan().recv_now(Some(&mut self.woken));
+        self.queue_woken();
+        match got {
             RecvNow::Got(d) => self.now(s, d),
             RecvNow::Closed => Step::Throw(self.fault(s, FaultKind::ChannelClosed)),
             RecvNow::Empty => self.pend(s, Wait::Recv(rx.chan().clone())),

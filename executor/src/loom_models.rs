@@ -159,7 +159,7 @@ fn a_send_racing_with_the_receivers_registration_delivers_once() {
         let (tx, rx) = channel(1);
         let t2 = task.clone();
         let receiver = thread::spawn(move || {
-            rx.chan().register_receiver(t2, 1);
+            rx.chan().register_receiver(t2, 1, None);
             rx
         });
         assert!(matches!(

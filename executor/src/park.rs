@@ -71,6 +71,15 @@ impl Parker {
         }
     }
 
+    /// Wakes one parked worker if one seems to be parked (a relaxed read, no
+    /// read-modify-write): for work the caller will run itself if nobody takes it,
+    /// where a missed notification costs nothing.
+    pub fn notify_one_if_parked(&self) {
+        if self.sleepers.load(std::sync::atomic::Ordering::Relaxed) > 0 {
+            self.notify_one();
+        }
+    }
+
     /// Wakes every parked worker (shutdown, a new earliest timer, a task's end).
     pub fn notify_all(&self) {
         if self.sleepers() > 0 {

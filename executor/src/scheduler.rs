@@ -383,7 +383,9 @@ fn suspend<'s, E: 'static>(
         on: wait.on(),
     };
     drop(g);
-    wait.register(&task, seq, &cx.core.timers, &cx.core.futures);
+    let core = cx.core.clone();
+    wait.register(&task, seq, &core.timers, &core.futures, Some(&mut cx.woken));
+    cx.queue_woken();
     if matches!(cx.core.timers.until_next(), Some(d) if d.is_zero()) {
         cx.core.timers.fire_due();
     }

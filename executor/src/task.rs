@@ -179,6 +179,11 @@ impl Delivery {
     }
 }
 
+/// Where a wake made by a worker's own frame code (or its registration of an
+/// await) puts the task it wakes: the worker's list of woken tasks, which it queues
+/// on its own deque (no global queue, no notification); `None` from anywhere else.
+pub(crate) type Wakes<'a> = Option<&'a mut Vec<Arc<Task>>>;
+
 /// Where a woken task goes: its scheduler's run queue.
 pub(crate) trait Schedule: Send + Sync {
     /// Queues a task that became ready (its state is `Ready`).
@@ -260,14 +265,30 @@ impl Task {
     /// queued. Refused (the delivery is handed back) if the task is not suspended at
     /// `seq` any more: woken already, cancelled, or suspended again since.
     pub(crate) fn wake(self: &Arc<Self>, seq: u64, delivery: Delivery) -> Result<(), Delivery> {
+        self.wake_to(seq, delivery, None)
+    }
+
+    /// [`wake`](Self::wake), queueing the task on `local` (the waking worker's own
+    /// list, which it queues locally) instead of its scheduler when given.
+    pub(crate) fn wake_to(
+        self: &Arc<Self>,
+        seq: u64,
+        delivery: Delivery,
+        local: Wakes<'_>,
+    ) -> Result<(), Delivery> {
         let mut g = self.lock();
         match std::mem::replace(&mut g.state, State::Done) {
             State::Suspended { root, seq: s, .. } if s == seq => {
                 g.state = State::Ready { root, delivery };
                 drop(g);
-                // An executor that is gone drops the task (and its chain) here.
-                if let Some(sched) = self.sched.upgrade() {
-                    sched.schedule(self.clone());
+                match local {
+                    Some(v) => v.push(self.clone()),
+                    // An executor that is gone drops the task (and its chain) here.
+                    None => {
+                        if let Some(sched) = self.sched.upgrade() {
+                            sched.schedule(self.clone());
+                        }
+                    }
                 }
                 Ok(())
             }

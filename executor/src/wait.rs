@@ -12,7 +12,7 @@
 
 use crate::channel::Chan;
 use crate::completion::CompletionInner;
-use crate::task::{Delivery, Task, TaskId};
+use crate::task::{Delivery, Task, TaskId, Wakes};
 use crate::timers::Timers;
 use std::future::Future;
 use std::pin::Pin;
@@ -77,15 +77,16 @@ impl Wait {
         seq: u64,
         timers: &Timers,
         futures: &Arc<AtomicUsize>,
+        local: Wakes<'_>,
     ) {
         match self {
             Wait::Yield => {
-                let _ = task.wake(seq, Delivery::Unit);
+                let _ = task.wake_to(seq, Delivery::Unit, local);
             }
             Wait::Timer(at) => timers.add(at, task.clone(), seq),
             Wait::Completion(c) => c.add_waiter(task.clone(), seq),
-            Wait::Send(c, msg) => c.register_sender(task.clone(), seq, msg),
-            Wait::Recv(c) => c.register_receiver(task.clone(), seq),
+            Wait::Send(c, msg) => c.register_sender(task.clone(), seq, msg, local),
+            Wait::Recv(c) => c.register_receiver(task.clone(), seq, local),
             Wait::Join(t) => t.add_joiner(task.clone(), seq),
             Wait::Future(f) => crate::future_interop::start(f, task.clone(), seq, futures.clone()),
         }
