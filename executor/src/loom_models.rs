@@ -163,7 +163,7 @@ fn a_send_racing_with_the_receivers_registration_delivers_once() {
             rx
         });
         assert!(matches!(
-            tx.chan().send_now(Delivery::Data(5)),
+            tx.chan().send_now(Delivery::Data(5), None),
             SendNow::Sent
         ));
         let rx = receiver.join().unwrap();
