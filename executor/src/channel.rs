@@ -58,6 +58,9 @@ impl std::error::Error for TryError {}
 /// The sending side of a channel; clone it for more producers.
 pub struct Sender {
     chan: Arc<Chan>,
+    /// This sender holds one of the channel's `senders` counts (false once a
+    /// registered send took it over).
+    counted: bool,
 }
 
 /// The receiving side of a channel (one per channel).
@@ -95,7 +98,13 @@ pub fn channel(capacity: usize) -> (Sender, Receiver) {
             receiver_alive: true,
         }),
     });
-    (Sender { chan: chan.clone() }, Receiver { chan })
+    (
+        Sender {
+            chan: chan.clone(),
+            counted: true,
+        },
+        Receiver { chan },
+    )
 }
 
 impl Clone for Sender {
@@ -103,12 +112,16 @@ impl Clone for Sender {
         self.chan.lock().senders += 1;
         Sender {
             chan: self.chan.clone(),
+            counted: true,
         }
     }
 }
 
 impl Drop for Sender {
     fn drop(&mut self) {
+        if !self.counted {
+            return;
+        }
         let mut g = self.chan.lock();
         g.senders -= 1;
         if g.senders == 0 {
@@ -126,6 +139,8 @@ impl Drop for Receiver {
         g.receiver_alive = false;
         g.buf.clear();
         let waiting = std::mem::take(&mut g.senders_waiting);
+        // Each waiting send held a sender count.
+        g.senders -= waiting.len();
         drop(g);
         for (t, seq, _) in waiting {
             let _ = t.wake(seq, Delivery::Fault(FaultKind::ChannelClosed));
@@ -150,6 +165,13 @@ impl Sender {
 
     pub(crate) fn chan(&self) -> &Arc<Chan> {
         &self.chan
+    }
+
+    /// Registers a suspended send of `msg` (task `task` at `seq`), taking over this
+    /// sender's count: a send waiting for room keeps the channel open, like a sender.
+    pub(crate) fn register(mut self, task: Arc<Task>, seq: u64, msg: Delivery, local: Wakes<'_>) {
+        self.counted = false;
+        self.chan.register_sender(task, seq, msg, local);
     }
 }
 
@@ -236,6 +258,10 @@ impl Chan {
     ) -> Option<Delivery> {
         let m = g.buf.pop_front()?;
         while let Some((t, seq, msg)) = g.senders_waiting.pop_front() {
+            // The waiting send's sender count is released (its message is in, or it
+            // was cancelled); the receiver (the caller) sees a close once the buffer
+            // is empty.
+            g.senders -= 1;
             if t.wake_to(seq, Delivery::Unit, local.as_deref_mut()).is_ok() {
                 g.buf.push_back(msg);
                 break;
@@ -261,17 +287,25 @@ impl Chan {
         msg: Delivery,
         mut local: Wakes<'_>,
     ) {
+        // The caller hands over one `senders` count: a waiting send keeps it (until it
+        // is popped); one that completes now releases it (after its message is in,
+        // so the receiver sees the message before it sees the channel closed).
         let mut g = self.lock();
-        match self.send_locked(&mut g, msg, local.as_deref_mut()) {
-            SendNow::Sent => {
-                drop(g);
-                let _ = task.wake_to(seq, Delivery::Unit, local);
+        let done = match self.send_locked(&mut g, msg, local.as_deref_mut()) {
+            SendNow::Sent => Delivery::Unit,
+            SendNow::Closed => Delivery::Fault(FaultKind::ChannelClosed),
+            SendNow::Full(msg) => {
+                g.senders_waiting.push_back((task, seq, msg));
+                return;
             }
-            SendNow::Closed => {
-                drop(g);
-                let _ = task.wake_to(seq, Delivery::Fault(FaultKind::ChannelClosed), local);
-            }
-            SendNow::Full(msg) => g.senders_waiting.push_back((task, seq, msg)),
+        };
+        g.senders -= 1;
+        let closed = g.senders == 0 && g.buf.is_empty();
+        let receiver = if closed { g.receiver.take() } else { None };
+        drop(g);
+        let _ = task.wake_to(seq, done, local.as_deref_mut());
+        if let Some((t, rseq)) = receiver {
+            let _ = t.wake_to(rseq, Delivery::Fault(FaultKind::ChannelClosed), local);
         }
     }
 

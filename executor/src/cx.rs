@@ -378,7 +378,9 @@ impl<E: 'static> TaskCx<E> {
         match sent {
             SendNow::Sent => Step::Return(Value::Unit),
             SendNow::Closed => Step::Throw(self.fault(s, FaultKind::ChannelClosed)),
-            SendNow::Full(msg) => self.pend(s, Wait::Send(tx.chan().clone(), msg)),
+            // The await holds a sender of its own, so the channel stays open until
+            // the message is in it (frame code may drop its sender meanwhile).
+            SendNow::Full(msg) => self.pend(s, Wait::Send(tx.clone(), msg)),
         }
     }
 
@@ -399,8 +401,11 @@ impl<E: 'static> TaskCx<E> {
     /// ran). A task joining itself gets a [`FaultKind::Protocol`] exception at once
     /// (it would wait forever).
     pub fn join<'s>(&mut self, s: &mut Scope<'s>, h: &JoinHandle) -> Step<'s> {
-        if let Some(out) = &h.task.lock().output {
-            let d = Delivery::of_output(out);
+        // Out of the lock before `now`, which may allocate (a fault) and so wait for
+        // a collection, which waits for every mutator: one blocked on this lock
+        // would never get there.
+        let ended = h.task.lock().output.as_ref().map(Delivery::of_output);
+        if let Some(d) = ended {
             return self.now(s, d);
         }
         if self

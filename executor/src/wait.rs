@@ -10,7 +10,7 @@
 //! number is refused. An await whose chain never reaches the worker (the frame threw
 //! or returned instead) is dropped with no effect.
 
-use crate::channel::Chan;
+use crate::channel::{Chan, Sender};
 use crate::completion::CompletionInner;
 use crate::task::{Delivery, Task, TaskId, Wakes};
 use crate::timers::Timers;
@@ -50,7 +50,7 @@ pub(crate) enum Wait {
     Yield,
     Timer(Instant),
     Completion(Arc<CompletionInner>),
-    Send(Arc<Chan>, Delivery),
+    Send(Sender, Delivery),
     Recv(Arc<Chan>),
     Join(Arc<Task>),
     Future(BoxedFuture),
@@ -62,7 +62,7 @@ impl Wait {
             Wait::Yield => WaitOn::Yield,
             Wait::Timer(at) => WaitOn::Timer { deadline: *at },
             Wait::Completion(c) => WaitOn::Completion(c.id),
-            Wait::Send(c, _) => WaitOn::ChannelSend(c.id),
+            Wait::Send(c, _) => WaitOn::ChannelSend(c.id()),
             Wait::Recv(c) => WaitOn::ChannelRecv(c.id),
             Wait::Join(t) => WaitOn::Join(t.id),
             Wait::Future(_) => WaitOn::Future,
@@ -85,7 +85,7 @@ impl Wait {
             }
             Wait::Timer(at) => timers.add(at, task.clone(), seq),
             Wait::Completion(c) => c.add_waiter(task.clone(), seq),
-            Wait::Send(c, msg) => c.register_sender(task.clone(), seq, msg, local),
+            Wait::Send(tx, msg) => tx.register(task.clone(), seq, msg, local),
             Wait::Recv(c) => c.register_receiver(task.clone(), seq, local),
             Wait::Join(t) => t.add_joiner(task.clone(), seq),
             Wait::Future(f) => crate::future_interop::start(f, task.clone(), seq, futures.clone()),

@@ -1,0 +1,106 @@
+//! Regression tests of executor bugs the model test's author found (both fixed):
+//! allocating while holding a task's lock, and a suspended send that did not keep its
+//! channel open. Both need two workers; neither relies on timing (the second one
+//! orders its steps with a handshake and by waiting for a task's state).
+
+use contgc_collector::{Config, Heap};
+use contgc_continuation::Value;
+use contgc_executor::{
+    channel, Executor, FaultKind, Shutdown, Step, TaskError, TaskResult, TaskState, WaitOn,
+};
+use std::sync::{mpsc, Arc, Mutex};
+
+fn heap(stress: Option<u32>) -> Heap {
+    let mut b = Config::builder().nursery_size(256 << 10);
+    if let Some(n) = stress {
+        b = b.gc_stress(n);
+    }
+    Heap::new(b.build().unwrap()).unwrap()
+}
+
+/// `TaskCx::join` held the joined task's lock while it allocated the fault exception
+/// of a task that had panicked: a collection started by that allocation waited for a
+/// worker blocked on the same lock, forever. A collection at every allocation makes
+/// two joiners meet it at once.
+#[test]
+fn joining_a_faulted_task_from_two_workers_does_not_deadlock() {
+    let heap = heap(Some(1));
+    let ex = Executor::new(&heap, 2, |_| ()).unwrap();
+    let panicked = ex
+        .spawn(|_s, _cx| -> Step<'_> { panic!("the joined task panics") })
+        .unwrap();
+    assert!(matches!(panicked.wait(), Err(TaskError::Panicked(_))));
+    let shared = Arc::new(panicked);
+    let joiners: Vec<_> = (0..2)
+        .map(|_| {
+            let h = shared.clone();
+            ex.spawn(move |s, cx| {
+                for _ in 0..2000 {
+                    let Step::Throw(e) = cx.join(s, &h) else {
+                        panic!("joining a panicked task throws at once")
+                    };
+                    assert_eq!(cx.fault_kind(s, e), Some(FaultKind::Panicked));
+                }
+                Step::Return(Value::Unit)
+            })
+            .unwrap()
+        })
+        .collect();
+    for j in &joiners {
+        assert!(matches!(j.wait(), Ok(TaskResult::Unit)));
+    }
+    ex.shutdown(Shutdown::Drain);
+}
+
+/// A send suspended on a full channel held no sender count until the worker
+/// registered it; frame code dropping the last `Sender` in between told a waiting
+/// receiver the channel was closed, and the message (buffered afterwards) was lost
+/// although the send completed.
+#[test]
+fn a_suspended_send_keeps_the_channel_open() {
+    let heap = heap(None);
+    let ex = Executor::new(&heap, 2, |_| ()).unwrap();
+    let (tx, rx) = channel(1);
+    let rx = Arc::new(rx);
+    tx.try_send_data(1).unwrap(); // the buffer is full
+    let (go_tx, go_rx) = mpsc::channel::<()>();
+    let go_rx = Mutex::new(go_rx);
+    let (ready_tx, ready_rx) = mpsc::channel::<()>();
+    let sender = ex
+        .spawn(move |s, cx| {
+            let step = cx.send(s, &tx, Value::Data(2));
+            assert!(matches!(step, Step::Suspend(_)), "the channel is full");
+            // Let the receiver drain the buffer and wait, then drop the last sender
+            // before this send is registered.
+            ready_tx.send(()).unwrap();
+            go_rx.lock().unwrap().recv().unwrap();
+            drop(tx);
+            step
+        })
+        .unwrap();
+    ready_rx.recv().unwrap();
+    let first = {
+        let rx = rx.clone();
+        ex.spawn(move |s, cx| cx.recv(s, &rx)).unwrap()
+    };
+    assert_eq!(first.wait().unwrap().data(), Some(1));
+    let second = {
+        let rx = rx.clone();
+        ex.spawn(move |s, cx| cx.recv(s, &rx)).unwrap()
+    };
+    let waiting = TaskState::Suspended(WaitOn::ChannelRecv(rx.id()));
+    while second.state() != waiting {
+        std::thread::yield_now();
+    }
+    go_tx.send(()).unwrap();
+    assert!(
+        matches!(sender.wait(), Ok(TaskResult::Unit)),
+        "the send completed"
+    );
+    assert_eq!(
+        second.wait().unwrap().data(),
+        Some(2),
+        "and its message arrived"
+    );
+    ex.shutdown(Shutdown::Drain);
+}
