@@ -351,6 +351,11 @@ impl Task {
     pub(crate) fn finish(&self, out: TaskOutput) {
         let mut g = self.lock();
         g.state = State::Done;
+        if g.joiners.is_empty() && g.wakers.is_empty() && g.blocked == 0 {
+            // Nobody waits (the common case): just record the outcome.
+            g.output = Some(out);
+            return;
+        }
         let joiners = std::mem::take(&mut g.joiners);
         let wakers = std::mem::take(&mut g.wakers);
         let deliveries: Vec<Delivery> = joiners.iter().map(|_| Delivery::of_output(&out)).collect();
