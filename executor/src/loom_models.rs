@@ -52,7 +52,14 @@ fn ready_with(t: &Task) -> Option<Delivery> {
     }
 }
 
-fn report(name: &str, runs: &std::sync::atomic::AtomicUsize) {
+/// Runs `f` under loom and prints how many interleavings it explored.
+fn model(name: &str, f: impl Fn() + Sync + Send + 'static) {
+    let runs = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let r = runs.clone();
+    loom::model(move || {
+        r.fetch_add(1, SeqCst);
+        f();
+    });
     println!(
         "loom model `{name}`: {} interleavings explored",
         runs.load(SeqCst)
@@ -61,10 +68,7 @@ fn report(name: &str, runs: &std::sync::atomic::AtomicUsize) {
 
 #[test]
 fn a_parked_worker_never_misses_work() {
-    let runs = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let r = runs.clone();
-    loom::model(move || {
-        r.fetch_add(1, SeqCst);
+    model("park / notify", || {
         let parker = loom::sync::Arc::new(Parker::new());
         let work = loom::sync::Arc::new(AtomicBool::new(false));
         let (p, w) = (parker.clone(), work.clone());
@@ -80,15 +84,11 @@ fn a_parked_worker_never_misses_work() {
         parker.notify_one();
         worker.join().unwrap();
     });
-    report("park / notify", &runs);
 }
 
 #[test]
 fn a_parked_worker_does_not_delay_a_collection() {
-    let runs = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let r = runs.clone();
-    loom::model(move || {
-        r.fetch_add(1, SeqCst);
+    model("parked worker vs stop-the-world", || {
         let rv = loom::sync::Arc::new(Rendezvous::new());
         let parker = loom::sync::Arc::new(Parker::new());
         let work = loom::sync::Arc::new(AtomicBool::new(false));
@@ -123,15 +123,11 @@ fn a_parked_worker_does_not_delay_a_collection() {
         worker.join().unwrap();
         rv.detach();
     });
-    report("parked worker vs stop-the-world", &runs);
 }
 
 #[test]
 fn a_completion_set_racing_with_its_await_wakes_once() {
-    let runs = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let r = runs.clone();
-    loom::model(move || {
-        r.fetch_add(1, SeqCst);
+    model("completion set vs await", || {
         let sched = Arc::new(Counting::default());
         let task = suspended_task(&sched);
         let c = Completion::new();
@@ -145,15 +141,11 @@ fn a_completion_set_racing_with_its_await_wakes_once() {
         assert!(matches!(ready_with(&task), Some(Delivery::Data(7))));
         assert_eq!(c.set_data(8), Err(crate::CompletionError::AlreadySet));
     });
-    report("completion set vs await", &runs);
 }
 
 #[test]
 fn a_send_racing_with_the_receivers_registration_delivers_once() {
-    let runs = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let r = runs.clone();
-    loom::model(move || {
-        r.fetch_add(1, SeqCst);
+    model("channel send vs recv registration", || {
         let sched = Arc::new(Counting::default());
         let task = suspended_task(&sched);
         let (tx, rx) = channel(1);
@@ -176,15 +168,11 @@ fn a_send_racing_with_the_receivers_registration_delivers_once() {
         // And the message is not also left in the buffer.
         assert_eq!(rx.try_recv_data(), Err(crate::TryError::WouldBlock));
     });
-    report("channel send vs recv registration", &runs);
 }
 
 #[test]
 fn a_cancellation_racing_with_a_wake_resumes_the_task_once() {
-    let runs = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let r = runs.clone();
-    loom::model(move || {
-        r.fetch_add(1, SeqCst);
+    model("cancel vs wake", || {
         let sched = Arc::new(Counting::default());
         let task = suspended_task(&sched);
         let t2 = task.clone();
@@ -203,5 +191,4 @@ fn a_cancellation_racing_with_a_wake_resumes_the_task_once() {
             ));
         }
     });
-    report("cancel vs wake", &runs);
 }
