@@ -471,6 +471,70 @@ pub fn resume_chain_with<'s, C: 'static>(
     leaf: Continuation<'s>,
     ctx: &mut C,
 ) -> Result<ChainOutcome<'s>, ResumeError<'s>> {
+    dispatch(scope, leaf, ctx, None)
+}
+
+/// The frame types a dispatcher found, kept across runs: an executor that resumes
+/// chain after chain of the same few frame types looks each up once, not at every
+/// resumption ([`resume_chain_cached`]). Entries name their heap, so a cache used
+/// with another heap's chains only misses.
+pub struct FrameTypeCache<C> {
+    entries: [Option<(u32, FrameType<C>)>; 4],
+    next: usize,
+}
+
+impl<C> Default for FrameTypeCache<C> {
+    fn default() -> Self {
+        FrameTypeCache {
+            entries: [None; 4],
+            next: 0,
+        }
+    }
+}
+
+impl<C> fmt::Debug for FrameTypeCache<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.entries.iter().flatten().count();
+        write!(f, "FrameTypeCache({n} frame types)")
+    }
+}
+
+impl<C> FrameTypeCache<C> {
+    #[inline]
+    fn get(&self, heap: u32, ty: u32) -> Option<FrameType<C>> {
+        for e in self.entries.iter().flatten() {
+            if e.1.ty.index() == ty && e.0 == heap {
+                return Some(e.1);
+            }
+        }
+        None
+    }
+
+    fn put(&mut self, heap: u32, ft: FrameType<C>) {
+        self.entries[self.next] = Some((heap, ft));
+        self.next = (self.next + 1) % self.entries.len();
+    }
+}
+
+/// [`resume_chain_with`], looking frame types up in `cache` first (and adding those it
+/// had to find): the same checks, with the frame-type look-up of each frame entered
+/// paid once per frame type rather than once per resumption.
+pub fn resume_chain_cached<'s, C: 'static>(
+    scope: &mut Scope<'s>,
+    leaf: Continuation<'s>,
+    ctx: &mut C,
+    cache: &mut FrameTypeCache<C>,
+) -> Result<ChainOutcome<'s>, ResumeError<'s>> {
+    dispatch(scope, leaf, ctx, Some(cache))
+}
+
+#[inline(always)]
+fn dispatch<'s, C: 'static>(
+    scope: &mut Scope<'s>,
+    leaf: Continuation<'s>,
+    ctx: &mut C,
+    mut cache: Option<&mut FrameTypeCache<C>>,
+) -> Result<ChainOutcome<'s>, ResumeError<'s>> {
     let cur = scope.dup(leaf.local());
     // `obj` is `cur`'s address, valid until the next call into frame code (which may
     // allocate); `known` is the last type index found to be a continuation.
@@ -491,7 +555,17 @@ pub fn resume_chain_with<'s, C: 'static>(
             return Err(ResumeError::NotCaptured);
         }
         if ft.is_none_or(|f| f.ty.index() != ty) {
-            ft = Some(frame_type_of::<C>(scope, ty, cur, obj)?);
+            let cached = cache.as_deref().and_then(|c| c.get(heap, ty));
+            ft = Some(match cached {
+                Some(f) => f,
+                None => {
+                    let f = frame_type_of::<C>(scope, ty, cur, obj)?;
+                    if let Some(c) = cache.as_deref_mut() {
+                        c.put(heap, f);
+                    }
+                    f
+                }
+            });
         }
         let ft = ft.as_ref().expect("looked up just above");
         // SAFETY: `obj` is a live continuation (checked).

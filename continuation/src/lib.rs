@@ -32,6 +32,7 @@ pub mod layout;
 pub use async_stack::{async_stack, AsyncStack, StackEnd, StackFrame};
 pub use capture::{Capture, Continuation, Suspension};
 pub use dispatch::{
-    resume_chain, resume_chain_with, ChainOutcome, Frame, Outcome, ResumeError, ResumeFn, Value,
+    resume_chain, resume_chain_cached, resume_chain_with, ChainOutcome, Frame, FrameTypeCache,
+    Outcome, ResumeError, ResumeFn, Value,
 };
 pub use layout::{ContinuationFields, FrameLayout, FrameType, ResultKind, MAX_PAYLOAD_BYTES};

@@ -30,7 +30,7 @@ use crate::task::{Delivery, JoinHandle, Task, TaskId};
 use crate::wait::Wait;
 use crate::FutureValue;
 use contgc_collector::{Local, NestedScope, Persistent, Scope};
-use contgc_continuation::{Capture, Frame, Outcome, Suspension, Value};
+use contgc_continuation::{Capture, Frame, FrameTypeCache, Outcome, Suspension, Value};
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
@@ -192,6 +192,7 @@ impl<E> Cx<E> {
                 worker,
                 local,
                 woken: Vec::new(),
+                frame_types: None,
             },
         }
     }
@@ -227,6 +228,8 @@ pub struct TaskCx<E> {
     pub(crate) local: crossbeam_deque::Worker<Job<E>>,
     /// Tasks this worker's frame code woke, to queue on `local`.
     pub(crate) woken: Vec<Arc<Task>>,
+    /// The frame types the dispatcher found on this worker.
+    pub(crate) frame_types: Option<Box<FrameTypeCache<Cx<E>>>>,
 }
 
 impl<E: 'static> TaskCx<E> {

@@ -20,7 +20,7 @@ use crate::timers::Timers;
 use crate::wait::Wait;
 use contgc_collector::{DescriptorError, Heap, Local, Persistent, Scope, TypeDescriptor, TypeId};
 use contgc_continuation::{
-    async_stack, resume_chain_with, ChainOutcome, Continuation, FrameLayout, FrameType, Value,
+    async_stack, resume_chain_cached, ChainOutcome, Continuation, FrameLayout, FrameType, Value,
 };
 use crossbeam_deque::{Injector, Steal, Stealer};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -273,7 +273,13 @@ pub(crate) fn run_job<'s, E: 'static>(s: &mut Scope<'s>, cx: &mut Cx<E>, job: Jo
                 }
             }
             let r = catch_unwind(AssertUnwindSafe(|| {
-                resume_chain_with(s, leaf, cx).map_err(|e| e.describe(s))
+                {
+                    // Moved out (a pointer) while the context is lent to the frames.
+                    let mut cache = cx.frame_types.take().unwrap_or_default();
+                    let r = resume_chain_cached(s, leaf, cx, &mut cache);
+                    cx.frame_types = Some(cache);
+                    r.map_err(|e| e.describe(s))
+                }
             }));
             cx.delivery = None;
             settle(s, cx, task, r, Some(leaf));
