@@ -341,3 +341,47 @@ fn a_never_captured_frame_is_reported_as_such_whatever_the_context() {
         );
     });
 }
+
+/// A frame-type cache kept across runs finds each frame type once, and an entry of one
+/// heap is never taken for another heap's type of the same index: there the context
+/// check runs (and refuses a frame registered for another context).
+#[test]
+fn a_frame_type_cache_is_per_heap_and_keeps_the_context_check() {
+    use contgc_continuation::{resume_chain_cached, FrameTypeCache};
+    let (a, b) = (heap(), heap());
+    // The first frame type of each heap: the same type index in both.
+    let fa = FrameLayout::new("A")
+        .data_bytes(8)
+        .register_with_context::<Vm>(&a)
+        .unwrap();
+    let fb = FrameLayout::new("B")
+        .data_bytes(8)
+        .register_with_context::<Other>(&b)
+        .unwrap();
+    assert_eq!(fa.type_id().index(), fb.type_id().index());
+    let mut cache = FrameTypeCache::<Vm>::default();
+    let mut vm = Vm::default();
+    let mut ma = a.mutator();
+    for i in 0..3u64 {
+        ma.scope(|s| {
+            let mut c = Capture::begin(s, &fa, None, vm_frame, 0).unwrap();
+            c.set_u64(0, i);
+            let k = c.finish();
+            let out = resume_chain_cached(s, k, &mut vm, &mut cache).unwrap();
+            assert!(matches!(out, ChainOutcome::Completed(_)));
+        });
+    }
+    assert_eq!(vm.total, 3, "0 + 1 + 2");
+    let mut mb = b.mutator();
+    mb.scope(|s| {
+        let k = Capture::begin(s, &fb, None, other_frame, 0)
+            .unwrap()
+            .finish();
+        // Heap b's type of the same index was registered for `Other`: refused.
+        let err = resume_chain_cached(s, k, &mut vm, &mut cache).unwrap_err();
+        assert!(
+            matches!(err, ResumeError::ContextMismatch { .. }),
+            "{err:?}"
+        );
+    });
+}
