@@ -290,8 +290,11 @@ impl<E: 'static> TaskCx<E> {
         self.core.types.fault_kind(s, exception)
     }
 
-    /// Queues the tasks this worker's frame code woke on its own deque (another
-    /// worker may steal them; a parked one is told only if one is parked).
+    /// Queues the tasks this worker's frame code woke on its own deque. Other
+    /// workers may steal them; a parked one is woken only when this worker has more
+    /// queued than the one job it will take next (a task woken by the running one,
+    /// as in a ping-pong, then runs here, without a wake-up system call for another
+    /// worker and a steal).
     pub(crate) fn queue_woken(&mut self) {
         if self.woken.is_empty() {
             return;
@@ -299,7 +302,9 @@ impl<E: 'static> TaskCx<E> {
         for t in self.woken.drain(..) {
             self.local.push(Job::Resume(t));
         }
-        self.core.parker.notify_one_if_parked();
+        if self.local.len() > 1 {
+            self.core.parker.notify_one_if_parked();
+        }
     }
 
     fn next_seq(&mut self) -> u64 {
