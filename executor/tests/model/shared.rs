@@ -1,0 +1,235 @@
+//! The embedder state of a case: the heap types every worker uses, and the tables
+//! frames reach by index (the program's code, completions, channels, the tasks and
+//! their logs).
+
+use super::frames::FN_DATA;
+use super::program::{
+    compile, Code, CompletionValue, Event, Program, Setter, MAX_OPS, MAX_TRY_DEPTH,
+};
+use contgc_collector::{Heap, Scope, TypeDescriptor, TypeId, Typed};
+use contgc_continuation::{FrameLayout, FrameType, ResultKind};
+use contgc_executor::{
+    channel, Completion, Cx, JoinHandle, Receiver, Sender, Step, TaskState, WaitOn,
+};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
+
+pub type C = Cx<Env>;
+
+/// A task's entry function, boxed so that both schedulers' spawns take it.
+pub type Entry = Box<dyn for<'s> FnOnce(&mut Scope<'s>, &mut C) -> Step<'s> + Send + 'static>;
+
+/// The per-worker embedder state: the heap types and the case's shared tables.
+pub struct Env {
+    pub types: Types,
+    pub shared: Arc<Shared>,
+}
+
+#[derive(Clone, Copy)]
+pub struct Types {
+    pub func: FrameType<C>,
+    pub consumer: FrameType<C>,
+    pub setter: FrameType<C>,
+    pub canceller: FrameType<C>,
+    pub num: Typed<u64>,
+    pub exc: Typed<u64>,
+    pub ctx: Typed<u64>,
+    pub cell: TypeId,
+}
+
+impl Types {
+    pub fn register(heap: &Heap) -> Types {
+        let handler_states: Vec<u32> = (0..MAX_OPS as u32).map(|pc| pc << 1 | 1).collect();
+        let layout = |name: &str| FrameLayout::new(name);
+        Types {
+            func: layout("model.Fn")
+                .refs(2 + MAX_TRY_DEPTH as u32)
+                .data_bytes(FN_DATA)
+                .result(ResultKind::Data)
+                .handles_exceptions_at(&handler_states)
+                .register_with_context::<C>(heap)
+                .unwrap(),
+            consumer: layout("model.Consumer")
+                .refs(1)
+                .data_bytes(24)
+                .result(ResultKind::Ref)
+                .handles_exceptions(true)
+                .register_with_context::<C>(heap)
+                .unwrap(),
+            setter: layout("model.Setter")
+                .data_bytes(8)
+                .register_with_context::<C>(heap)
+                .unwrap(),
+            canceller: layout("model.Canceller")
+                .register_with_context::<C>(heap)
+                .unwrap(),
+            num: heap.register_plain::<u64>("model.Num").unwrap(),
+            exc: heap.register_plain::<u64>("model.Exc").unwrap(),
+            ctx: heap.register_plain::<u64>("model.Ctx").unwrap(),
+            cell: heap
+                .register_type(&TypeDescriptor::fixed("model.Cell", 24).with_refs(&[0]))
+                .unwrap(),
+        }
+    }
+}
+
+/// A task of the program: its path (see `Expected::tasks`), handle and log.
+pub struct TaskRec {
+    pub path: Vec<u32>,
+    pub handle: OnceLock<JoinHandle>,
+    pub events: Mutex<Vec<Event>>,
+    pub spawns: AtomicU32,
+}
+
+/// What every worker shares in one case.
+pub struct Shared {
+    pub code: Vec<Code>,
+    pub spec: Program,
+    pub completions: Vec<Mutex<Option<Completion>>>,
+    pub never: Completion,
+    pub senders: Vec<Mutex<Option<Sender>>>,
+    pub receivers: Vec<Receiver>,
+    pub sent: Vec<AtomicU64>,
+    pub expected_sends: Vec<u64>,
+    pub tasks: Mutex<Vec<Arc<TaskRec>>>,
+    pub nonce: AtomicU64,
+    pub expected_cancels: u64,
+    pub cancelled: AtomicU64,
+    pub deadline: Instant,
+    /// Interpreter frames that suspended, that were resumed, and that were resumed
+    /// with an exception (the dispatcher stopped at their handler state).
+    pub counts: [AtomicU64; 3],
+}
+
+pub const SUSPENDED: usize = 0;
+pub const RESUMED: usize = 1;
+pub const CAUGHT_BY_STATE: usize = 2;
+
+pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Shared {
+    pub fn new(p: &Program, sends: &[u64], cancels: u64, deadline: Instant) -> Arc<Shared> {
+        let (senders, receivers): (Vec<_>, Vec<_>) = p
+            .channels
+            .iter()
+            .zip(sends)
+            .map(|(&cap, &n)| {
+                let (tx, rx) = channel(cap);
+                // A channel nobody sends on is closed from the start.
+                (Mutex::new((n > 0).then_some(tx)), rx)
+            })
+            .unzip();
+        Arc::new(Shared {
+            code: p.funcs.iter().map(|b| compile(b)).collect(),
+            spec: p.clone(),
+            completions: p
+                .completions
+                .iter()
+                .map(|_| Mutex::new(Some(Completion::new())))
+                .collect(),
+            never: Completion::new(),
+            senders,
+            receivers,
+            sent: sends.iter().map(|_| AtomicU64::new(0)).collect(),
+            expected_sends: sends.to_vec(),
+            tasks: Mutex::new(Vec::new()),
+            nonce: AtomicU64::new(1),
+            expected_cancels: cancels,
+            cancelled: AtomicU64::new(0),
+            deadline,
+            counts: Default::default(),
+        })
+    }
+
+    /// Records a task of the program; returns its index.
+    pub fn add_task(&self, path: Vec<u32>) -> usize {
+        let mut t = lock(&self.tasks);
+        t.push(Arc::new(TaskRec {
+            path,
+            handle: OnceLock::new(),
+            events: Mutex::new(Vec::new()),
+            spawns: AtomicU32::new(0),
+        }));
+        t.len() - 1
+    }
+
+    pub fn task(&self, i: usize) -> Arc<TaskRec> {
+        lock(&self.tasks)[i].clone()
+    }
+
+    /// The completions the setter task sets, in order, with the delay before each.
+    pub fn items(&self, setter: Setter) -> impl Iterator<Item = (usize, u32)> + '_ {
+        (self.spec.completions.iter().enumerate())
+            .filter(move |(_, c)| c.setter == setter)
+            .map(|(i, c)| (i, c.delay_micros))
+    }
+
+    /// A handle to completion `c`, if it was not abandoned.
+    ///
+    /// Never hold one of these tables' locks across anything that allocates: the
+    /// allocation may start a collection, which waits for every other worker to reach a
+    /// safepoint, and one blocked on the lock never does.
+    pub fn completion(&self, c: usize) -> Option<Completion> {
+        lock(&self.completions[c]).clone()
+    }
+
+    /// Sets (or abandons) completion `c` as the program says.
+    pub fn settle(&self, s: Option<(&mut Scope<'_>, Typed<u64>)>, c: usize) {
+        match (self.spec.completions[c].value, s) {
+            (CompletionValue::Data(v), _) => self.completion(c).unwrap().set_data(v).unwrap(),
+            (CompletionValue::Exception(code), Some((s, exc))) => {
+                let e = s.alloc_value(exc, code).unwrap();
+                self.completion(c).unwrap().set_exception(s, e).unwrap()
+            }
+            (CompletionValue::Exception(_), None) => unreachable!("threads set data only"),
+            // The awaiter's own handle (see `leaf_await`) may be the last one.
+            (CompletionValue::Abandon, _) => drop(lock(&self.completions[c]).take()),
+        }
+    }
+
+    /// The plain-thread setter's work: sleep, then set, for each of its completions.
+    pub fn run_thread_setter(&self) {
+        for (c, us) in self.items(Setter::Thread) {
+            std::thread::sleep(Duration::from_micros(us as u64));
+            self.settle(None, c);
+        }
+    }
+
+    pub fn count(&self, what: usize) {
+        self.counts[what].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn sent_one(&self, k: usize) {
+        let n = self.sent[k].fetch_add(1, Ordering::AcqRel) + 1;
+        assert!(
+            n <= self.expected_sends[k],
+            "more sends on channel {k} than the reference made"
+        );
+        if n == self.expected_sends[k] {
+            // The last message is in: close the channel (its consumer then drains it).
+            drop(lock(&self.senders[k]).take());
+        }
+    }
+
+    /// Cancels every task waiting on the never-set completion; true once all the
+    /// cancellations the reference expects are done (or the deadline has passed).
+    pub fn cancel_blocked(&self) -> bool {
+        let never = WaitOn::Completion(self.never.id());
+        let tasks = lock(&self.tasks).clone();
+        for t in tasks {
+            if let Some(h) = t.handle.get() {
+                // Only a cancellation wakes a task waiting there, and only this
+                // canceller cancels: the state cannot change between the two calls.
+                if h.state() == TaskState::Suspended(never.clone()) {
+                    assert!(h.cancel(), "a suspended task refused its cancellation");
+                    self.cancelled.fetch_add(1, Ordering::AcqRel);
+                }
+            }
+        }
+        self.cancelled.load(Ordering::Acquire) >= self.expected_cancels
+            || Instant::now() > self.deadline
+    }
+}
