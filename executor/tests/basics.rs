@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{expected, heap, looper, vm, Vm, C};
+use common::{expected, heap, looper, vm};
 use contgc_continuation::Value;
 use contgc_executor::{
     channel, Completion, Executor, FaultKind, Runtime, Shutdown, SpawnError, Step, TaskError,
