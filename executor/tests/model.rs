@@ -2,32 +2,37 @@
 //! with a plain-Rust reference interpreter.
 //!
 //! A program (`model/program.rs`) is a set of async functions made of statements:
-//! arithmetic on an accumulator, yields, microsecond sleeps, calls, throws,
+//! arithmetic on an accumulator, yields, microsecond sleeps, calls, throws, panics,
 //! try/catch/finally (catch-all or user-exceptions-only filters, nested three deep),
-//! awaits on completions (set with a value or an exception by a task of the executor,
-//! set by a plain thread, or abandoned), an await on a completion nobody sets (the task
-//! waits there until it is cancelled), sends of boxed numbers on channels (each
-//! drained by a dedicated consumer task), spawns and joins of tasks running other
-//! functions, and task-local context writes and reads. Function `f` calls and spawns
-//! only functions above it, so every program ends.
+//! loops, awaits on completions (set with a value or an exception by a task of the
+//! executor, set by a plain thread, or abandoned), on Rust futures (ready at once or
+//! woken by a thread; giving a value, a fault, or panicking in `poll`), awaits on
+//! things that never happen (a completion nobody sets, a receive nobody sends to, a
+//! send into a full channel nobody drains: the task waits there until it is
+//! cancelled), awaits started and dropped, sends on channels (each drained by a
+//! dedicated consumer task, which checks every sender's messages arrive in order),
+//! spawns and joins of tasks running other functions, and task-local context writes
+//! and reads. Function `f` calls and spawns only functions above it, so every program
+//! ends.
 //!
 //! Each outcome is deterministic whatever the schedule: a task's result depends only on
-//! its own statements and on values the program fixes (completion values, its
-//! children's outcomes, the context it was spawned with); a consumer's result is the
-//! count and sum of the messages sent on its channel; a task is cancelled only while it
-//! waits on the never-set completion (by a canceller task on the current-thread
-//! runtime, by the test thread on the multi-threaded executor), so the handlers and
-//! finally blocks that the cancellation runs are fixed too.
+//! its own statements and on values the program fixes (completion and future values,
+//! its children's outcomes, the context it was spawned with); a consumer's result is
+//! the count and sum of the messages sent on its channel; a task is cancelled only
+//! while it waits on something that never happens (by a canceller task on the
+//! current-thread runtime, by the test thread on the multi-threaded executor), so the
+//! handlers and finally blocks that the cancellation runs are fixed too.
 //!
 //! The contgc side (`model/frames.rs`, with its tables in `model/shared.rs` and the
 //! harness's own tasks in `model/tasks.rs`) compiles each function to flat code with an
 //! exception table and interprets it in one generic frame type that resumes from its
 //! saved pc; the reference (`model/reference.rs`) walks the statement tree. Compared,
-//! per task (by its spawn path): the result (value, exception code or cancelled) and the
-//! log of catches, finally blocks and context reads. Every case runs on a heap with the
-//! verifier after each collection and GC-stress at every 2..40 allocations (nursery or
-//! old-generation continuations, each root mode), and every frame checks the heap
-//! objects it keeps across its awaits when it resumes.
+//! per task (by its spawn path): the result (value, exception code, cancelled or
+//! panicked) and the log of catches, finally blocks and context reads. Every case runs
+//! on a heap with the verifier after each collection and GC-stress at every 1..24
+//! allocations (nursery or old-generation continuations, each root mode, promotion
+//! ages 1..3), and every frame checks the heap objects it keeps across its awaits (and
+//! the task-local context, after a leaf await) when it resumes.
 //!
 //! Cases: `CONTGC_EXEC_CASES` per scheduler (default 600; the same programs run on
 //! both); `CONTGC_EXEC_SEED` fixes the base seed (random by default, printed); a failure
@@ -84,7 +89,8 @@ fn program(seed: u64) -> (Program, Expected) {
 
 fn run_case(sched: Sched, seed: u64) -> [u64; 4] {
     let (p, expected) = program(seed);
-    let observed = match harness::run(&p, &expected, sched) {
+    let label = format!("{sched:?}, case seed {seed:#x}");
+    let observed = match harness::run(&p, &expected, sched, &label) {
         Ok(o) => o,
         Err(msg) => panic!("{sched:?}, case seed {seed:#x}: {msg}\n{p}"),
     };

@@ -15,8 +15,8 @@
 //! take).
 
 use super::program::{
-    mix, seed, Code, Event, FutureOut, FutureSpec, Op, DELIBERATE, FAULT_BASE, MAX_LOOP_DEPTH,
-    MAX_TRY_DEPTH, REGS, SENT, SLEPT, YIELDED,
+    mix, seed, Abandoned, Code, Event, FutureOut, FutureSpec, Never, Op, ABANDONED_AWAIT,
+    DELIBERATE, FAULT_BASE, MAX_LOOP_DEPTH, MAX_TRY_DEPTH, REGS, SENT, SLEPT, YIELDED,
 };
 use super::shared::{lock, Env, Shared, TaskRec, Types, C, CAUGHT_BY_STATE, RESUMED, SUSPENDED};
 use contgc_collector::{Local, Scope};
@@ -135,7 +135,7 @@ fn run<'s>(
                         shared.sent_one(k);
                         mix(g.acc, SENT)
                     }
-                    Op::AwaitNever => panic!("the never-set completion delivered a value"),
+                    Op::AwaitNever(n) => panic!("an await on {n:?} that never happens returned"),
                     op => unreachable!("{op:?} does not await"),
                 };
                 g.pc += 1;
@@ -189,6 +189,12 @@ fn run<'s>(
                     g.acc = mix(g.acc, v);
                 }
                 Op::Spawn(r, f) => g.regs[r] = spawn(cx, &rec, f) as u64 + 1,
+                Op::Abandon(a) => {
+                    // Whatever the await gives (a chain, a value, an exception) is
+                    // dropped; a later await replaces it.
+                    let _ = abandon(s, cx, &shared, a, &g);
+                    g.acc = mix(g.acc, ABANDONED_AWAIT);
+                }
                 Op::LoopInit(l, n) => g.loops[l] = n,
                 Op::LoopNext(l, start) => {
                     g.loops[l] -= 1;
@@ -241,10 +247,14 @@ fn leaf_await<'s>(s: &mut Scope<'s>, cx: &mut C, shared: &Shared, op: Op, g: &Re
             // Abandoned before this await: every handle is gone, so none can be awaited.
             None => Step::Throw(cx.fault(s, FaultKind::Abandoned)),
         },
-        Op::AwaitNever => cx.await_completion(s, &shared.never),
+        Op::AwaitNever(Never::Completion) => cx.await_completion(s, &shared.never),
+        Op::AwaitNever(Never::Recv) => cx.recv(s, &shared.never_recv.1),
+        Op::AwaitNever(Never::Send) => cx.send(s, &shared.never_send.0, Value::Data(0)),
         Op::AwaitFuture(spec) => cx.await_future(s, RustFuture::new(spec)),
         Op::Send(k, v) => {
-            let msg = s.alloc_value(cx.state().types.num, v).unwrap();
+            let seq = shared.task(g.task).next_send(k);
+            let msg = [v, g.task as u64, seq];
+            let msg = s.alloc_value(cx.state().types.msg, msg).unwrap();
             let tx = lock(&shared.senders[k]).clone();
             let tx = tx.expect("a send on a channel closed after its last send");
             cx.send(s, &tx, Value::Ref(Some(msg)))
@@ -257,6 +267,25 @@ fn leaf_await<'s>(s: &mut Scope<'s>, cx: &mut C, shared: &Shared, op: Op, g: &Re
             }
         },
         op => unreachable!("{op:?} is not a leaf await"),
+    }
+}
+
+fn abandon<'s>(s: &mut Scope<'s>, cx: &mut C, shared: &Shared, a: Abandoned, g: &Regs) -> Step<'s> {
+    match a {
+        Abandoned::Yield => cx.yield_now(s),
+        Abandoned::Sleep => cx.sleep(s, Duration::from_micros(1)),
+        Abandoned::Completion(c) => match shared.completion(c) {
+            Some(comp) => cx.await_completion(s, &comp),
+            None => Step::Return(Value::Unit),
+        },
+        Abandoned::Never => cx.await_completion(s, &shared.never),
+        Abandoned::Join(r) => match g.regs[r] {
+            0 => Step::Return(Value::Unit),
+            t => {
+                let t = shared.task(t as usize - 1);
+                cx.join(s, t.handle.get().expect("a spawned task has its handle"))
+            }
+        },
     }
 }
 

@@ -8,7 +8,7 @@ use super::tasks::{cancel_victims, consume, set_completions};
 use contgc_collector::{Config, ContinuationPlacement, Heap, Local, RootMode, Scope};
 use contgc_executor::{Executor, FaultKind, JoinHandle, Runtime, Shutdown, TaskError, TaskResult};
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 /// How long one case may take before it is reported as hung.
@@ -67,12 +67,36 @@ fn initial(shared: &Arc<Shared>, p: &Program, sched: Sched) -> Vec<(Option<usize
     v
 }
 
-/// Runs `p` on `sched`; `Err` describes a hang.
-pub fn run(p: &Program, exp: &Expected, sched: Sched) -> Result<Observed, String> {
+/// Aborts the test process if a case has not finished well after its deadline (a
+/// scheduler that parks forever cannot report it itself), after printing what waits.
+struct Watchdog(Option<mpsc::Sender<()>>);
+
+impl Watchdog {
+    fn start(label: String, shared: Arc<Shared>) -> Watchdog {
+        let (tx, rx) = mpsc::channel::<()>();
+        std::thread::spawn(move || {
+            if let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(DEADLINE * 2) {
+                eprintln!("{label}: {}", hung(&shared, "watchdog"));
+                std::process::abort();
+            }
+        });
+        Watchdog(Some(tx))
+    }
+}
+
+impl Drop for Watchdog {
+    fn drop(&mut self) {
+        drop(self.0.take());
+    }
+}
+
+/// Runs `p` on `sched`; `Err` describes a hang. `label` names the case.
+pub fn run(p: &Program, exp: &Expected, sched: Sched, label: &str) -> Result<Observed, String> {
     let heap = heap_for(p);
     let types = Types::register(&heap);
     let deadline = Instant::now() + DEADLINE;
     let shared = Shared::new(p, &exp.sends, exp.cancels, deadline);
+    let _watchdog = Watchdog::start(format!("{label}\n{p}"), shared.clone());
     let entries = initial(&shared, p, sched);
     let thread_setter = {
         let shared = shared.clone();
@@ -121,12 +145,15 @@ pub fn run(p: &Program, exp: &Expected, sched: Sched) -> Result<Observed, String
             let setter = std::thread::spawn(thread_setter);
             // This thread is the canceller.
             let mut cancels_done = false;
+            let mut polls = 0u32;
             while ex.live_tasks() > 0 {
                 if !cancels_done {
                     cancels_done = shared.cancel_blocked();
                 }
-                if Instant::now() > deadline {
-                    let msg = hung(&shared, "deadline");
+                polls = polls.wrapping_add(1);
+                let failed = polls.is_multiple_of(256) && shared.failed();
+                if failed || Instant::now() > deadline {
+                    let msg = hung(&shared, if failed { "a task failed" } else { "deadline" });
                     // Its workers may never finish: leave them be.
                     std::mem::forget(ex);
                     return Err(msg);
@@ -163,10 +190,15 @@ fn register(shared: &Shared, rec: Option<usize>, h: JoinHandle, harness: &mut Ve
 }
 
 fn hung(shared: &Shared, why: &str) -> String {
-    let mut s = format!("the case did not finish ({why}); unfinished tasks:\n");
+    let mut s = format!("the case did not finish ({why}); unfinished and failed tasks:\n");
     for t in lock(&shared.tasks).iter() {
-        if let Some(h) = t.handle.get().filter(|h| !h.is_finished()) {
-            s += &format!("  {:?}: {:?}\n", t.path, h.state());
+        let Some(h) = t.handle.get() else { continue };
+        match h.result() {
+            None => s += &format!("  {:?}: {:?}\n", t.path, h.state()),
+            Some(Err(TaskError::Panicked(m))) if m != DELIBERATE => {
+                s += &format!("  {:?}: panicked: {m}\n", t.path)
+            }
+            Some(_) => {}
         }
     }
     s

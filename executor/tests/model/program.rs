@@ -64,6 +64,7 @@ pub fn mix(acc: u64, x: u64) -> u64 {
 pub const YIELDED: u64 = 0x11;
 pub const SLEPT: u64 = 0x22;
 pub const SENT: u64 = 0x33;
+pub const ABANDONED_AWAIT: u64 = 0x44;
 
 /// A function's accumulator before its first statement.
 pub fn seed(func: usize) -> u64 {
@@ -90,6 +91,28 @@ impl Filter {
             Filter::User => code < FAULT_BASE,
         }
     }
+}
+
+/// What a task can wait on forever.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Never {
+    /// A completion nobody sets.
+    Completion,
+    /// A receive from a channel nobody sends on (its sender is kept).
+    Recv,
+    /// A send into a full channel nobody receives from (its receiver is kept).
+    Send,
+}
+
+/// An await a frame starts and drops.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Abandoned {
+    Yield,
+    Sleep,
+    Completion(usize),
+    /// The completion nobody sets.
+    Never,
+    Join(usize),
 }
 
 /// What an awaited Rust future gives.
@@ -123,8 +146,10 @@ pub enum Stmt {
     Throw(u64),
     /// Awaits completion `c` (its value is mixed in, or its exception thrown).
     Await(usize),
-    /// Awaits the completion nobody sets: the task waits here until it is cancelled.
-    AwaitNever,
+    /// Awaits something that never happens: the task waits here until it is cancelled.
+    AwaitNever(Never),
+    /// Starts an await and drops it (the frame goes on without suspending): no effect.
+    Abandon(Abandoned),
     /// Awaits a Rust future.
     AwaitFuture(FutureSpec),
     /// Frame code panics: the task ends as panicked, running no handler.
@@ -267,8 +292,21 @@ impl Gen<'_> {
                 44..=51 if self.ncomps > 0 => {
                     Stmt::Await(self.rng.range(0, self.ncomps as u64 - 1) as usize)
                 }
-                52..=53 => Stmt::AwaitNever,
-                54 => Stmt::Panic,
+                52..=53 => Stmt::AwaitNever(match self.rng.range(0, 3) {
+                    0 => Never::Recv,
+                    1 => Never::Send,
+                    _ => Never::Completion,
+                }),
+                54 if self.rng.chance(30) => Stmt::Panic,
+                54 => Stmt::Abandon(match self.rng.range(0, 5) {
+                    0 => Abandoned::Yield,
+                    1 => Abandoned::Sleep,
+                    2 if self.ncomps > 0 => {
+                        Abandoned::Completion(self.rng.range(0, self.ncomps as u64 - 1) as usize)
+                    }
+                    3 => Abandoned::Join(self.rng.range(0, REGS as u64 - 1) as usize),
+                    _ => Abandoned::Never,
+                }),
                 55..=57 => Stmt::AwaitFuture(FutureSpec {
                     out: match self.rng.range(0, 9) {
                         0..=5 => FutureOut::Data(self.rng.range(1, 1 << 40)),
@@ -403,7 +441,8 @@ pub enum Op {
     Call(usize),
     Throw(u64),
     Await(usize),
-    AwaitNever,
+    AwaitNever(Never),
+    Abandon(Abandoned),
     AwaitFuture(FutureSpec),
     Panic,
     Send(usize, u64),
@@ -480,7 +519,8 @@ fn emit(c: &mut Code, s: &Stmt, depth: Nest) {
         Stmt::Call(f) => Op::Call(f),
         Stmt::Throw(e) => Op::Throw(e),
         Stmt::Await(k) => Op::Await(k),
-        Stmt::AwaitNever => Op::AwaitNever,
+        Stmt::AwaitNever(n) => Op::AwaitNever(n),
+        Stmt::Abandon(a) => Op::Abandon(a),
         Stmt::AwaitFuture(f) => Op::AwaitFuture(f),
         Stmt::Panic => Op::Panic,
         Stmt::Send(k, v) => Op::Send(k, v),

@@ -6,7 +6,8 @@
 
 use super::program::{
     consumer_result, mix, seed, CompletionValue, Event, FutureOut, Program, Stmt, ABANDONED,
-    CANCELLED, CONSUMER_PATH, FAULT_BASE, PANIC, PANICKED, REGS, SENT, SLEPT, YIELDED,
+    ABANDONED_AWAIT, CANCELLED, CONSUMER_PATH, FAULT_BASE, PANIC, PANICKED, REGS, SENT, SLEPT,
+    YIELDED,
 };
 use std::collections::BTreeMap;
 
@@ -153,7 +154,8 @@ impl Run<'_> {
                 CompletionValue::Exception(code) => return Err(code),
                 CompletionValue::Abandon => return Err(ABANDONED),
             },
-            Stmt::AwaitNever => {
+            Stmt::Abandon(_) => fr.acc = mix(fr.acc, ABANDONED_AWAIT),
+            Stmt::AwaitNever(_) => {
                 self.out.cancels += 1;
                 return Err(CANCELLED);
             }

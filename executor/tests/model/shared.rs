@@ -4,14 +4,16 @@
 
 use super::frames::FN_DATA;
 use super::program::{
-    compile, Code, CompletionValue, Event, Program, Setter, MAX_OPS, MAX_TRY_DEPTH,
+    compile, Code, CompletionValue, Event, Program, Setter, DELIBERATE, MAX_OPS, MAX_TRY_DEPTH,
 };
 use contgc_collector::{Heap, Scope, TypeDescriptor, TypeId, Typed};
 use contgc_continuation::{FrameLayout, FrameType, ResultKind};
 use contgc_executor::{
-    channel, Completion, Cx, JoinHandle, Receiver, Sender, Step, TaskState, WaitOn,
+    channel, Completion, Cx, JoinHandle, Receiver, Sender, Step, TaskError, TaskState, TryError,
+    WaitOn,
 };
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -33,6 +35,9 @@ pub struct Types {
     pub setter: FrameType<C>,
     pub canceller: FrameType<C>,
     pub num: Typed<u64>,
+    /// A channel message: value, sending task, that task's sequence number on the
+    /// channel.
+    pub msg: Typed<[u64; 3]>,
     pub exc: Typed<u64>,
     pub ctx: Typed<u64>,
     pub cell: TypeId,
@@ -65,6 +70,7 @@ impl Types {
                 .register_with_context::<C>(heap)
                 .unwrap(),
             num: heap.register_plain::<u64>("model.Num").unwrap(),
+            msg: heap.register_plain::<[u64; 3]>("model.Msg").unwrap(),
             exc: heap.register_plain::<u64>("model.Exc").unwrap(),
             ctx: heap.register_plain::<u64>("model.Ctx").unwrap(),
             cell: heap
@@ -80,6 +86,20 @@ pub struct TaskRec {
     pub handle: OnceLock<JoinHandle>,
     pub events: Mutex<Vec<Event>>,
     pub spawns: AtomicU32,
+    /// Messages this task sent on each channel so far.
+    sends: Mutex<Vec<u64>>,
+}
+
+impl TaskRec {
+    /// The sequence number of this task's next message on channel `k`.
+    pub fn next_send(&self, k: usize) -> u64 {
+        let mut v = lock(&self.sends);
+        if v.len() <= k {
+            v.resize(k + 1, 0);
+        }
+        v[k] += 1;
+        v[k] - 1
+    }
 }
 
 /// What every worker shares in one case.
@@ -87,9 +107,20 @@ pub struct Shared {
     pub code: Vec<Code>,
     pub spec: Program,
     pub completions: Vec<Mutex<Option<Completion>>>,
+    /// What tasks wait on forever, until cancelled: a completion nobody sets, a channel
+    /// nobody sends on and a full one nobody receives from (both ends kept here).
     pub never: Completion,
+    pub never_recv: (Sender, Receiver),
+    pub never_send: (Sender, Receiver),
+    /// The never channels were used once all cancellations were done (so that their
+    /// stale waiters are met).
+    poked: AtomicBool,
+    polls: AtomicU64,
     pub senders: Vec<Mutex<Option<Sender>>>,
     pub receivers: Vec<Receiver>,
+    /// Per channel, by sending task: the sequence number of the next message its
+    /// consumer must receive (each sender's messages arrive in order).
+    pub received: Vec<Mutex<HashMap<u64, u64>>>,
     pub sent: Vec<AtomicU64>,
     pub expected_sends: Vec<u64>,
     pub tasks: Mutex<Vec<Arc<TaskRec>>>,
@@ -131,7 +162,16 @@ impl Shared {
                 .map(|_| Mutex::new(Some(Completion::new())))
                 .collect(),
             never: Completion::new(),
+            never_recv: channel(1),
+            never_send: {
+                let (tx, rx) = channel(1);
+                tx.try_send_data(0).unwrap();
+                (tx, rx)
+            },
+            poked: AtomicBool::new(false),
+            polls: AtomicU64::new(0),
             senders,
+            received: receivers.iter().map(|_| Mutex::default()).collect(),
             receivers,
             sent: sends.iter().map(|_| AtomicU64::new(0)).collect(),
             expected_sends: sends.to_vec(),
@@ -152,6 +192,7 @@ impl Shared {
             handle: OnceLock::new(),
             events: Mutex::new(Vec::new()),
             spawns: AtomicU32::new(0),
+            sends: Mutex::new(Vec::new()),
         }));
         t.len() - 1
     }
@@ -214,22 +255,45 @@ impl Shared {
         }
     }
 
-    /// Cancels every task waiting on the never-set completion; true once all the
-    /// cancellations the reference expects are done (or the deadline has passed).
+    /// True if a task ended by an unexpected panic (a failed check: tasks waiting on it
+    /// may never finish).
+    pub fn failed(&self) -> bool {
+        lock(&self.tasks).iter().any(|t| {
+            t.handle
+                .get()
+                .and_then(JoinHandle::result)
+                .is_some_and(|r| matches!(r, Err(TaskError::Panicked(m)) if m != DELIBERATE))
+        })
+    }
+
+    /// Cancels every task waiting on something that never happens; true once all the
+    /// cancellations the reference expects are done (or the deadline has passed, or a
+    /// task failed).
     pub fn cancel_blocked(&self) -> bool {
-        let never = WaitOn::Completion(self.never.id());
+        let nevers = [
+            WaitOn::Completion(self.never.id()),
+            WaitOn::ChannelRecv(self.never_recv.1.id()),
+            WaitOn::ChannelSend(self.never_send.0.id()),
+        ];
         let tasks = lock(&self.tasks).clone();
         for t in tasks {
-            if let Some(h) = t.handle.get() {
-                // Only a cancellation wakes a task waiting there, and only this
-                // canceller cancels: the state cannot change between the two calls.
-                if h.state() == TaskState::Suspended(never.clone()) {
-                    assert!(h.cancel(), "a suspended task refused its cancellation");
-                    self.cancelled.fetch_add(1, Ordering::AcqRel);
-                }
+            let Some(h) = t.handle.get() else { continue };
+            // Only a cancellation wakes a task waiting there, and only this canceller
+            // cancels: the state cannot change between the two calls.
+            if matches!(h.state(), TaskState::Suspended(on) if nevers.contains(&on)) {
+                assert!(h.cancel(), "a suspended task refused its cancellation");
+                self.cancelled.fetch_add(1, Ordering::AcqRel);
             }
         }
-        self.cancelled.load(Ordering::Acquire) >= self.expected_cancels
-            || Instant::now() > self.deadline
+        let done = self.cancelled.load(Ordering::Acquire) >= self.expected_cancels;
+        if done && !self.poked.swap(true, Ordering::AcqRel) {
+            // Nobody waits on them any more: a message for the stale receivers, and
+            // room for the stale (cancelled) senders, whose messages are dropped.
+            assert_eq!(self.never_recv.0.try_send_data(1), Ok(()));
+            assert_eq!(self.never_send.1.try_recv_data(), Ok(0));
+            assert_eq!(self.never_send.1.try_recv_data(), Err(TryError::WouldBlock));
+        }
+        let polls = self.polls.fetch_add(1, Ordering::Relaxed);
+        done || Instant::now() > self.deadline || (polls % 64 == 63 && self.failed())
     }
 }

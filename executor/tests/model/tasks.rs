@@ -2,7 +2,7 @@
 //! current-thread runtime) the canceller.
 
 use super::program::{consumer_result, Setter};
-use super::shared::{Env, C};
+use super::shared::{lock, Env, C};
 use contgc_collector::{Local, Scope};
 use contgc_continuation::{Capture, Continuation, Frame, Outcome, Value};
 use contgc_executor::{FaultKind, Step};
@@ -26,7 +26,7 @@ fn consume_from<'s>(
         let shared = cx.state().shared.clone();
         let step = cx.recv(s, &shared.receivers[k]);
         match step {
-            Step::Return(v) => received(s, cx, v, &mut count, &mut sum),
+            Step::Return(v) => received(s, cx, k, v, &mut count, &mut sum),
             Step::Throw(e) => return closed(s, cx, e, count, sum),
             Step::Suspend(mut chain) => {
                 let types = cx.state().types;
@@ -41,11 +41,28 @@ fn consume_from<'s>(
     }
 }
 
-fn received<'s>(s: &mut Scope<'s>, cx: &mut C, v: Value<'s>, count: &mut u64, sum: &mut u64) {
+/// Takes message `v` from channel `k`: checks it is its sender's next, and counts it.
+fn received<'s>(
+    s: &mut Scope<'s>,
+    cx: &mut C,
+    k: usize,
+    v: Value<'s>,
+    count: &mut u64,
+    sum: &mut u64,
+) {
     let Value::Ref(Some(msg)) = v else {
-        panic!("a consumer received {v:?}, not a boxed number")
+        panic!("a consumer received {v:?}, not a message")
     };
-    *sum = sum.wrapping_add(s.value(cx.state().types.num, msg));
+    let Env { types, shared } = cx.state();
+    let [value, sender, seq] = s.value(types.msg, msg);
+    let mut next = lock(&shared.received[k]);
+    let next = next.entry(sender).or_insert(0);
+    assert_eq!(
+        seq, *next,
+        "channel {k}: task {sender}'s messages out of order"
+    );
+    *next += 1;
+    *sum = sum.wrapping_add(value);
     *count += 1;
 }
 
@@ -73,7 +90,7 @@ fn consumer_resume<'s>(f: &mut Frame<'_, 's, C>) -> Outcome<'s> {
     if let Some(e) = exception {
         return closed(s, cx, e, count, sum).into_outcome();
     }
-    received(s, cx, Value::Ref(msg), &mut count, &mut sum);
+    received(s, cx, k, Value::Ref(msg), &mut count, &mut sum);
     consume_from(s, cx, k, count, sum, Some(reuse)).into_outcome()
 }
 
