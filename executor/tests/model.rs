@@ -34,7 +34,7 @@
 //! ages 1..3), and every frame checks the heap objects it keeps across its awaits (and
 //! the task-local context, after a leaf await) when it resumes.
 //!
-//! Cases: `CONTGC_EXEC_CASES` per scheduler (default 600; the same programs run on
+//! Cases: `CONTGC_EXEC_CASES` per scheduler (default 1000; the same programs run on
 //! both); `CONTGC_EXEC_SEED` fixes the base seed (random by default, printed); a failure
 //! prints the case's seed, which `CONTGC_EXEC_REPLAY=<seed>` runs alone.
 
@@ -132,7 +132,7 @@ fn check(sched: Sched) {
         run_case(sched, seed);
         return;
     }
-    let cases = env_u64("CONTGC_EXEC_CASES").unwrap_or(600);
+    let cases = env_u64("CONTGC_EXEC_CASES").unwrap_or(1000);
     // One base seed per run, so that both schedulers run the same programs.
     static BASE: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
     let base = *BASE.get_or_init(|| {

@@ -363,7 +363,12 @@ fn suspend<'s>(
     s.write_u64(cell, 8, g.acc);
     s.write_u64(cell, 16, g.pc as u64);
     let state = (g.pc as u32) << 1 | code.covered(g.pc) as u32;
-    let mut c = Capture::begin(s, &types.func, reuse, fn_resume, state).unwrap();
+    let mut c = match reuse {
+        // A fresh frame: half of them take the chain-building path (no local).
+        None if g.nonce.is_multiple_of(2) => Capture::begin_link(s, &types.func, fn_resume, state),
+        _ => Capture::begin(s, &types.func, reuse, fn_resume, state),
+    }
+    .unwrap();
     c.set_u64(0, g.func as u64)
         .set_u64(8, g.pc as u64)
         .set_u64(16, g.acc)

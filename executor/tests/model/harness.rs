@@ -5,8 +5,12 @@ use super::program::{Program, CONSUMER_PATH, DELIBERATE, FAULT_BASE};
 use super::reference::{Expected, Outcome, TaskEnd};
 use super::shared::{lock, Entry, Env, Shared, Types};
 use super::tasks::{cancel_victims, consume, set_completions};
-use contgc_collector::{Config, ContinuationPlacement, Heap, Local, RootMode, Scope};
-use contgc_executor::{Executor, FaultKind, JoinHandle, Runtime, Shutdown, TaskError, TaskResult};
+use contgc_collector::{
+    CollectionKind, Config, ContinuationPlacement, Heap, Local, RootMode, Scope,
+};
+use contgc_executor::{
+    Executor, FaultKind, JoinHandle, Runtime, Shutdown, TaskError, TaskResult, TaskState,
+};
 use std::collections::BTreeMap;
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
@@ -212,6 +216,8 @@ fn collect<'s>(
     types: Types,
     fault_kind: impl Fn(&mut Scope<'s>, Local<'s>) -> Option<FaultKind>,
 ) -> BTreeMap<Vec<u32>, TaskEnd> {
+    // Every task has ended: their chains are garbage now, panicked ones included.
+    s.collect(CollectionKind::Major); // verified
     for h in harness {
         let out = h.result().expect("the harness tasks ended");
         assert!(
@@ -226,7 +232,16 @@ fn collect<'s>(
     let mut out = BTreeMap::new();
     for t in lock(&shared.tasks).iter() {
         let h = t.handle.get().expect("every task was spawned");
-        let outcome = match h.result().expect("every task ended") {
+        let result = h.result().expect("every task ended");
+        let state = match &result {
+            Ok(_) => TaskState::Completed,
+            Err(TaskError::Cancelled(_)) => TaskState::Cancelled,
+            Err(_) => TaskState::Faulted,
+        };
+        let outcome = match result {
+            _ if h.state() != state => {
+                Outcome::Failed(format!("ended in state {:?}, not {state:?}", h.state()))
+            }
             Ok(TaskResult::Data(v)) => Outcome::Value(v),
             Ok(other) => Outcome::Failed(format!("returned {other:?}")),
             Err(TaskError::Threw(p)) => {
