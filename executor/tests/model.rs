@@ -4,8 +4,8 @@
 //! A program (`model/program.rs`) is a set of async functions made of statements:
 //! arithmetic on an accumulator, yields, microsecond sleeps, calls, throws, panics,
 //! try/catch/finally (catch-all or user-exceptions-only filters, nested three deep),
-//! loops, awaits on completions (set with a value or an exception by a task of the
-//! executor, set by a plain thread, or abandoned), on Rust futures (ready at once or
+//! loops, awaits on completions (set with a value, a boxed value or an exception by a
+//! task of the executor, set by a plain thread, or abandoned), on Rust futures (ready at once or
 //! woken by a thread; giving a value, a fault, or panicking in `poll`), awaits on
 //! things that never happen (a completion nobody sets, a receive nobody sends to, a
 //! send into a full channel nobody drains: the task waits there until it is

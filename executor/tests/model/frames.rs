@@ -15,10 +15,12 @@
 //! take).
 
 use super::program::{
-    mix, seed, Abandoned, Code, Event, FutureOut, FutureSpec, Never, Op, ABANDONED_AWAIT,
-    DELIBERATE, FAULT_BASE, MAX_LOOP_DEPTH, MAX_TRY_DEPTH, REGS, SENT, SLEPT, YIELDED,
+    mix, seed, Abandoned, Code, CompletionValue, Event, FutureOut, FutureSpec, Never, Op,
+    ABANDONED_AWAIT, DELIBERATE, FAULT_BASE, MAX_LOOP_DEPTH, MAX_TRY_DEPTH, REGS, SENT, SLEPT,
+    YIELDED,
 };
 use super::shared::{lock, Env, Shared, TaskRec, Types, C, CAUGHT_BY_STATE, RESUMED, SUSPENDED};
+use super::tasks::await_boxed;
 use contgc_collector::{Local, Scope};
 use contgc_continuation::{Capture, Continuation, Frame, Outcome, Suspension, Value};
 use contgc_executor::{FaultKind, FutureOutput, Step};
@@ -243,6 +245,9 @@ fn leaf_await<'s>(s: &mut Scope<'s>, cx: &mut C, shared: &Shared, op: Op, g: &Re
         Op::Yield => cx.yield_now(s),
         Op::SleepMicros(us) => cx.sleep(s, Duration::from_micros(us as u64)),
         Op::Await(c) => match shared.completion(c) {
+            Some(comp) if matches!(shared.spec.completions[c].value, CompletionValue::Boxed(_)) => {
+                await_boxed(s, cx, &comp)
+            }
             Some(comp) => cx.await_completion(s, &comp),
             // Abandoned before this await: every handle is gone, so none can be awaited.
             None => Step::Throw(cx.fault(s, FaultKind::Abandoned)),

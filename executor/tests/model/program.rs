@@ -188,6 +188,9 @@ pub enum Event {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CompletionValue {
     Data(u64),
+    /// Set with a boxed number: a reference, kept alive by the completion and
+    /// delivered (the same object) to every awaiter.
+    Boxed(u64),
     /// Set with a user exception of this code.
     Exception(u64),
     /// Its last handle is dropped unset: awaiters get `FaultKind::Abandoned`.
@@ -195,7 +198,7 @@ pub enum CompletionValue {
 }
 
 /// Who sets a completion: a task of the executor (sleeping `delay` first), or a plain
-/// thread (data and abandonment only: an exception needs a mutator).
+/// thread (data and abandonment only: an exception or a box needs a mutator).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Setter {
     Task,
@@ -403,7 +406,11 @@ pub fn generate(rng: &mut Rng) -> Program {
                 Setter::Task
             };
             let value = match g.rng.range(0, 99) {
-                0..=59 => CompletionValue::Data(g.rng.range(1, 1 << 40)),
+                0..=44 => CompletionValue::Data(g.rng.range(1, 1 << 40)),
+                45..=59 if setter == Setter::Task => {
+                    CompletionValue::Boxed(g.rng.range(1, 1 << 40))
+                }
+                45..=59 => CompletionValue::Data(g.rng.range(1, 1 << 40)),
                 60..=84 if setter == Setter::Task => CompletionValue::Exception(g.rng.range(1, 99)),
                 60..=84 => CompletionValue::Data(g.rng.range(1, 1 << 40)),
                 _ => CompletionValue::Abandon,

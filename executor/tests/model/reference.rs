@@ -150,7 +150,7 @@ impl Run<'_> {
             }
             Stmt::Throw(code) => return Err(code),
             Stmt::Await(c) => match self.p.completions[c].value {
-                CompletionValue::Data(v) => fr.acc = mix(fr.acc, v),
+                CompletionValue::Data(v) | CompletionValue::Boxed(v) => fr.acc = mix(fr.acc, v),
                 CompletionValue::Exception(code) => return Err(code),
                 CompletionValue::Abandon => return Err(ABANDONED),
             },

@@ -7,7 +7,7 @@ use super::program::{
     compile, Code, CompletionValue, Event, Program, Setter, DELIBERATE, MAX_OPS, MAX_TRY_DEPTH,
 };
 use contgc_collector::{Heap, Scope, TypeDescriptor, TypeId, Typed};
-use contgc_continuation::{FrameLayout, FrameType, ResultKind};
+use contgc_continuation::{FrameLayout, FrameType, ResultKind, Value};
 use contgc_executor::{
     channel, Completion, Cx, JoinHandle, Receiver, Sender, Step, TaskError, TaskState, TryError,
     WaitOn,
@@ -34,6 +34,7 @@ pub struct Types {
     pub consumer: FrameType<C>,
     pub setter: FrameType<C>,
     pub canceller: FrameType<C>,
+    pub await_box: FrameType<C>,
     pub num: Typed<u64>,
     /// A channel message: value, sending task, that task's sequence number on the
     /// channel.
@@ -67,6 +68,10 @@ impl Types {
                 .register_with_context::<C>(heap)
                 .unwrap(),
             canceller: layout("model.Canceller")
+                .register_with_context::<C>(heap)
+                .unwrap(),
+            await_box: layout("model.AwaitBox")
+                .result(ResultKind::Ref)
                 .register_with_context::<C>(heap)
                 .unwrap(),
             num: heap.register_plain::<u64>("model.Num").unwrap(),
@@ -218,14 +223,21 @@ impl Shared {
     }
 
     /// Sets (or abandons) completion `c` as the program says.
-    pub fn settle(&self, s: Option<(&mut Scope<'_>, Typed<u64>)>, c: usize) {
+    pub fn settle(&self, s: Option<(&mut Scope<'_>, Types)>, c: usize) {
         match (self.spec.completions[c].value, s) {
             (CompletionValue::Data(v), _) => self.completion(c).unwrap().set_data(v).unwrap(),
-            (CompletionValue::Exception(code), Some((s, exc))) => {
-                let e = s.alloc_value(exc, code).unwrap();
+            (CompletionValue::Exception(code), Some((s, types))) => {
+                let e = s.alloc_value(types.exc, code).unwrap();
                 self.completion(c).unwrap().set_exception(s, e).unwrap()
             }
-            (CompletionValue::Exception(_), None) => unreachable!("threads set data only"),
+            (CompletionValue::Boxed(v), Some((s, types))) => {
+                let b = s.alloc_value(types.num, v).unwrap();
+                let comp = self.completion(c).unwrap();
+                comp.set_result(s, Value::Ref(Some(b))).unwrap()
+            }
+            (CompletionValue::Exception(_) | CompletionValue::Boxed(_), None) => {
+                unreachable!("threads set data only")
+            }
             // The awaiter's own handle (see `leaf_await`) may be the last one.
             (CompletionValue::Abandon, _) => drop(lock(&self.completions[c]).take()),
         }

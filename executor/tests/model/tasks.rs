@@ -5,7 +5,7 @@ use super::program::{consumer_result, Setter};
 use super::shared::{lock, Env, C};
 use contgc_collector::{Local, Scope};
 use contgc_continuation::{Capture, Continuation, Frame, Outcome, Value};
-use contgc_executor::{FaultKind, Step};
+use contgc_executor::{Completion, FaultKind, Step};
 use std::time::Duration;
 
 /// A consumer task: receives boxed numbers from channel `k` until it is closed;
@@ -133,7 +133,7 @@ fn setter_from<'s>(
 fn set_item(s: &mut Scope<'_>, cx: &mut C, i: usize) -> usize {
     let Env { types, shared } = cx.state();
     let (c, _) = shared.items(Setter::Task).nth(i).expect("an item");
-    shared.settle(Some((s, types.exc)), c);
+    shared.settle(Some((s, *types)), c);
     i + 1
 }
 
@@ -176,4 +176,34 @@ fn canceller_resume<'s>(f: &mut Frame<'_, 's, C>) -> Outcome<'s> {
     let reuse = f.continuation();
     let (s, cx) = f.scope_and_ctx();
     canceller_from(s, cx, Some(reuse)).into_outcome()
+}
+
+/// Awaits completion `comp`, set with a boxed number: in a frame of its own, whose
+/// result slot holds a reference; returns the number. Exceptions unwind through it.
+pub fn await_boxed<'s>(s: &mut Scope<'s>, cx: &mut C, comp: &Completion) -> Step<'s> {
+    match cx.await_completion(s, comp) {
+        Step::Return(v) => Step::Return(Value::Data(unbox(s, cx, v))),
+        Step::Throw(e) => Step::Throw(e),
+        Step::Suspend(mut chain) => {
+            let ft = cx.state().types.await_box;
+            Capture::begin_link(s, &ft, boxed_resume, 0)
+                .unwrap()
+                .link(&mut chain);
+            Step::Suspend(chain)
+        }
+    }
+}
+
+fn unbox<'s>(s: &mut Scope<'s>, cx: &mut C, v: Value<'s>) -> u64 {
+    let Value::Ref(Some(b)) = v else {
+        panic!("a boxed completion delivered {v:?}")
+    };
+    s.value(cx.state().types.num, b)
+}
+
+fn boxed_resume<'s>(f: &mut Frame<'_, 's, C>) -> Outcome<'s> {
+    let ft = f.frame_type();
+    let b = f.result_ref(ft);
+    let (s, cx) = f.scope_and_ctx();
+    Outcome::Return(Value::Data(unbox(s, cx, Value::Ref(b))))
 }
