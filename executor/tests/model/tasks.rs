@@ -8,7 +8,7 @@ use contgc_continuation::{Capture, Continuation, Frame, Outcome, Value};
 use contgc_executor::{Completion, FaultKind, Step};
 use std::time::Duration;
 
-/// A consumer task: receives boxed numbers from channel `k` until it is closed;
+/// A consumer task: receives messages from channel `k` until it is closed;
 /// returns `consumer_result(count, sum)`.
 pub fn consume<'s>(s: &mut Scope<'s>, cx: &mut C, k: usize) -> Step<'s> {
     consume_from(s, cx, k, 0, 0, None)
