@@ -17,7 +17,10 @@ pub enum Shutdown {
     /// Run every task to its end (new spawns are refused meanwhile).
     Drain,
     /// Cancel every task (each resumes with its cancellation exception and runs its
-    /// handlers), then run them to their end.
+    /// handlers), then run them to their end. Tasks spawned meanwhile (by frame code)
+    /// start cancelled, and every suspension meanwhile is cancelled at once: a handler
+    /// that catches the cancellation and awaits again is cancelled again (one that
+    /// does so in an endless loop keeps the shutdown running).
     Cancel,
 }
 

@@ -89,6 +89,10 @@ pub(crate) struct Core<E> {
     pub(crate) live: AtomicUsize,
     next_id: AtomicU64,
     pub(crate) shut_down: AtomicBool,
+    /// A cancelling shutdown has begun: tasks created from now on start cancelled,
+    /// and every suspension is cancelled at once (so handlers that await again
+    /// cannot keep the shutdown waiting on events nobody will cause).
+    pub(crate) cancelling: AtomicBool,
     /// Rust futures being awaited (the current-thread runtime parks while any is).
     pub(crate) futures: Arc<AtomicUsize>,
     /// Every task not ended, for `Shutdown::Cancel`.
@@ -109,6 +113,7 @@ impl<E: 'static> Core<E> {
             live: AtomicUsize::new(0),
             next_id: AtomicU64::new(1),
             shut_down: AtomicBool::new(false),
+            cancelling: AtomicBool::new(false),
             futures: Arc::new(AtomicUsize::new(0)),
             tasks: TaskList::new(),
             types,
@@ -126,6 +131,11 @@ impl<E: 'static> Core<E> {
         let id = TaskId(self.next_id.fetch_add(1, Ordering::Relaxed));
         let me: Weak<dyn Schedule> = self.me.clone();
         let task = self.tasks.insert(|slot| Task::new(id, slot, me));
+        // Checked after the task is in the list: either `cancel_all` (which sets the
+        // flag first) finds it there, or this sees the flag.
+        if self.cancelling.load(Ordering::SeqCst) {
+            task.cancel();
+        }
         let job = Job::Start {
             task: task.clone(),
             entry,
@@ -134,8 +144,9 @@ impl<E: 'static> Core<E> {
         (task, job)
     }
 
-    /// Cancels every task not ended.
+    /// Cancels every task not ended, and every task created or suspending from now on.
     pub(crate) fn cancel_all(&self) {
+        self.cancelling.store(true, Ordering::SeqCst);
         let tasks = self.tasks.all();
         for t in tasks {
             t.cancel();
@@ -364,7 +375,7 @@ fn suspend<'s, E: 'static>(
     cx.context = None;
     let root = s.suspend_task(leaf.local());
     let mut g = task.lock();
-    if g.cancel {
+    if g.cancel || cx.core.cancelling.load(Ordering::Relaxed) {
         g.cancel = false;
         g.state = State::Ready {
             root,

@@ -35,7 +35,8 @@
 //! the task-local context, after a leaf await) when it resumes.
 //!
 //! Cases: `CONTGC_EXEC_CASES` per scheduler (default 1000; the same programs run on
-//! both); `CONTGC_EXEC_SEED` fixes the base seed (random by default, printed); a failure
+//! both); `CONTGC_EXEC_SEED` sets the base seed (fixed by default; `random` for a new
+//! one each run; printed); a failure
 //! prints the case's seed, which `CONTGC_EXEC_REPLAY=<seed>` runs alone.
 
 #[path = "model/frames.rs"]
@@ -136,10 +137,14 @@ fn check(sched: Sched) {
     // One base seed per run, so that both schedulers run the same programs.
     static BASE: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
     let base = *BASE.get_or_init(|| {
-        env_u64("CONTGC_EXEC_SEED").unwrap_or_else(|| {
+        // Fixed by default, so that a run is reproducible (CI runs the same
+        // programs every time); `CONTGC_EXEC_SEED=random` picks a new base.
+        if std::env::var("CONTGC_EXEC_SEED").as_deref() == Ok("random") {
             let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
             t.map_or(0, |d| d.as_nanos() as u64)
-        })
+        } else {
+            env_u64("CONTGC_EXEC_SEED").unwrap_or(0x5eed_c0de_2026_1202)
+        }
     });
     eprintln!("{sched:?}: {cases} cases, CONTGC_EXEC_SEED={base:#x}");
     let mut n = [0; 4];

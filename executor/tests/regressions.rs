@@ -104,3 +104,55 @@ fn a_suspended_send_keeps_the_channel_open() {
     );
     ex.shutdown(Shutdown::Drain);
 }
+
+/// `Shutdown::Cancel` cancelled the tasks alive when it began, but a task that frame
+/// code spawned afterwards was never cancelled: waiting on an event nobody causes, it
+/// kept the shutdown waiting forever. Tasks created once a cancelling shutdown has
+/// begun now start cancelled. (Whether the spawn lands after the shutdown's snapshot
+/// of the live tasks is up to the threads; either way the shutdown must return.)
+#[test]
+fn a_task_spawned_during_a_cancelling_shutdown_does_not_hang_it() {
+    let heap = heap(None);
+    let ex = Executor::new(&heap, 2, |_| ()).unwrap();
+    let spawner = ex.spawner();
+    let never = contgc_executor::Completion::new(); // kept, never set
+    let (started_tx, started_rx) = mpsc::channel::<()>();
+    let late = {
+        let never = never.clone();
+        ex.spawn(move |_s, cx| {
+            started_tx.send(()).unwrap();
+            // Still running when the shutdown begins: wait until spawns from outside
+            // are refused, then spawn from frame code.
+            while spawner.spawn(|_s, _cx| Step::Return(Value::Unit)).is_ok() {
+                std::thread::yield_now();
+            }
+            let h = cx.spawn(move |s, cx| cx.await_completion(s, &never));
+            Step::Return(Value::Data(h.id().0))
+        })
+        .unwrap()
+    };
+    started_rx.recv().unwrap();
+    let shutdown = std::thread::spawn(move || ex.shutdown(Shutdown::Cancel));
+    shutdown.join().unwrap();
+    assert!(late.result().unwrap().is_ok());
+    drop(never);
+}
+
+/// A task suspended on an event nobody causes ends cancelled by a cancelling shutdown.
+#[test]
+fn a_cancelling_shutdown_ends_a_task_waiting_forever() {
+    let heap = heap(None);
+    let ex = Executor::new(&heap, 1, |_| ()).unwrap();
+    let never = contgc_executor::Completion::new();
+    let h = {
+        let never = never.clone();
+        ex.spawn(move |s, cx| cx.await_completion(s, &never))
+            .unwrap()
+    };
+    while !matches!(h.state(), TaskState::Suspended(_)) {
+        std::thread::yield_now();
+    }
+    ex.shutdown(Shutdown::Cancel);
+    assert_eq!(h.state(), TaskState::Cancelled);
+    drop(never);
+}
