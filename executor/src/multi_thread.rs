@@ -69,7 +69,7 @@ impl<E: Send + 'static> Executor<E> {
         workers: usize,
         make_state: impl Fn(usize) -> E + Send + Sync + 'static,
     ) -> Result<Executor<E>, DescriptorError> {
-        let core = Core::new(heap)?;
+        let core = Core::new(heap, true)?;
         let n = workers.max(1);
         let deques: Vec<_> = (0..n)
             .map(|_| crossbeam_deque::Worker::new_fifo())

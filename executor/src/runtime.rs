@@ -67,7 +67,7 @@ impl<E: 'static> Runtime<E> {
     /// A runtime for `heap`, with the embedder's state `state`. Registers the
     /// executor's frame type (the await sentinel) and fault type with the heap.
     pub fn new(heap: &Heap, state: E) -> Result<Runtime<E>, DescriptorError> {
-        let core = Core::new(heap)?;
+        let core = Core::new(heap, false)?;
         let cx = Cx::new(state, core.clone(), 0, crossbeam_deque::Worker::new_fifo());
         Ok(Runtime { core, cx })
     }

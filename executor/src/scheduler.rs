@@ -95,14 +95,16 @@ pub(crate) struct Core<E> {
     pub(crate) cancelling: AtomicBool,
     /// Rust futures being awaited (the current-thread runtime parks while any is).
     pub(crate) futures: Arc<AtomicUsize>,
-    /// Every task not ended, for `Shutdown::Cancel`.
-    tasks: TaskList,
+    /// Every task not ended, for `Shutdown::Cancel` (the multi-threaded executor's;
+    /// a current-thread runtime has no such shutdown and keeps no list).
+    tasks: Option<TaskList>,
     pub(crate) types: Types<E>,
     me: Weak<Core<E>>,
 }
 
 impl<E: 'static> Core<E> {
-    pub(crate) fn new(heap: &Heap) -> Result<Arc<Core<E>>, DescriptorError> {
+    /// `list_tasks`: keep the list of live tasks a cancelling shutdown needs.
+    pub(crate) fn new(heap: &Heap, list_tasks: bool) -> Result<Arc<Core<E>>, DescriptorError> {
         let types = Types::register(heap)?;
         Ok(Arc::new_cyclic(|me| Core {
             heap: heap.clone(),
@@ -115,7 +117,7 @@ impl<E: 'static> Core<E> {
             shut_down: AtomicBool::new(false),
             cancelling: AtomicBool::new(false),
             futures: Arc::new(AtomicUsize::new(0)),
-            tasks: TaskList::new(),
+            tasks: list_tasks.then(TaskList::new),
             types,
             me: me.clone(),
         }))
@@ -130,7 +132,10 @@ impl<E: 'static> Core<E> {
         self.live.fetch_add(1, Ordering::Relaxed);
         let id = TaskId(self.next_id.fetch_add(1, Ordering::Relaxed));
         let me: Weak<dyn Schedule> = self.me.clone();
-        let task = self.tasks.insert(|slot| Task::new(id, slot, me));
+        let task = match &self.tasks {
+            Some(list) => list.insert(|slot| Task::new(id, slot, me)),
+            None => Task::new(id, usize::MAX, me),
+        };
         // Checked after the task is in the list: either `cancel_all` (which sets the
         // flag first) finds it there, or this sees the flag.
         if self.cancelling.load(Ordering::SeqCst) {
@@ -147,7 +152,7 @@ impl<E: 'static> Core<E> {
     /// Cancels every task not ended, and every task created or suspending from now on.
     pub(crate) fn cancel_all(&self) {
         self.cancelling.store(true, Ordering::SeqCst);
-        let tasks = self.tasks.all();
+        let tasks = self.tasks.as_ref().map(TaskList::all).unwrap_or_default();
         for t in tasks {
             t.cancel();
         }
@@ -218,7 +223,7 @@ pub(crate) fn run_job<'s, E: 'static>(s: &mut Scope<'s>, cx: &mut Cx<E>, job: Jo
                 }
                 g.state = State::Running;
             }
-            cx.current = Some(task.clone());
+            cx.current = Some(task);
             cx.context = context;
             cx.pending = None;
             let r = catch_unwind(AssertUnwindSafe(|| entry(s, cx)));
@@ -227,7 +232,7 @@ pub(crate) fn run_job<'s, E: 'static>(s: &mut Scope<'s>, cx: &mut Cx<E>, job: Jo
                     // The entry yielded before capturing any frame: what is left of
                     // the task is to return, after the tasks ready now.
                     cx.pending = None;
-                    cx.current = None;
+                    let task = cx.current.take().expect("the running task");
                     let context = cx.context.take();
                     task.lock().state = State::Queued;
                     let entry: Entry<E> = Box::new(|_, _| Step::Return(Value::Unit));
@@ -253,7 +258,7 @@ pub(crate) fn run_job<'s, E: 'static>(s: &mut Scope<'s>, cx: &mut Cx<E>, job: Jo
                     },
                 })
             });
-            settle(s, cx, task, r, None);
+            settle(s, cx, r, None);
         }
         Job::Resume(task) => {
             let (root, delivery) = {
@@ -273,7 +278,7 @@ pub(crate) fn run_job<'s, E: 'static>(s: &mut Scope<'s>, cx: &mut Cx<E>, job: Jo
                 .expect("the executor registers heap chains only");
             let leaf = Continuation::from_local(s, leaf)
                 .expect("a registered chain's leaf is its sentinel");
-            cx.current = Some(task.clone());
+            cx.current = Some(task);
             cx.pending = None;
             match delivery {
                 // A sentinel-less yield: the leaf is the frame itself.
@@ -293,7 +298,7 @@ pub(crate) fn run_job<'s, E: 'static>(s: &mut Scope<'s>, cx: &mut Cx<E>, job: Jo
                 }
             }));
             cx.delivery = None;
-            settle(s, cx, task, r, Some(leaf));
+            settle(s, cx, r, Some(leaf));
         }
     }
 }
@@ -307,10 +312,11 @@ type Ran<'s> = std::thread::Result<Result<ChainOutcome<'s>, String>>;
 fn settle<'s, E: 'static>(
     s: &mut Scope<'s>,
     cx: &mut Cx<E>,
-    task: Arc<Task>,
     r: Ran<'s>,
     leaf: Option<Continuation<'s>>,
 ) {
+    // The running task, lent to the context while its frames ran.
+    let task = cx.current.take().expect("the running task");
     let out: TaskOutput = match r {
         Ok(Ok(ChainOutcome::Suspended(leaf))) => {
             return suspend(s, cx, task, leaf);
@@ -341,7 +347,9 @@ fn settle<'s, E: 'static>(
 fn end<E: 'static>(cx: &mut Cx<E>, task: &Arc<Task>, out: TaskOutput) {
     cx.current = None;
     cx.context = None;
-    cx.core.tasks.remove(task);
+    if let Some(list) = &cx.core.tasks {
+        list.remove(task);
+    }
     task.finish(out);
     if cx.core.live.fetch_sub(1, Ordering::AcqRel) == 1 {
         cx.core.parker.notify_all();
