@@ -25,6 +25,7 @@
 
 use crate::channel::{Receiver, RecvNow, SendNow, Sender};
 use crate::completion::Completion;
+use crate::local_queue::LocalQueue;
 use crate::scheduler::{Core, Job};
 use crate::task::{Delivery, JoinHandle, Task, TaskId};
 use crate::wait::Wait;
@@ -178,7 +179,7 @@ impl<E> Cx<E> {
         state: E,
         core: Arc<Core<E>>,
         worker: u64,
-        local: crossbeam_deque::Worker<Job<E>>,
+        local: LocalQueue<Job<E>>,
     ) -> Cx<E> {
         Cx {
             state,
@@ -225,7 +226,7 @@ pub struct TaskCx<E> {
     /// Mixed into every sequence number, so that numbers are unique per executor
     /// although each worker counts on its own.
     worker: u64,
-    pub(crate) local: crossbeam_deque::Worker<Job<E>>,
+    pub(crate) local: LocalQueue<Job<E>>,
     /// Tasks this worker's frame code woke, to queue on `local`.
     pub(crate) woken: Vec<Arc<Task>>,
     /// The frame types the dispatcher found on this worker.

@@ -30,6 +30,7 @@ pub mod channel;
 pub mod completion;
 pub mod cx;
 pub mod future_interop;
+mod local_queue;
 pub mod multi_thread;
 pub mod park;
 pub mod runtime;

@@ -2,6 +2,7 @@
 //! tasks from their own deques, the global injector and each other (work stealing).
 
 use crate::cx::{Cx, Step};
+use crate::local_queue::LocalQueue;
 use crate::scheduler::{run_job, Core};
 use crate::spawner::{SpawnError, Spawner};
 use crate::task::JoinHandle;
@@ -162,10 +163,15 @@ fn worker<E: 'static>(
     make_state: &(dyn Fn(usize) -> E + Send + Sync),
 ) -> E {
     let mut m = core.heap.mutator();
-    let mut cx = Cx::new(make_state(index), core.clone(), index as u64, deque);
+    let mut cx = Cx::new(
+        make_state(index),
+        core.clone(),
+        index as u64,
+        LocalQueue::Shared(deque),
+    );
     let mut n = 0u32;
     loop {
-        if let Some(job) = core.find_job(&cx) {
+        if let Some(job) = core.find_job(&mut cx) {
             m.scope(|s| run_job(s, &mut cx, job));
             n = n.wrapping_add(1);
             if n.is_multiple_of(64) {

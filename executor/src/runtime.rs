@@ -2,6 +2,7 @@
 //! mutator, when the embedder calls [`Runtime::run`] or [`Runtime::block_on`].
 
 use crate::cx::{Cx, Step};
+use crate::local_queue::LocalQueue;
 use crate::scheduler::{run_job, Core};
 use crate::spawner::Spawner;
 use crate::task::{JoinHandle, TaskOutput};
@@ -68,7 +69,12 @@ impl<E: 'static> Runtime<E> {
     /// executor's frame type (the await sentinel) and fault type with the heap.
     pub fn new(heap: &Heap, state: E) -> Result<Runtime<E>, DescriptorError> {
         let core = Core::new(heap, false)?;
-        let cx = Cx::new(state, core.clone(), 0, crossbeam_deque::Worker::new_fifo());
+        let cx = Cx::new(
+            state,
+            core.clone(),
+            0,
+            LocalQueue::Single(Default::default()),
+        );
         Ok(Runtime { core, cx })
     }
 
@@ -143,7 +149,7 @@ impl<E: 'static> Runtime<E> {
         self.core.timers.fire_due();
         let mut n = 0;
         while n < max {
-            let Some(job) = self.core.find_job(&self.cx) else {
+            let Some(job) = self.core.find_job(&mut self.cx) else {
                 break;
             };
             m.scope(|s| run_job(s, &mut self.cx, job));
@@ -157,7 +163,7 @@ impl<E: 'static> Runtime<E> {
     /// while one keeps yielding: use [`run_jobs`](Runtime::run_jobs) for a bound.
     pub fn run_ready(&mut self, m: &mut Mutator) {
         loop {
-            while let Some(job) = self.core.find_job(&self.cx) {
+            while let Some(job) = self.core.find_job(&mut self.cx) {
                 m.scope(|s| run_job(s, &mut self.cx, job));
             }
             if self.core.timers.fire_due() == 0 && !self.core.has_work(&self.cx) {
@@ -172,7 +178,7 @@ impl<E: 'static> Runtime<E> {
             if done() {
                 return Ok(());
             }
-            if let Some(job) = self.core.find_job(&self.cx) {
+            if let Some(job) = self.core.find_job(&mut self.cx) {
                 m.scope(|s| run_job(s, &mut self.cx, job));
                 n = n.wrapping_add(1);
                 if n.is_multiple_of(64) {
@@ -203,6 +209,6 @@ impl<E: 'static> Drop for Runtime<E> {
     fn drop(&mut self) {
         self.core.shut_down.store(true, Ordering::Release);
         // Queued jobs hold task roots and handles: drop them here.
-        while self.core.find_job(&self.cx).is_some() {}
+        while self.core.find_job(&mut self.cx).is_some() {}
     }
 }

@@ -166,12 +166,12 @@ impl<E: 'static> Core<E> {
 
     /// The next job for the worker whose context is `cx`: its own deque first, then
     /// the injector, then the other workers' deques.
-    pub(crate) fn find_job(&self, cx: &Cx<E>) -> Option<Job<E>> {
+    pub(crate) fn find_job(&self, cx: &mut Cx<E>) -> Option<Job<E>> {
         if let Some(j) = cx.local.pop() {
             return Some(j);
         }
         loop {
-            match self.injector.steal_batch_and_pop(&cx.local) {
+            match cx.local.take_from_injector(&self.injector) {
                 Steal::Success(j) => return Some(j),
                 Steal::Empty => break,
                 Steal::Retry => continue,
@@ -179,7 +179,7 @@ impl<E: 'static> Core<E> {
         }
         for st in self.stealers.get().map_or(&[][..], |v| &v[..]) {
             loop {
-                match st.steal_batch_and_pop(&cx.local) {
+                match cx.local.steal_from(st) {
                     Steal::Success(j) => return Some(j),
                     Steal::Empty => break,
                     Steal::Retry => continue,
