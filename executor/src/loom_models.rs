@@ -87,6 +87,30 @@ fn a_parked_worker_never_misses_work() {
 }
 
 #[test]
+fn a_worker_parking_again_gets_the_next_notification() {
+    model("park / notify twice", || {
+        let parker = loom::sync::Arc::new(Parker::new());
+        let queued = loom::sync::Arc::new(AtomicUsize::new(0));
+        let (p, q) = (parker.clone(), queued.clone());
+        let worker = thread::spawn(move || {
+            let mut taken = 0;
+            while taken < 2 {
+                if q.load(SeqCst) > taken {
+                    taken += 1;
+                    continue;
+                }
+                p.park(|| q.load(SeqCst) == taken, None);
+            }
+        });
+        for _ in 0..2 {
+            queued.fetch_add(1, SeqCst);
+            parker.notify_one();
+        }
+        worker.join().unwrap();
+    });
+}
+
+#[test]
 fn a_parked_worker_does_not_delay_a_collection() {
     model("parked worker vs stop-the-world", || {
         let rv = loom::sync::Arc::new(Rendezvous::new());

@@ -20,9 +20,19 @@ use std::time::Duration;
 /// Idle workers' meeting point.
 #[derive(Debug, Default)]
 pub struct Parker {
-    lock: Mutex<()>,
+    /// Who waits on the condition variable, and how many notifications were sent
+    /// to them and not yet taken: a producer does not notify again while every
+    /// waiter has one coming, since each woken worker looks for all the work there
+    /// is before it parks again.
+    lock: Mutex<Waiters>,
     cv: Condvar,
     sleepers: AtomicUsize,
+}
+
+#[derive(Debug, Default)]
+struct Waiters {
+    waiting: usize,
+    notified: usize,
 }
 
 impl Parker {
@@ -38,17 +48,24 @@ impl Parker {
         let g = self.lock.lock().unwrap_or_else(|e| e.into_inner());
         self.sleepers.fetch_add(1, SeqCst);
         if idle() {
-            match timeout {
+            let mut g = g;
+            g.waiting += 1;
+            let mut g = match timeout {
                 #[cfg(not(loom))]
-                Some(t) => drop(
+                Some(t) => {
                     self.cv
                         .wait_timeout(g, t)
-                        .unwrap_or_else(|e| e.into_inner()),
-                ),
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0
+                }
                 #[cfg(loom)]
-                Some(_) => drop(self.cv.wait(g).unwrap_or_else(|e| e.into_inner())),
-                None => drop(self.cv.wait(g).unwrap_or_else(|e| e.into_inner())),
-            }
+                Some(_) => self.cv.wait(g).unwrap_or_else(|e| e.into_inner()),
+                None => self.cv.wait(g).unwrap_or_else(|e| e.into_inner()),
+            };
+            // Woken (or timed out): this worker searches now; one notification fewer
+            // is on its way.
+            g.waiting -= 1;
+            g.notified = g.notified.saturating_sub(1).min(g.waiting);
         } else {
             drop(g);
         }
@@ -66,8 +83,13 @@ impl Parker {
     /// Wakes one parked worker, if any, after the caller made work visible.
     pub fn notify_one(&self) {
         if self.sleepers() > 0 {
-            let _g = self.lock.lock().unwrap_or_else(|e| e.into_inner());
-            self.cv.notify_one();
+            let mut w = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+            // Skipped only while every waiter has a notification coming (a system
+            // call saved per spawn in a burst of spawns).
+            if w.notified < w.waiting {
+                w.notified += 1;
+                self.cv.notify_one();
+            }
         }
     }
 
@@ -83,7 +105,8 @@ impl Parker {
     /// Wakes every parked worker (shutdown, a new earliest timer, a task's end).
     pub fn notify_all(&self) {
         if self.sleepers() > 0 {
-            let _g = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+            let mut w = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+            w.notified = w.waiting;
             self.cv.notify_all();
         }
     }
