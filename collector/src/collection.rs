@@ -228,8 +228,8 @@ pub(crate) fn census(heap: &HeapInner, _world: &WorldStopped) -> Census {
     c
 }
 
-/// Hands every root slot to `f`: persistent handles, every mutator's scoped roots,
-/// and the embedder's root providers.
+/// Hands every root slot to `f`: persistent handles, every mutator's scoped roots and
+/// parked objects, and the embedder's root providers.
 pub(crate) fn visit_roots(heap: &HeapInner, mutators: &[LocalPtr], f: &mut dyn FnMut(&mut usize)) {
     heap.handles.for_each_slot(|s| f(s));
     for m in mutators {
@@ -237,6 +237,9 @@ pub(crate) fn visit_roots(heap: &HeapInner, mutators: &[LocalPtr], f: &mut dyn F
         // mutator's local state is not in use; the pointer is live while registered.
         let local = unsafe { &mut *m.0 };
         local.shadow.for_each_slot(|s| f(s));
+        for s in local.parked.slots.iter_mut().filter(|s| **s != 0) {
+            f(s);
+        }
     }
     heap.providers.visit_all(f);
 }

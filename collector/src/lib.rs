@@ -58,7 +58,7 @@ pub use heap::Heap;
 pub use mutator::{Mutator, ParkedMutator};
 pub use scope::{Byref, Local, NestedScope, Scope};
 pub use stats::{Census, CollectionKind, HeapStats, LiveHeap, PauseRecord, PauseSummary};
-pub use tasks::{Resumed, TaskletWord};
+pub use tasks::{Parked, Resumed, TaskletWord};
 pub use typed::{Plain, Typed};
 
 /// Collector-internal: the stop-the-world handshake, exported only for this crate's

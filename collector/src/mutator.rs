@@ -52,7 +52,42 @@ pub(crate) struct MutatorLocal {
     pub task_group: Option<u32>,
     /// Spare task-root locators (registrations and resumptions allocate none).
     pub locators: LocatorCache,
+    /// Objects parked on this mutator (`Scope::park`): roots like locals, taken back
+    /// in any order.
+    pub parked: ParkedSlots,
+    /// This mutator's serial number (parked objects name it).
+    pub serial: u64,
 }
+
+/// The slots behind parked objects: a slab of root words (0 = free) with a free list.
+#[derive(Default)]
+pub(crate) struct ParkedSlots {
+    pub slots: Vec<usize>,
+    free: Vec<u32>,
+}
+
+impl ParkedSlots {
+    fn put(&mut self, addr: usize) -> u32 {
+        match self.free.pop() {
+            Some(i) => {
+                self.slots[i as usize] = addr;
+                i
+            }
+            None => {
+                self.slots.push(addr);
+                (self.slots.len() - 1) as u32
+            }
+        }
+    }
+
+    fn take(&mut self, i: u32) -> usize {
+        let a = std::mem::take(&mut self.slots[i as usize]);
+        self.free.push(i);
+        a
+    }
+}
+
+static NEXT_SERIAL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 impl MutatorLocal {
     /// Gives back the unused tail of the allocation buffer as a filler, keeping eden
@@ -123,6 +158,8 @@ impl Mutator {
             stress_count: 0,
             task_group: None,
             locators: LocatorCache::default(),
+            parked: ParkedSlots::default(),
+            serial: NEXT_SERIAL.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             types: Vec::new(),
         }));
         lock(&heap.mutators).push(LocalPtr(local));
@@ -734,6 +771,21 @@ impl Mutator {
         });
         self.local().locators = cache;
         root
+    }
+
+    /// Parks `obj` in a slot of this mutator's own (see `Scope::park`).
+    pub(crate) fn park_slot(&mut self, obj: ObjectRef) -> (u64, u32) {
+        let l = self.local();
+        (l.serial, l.parked.put(obj.addr()))
+    }
+
+    /// Takes parked slot `index` back; `None` if `serial` is not this mutator's.
+    pub(crate) fn unpark_slot(&mut self, serial: u64, index: u32) -> Option<ObjectRef> {
+        let l = self.local();
+        if l.serial != serial {
+            return None;
+        }
+        ObjectRef::from_addr(l.parked.take(index))
     }
 
     /// Takes a registered task out (see `Scope::resume_task`), reusing its locator.

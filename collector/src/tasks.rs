@@ -32,6 +32,19 @@ use contgc_heap::byref::ByrefState;
 use contgc_heap::ObjectRef;
 use contgc_roots::{Member, TaskRoot, Tasklet};
 
+/// An object parked on one mutator (`Scope::park`): a root of that mutator, kept
+/// outside any scope, until [`Scope::unpark`] takes it back. The cheapest way to hold
+/// work that resumes soon on the same thread (a task that yielded): a slot of the
+/// mutator's, no lock, no allocation once the slots exist. Unlike a [`TaskRoot`] it is
+/// visited at every collection (it is not aged), and only its mutator can take it
+/// back. Dropping it without unparking keeps its object alive until the mutator goes
+/// away.
+#[derive(Debug)]
+pub struct Parked {
+    serial: u64,
+    index: u32,
+}
+
 /// A task taken out of the registry to be resumed.
 #[derive(Debug)]
 pub enum Resumed<'s> {
@@ -142,6 +155,27 @@ impl<'s> Scope<'s> {
         // keeps it and updates the member when it moves), read just now by a running
         // mutator, so no collection ran in between.
         Some(unsafe { self.from_raw(h) })
+    }
+
+    /// Parks `obj` on this scope's mutator, outside any scope (see [`Parked`]).
+    pub fn park(&mut self, obj: Local<'s>) -> Parked {
+        let o = self.raw(obj);
+        // SAFETY: the mutator is only used.
+        let (serial, index) = unsafe { self.mutator() }.park_slot(o);
+        Parked { serial, index }
+    }
+
+    /// Takes a parked object back as a local. Panics if it was parked on another
+    /// mutator.
+    pub fn unpark(&mut self, p: Parked) -> Local<'s> {
+        // SAFETY: the mutator is only used.
+        let o = unsafe { self.mutator() }.unpark_slot(p.serial, p.index);
+        match o {
+            // SAFETY: a parked slot is a root of this mutator: the collector keeps its
+            // object alive and updates the slot when it moves; read just now.
+            Some(o) => unsafe { self.from_raw(o) },
+            None => panic!("contgc: an object parked on another mutator was unparked here"),
+        }
     }
 
     /// Takes a suspended task out of the registry to resume it. Panics if the task

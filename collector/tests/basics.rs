@@ -405,3 +405,69 @@ fn a_root_provider_id_of_another_heap_is_refused() {
     let theirs = b.add_root_provider(Box::new(OperandStack(stack)));
     a.remove_root_provider(theirs);
 }
+
+#[test]
+fn parked_objects_survive_collections_and_come_back_in_any_order() {
+    let heap = heap(
+        Config::builder()
+            .nursery_size(256 << 10)
+            .verify_after_gc(true),
+    );
+    let t = heap.register_type(&TypeDescriptor::fixed("T", 8)).unwrap();
+    let mut m = heap.mutator();
+    let mut parked: Vec<_> = m.scope(|s| {
+        (0..100u64)
+            .map(|i| {
+                let o = s.alloc(t).unwrap();
+                s.write_u64(o, 0, i);
+                s.park(o)
+            })
+            .collect()
+    });
+    m.collect(CollectionKind::Minor);
+    m.collect(CollectionKind::Major);
+    // Unparked out of order, slots reused by later parks.
+    let odd: Vec<_> = (0..50).map(|k| parked.remove(k)).collect();
+    m.scope(|s| {
+        for (k, p) in odd.into_iter().enumerate() {
+            let o = s.unpark(p);
+            assert_eq!(s.read_u64(o, 0), 2 * k as u64);
+        }
+        let again = s.alloc(t).unwrap();
+        s.write_u64(again, 0, 999);
+        parked.push(s.park(again));
+    });
+    m.collect(CollectionKind::Minor);
+    m.scope(|s| {
+        let vals: Vec<u64> = parked
+            .drain(..)
+            .map(|p| {
+                let o = s.unpark(p);
+                s.read_u64(o, 0)
+            })
+            .collect();
+        assert_eq!(vals.len(), 51);
+        assert_eq!(vals[50], 999);
+        assert!(vals[..50]
+            .iter()
+            .enumerate()
+            .all(|(k, &v)| v == 2 * k as u64 + 1));
+    });
+}
+
+#[test]
+#[should_panic(expected = "parked on another mutator")]
+fn an_object_parked_on_one_mutator_cannot_be_unparked_on_another() {
+    let heap = heap(Config::builder());
+    let t = heap.register_type(&TypeDescriptor::fixed("T", 8)).unwrap();
+    let mut a = heap.mutator();
+    let p = a.scope(|s| {
+        let o = s.alloc(t).unwrap();
+        s.park(o)
+    });
+    let mut b = heap.mutator();
+    drop(a);
+    b.scope(|s| {
+        s.unpark(p);
+    });
+}

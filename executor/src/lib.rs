@@ -13,7 +13,7 @@
 //! - tasks and [`JoinHandle`]s (id, [`TaskState`], result or exception, cancellation;
 //!   a handle is a Rust [`Future`](std::future::Future) too) — [`task`];
 //! - the frame context [`Cx`] and its awaiters ([`TaskCx`]): yield, sleep, one-shot
-//!   [`Completion`]s, bounded [`channel`]s, join, Rust futures — [`cx`];
+//!   [`Completion`]s, bounded [`channel()`]s, join, Rust futures — [`mod@cx`];
 //! - schedulers: the current-thread [`Runtime`] and the multi-threaded [`Executor`]
 //!   (work stealing over crossbeam-deque, parked idle workers) — [`runtime`],
 //!   [`multi_thread`], [`park`];

@@ -13,8 +13,11 @@
 //! (see [`Parker`](crate::park::Parker)).
 
 use crate::cx::{Cx, FaultKind, Step};
+use crate::local_queue::LocalQueue;
 use crate::park::Parker;
-use crate::task::{Delivery, Schedule, State, Task, TaskError, TaskId, TaskOutput, TaskResult};
+use crate::task::{
+    Delivery, Held, Schedule, State, Task, TaskError, TaskId, TaskOutput, TaskResult,
+};
 use crate::task_list::TaskList;
 use crate::timers::Timers;
 use crate::wait::Wait;
@@ -272,10 +275,13 @@ pub(crate) fn run_job<'s, E: 'static>(s: &mut Scope<'s>, cx: &mut Cx<E>, job: Jo
                     }
                 }
             };
-            let leaf = s
-                .resume_task(root)
-                .into_heap()
-                .expect("the executor registers heap chains only");
+            let leaf = match root {
+                Held::Root(root) => s
+                    .resume_task(root)
+                    .into_heap()
+                    .expect("the executor registers heap chains only"),
+                Held::Parked(p) => s.unpark(p),
+            };
             let leaf = Continuation::from_local(s, leaf)
                 .expect("a registered chain's leaf is its sentinel");
             cx.current = Some(task);
@@ -386,7 +392,7 @@ fn suspend<'s, E: 'static>(
     if g.cancel || cx.core.cancelling.load(Ordering::Relaxed) {
         g.cancel = false;
         g.state = State::Ready {
-            root,
+            root: Held::Root(root),
             delivery: Delivery::Fault(FaultKind::Cancelled),
         };
         drop(g);
@@ -395,7 +401,7 @@ fn suspend<'s, E: 'static>(
     }
     if let Wait::Yield = wait {
         g.state = State::Ready {
-            root,
+            root: Held::Root(root),
             delivery: Delivery::Unit,
         };
         drop(g);
@@ -428,7 +434,12 @@ fn yielded<'s, E: 'static>(
 ) {
     cx.current = None;
     let context = cx.context.take();
-    let root = s.suspend_task(leaf.local());
+    // Resumed by this worker (nobody steals from a current-thread runtime's queue):
+    // parked on its mutator; otherwise registered, so any worker can take it.
+    let root = match cx.local {
+        LocalQueue::Single(_) => Held::Parked(s.park(leaf.local())),
+        LocalQueue::Shared(_) => Held::Root(s.suspend_task(leaf.local())),
+    };
     task.lock().state = State::Ready {
         root,
         delivery: Delivery::Yielded(context),

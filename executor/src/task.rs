@@ -17,7 +17,7 @@
 
 use crate::sync::{Condvar, Mutex, MutexGuard};
 use crate::wait::WaitOn;
-use contgc_collector::TaskRoot;
+use contgc_collector::{Parked, TaskRoot};
 use contgc_collector::{Persistent, Scope};
 use contgc_continuation::{async_stack, AsyncStack, Continuation};
 use std::fmt;
@@ -190,6 +190,15 @@ pub(crate) trait Schedule: Send + Sync {
     fn schedule(&self, task: Arc<Task>);
 }
 
+/// How a ready task's chain is kept until a worker resumes it.
+pub(crate) enum Held {
+    /// A suspended-task root (group-aged; any worker can take it).
+    Root(TaskRoot),
+    /// Parked on the mutator of the worker that will resume it (a yield on a
+    /// current-thread runtime: no registry round trip).
+    Parked(Parked),
+}
+
 pub(crate) enum State {
     Queued,
     Running,
@@ -199,7 +208,7 @@ pub(crate) enum State {
         on: WaitOn,
     },
     Ready {
-        root: TaskRoot,
+        root: Held,
         delivery: Delivery,
     },
     Done,
@@ -279,7 +288,10 @@ impl Task {
         let mut g = self.lock();
         match std::mem::replace(&mut g.state, State::Done) {
             State::Suspended { root, seq: s, .. } if s == seq => {
-                g.state = State::Ready { root, delivery };
+                g.state = State::Ready {
+                    root: Held::Root(root),
+                    delivery,
+                };
                 drop(g);
                 match local {
                     Some(v) => v.push(self.clone()),
@@ -311,7 +323,7 @@ impl Task {
         match std::mem::replace(&mut g.state, State::Done) {
             State::Suspended { root, .. } => {
                 g.state = State::Ready {
-                    root,
+                    root: Held::Root(root),
                     delivery: Delivery::Fault(crate::FaultKind::Cancelled),
                 };
                 drop(g);
@@ -469,7 +481,7 @@ impl JoinHandle {
     /// of the task's heap (a collection would wait for it forever): call it outside
     /// any mutator, or inside [`Mutator::blocking`](contgc_collector::Mutator::blocking).
     /// Never call it from frame code (await the task with
-    /// [`Cx::join`](crate::Cx::join) instead), nor for a task of a current-thread
+    /// [`TaskCx::join`](crate::TaskCx::join) instead), nor for a task of a current-thread
     /// [`Runtime`](crate::Runtime) that nobody is running.
     pub fn wait(&self) -> TaskOutput {
         let mut g = self.task.lock();

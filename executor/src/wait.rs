@@ -3,7 +3,7 @@
 //!
 //! An awaiter ([`TaskCx::sleep`](crate::TaskCx::sleep), `recv`, ...) does not register
 //! anything: it checks whether it can complete at once (then the frame goes on without
-//! suspending), and otherwise records a [`Wait`] in the task context and returns a
+//! suspending), and otherwise records a `Wait` in the task context and returns a
 //! chain holding only the sentinel. Registration happens when the whole chain has
 //! reached the worker and the task's state says `Suspended` with that await's
 //! sequence number: a wake can then find the task, and a wake for any other sequence
