@@ -194,6 +194,8 @@ impl<E> Cx<E> {
                 local,
                 woken: Vec::new(),
                 frame_types: None,
+                own: Default::default(),
+                tick: 0,
             },
         }
     }
@@ -229,6 +231,11 @@ pub struct TaskCx<E> {
     pub(crate) local: LocalQueue<Job<E>>,
     /// Tasks this worker's frame code woke, to queue on `local`.
     pub(crate) woken: Vec<Arc<Task>>,
+    /// Yielded tasks of a multi-threaded worker, parked on its mutator: only this
+    /// worker resumes them (not stealable).
+    pub(crate) own: std::collections::VecDeque<Job<E>>,
+    /// Jobs looked for (the injector is looked at first now and then).
+    pub(crate) tick: u32,
     /// The frame types the dispatcher found on this worker.
     pub(crate) frame_types: Option<Box<FrameTypeCache<Cx<E>>>>,
 }

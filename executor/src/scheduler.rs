@@ -170,7 +170,18 @@ impl<E: 'static> Core<E> {
     /// The next job for the worker whose context is `cx`: its own deque first, then
     /// the injector, then the other workers' deques.
     pub(crate) fn find_job(&self, cx: &mut Cx<E>) -> Option<Job<E>> {
+        // Now and then the injector first, so that tasks woken from other threads are
+        // not starved by local work that keeps coming back (tasks that yield).
+        cx.tick = cx.tick.wrapping_add(1);
+        if cx.tick.is_multiple_of(61) {
+            if let Steal::Success(j) = cx.local.take_from_injector(&self.injector) {
+                return Some(j);
+            }
+        }
         if let Some(j) = cx.local.pop() {
+            return Some(j);
+        }
+        if let Some(j) = cx.own.pop_front() {
             return Some(j);
         }
         loop {
@@ -195,6 +206,7 @@ impl<E: 'static> Core<E> {
     /// True if any queue the worker could take from holds a job.
     pub(crate) fn has_work(&self, cx: &Cx<E>) -> bool {
         !cx.local.is_empty()
+            || !cx.own.is_empty()
             || !self.injector.is_empty()
             || self
                 .stealers
@@ -434,17 +446,17 @@ fn yielded<'s, E: 'static>(
 ) {
     cx.current = None;
     let context = cx.context.take();
-    // Resumed by this worker (nobody steals from a current-thread runtime's queue):
-    // parked on its mutator; otherwise registered, so any worker can take it.
-    let root = match cx.local {
-        LocalQueue::Single(_) => Held::Parked(s.park(leaf.local())),
-        LocalQueue::Shared(_) => Held::Root(s.suspend_task(leaf.local())),
-    };
+    // Resumed by this worker: parked on its mutator (no registry round trip), queued
+    // where no other worker takes it (the current-thread runtime's queue, or a
+    // multi-threaded worker's own queue beside its stealable deque).
     task.lock().state = State::Ready {
-        root,
+        root: Held::Parked(s.park(leaf.local())),
         delivery: Delivery::Yielded(context),
     };
-    cx.local.push(Job::Resume(task));
+    match cx.local {
+        LocalQueue::Single(_) => cx.local.push(Job::Resume(task)),
+        LocalQueue::Shared(_) => cx.own.push_back(Job::Resume(task)),
+    }
 }
 
 fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
