@@ -313,3 +313,27 @@ fn a_resumed_frame_suspends_under_a_sub_chain_built_in_a_nested_scope() {
     // The shadow stack did not grow with the nested calls.
     assert_eq!(m.roots_len(), 0);
 }
+
+/// A task that keeps yielding does not starve a task woken from another thread: the
+/// runtime looks at the global queue now and then (without that, `block_on` below would
+/// never return: the yielder yields a billion times).
+#[test]
+fn a_yielding_task_does_not_starve_a_task_woken_from_another_thread() {
+    let heap = heap(None);
+    let mut rt = Runtime::new(&heap, vm(&heap)).unwrap();
+    let mut m = heap.mutator();
+    let yielder = rt.spawn(|s, cx| looper(s, cx, 1_000_000_000, 0));
+    let c = Completion::new();
+    let setter = {
+        let c = c.clone();
+        std::thread::spawn(move || c.set_data(5).unwrap())
+    };
+    let out = rt
+        .block_on(&mut m, move |s, cx| cx.await_completion(s, &c))
+        .unwrap();
+    assert_eq!(out.unwrap().data(), Some(5));
+    setter.join().unwrap();
+    yielder.cancel();
+    rt.run(&mut m).unwrap();
+    assert_eq!(yielder.state(), TaskState::Cancelled);
+}
