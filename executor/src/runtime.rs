@@ -125,11 +125,35 @@ impl<E: 'static> Runtime<E> {
     where
         F: for<'s> FnOnce(&mut Scope<'s>, &mut Cx<E>) -> Step<'s> + Send + 'static,
     {
+        let h = self.start(m, entry);
+        self.run_until(m, || h.is_finished())?;
+        Ok(h.result().expect("finished"))
+    }
+
+    /// The entry thunk: runs `entry` as a task now, on `m`, until it first suspends
+    /// (or ends), and returns its handle; the rest runs at a later
+    /// [`run`](Runtime::run). The task starts with no task-local context, and what it
+    /// sets is not seen by the caller.
+    ///
+    /// ```
+    /// use contgc_collector::{Config, Heap};
+    /// use contgc_continuation::Value;
+    /// use contgc_executor::{Runtime, Step, TaskState};
+    ///
+    /// let heap = Heap::new(Config::default()).unwrap();
+    /// let mut rt = Runtime::new(&heap, ()).unwrap();
+    /// let mut m = heap.mutator();
+    /// let h = rt.start(&mut m, |_s, _cx| Step::Return(Value::Data(1)));
+    /// assert_eq!(h.state(), TaskState::Completed); // it ran to its end already
+    /// ```
+    pub fn start<F>(&mut self, m: &mut Mutator, entry: F) -> JoinHandle
+    where
+        F: for<'s> FnOnce(&mut Scope<'s>, &mut Cx<E>) -> Step<'s> + Send + 'static,
+    {
         let (task, job) = self.core.new_task(Box::new(entry), None);
         let h = JoinHandle { task };
         m.scope(|s| run_job(s, &mut self.cx, job));
-        self.run_until(m, || h.is_finished())?;
-        Ok(h.result().expect("finished"))
+        h
     }
 
     /// Runs tasks on `m` until every task has ended. Parks (in the state collections
