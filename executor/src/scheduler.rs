@@ -368,8 +368,11 @@ fn end<E: 'static>(cx: &mut Cx<E>, task: &Arc<Task>, out: TaskOutput) {
     if let Some(list) = &cx.core.tasks {
         list.remove(task);
     }
+    // Counted out before the end is published, so that whoever sees the task ended
+    // (`JoinHandle::wait`, `is_finished`) sees it out of `live_tasks` too.
+    let last = cx.core.live.fetch_sub(1, Ordering::AcqRel) == 1;
     task.finish(out);
-    if cx.core.live.fetch_sub(1, Ordering::AcqRel) == 1 {
+    if last {
         cx.core.parker.notify_all();
     }
 }
