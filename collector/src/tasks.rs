@@ -168,14 +168,18 @@ impl<'s> Scope<'s> {
     /// Takes a parked object back as a local. Panics if it was parked on another
     /// mutator.
     pub fn unpark(&mut self, p: Parked) -> Local<'s> {
+        self.try_unpark(p)
+            .expect("contgc: an object parked on another mutator was unparked here")
+    }
+
+    /// [`unpark`](Self::unpark), or `None` (the object stays parked where it was,
+    /// and is lost to this caller) if it was parked on another mutator.
+    pub fn try_unpark(&mut self, p: Parked) -> Option<Local<'s>> {
         // SAFETY: the mutator is only used.
-        let o = unsafe { self.mutator() }.unpark_slot(p.serial, p.index);
-        match o {
-            // SAFETY: a parked slot is a root of this mutator: the collector keeps its
-            // object alive and updates the slot when it moves; read just now.
-            Some(o) => unsafe { self.from_raw(o) },
-            None => panic!("contgc: an object parked on another mutator was unparked here"),
-        }
+        let o = unsafe { self.mutator() }.unpark_slot(p.serial, p.index)?;
+        // SAFETY: a parked slot is a root of this mutator: the collector keeps its
+        // object alive and updates the slot when it moves; read just now.
+        Some(unsafe { self.from_raw(o) })
     }
 
     /// Takes a suspended task out of the registry to resume it. Panics if the task

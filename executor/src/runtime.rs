@@ -3,7 +3,7 @@
 
 use crate::cx::{Cx, Step};
 use crate::local_queue::LocalQueue;
-use crate::scheduler::{run_job, Core};
+use crate::scheduler::{register_parked, run_job, Core};
 use crate::spawner::Spawner;
 use crate::task::{JoinHandle, TaskOutput};
 use contgc_collector::{DescriptorError, Heap, Mutator, Scope};
@@ -126,7 +126,9 @@ impl<E: 'static> Runtime<E> {
         F: for<'s> FnOnce(&mut Scope<'s>, &mut Cx<E>) -> Step<'s> + Send + 'static,
     {
         let h = self.start(m, entry);
-        self.run_until(m, || h.is_finished())?;
+        let r = self.run_until(m, || h.is_finished());
+        self.unpark_all(m);
+        r?;
         Ok(h.result().expect("finished"))
     }
 
@@ -153,7 +155,16 @@ impl<E: 'static> Runtime<E> {
         let (task, job) = self.core.new_task(Box::new(entry), None);
         let h = JoinHandle { task };
         m.scope(|s| run_job(s, &mut self.cx, job));
+        self.unpark_all(m);
         h
+    }
+
+    /// Re-registers the chains of yielded tasks parked on `m`, before a run returns:
+    /// the next run may be given another mutator.
+    fn unpark_all(&mut self, m: &mut Mutator) {
+        if !self.cx.local.is_empty() {
+            m.scope(|s| register_parked(s, &mut self.cx));
+        }
     }
 
     /// Runs tasks on `m` until every task has ended. Parks (in the state collections
@@ -163,7 +174,9 @@ impl<E: 'static> Runtime<E> {
     /// they wait on completions or channels that only another thread could complete.
     pub fn run(&mut self, m: &mut Mutator) -> Result<(), Stalled> {
         let core = self.core.clone();
-        self.run_until(m, || core.live.load(Ordering::Acquire) == 0)
+        let r = self.run_until(m, || core.live.load(Ordering::Acquire) == 0);
+        self.unpark_all(m);
+        r
     }
 
     /// Runs at most `max` jobs (task starts and resumptions), firing due timers
@@ -179,6 +192,7 @@ impl<E: 'static> Runtime<E> {
             m.scope(|s| run_job(s, &mut self.cx, job));
             n += 1;
         }
+        self.unpark_all(m);
         n
     }
 
@@ -191,6 +205,7 @@ impl<E: 'static> Runtime<E> {
                 m.scope(|s| run_job(s, &mut self.cx, job));
             }
             if self.core.timers.fire_due() == 0 && !self.core.has_work(&self.cx) {
+                self.unpark_all(m);
                 return;
             }
         }

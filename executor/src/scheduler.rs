@@ -178,6 +178,13 @@ impl<E: 'static> Core<E> {
                 return Some(j);
             }
         }
+        // The worker's own (yielded) tasks and its deque take turns, so that neither
+        // starves the other when both keep being refilled.
+        if cx.tick & 1 == 0 {
+            if let Some(j) = cx.own.pop_front() {
+                return Some(j);
+            }
+        }
         if let Some(j) = cx.local.pop() {
             return Some(j);
         }
@@ -292,7 +299,16 @@ pub(crate) fn run_job<'s, E: 'static>(s: &mut Scope<'s>, cx: &mut Cx<E>, job: Jo
                     .resume_task(root)
                     .into_heap()
                     .expect("the executor registers heap chains only"),
-                Held::Parked(p) => s.unpark(p),
+                Held::Parked(p) => match s.try_unpark(p) {
+                    Some(l) => l,
+                    None => {
+                        // Parked on another mutator (cannot happen: a runtime
+                        // re-registers its parked chains before a run returns).
+                        let msg = "the task's chain was parked on another mutator";
+                        end(cx, &task, Err(TaskError::Dispatch(msg.into())));
+                        return;
+                    }
+                },
             };
             let leaf = Continuation::from_local(s, leaf)
                 .expect("a registered chain's leaf is its sentinel");
@@ -434,6 +450,32 @@ fn suspend<'s, E: 'static>(
     cx.queue_woken();
     if matches!(cx.core.timers.until_next(), Some(d) if d.is_zero()) {
         cx.core.timers.fire_due();
+    }
+}
+
+/// Re-registers the chains of the queued jobs that are parked on this mutator, so
+/// that they can be resumed on any mutator: a current-thread runtime does this before a
+/// run returns (its next run may be given another mutator).
+pub(crate) fn register_parked<'s, E: 'static>(s: &mut Scope<'s>, cx: &mut Cx<E>) {
+    let LocalQueue::Single(q) = &mut cx.local else {
+        return;
+    };
+    for job in q.iter() {
+        let Job::Resume(task) = job else { continue };
+        let mut g = task.lock();
+        match std::mem::replace(&mut g.state, State::Done) {
+            State::Ready {
+                root: Held::Parked(p),
+                delivery,
+            } => {
+                let leaf = s.unpark(p);
+                g.state = State::Ready {
+                    root: Held::Root(s.suspend_task(leaf)),
+                    delivery,
+                };
+            }
+            other => g.state = other,
+        }
     }
 }
 

@@ -337,3 +337,73 @@ fn a_yielding_task_does_not_starve_a_task_woken_from_another_thread() {
     rt.run(&mut m).unwrap();
     assert_eq!(yielder.state(), TaskState::Cancelled);
 }
+
+/// A current-thread runtime may be run on one mutator and then on another of the same
+/// heap: the chains of tasks that yielded (parked on the mutator of the run) are
+/// registered again before a run returns.
+#[test]
+fn a_runtime_can_be_run_on_another_mutator_after_a_yield() {
+    let heap = heap(Some(7));
+    let mut rt = Runtime::new(&heap, vm(&heap)).unwrap();
+    let h = rt.spawn(|s, cx| looper(s, cx, 5, 0));
+    {
+        let mut m1 = heap.mutator();
+        assert_eq!(rt.run_jobs(&mut m1, 2), 2);
+    }
+    let mut m2 = heap.mutator();
+    let mut m3 = heap.mutator();
+    assert_eq!(rt.run_jobs(&mut m2, 1), 1);
+    rt.run(&mut m3).unwrap();
+    assert_eq!(h.result().unwrap().unwrap().data(), Some(expected(5)));
+}
+
+type Slot = std::sync::Arc<std::sync::Mutex<Option<contgc_executor::JoinHandle>>>;
+
+fn link<'s>(
+    _s: &mut contgc_collector::Scope<'s>,
+    cx: &mut common::C,
+    n: u64,
+    ran: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    y: Slot,
+) -> Step<'s> {
+    let k = ran.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    if k == 1000 {
+        // A task spawned by frame code on this worker: it yields 5 times.
+        *y.lock().unwrap() = Some(cx.spawn(|s, cx| looper(s, cx, 5, 0)));
+    }
+    if n > 0 {
+        let r = ran.clone();
+        drop(cx.spawn(move |s, cx| link(s, cx, n - 1, r, y)));
+    }
+    Step::Return(Value::Unit)
+}
+
+/// On a multi-threaded worker, a task that yields (kept in the worker's own queue)
+/// is not held back by local work that keeps coming (a chain of spawns).
+#[test]
+fn a_yielded_task_is_not_starved_by_local_work() {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::{Arc, Mutex};
+    const N: u64 = 200_000;
+    let heap = heap(None);
+    let v = vm(&heap);
+    let ex = Executor::new(&heap, 1, move |_| v).unwrap();
+    let ran = Arc::new(AtomicU64::new(0));
+    let slot: Slot = Arc::new(Mutex::new(None));
+    let (r, s2) = (ran.clone(), slot.clone());
+    let chain = ex.spawn(move |s, cx| link(s, cx, N, r, s2)).unwrap();
+    let y = loop {
+        if let Some(h) = slot.lock().unwrap().take() {
+            break h;
+        }
+        std::thread::yield_now();
+    };
+    y.wait().unwrap();
+    let at = ran.load(Ordering::SeqCst);
+    chain.wait().unwrap();
+    ex.shutdown(Shutdown::Drain);
+    assert!(
+        at < 10_000,
+        "the yielder was held back by the chain ({at} links)"
+    );
+}

@@ -283,7 +283,7 @@ impl TaskRegistry {
         let _members = self.lock_members();
         let g = self.group(id);
         g.owned.store(false, Relaxed);
-        if g.live.load(Relaxed) == 0 {
+        if g.live.load(Acquire) == 0 {
             // Only tombstones remain (all slots are 0): the group is empty.
             g.len.store(0, Relaxed);
             self.recycle(id);
@@ -298,7 +298,7 @@ impl TaskRegistry {
     pub fn reuse_if_empty(&self, id: u32) -> bool {
         let _members = self.lock_members();
         let g = self.group(id);
-        if g.live.load(Relaxed) != 0 {
+        if g.live.load(Acquire) != 0 {
             return false;
         }
         // No member is left, so no task root locates into this group, and the
@@ -437,8 +437,10 @@ impl TaskRegistry {
     fn take_unlocked(&self, loc: &Locator) -> Member {
         let (g, i, _) = self.slot_of(loc);
         let m = g.slots[i].swap(0, AcqRel);
-        g.locators[i].store(ptr::null_mut(), Relaxed);
-        g.live.fetch_sub(1, Relaxed);
+        // The locator word is left as it is: compaction reads it only for non-empty
+        // slots, and a refill overwrites it. Release: an owner that sees `live` drop
+        // to 0 (Acquire) and refills the group sees this take done.
+        g.live.fetch_sub(1, Release);
         decode(m)
     }
 
