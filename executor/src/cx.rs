@@ -298,6 +298,19 @@ impl<E: 'static> TaskCx<E> {
         self.core.types.fault_kind(s, exception)
     }
 
+    /// Hands suspended `task` (at `seq`) to what it waits on; tasks that this wakes
+    /// (a yield, an event that happened meanwhile) go on this worker's queue.
+    pub(crate) fn register_wait(&mut self, wait: Wait, task: &Arc<Task>, seq: u64) {
+        wait.register(
+            task,
+            seq,
+            &self.core.timers,
+            &self.core.futures,
+            Some(&mut self.woken),
+        );
+        self.queue_woken();
+    }
+
     /// Queues the tasks this worker's frame code woke on its own deque. Other
     /// workers may steal them; a parked one is woken only when this worker has more
     /// queued than the one job it will take next (a task woken by the running one,

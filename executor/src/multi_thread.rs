@@ -3,7 +3,7 @@
 
 use crate::cx::{Cx, Step};
 use crate::local_queue::LocalQueue;
-use crate::scheduler::{run_job, Core};
+use crate::scheduler::{run_next, Core};
 use crate::spawner::{SpawnError, Spawner};
 use crate::task::JoinHandle;
 use contgc_collector::{DescriptorError, Heap, Scope};
@@ -169,18 +169,8 @@ fn worker<E: 'static>(
         index as u64,
         LocalQueue::Shared(deque),
     );
-    let mut n = 0u32;
     loop {
-        if let Some(job) = core.find_job(&mut cx) {
-            m.scope(|s| run_job(s, &mut cx, job));
-            n = n.wrapping_add(1);
-            if n.is_multiple_of(64) {
-                core.timers.fire_due();
-                m.safepoint();
-            }
-            continue;
-        }
-        if core.timers.fire_due() > 0 {
+        if run_next(&core, &mut m, &mut cx) {
             continue;
         }
         let done =

@@ -3,7 +3,7 @@
 
 use crate::cx::{Cx, Step};
 use crate::local_queue::LocalQueue;
-use crate::scheduler::{register_parked, run_job, Core};
+use crate::scheduler::{register_parked, run_job, run_next, Core};
 use crate::spawner::Spawner;
 use crate::task::{JoinHandle, TaskOutput};
 use contgc_collector::{DescriptorError, Heap, Mutator, Scope};
@@ -200,33 +200,16 @@ impl<E: 'static> Runtime<E> {
     /// returns. A task that yields is ready again at once, so this does not return
     /// while one keeps yielding: use [`run_jobs`](Runtime::run_jobs) for a bound.
     pub fn run_ready(&mut self, m: &mut Mutator) {
-        loop {
-            while let Some(job) = self.core.find_job(&mut self.cx) {
-                m.scope(|s| run_job(s, &mut self.cx, job));
-            }
-            if self.core.timers.fire_due() == 0 && !self.core.has_work(&self.cx) {
-                self.unpark_all(m);
-                return;
-            }
-        }
+        while run_next(&self.core, m, &mut self.cx) {}
+        self.unpark_all(m);
     }
 
     fn run_until(&mut self, m: &mut Mutator, done: impl Fn() -> bool) -> Result<(), Stalled> {
-        let mut n = 0u32;
         loop {
             if done() {
                 return Ok(());
             }
-            if let Some(job) = self.core.find_job(&mut self.cx) {
-                m.scope(|s| run_job(s, &mut self.cx, job));
-                n = n.wrapping_add(1);
-                if n.is_multiple_of(64) {
-                    self.core.timers.fire_due();
-                    m.safepoint();
-                }
-                continue;
-            }
-            if self.core.timers.fire_due() > 0 || done() {
+            if run_next(&self.core, m, &mut self.cx) || done() {
                 continue;
             }
             let timeout = self.core.timers.until_next();

@@ -21,7 +21,9 @@ use crate::task::{
 use crate::task_list::TaskList;
 use crate::timers::Timers;
 use crate::wait::Wait;
-use contgc_collector::{DescriptorError, Heap, Local, Persistent, Scope, TypeDescriptor, TypeId};
+use contgc_collector::{
+    DescriptorError, Heap, Local, Mutator, Persistent, Scope, TypeDescriptor, TypeId,
+};
 use contgc_continuation::{
     async_stack, resume_chain_cached, ChainOutcome, Continuation, FrameLayout, FrameType, Value,
 };
@@ -228,6 +230,21 @@ impl<E: 'static> Schedule for Core<E> {
     }
 }
 
+/// One step of a worker's loop: runs the next job (with due timers fired and a
+/// safepoint taken every 64 looks for work), or else fires due timers. False if there
+/// was nothing to do: the worker is idle.
+pub(crate) fn run_next<E: 'static>(core: &Core<E>, m: &mut Mutator, cx: &mut Cx<E>) -> bool {
+    if let Some(job) = core.find_job(cx) {
+        m.scope(|s| run_job(s, cx, job));
+        if cx.tick.is_multiple_of(64) {
+            core.timers.fire_due();
+            m.safepoint();
+        }
+        return true;
+    }
+    core.timers.fire_due() > 0
+}
+
 /// Runs one job on the worker whose context is `cx`.
 pub(crate) fn run_job<'s, E: 'static>(s: &mut Scope<'s>, cx: &mut Cx<E>, job: Job<E>) {
     match job {
@@ -422,18 +439,10 @@ fn suspend<'s, E: 'static>(
     let mut g = task.lock();
     if g.cancel || cx.core.cancelling.load(Ordering::Relaxed) {
         g.cancel = false;
+        task.cancel_hint.store(false, Ordering::Relaxed);
         g.state = State::Ready {
             root: Held::Root(root),
             delivery: Delivery::Fault(FaultKind::Cancelled),
-        };
-        drop(g);
-        cx.local.push(Job::Resume(task));
-        return;
-    }
-    if let Wait::Yield = wait {
-        g.state = State::Ready {
-            root: Held::Root(root),
-            delivery: Delivery::Unit,
         };
         drop(g);
         cx.local.push(Job::Resume(task));
@@ -445,12 +454,7 @@ fn suspend<'s, E: 'static>(
         on: wait.on(),
     };
     drop(g);
-    let core = cx.core.clone();
-    wait.register(&task, seq, &core.timers, &core.futures, Some(&mut cx.woken));
-    cx.queue_woken();
-    if matches!(cx.core.timers.until_next(), Some(d) if d.is_zero()) {
-        cx.core.timers.fire_due();
-    }
+    cx.register_wait(wait, &task, seq);
 }
 
 /// Re-registers the chains of the queued jobs that are parked on this mutator, so

@@ -359,17 +359,21 @@ fn a_runtime_can_be_run_on_another_mutator_after_a_yield() {
 
 type Slot = std::sync::Arc<std::sync::Mutex<Option<contgc_executor::JoinHandle>>>;
 
+/// A link of a chain of spawns on one worker: link 1000 spawns a task that yields 5
+/// times; every link after it records, once, the link at which that task had ended.
 fn link<'s>(
     _s: &mut contgc_collector::Scope<'s>,
     cx: &mut common::C,
     n: u64,
-    ran: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    ran: std::sync::Arc<[std::sync::atomic::AtomicU64; 2]>,
     y: Slot,
 ) -> Step<'s> {
-    let k = ran.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    use std::sync::atomic::Ordering;
+    let k = ran[0].fetch_add(1, Ordering::SeqCst);
     if k == 1000 {
-        // A task spawned by frame code on this worker: it yields 5 times.
         *y.lock().unwrap() = Some(cx.spawn(|s, cx| looper(s, cx, 5, 0)));
+    } else if y.lock().unwrap().as_ref().is_some_and(|h| h.is_finished()) {
+        let _ = ran[1].compare_exchange(u64::MAX, k, Ordering::SeqCst, Ordering::SeqCst);
     }
     if n > 0 {
         let r = ran.clone();
@@ -388,20 +392,16 @@ fn a_yielded_task_is_not_starved_by_local_work() {
     let heap = heap(None);
     let v = vm(&heap);
     let ex = Executor::new(&heap, 1, move |_| v).unwrap();
-    let ran = Arc::new(AtomicU64::new(0));
+    let ran = Arc::new([AtomicU64::new(0), AtomicU64::new(u64::MAX)]);
     let slot: Slot = Arc::new(Mutex::new(None));
     let (r, s2) = (ran.clone(), slot.clone());
     let chain = ex.spawn(move |s, cx| link(s, cx, N, r, s2)).unwrap();
-    let y = loop {
-        if let Some(h) = slot.lock().unwrap().take() {
-            break h;
-        }
-        std::thread::yield_now();
-    };
-    y.wait().unwrap();
-    let at = ran.load(Ordering::SeqCst);
     chain.wait().unwrap();
     ex.shutdown(Shutdown::Drain);
+    let y = slot.lock().unwrap().take().unwrap();
+    assert!(y.wait().is_ok());
+    // The link at which the yielder was seen ended (measured by the chain itself).
+    let at = ran[1].load(Ordering::SeqCst);
     assert!(
         at < 10_000,
         "the yielder was held back by the chain ({at} links)"

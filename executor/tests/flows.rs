@@ -6,7 +6,9 @@ mod common;
 
 use common::heap;
 use contgc_collector::{Heap, Scope, Typed};
-use contgc_continuation::{Capture, Frame, FrameLayout, FrameType, Outcome, ResultKind, Value};
+use contgc_continuation::{
+    Capture, Frame, FrameLayout, FrameType, Outcome, ResultKind, ResumeFn, Value,
+};
 use contgc_executor::{Completion, Cx, Executor, FaultKind, Runtime, Shutdown, Step, TaskError};
 use std::time::Duration;
 
@@ -35,6 +37,27 @@ fn fx(heap: &Heap) -> Fx {
             .register_with_context::<C>(heap)
             .unwrap(),
         num: heap.register_plain::<u64>("Num").unwrap(),
+    }
+}
+
+/// `step`; if it suspended, the calling frame (of type `outer`, no live state) is
+/// captured at `state` and linked under its chain.
+fn suspend_outer<'s>(
+    s: &mut Scope<'s>,
+    cx: &mut C,
+    step: Step<'s>,
+    resume: ResumeFn<C>,
+    state: u32,
+) -> Step<'s> {
+    match step {
+        Step::Suspend(mut chain) => {
+            let ft = cx.state().outer;
+            Capture::begin(s, &ft, None, resume, state)
+                .unwrap()
+                .link(&mut chain);
+            Step::Suspend(chain)
+        }
+        other => other,
     }
 }
 
@@ -112,15 +135,9 @@ fn context_flows_from_callee_to_caller_but_not_across_spawns() {
                 set_ctx(s, cx, 8);
                 Step::Return(Value::Data(seen))
             });
-            match cx.join(s, &child) {
-                Step::Suspend(mut chain) => {
-                    let ft = cx.state().outer;
-                    Capture::begin(s, &ft, None, outer_resume, 1)
-                        .unwrap()
-                        .link(&mut chain);
-                    Step::Suspend(chain)
-                }
-                other => other,
+            {
+                let step = cx.join(s, &child);
+                suspend_outer(s, cx, step, outer_resume, 1)
             }
         })
         .unwrap();
@@ -136,15 +153,9 @@ fn context_flows_from_callee_to_caller_but_not_across_spawns() {
 // catcher: awaits `c` at state 2 (inside its handler): an exception set into the
 // completion is caught and its fault kind (or 100 + its payload) returned.
 fn catcher<'s>(s: &mut Scope<'s>, cx: &mut C, c: &Completion) -> Step<'s> {
-    match cx.await_completion(s, c) {
-        Step::Suspend(mut chain) => {
-            let ft = cx.state().outer;
-            Capture::begin(s, &ft, None, catcher_resume, 2)
-                .unwrap()
-                .link(&mut chain);
-            Step::Suspend(chain)
-        }
-        other => other,
+    {
+        let step = cx.await_completion(s, c);
+        suspend_outer(s, cx, step, catcher_resume, 2)
     }
 }
 
@@ -217,15 +228,9 @@ fn await_tokio<'s>(
     cx: &mut C,
     rx: tokio::sync::oneshot::Receiver<u64>,
 ) -> Step<'s> {
-    match cx.await_future(s, async move { rx.await.unwrap_or(0) }) {
-        Step::Suspend(mut chain) => {
-            let ft = cx.state().outer;
-            Capture::begin(s, &ft, None, catcher_resume, 1)
-                .unwrap()
-                .link(&mut chain);
-            Step::Suspend(chain)
-        }
-        other => other,
+    {
+        let step = cx.await_future(s, async move { rx.await.unwrap_or(0) });
+        suspend_outer(s, cx, step, catcher_resume, 1)
     }
 }
 

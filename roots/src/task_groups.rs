@@ -301,11 +301,9 @@ impl TaskRegistry {
         if g.live.load(Acquire) != 0 {
             return false;
         }
-        // No member is left, so no task root locates into this group, and the
+        // No member is left, so no task root locates into this group (compaction
+        // reads locator words only for members; a refill overwrites them), and the
         // owner is not adding (it is the caller).
-        for i in 0..g.len.load(Relaxed) as usize {
-            g.locators[i].store(ptr::null_mut(), Relaxed);
-        }
         g.len.store(0, Release);
         true
     }
