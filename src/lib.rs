@@ -13,7 +13,10 @@
 // (`crate::Heap`, ...), as they did when they lived in the library itself.
 use contgc::*;
 
+pub mod charts;
 pub mod executor_bench;
 pub mod heap_bench;
+pub(crate) mod local_executor;
+pub mod microbench;
 pub mod suspend_bench;
 pub mod suspended_tasks;

@@ -7,7 +7,7 @@
 use clap::{Parser, Subcommand, ValueEnum};
 use contgc::{ContinuationPlacement, RootMode};
 use contgc_bench::suspended_tasks::{self, FramesKind, Report};
-use contgc_bench::{executor_bench, heap_bench, suspend_bench};
+use contgc_bench::{executor_bench, heap_bench, microbench, suspend_bench};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -36,6 +36,16 @@ enum Roots {
     Naive,
     Aged,
     Grouped,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Micro {
+    Fib,
+    Depth,
+    Sawtooth,
+    Thunk,
+    Lifetime,
+    Eh,
 }
 
 #[derive(Subcommand)]
@@ -144,6 +154,29 @@ enum Command {
         /// Worker threads of contgc's multi-thread executor and of tokio's.
         #[arg(long, default_value_t = executor_bench::Options::default().workers)]
         workers: usize,
+    },
+    /// The runtime-async experiment's microbenchmarks (fib, depth, sawtooth, thunk,
+    /// lifetime) and its EH table, against boxed Rust futures and tokio in the same run
+    /// (docs/BENCHMARKS.md section 7). Without NAME: all of them.
+    Microbench {
+        /// One microbenchmark.
+        #[arg(value_enum)]
+        name: Option<Micro>,
+        /// Timed rounds per figure (medians are reported).
+        #[arg(long, default_value_t = microbench::Options::default().runs)]
+        runs: usize,
+        /// The EH table's window in ms (published: 250).
+        #[arg(long, default_value_t = 250)]
+        window_ms: u64,
+        /// fib's argument.
+        #[arg(long, default_value_t = microbench::Options::default().fib_n)]
+        fib_n: u64,
+        /// The folder the SVG charts are written to.
+        #[arg(long, default_value = "charts")]
+        charts: PathBuf,
+        /// Write no charts.
+        #[arg(long)]
+        no_charts: bool,
     },
 }
 
@@ -320,6 +353,36 @@ fn main() -> ExitCode {
                 gcs: gcs.max(1),
                 runs: runs.max(1),
                 workers: workers.max(1),
+            });
+            print_results(report.lines);
+            ExitCode::SUCCESS
+        }
+        Some(Command::Microbench {
+            name,
+            runs,
+            window_ms,
+            fib_n,
+            charts,
+            no_charts,
+        }) => {
+            let names = match name {
+                None => microbench::Name::ALL.to_vec(),
+                Some(n) => vec![match n {
+                    Micro::Fib => microbench::Name::Fib,
+                    Micro::Depth => microbench::Name::Depth,
+                    Micro::Sawtooth => microbench::Name::Sawtooth,
+                    Micro::Thunk => microbench::Name::Thunk,
+                    Micro::Lifetime => microbench::Name::Lifetime,
+                    Micro::Eh => microbench::Name::Eh,
+                }],
+            };
+            let report = microbench::run(&microbench::Options {
+                names,
+                runs: runs.max(1),
+                window: std::time::Duration::from_millis(window_ms.max(1)),
+                fib_n: fib_n.max(2),
+                charts: (!no_charts).then_some(charts),
+                ..microbench::Options::default()
             });
             print_results(report.lines);
             ExitCode::SUCCESS

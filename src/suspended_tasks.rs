@@ -463,93 +463,38 @@ pub fn print_reference() {
 /// The N values of `--sweep`.
 pub const SWEEP_TASKS: [usize; 5] = [0, 100, 1_000, 10_000, 100_000];
 
-/// Writes an SVG chart of median pause (log scale) against N for each series.
+/// Writes an SVG chart (drawn with plotters, both axes logarithmic) of the median
+/// pause against N for each series; N = 0 is drawn at 10.
 pub fn write_chart(path: &std::path::Path, reports: &[Report]) -> std::io::Result<()> {
-    let (w, h, left, right, top, bottom) = (780.0, 480.0, 90.0, 200.0, 30.0, 50.0);
-    let plot_w = w - left - right;
-    let plot_h = h - top - bottom;
-    let ys: Vec<f64> = reports.iter().map(|r| r.median_us.max(0.01)).collect();
-    let (lo, hi) = (
-        ys.iter()
-            .cloned()
-            .fold(f64::INFINITY, f64::min)
-            .log10()
-            .floor(),
-        ys.iter()
-            .cloned()
-            .fold(0.0, f64::max)
-            .log10()
-            .ceil()
-            .max(1.0),
-    );
-    let lo = lo.min(hi - 1.0);
-    let x_of = |n: usize| {
-        let i = SWEEP_TASKS.iter().position(|&s| s == n).unwrap_or(0) as f64;
-        left + plot_w * i / (SWEEP_TASKS.len() - 1) as f64
-    };
-    let y_of = |us: f64| top + plot_h * (1.0 - (us.max(0.01).log10() - lo) / (hi - lo));
-    let mut svg = format!(
-        "<svg xmlns='http://www.w3.org/2000/svg' width='{w}' height='{h}' font-family='sans-serif' font-size='12'>\n<rect width='100%' height='100%' fill='white'/>\n<text x='{}' y='18' text-anchor='middle' font-size='14'>minor GC pause (median) against suspended tasks</text>\n",
-        left + plot_w / 2.0
-    );
-    let mut e = lo as i32;
-    while e <= hi as i32 {
-        let y = y_of(10f64.powi(e));
-        svg += &format!(
-            "<line x1='{left}' x2='{}' y1='{y:.1}' y2='{y:.1}' stroke='#ddd'/><text x='{}' y='{:.1}' text-anchor='end'>{} us</text>\n",
-            left + plot_w,
-            left - 6.0,
-            y + 4.0,
-            10f64.powi(e)
-        );
-        e += 1;
-    }
-    for &n in &SWEEP_TASKS {
-        let x = x_of(n);
-        svg += &format!(
-            "<line x1='{x:.1}' x2='{x:.1}' y1='{top}' y2='{}' stroke='#eee'/><text x='{x:.1}' y='{}' text-anchor='middle'>{n}</text>\n",
-            top + plot_h,
-            top + plot_h + 18.0
-        );
-    }
-    svg += &format!(
-        "<text x='{}' y='{}' text-anchor='middle'>suspended tasks (each {} frames deep)</text>\n",
-        left + plot_w / 2.0,
-        h - 10.0,
-        reports.first().map_or(0, |r| r.options.depth)
-    );
-    let colors = [
-        "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b",
-    ];
-    let mut series: Vec<(FramesKind, RootMode)> = Vec::new();
+    let mut series: Vec<crate::charts::Series> = Vec::new();
+    let mut keys: Vec<(FramesKind, RootMode)> = Vec::new();
     for r in reports {
         let k = (r.options.frames, r.options.roots);
-        if !series.contains(&k) {
-            series.push(k);
-        }
+        let i = match keys.iter().position(|&x| x == k) {
+            Some(i) => i,
+            None => {
+                keys.push(k);
+                series.push(crate::charts::Series {
+                    name: format!("{} / {}", k.0.name(), roots_name(k.1)),
+                    points: Vec::new(),
+                    dashed: false,
+                });
+                keys.len() - 1
+            }
+        };
+        let x = r.options.tasks.max(10) as f64;
+        series[i].points.push((x, r.median_us.max(0.01)));
     }
-    for (si, &(frames, roots)) in series.iter().enumerate() {
-        let color = colors[si % colors.len()];
-        let pts: Vec<String> = reports
-            .iter()
-            .filter(|r| r.options.frames == frames && r.options.roots == roots)
-            .map(|r| format!("{:.1},{:.1}", x_of(r.options.tasks), y_of(r.median_us)))
-            .collect();
-        svg += &format!(
-            "<polyline fill='none' stroke='{color}' stroke-width='2' points='{}'/>\n",
-            pts.join(" ")
-        );
-        let ly = top + 20.0 * si as f64 + 10.0;
-        svg += &format!(
-            "<line x1='{}' x2='{}' y1='{ly}' y2='{ly}' stroke='{color}' stroke-width='3'/><text x='{}' y='{}'>{} / {}</text>\n",
-            left + plot_w + 15.0,
-            left + plot_w + 40.0,
-            left + plot_w + 46.0,
-            ly + 4.0,
-            frames.name(),
-            roots_name(roots)
-        );
-    }
-    svg += "</svg>\n";
-    std::fs::write(path, svg)
+    let depth = reports.first().map_or(0, |r| r.options.depth);
+    crate::charts::write_line_chart(
+        path,
+        &crate::charts::LineChart {
+            title: "minor GC pause (median) against suspended tasks".into(),
+            x_label: format!("suspended tasks, each {depth} frames deep (0 drawn at 10)"),
+            y_label: "median pause (us)".into(),
+            x_log: true,
+            y_log: true,
+            series,
+        },
+    )
 }
