@@ -196,6 +196,7 @@ impl<E> Cx<E> {
                 frame_types: None,
                 own: Default::default(),
                 tick: 0,
+                in_call: false,
             },
         }
     }
@@ -238,13 +239,20 @@ pub struct TaskCx<E> {
     pub(crate) tick: u32,
     /// The frame types the dispatcher found on this worker.
     pub(crate) frame_types: Option<Box<FrameTypeCache<Cx<E>>>>,
+    /// Frame code runs in [`Runtime::call`](crate::Runtime::call): its task is made
+    /// only when something needs it (a suspension, or [`TaskCx::task_id`]).
+    pub(crate) in_call: bool,
 }
 
 impl<E: 'static> TaskCx<E> {
-    /// The running task's id.
+    /// The running task's id. In [`Runtime::call`](crate::Runtime::call) this makes
+    /// the task, which the call would otherwise make only if the function suspends.
     ///
     /// Panics outside a task (never the case in frame code).
-    pub fn task_id(&self) -> TaskId {
+    pub fn task_id(&mut self) -> TaskId {
+        if self.current.is_none() && self.in_call {
+            self.current = Some(self.core.new_running_task());
+        }
         self.current
             .as_ref()
             .expect("contgc executor: no task is running")

@@ -51,6 +51,7 @@ pub use cx::{Cx, FaultKind, Step, TaskCx};
 pub use future_interop::{FutureOutput, FutureValue};
 pub use multi_thread::{Executor, Shutdown};
 pub use runtime::{Runtime, Stalled};
+pub use scheduler::Called;
 pub use spawner::{SpawnError, Spawner};
 pub use task::{JoinHandle, TaskError, TaskId, TaskOutput, TaskResult, TaskState};
 pub use wait::WaitOn;

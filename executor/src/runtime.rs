@@ -3,7 +3,7 @@
 
 use crate::cx::{Cx, Step};
 use crate::local_queue::LocalQueue;
-use crate::scheduler::{register_parked, run_job, run_next, Core};
+use crate::scheduler::{call, register_parked, run_job, run_next, Called, Core};
 use crate::spawner::Spawner;
 use crate::task::{JoinHandle, TaskOutput};
 use contgc_collector::{DescriptorError, Heap, Mutator, Scope};
@@ -157,6 +157,51 @@ impl<E: 'static> Runtime<E> {
         m.scope(|s| run_job(s, &mut self.cx, job));
         self.unpark_all(m);
         h
+    }
+
+    /// The entry thunk's fast path: calls `entry` now, on `m`, as an async2 function
+    /// called from synchronous code. If it returns or throws without suspending, that
+    /// is the outcome and no task was ever made (no allocation by the executor: a
+    /// returned reference or a thrown exception is held by a new `Persistent`); if it
+    /// suspends, it goes on as a task (made at that point, or earlier if frame code
+    /// asks for [`TaskCx::task_id`](crate::TaskCx::task_id)), and `call` returns its
+    /// handle, to be run by a later [`run`](Runtime::run).
+    ///
+    /// Unlike [`start`](Runtime::start), the entry need not be `Send` or `'static`: it
+    /// runs before `call` returns. The function starts with no task-local context, and
+    /// what it sets is not seen by the caller. A panic in it is
+    /// [`TaskError::Panicked`](crate::TaskError::Panicked).
+    ///
+    /// ```
+    /// use contgc_collector::{Config, Heap};
+    /// use contgc_continuation::Value;
+    /// use contgc_executor::{Called, Runtime, Step, TaskResult};
+    ///
+    /// let heap = Heap::new(Config::default()).unwrap();
+    /// let mut rt = Runtime::new(&heap, ()).unwrap();
+    /// let mut m = heap.mutator();
+    /// let x = 41;
+    /// match rt.call(&mut m, |_s, _cx| Step::Return(Value::Data(x + 1))) {
+    ///     Called::Done(out) => assert!(matches!(out, Ok(TaskResult::Data(42)))),
+    ///     Called::Suspended(_) => unreachable!("it returned at once"),
+    /// }
+    /// // A function that suspends becomes a task.
+    /// let Called::Suspended(h) = rt.call(&mut m, |s, cx| cx.yield_now(s)) else {
+    ///     panic!("a yield suspends")
+    /// };
+    /// rt.run(&mut m).unwrap();
+    /// assert!(matches!(h.result(), Some(Ok(TaskResult::Unit))));
+    /// ```
+    pub fn call<F>(&mut self, m: &mut Mutator, entry: F) -> Called
+    where
+        F: for<'s> FnOnce(&mut Scope<'s>, &mut Cx<E>) -> Step<'s>,
+    {
+        let cx = &mut self.cx;
+        let out = m.scope(|s| call(s, cx, entry));
+        if matches!(out, Called::Suspended(_)) {
+            self.unpark_all(m);
+        }
+        out
     }
 
     /// Re-registers the chains of yielded tasks parked on `m`, before a run returns:

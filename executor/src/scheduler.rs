@@ -15,6 +15,7 @@
 use crate::cx::{Cx, FaultKind, Step};
 use crate::local_queue::LocalQueue;
 use crate::park::Parker;
+use crate::task::JoinHandle;
 use crate::task::{
     Delivery, Held, Schedule, State, Task, TaskError, TaskId, TaskOutput, TaskResult,
 };
@@ -154,6 +155,14 @@ impl<E: 'static> Core<E> {
         (task, job)
     }
 
+    /// A task that is running already (made by [`call`] once its function needs one).
+    pub(crate) fn new_running_task(&self) -> Arc<Task> {
+        let entry: Entry<E> = Box::new(|_, _| Step::Return(Value::Unit));
+        let (task, _job) = self.new_task(entry, None);
+        task.lock().state = State::Running;
+        task
+    }
+
     /// Cancels every task not ended, and every task created or suspending from now on.
     pub(crate) fn cancel_all(&self) {
         self.cancelling.store(true, Ordering::SeqCst);
@@ -266,38 +275,7 @@ pub(crate) fn run_job<'s, E: 'static>(s: &mut Scope<'s>, cx: &mut Cx<E>, job: Jo
             cx.context = context;
             cx.pending = None;
             let r = catch_unwind(AssertUnwindSafe(|| entry(s, cx)));
-            if let Ok(Step::Suspend(chain)) = &r {
-                if chain.head().is_none() && matches!(cx.pending, Some((0, Wait::Yield))) {
-                    // The entry yielded before capturing any frame: what is left of
-                    // the task is to return, after the tasks ready now.
-                    cx.pending = None;
-                    let task = cx.current.take().expect("the running task");
-                    let context = cx.context.take();
-                    task.lock().state = State::Queued;
-                    let entry: Entry<E> = Box::new(|_, _| Step::Return(Value::Unit));
-                    cx.local.push(Job::Start {
-                        task,
-                        entry,
-                        context,
-                    });
-                    return;
-                }
-            }
-            let r = r.map(|step| {
-                Ok(match step {
-                    Step::Return(v) => ChainOutcome::Completed(v),
-                    Step::Throw(e) => ChainOutcome::Threw(e),
-                    Step::Suspend(chain) => match chain.head() {
-                        Some(h) => ChainOutcome::Suspended(h),
-                        None => {
-                            return Err(String::from(
-                                "an entry function suspended with an empty chain",
-                            ))
-                        }
-                    },
-                })
-            });
-            settle(s, cx, r, None);
+            started(s, cx, r);
         }
         Job::Resume(task) => {
             let (root, delivery) = {
@@ -351,6 +329,94 @@ pub(crate) fn run_job<'s, E: 'static>(s: &mut Scope<'s>, cx: &mut Cx<E>, job: Jo
             cx.delivery = None;
             settle(s, cx, r, Some(leaf));
         }
+    }
+}
+
+/// What follows the first run of a task's entry function (`cx.current` is the task).
+fn started<'s, E: 'static>(s: &mut Scope<'s>, cx: &mut Cx<E>, r: std::thread::Result<Step<'s>>) {
+    if let Ok(Step::Suspend(chain)) = &r {
+        if chain.head().is_none() && matches!(cx.pending, Some((0, Wait::Yield))) {
+            // The entry yielded before capturing any frame: what is left of the task
+            // is to return, after the tasks ready now.
+            cx.pending = None;
+            let task = cx.current.take().expect("the running task");
+            let context = cx.context.take();
+            task.lock().state = State::Queued;
+            let entry: Entry<E> = Box::new(|_, _| Step::Return(Value::Unit));
+            cx.local.push(Job::Start {
+                task,
+                entry,
+                context,
+            });
+            return;
+        }
+    }
+    let r = r.map(|step| {
+        Ok(match step {
+            Step::Return(v) => ChainOutcome::Completed(v),
+            Step::Throw(e) => ChainOutcome::Threw(e),
+            Step::Suspend(chain) => match chain.head() {
+                Some(h) => ChainOutcome::Suspended(h),
+                None => {
+                    return Err(String::from(
+                        "an entry function suspended with an empty chain",
+                    ))
+                }
+            },
+        })
+    });
+    settle(s, cx, r, None);
+}
+
+/// What [`Runtime::call`](crate::Runtime::call) returns.
+#[derive(Debug)]
+pub enum Called {
+    /// The function returned or threw without suspending: no task was made.
+    Done(TaskOutput),
+    /// The function suspended: it goes on as this task.
+    Suspended(JoinHandle),
+}
+
+/// Runs `entry` as the start of a task that is made only if it suspends (or asks for
+/// its id); see [`Runtime::call`](crate::Runtime::call).
+pub(crate) fn call<'s, E: 'static, F>(s: &mut Scope<'s>, cx: &mut Cx<E>, entry: F) -> Called
+where
+    F: FnOnce(&mut Scope<'s>, &mut Cx<E>) -> Step<'s>,
+{
+    cx.current = None;
+    cx.context = None;
+    cx.pending = None;
+    cx.in_call = true;
+    let r = catch_unwind(AssertUnwindSafe(|| entry(s, cx)));
+    cx.in_call = false;
+    if cx.current.is_none() {
+        let out = match &r {
+            Ok(Step::Return(v)) => Some(Ok(match *v {
+                Value::Unit => TaskResult::Unit,
+                Value::Data(x) => TaskResult::Data(x),
+                Value::Ref(r) => TaskResult::Ref(r.map(|r| s.persist(r))),
+            })),
+            // Nothing can have cancelled a task no handle names yet: an exception is
+            // the function's own.
+            Ok(Step::Throw(e)) => Some(Err(TaskError::Threw(s.persist(*e)))),
+            Ok(Step::Suspend(_)) => None,
+            Err(panic) => Some(Err(TaskError::Panicked(panic_message(&**panic)))),
+        };
+        if let Some(out) = out {
+            cx.pending = None;
+            cx.context = None;
+            return Called::Done(out);
+        }
+        cx.current = Some(cx.core.new_running_task());
+    }
+    let h = JoinHandle {
+        task: cx.current.clone().expect("made above"),
+    };
+    started(s, cx, r);
+    // A task made for its id that then returned at once has ended already.
+    match h.result() {
+        Some(out) => Called::Done(out),
+        None => Called::Suspended(h),
     }
 }
 

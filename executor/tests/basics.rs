@@ -407,3 +407,46 @@ fn a_yielded_task_is_not_starved_by_local_work() {
         "the yielder was held back by the chain ({at} links)"
     );
 }
+
+#[test]
+fn call_returns_without_a_task_and_suspends_into_one() {
+    use contgc_executor::Called;
+    let heap = heap(Some(5));
+    let mut rt = Runtime::new(&heap, vm(&heap)).unwrap();
+    let mut m = heap.mutator();
+    // Returns at once: no task.
+    let x = 20u64;
+    match rt.call(&mut m, |_s, _cx| Step::Return(Value::Data(x + 1))) {
+        Called::Done(out) => assert_eq!(out.unwrap().data(), Some(21)),
+        Called::Suspended(_) => panic!("nothing suspended"),
+    }
+    assert_eq!(rt.live_tasks(), 0);
+    // Throws at once: the exception is the outcome.
+    match rt.call(&mut m, |s, cx| {
+        Step::Throw(cx.fault(s, FaultKind::Protocol))
+    }) {
+        Called::Done(Err(TaskError::Threw(_))) => {}
+        other => panic!("expected a thrown exception, got {other:?}"),
+    }
+    // Panics: faulted, and the runtime goes on.
+    match rt.call(&mut m, |_s, _cx| panic!("frame code panicked")) {
+        Called::Done(Err(TaskError::Panicked(msg))) => assert!(msg.contains("panicked")),
+        other => panic!("expected a panic, got {other:?}"),
+    }
+    // Suspends: becomes a task that a run finishes, with its frames intact.
+    let Called::Suspended(h) = rt.call(&mut m, |s, cx| looper(s, cx, 30, 0)) else {
+        panic!("a looper yields");
+    };
+    assert_eq!(rt.live_tasks(), 1);
+    rt.run(&mut m).unwrap();
+    assert_eq!(h.result().unwrap().unwrap().data(), Some(expected(30)));
+    // Asking for the task id makes the task; it ended when the function returned.
+    match rt.call(&mut m, |_s, cx| {
+        let id = cx.task_id();
+        Step::Return(Value::Data(id.0))
+    }) {
+        Called::Done(out) => assert!(out.unwrap().data().is_some()),
+        Called::Suspended(_) => panic!("nothing suspended"),
+    }
+    assert_eq!(rt.live_tasks(), 0);
+}

@@ -28,7 +28,7 @@ use crate::heap_bench::{line, median, ResultLine};
 use crate::local_executor::block_on;
 use crate::{Config, Heap, Mutator};
 use contgc_continuation::Value;
-use contgc_executor::{Runtime, Step, TaskResult};
+use contgc_executor::{Called, Runtime, Step, TaskResult};
 use contgc_side::{EhShape, Micro, Work};
 use indicatif::{ProgressBar, ProgressStyle};
 use rust_side::{Mini, Shape, Tokio};
@@ -174,8 +174,23 @@ impl Contgc {
         std::mem::take(&mut self.rt.state().finally_runs)
     }
 
-    /// `iters` entry thunks into a function that returns 1 at once.
+    /// `iters` entry thunks ([`Runtime::call`]) into a function that returns 1 at once.
     fn thunks(&mut self, iters: u64) -> u64 {
+        let mut acc = 0;
+        for _ in 0..iters {
+            match self
+                .rt
+                .call(&mut self.m, |_, _| Step::Return(Value::Data(1)))
+            {
+                Called::Done(Ok(TaskResult::Data(x))) => acc += x,
+                other => panic!("microbench thunk: {other:?}"),
+            }
+        }
+        acc
+    }
+
+    /// The same through [`Runtime::start`], which makes a task for every call.
+    fn task_thunks(&mut self, iters: u64) -> u64 {
         let mut acc = 0;
         for _ in 0..iters {
             let h = self
@@ -565,10 +580,16 @@ fn thunk(opts: &Options, tokio: &tokio::runtime::Runtime, report: &mut Report) {
         .into_iter()
         .map(|s| s * 1e9)
         .collect();
-    print_three("thunk", &t);
-    report
-        .lines
-        .push(three_way_line("thunk", &[], "ns_per_call", &t));
+    drop(systems);
+    let mut with_task: Vec<System<'_>> =
+        vec![("contgc-start", Box::new(|it| contgc.task_thunks(it)))];
+    let start_ns = compare(opts, &mut with_task, 1)[0] * 1e9;
+    print_three("thunk (Runtime::call)", &t);
+    println!("{:<24} {start_ns:>12.2}", "a task (Runtime::start)");
+    let mut l = three_way_line("thunk", &[], "ns_per_call", &t);
+    l.fields
+        .insert(3, ("contgc_start_ns_per_call".into(), fmt_ns(start_ns)));
+    report.lines.push(l);
 }
 
 /// The EH systems' columns.
