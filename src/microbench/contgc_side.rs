@@ -436,9 +436,10 @@ fn rec_resume<'s>(f: &mut Frame<'_, 's, C>) -> Outcome<'s> {
         Some(e) => Step::Throw(e),
         None => Step::Return(Value::Data(f.result_u64(&ft))),
     };
-    let k = f.continuation();
+    // The callee has returned or thrown: this frame cannot suspend again, so it needs
+    // no local of its continuation for a reuse.
     let (s, cx) = f.scope_and_ctx();
-    rec_after(s, cx, Some(k), level, r).into_outcome()
+    rec_after(s, cx, None, level, r).into_outcome()
 }
 
 // ---------------------------------------------------------------------------------
@@ -487,9 +488,9 @@ fn saw_top_resume<'s>(f: &mut Frame<'_, 's, C>) -> Outcome<'s> {
     let ft = *f.frame_type();
     let level = f.u64(&ft, 0);
     let v = f.result_u64(&ft);
-    let k = f.continuation();
+    // After its callee returned the frame cannot suspend again (no reuse needed).
     let (s, cx) = f.scope_and_ctx();
-    saw_top_after(s, cx, Some(k), level, Step::Return(Value::Data(v))).into_outcome()
+    saw_top_after(s, cx, None, level, Step::Return(Value::Data(v))).into_outcome()
 }
 
 const TOOTH_AFTER_YIELD: u32 = 0;
@@ -656,14 +657,15 @@ fn climb_resume<'s>(f: &mut Frame<'_, 's, C>) -> Outcome<'s> {
     let ft = *f.frame_type();
     let (level, at) = (f.u64(&ft, 0), f.u64(&ft, 8));
     let pc = f.state();
-    let v = (pc == CLIMB_AWAITING).then(|| f.result_u64(&ft));
+    if pc == CLIMB_AWAITING {
+        // After its callee returned the frame cannot suspend again.
+        let v = f.result_u64(&ft);
+        let (s, cx) = f.scope_and_ctx();
+        return climb_after(s, cx, None, level, at, Step::Return(Value::Data(v))).into_outcome();
+    }
     let k = f.continuation();
     let (s, cx) = f.scope_and_ctx();
-    match v {
-        None => climb_on(s, cx, Some(k), level, at),
-        Some(v) => climb_after(s, cx, Some(k), level, at, Step::Return(Value::Data(v))),
-    }
-    .into_outcome()
+    climb_on(s, cx, Some(k), level, at).into_outcome()
 }
 
 // ---------------------------------------------------------------------------------
