@@ -21,13 +21,14 @@
 //!
 //! A continuation holds no code pointer. The code that resumes a frame is its method's
 //! resumption stub, so it belongs to the frame type: [`FrameLayout::register`] takes
-//! the [`ResumeFn`](crate::ResumeFn), the [`FrameType`] holds it (typed, as a
+//! the [`ResumeFn`], the [`FrameType`] holds it (typed, as a
 //! `ResumeFn<C>` for the context `C` it was registered for), and the dispatcher calls
 //! the frame type it finds from the type index in the continuation's header. No
-//! address is stored in the heap and turned back into a function: nothing heap data
-//! says (or a stray write to it) can make the dispatcher call anything but a frame
-//! type's registered function. Whether a continuation was ever captured is the
-//! [`flags::CAPTURED`] bit, which its first capture sets and nothing clears.
+//! address is stored in the heap and turned back into a function (no `transmute`):
+//! the dispatcher only ever calls a function registered with a frame type, at the
+//! context type that frame type was registered for. Whether a continuation was ever
+//! captured is the [`flags::CAPTURED`] bit, which its first capture sets and nothing
+//! clears.
 
 use crate::ResumeFn;
 use contgc_collector::{
