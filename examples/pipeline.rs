@@ -58,7 +58,7 @@ fn producer<'s>(
             Step::Throw(e) => return Step::Throw(e),
             Step::Suspend(mut chain) => {
                 let ft = cx.state().producer;
-                let mut c = Capture::begin(s, &ft, reuse, resume_producer, 1).unwrap();
+                let mut c = Capture::begin(s, &ft, reuse, 1).unwrap();
                 c.set_u64(0, id).set_u64(8, k);
                 c.link(&mut chain);
                 return Step::Suspend(chain);
@@ -97,7 +97,7 @@ fn consumer<'s>(
             Step::Throw(e) => return Step::Throw(e),
             Step::Suspend(mut chain) => {
                 let ft = cx.state().consumer;
-                let mut c = Capture::begin(s, &ft, reuse, resume_consumer, 1).unwrap();
+                let mut c = Capture::begin(s, &ft, reuse, 1).unwrap();
                 c.set_u64(0, sum);
                 c.link(&mut chain);
                 return Step::Suspend(chain);
@@ -130,13 +130,13 @@ fn main() {
     let heap = Heap::new(config).unwrap();
     let producer_ft = FrameLayout::new("producer")
         .data_bytes(16)
-        .register_with_context::<Cx<Vm>>(&heap)
+        .register_with_context::<Cx<Vm>>(&heap, resume_producer)
         .unwrap();
     let consumer_ft = FrameLayout::new("consumer")
         .data_bytes(8)
         .result(ResultKind::Data)
         .handles_exceptions(true)
-        .register_with_context::<Cx<Vm>>(&heap)
+        .register_with_context::<Cx<Vm>>(&heap, resume_consumer)
         .unwrap();
     let (tx, rx) = channel(8);
     let senders = (0..PRODUCERS).map(|_| Some(tx.clone())).collect();

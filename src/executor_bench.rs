@@ -371,8 +371,11 @@ type C = Cx<Bench>;
 struct Types {
     /// yield-roundtrip: `i`, `n`, `acc`.
     yielder: FrameType<C>,
-    /// ping-pong: `i`, `n`, `acc`; suspension state: after a send or after a receive.
-    relay: FrameType<C>,
+    /// ping-pong's ping: `i`, `n`, `acc`; suspension state: after a send or after a
+    /// receive.
+    ping: FrameType<C>,
+    /// ping-pong's pong: the same layout as ping's.
+    pong: FrameType<C>,
     /// many-suspended: the task's index and its object; handles the cancellation.
     sleeper: FrameType<C>,
     /// A frame's object: one `u64`.
@@ -381,21 +384,22 @@ struct Types {
 
 impl Types {
     fn register(heap: &Heap) -> Types {
-        let data_frame = |name: &str, bytes: u32| {
+        let data_frame = |name: &str, bytes: u32, resume: ResumeFn<C>| {
             FrameLayout::new(name)
                 .data_bytes(bytes)
                 .result(ResultKind::Data)
-                .register_with_context::<C>(heap)
+                .register_with_context::<C>(heap, resume)
                 .expect("frame layout")
         };
         Types {
-            yielder: data_frame("bench.Yielder", 24),
-            relay: data_frame("bench.Relay", 24),
+            yielder: data_frame("bench.Yielder", 24, yield_resume),
+            ping: data_frame("bench.Ping", 24, ping_resume),
+            pong: data_frame("bench.Pong", 24, pong_resume),
             sleeper: FrameLayout::new("bench.Sleeper")
                 .refs(1)
                 .data_bytes(8)
                 .handles_exceptions(true)
-                .register_with_context::<C>(heap)
+                .register_with_context::<C>(heap, sleeper_resume)
                 .expect("frame layout"),
             num: heap.register_plain::<u64>("bench.Num").expect("value type"),
         }
@@ -481,7 +485,7 @@ fn yield_loop<'s>(
             Step::Throw(e) => return Step::Throw(e),
             Step::Suspend(mut chain) => {
                 let ft = cx.state().types.yielder;
-                let mut c = Capture::begin(s, &ft, reuse, yield_resume, 0).expect("capture");
+                let mut c = Capture::begin(s, &ft, reuse, 0).expect("capture");
                 c.set_u64(0, i).set_u64(8, n).set_u64(16, acc);
                 c.link(&mut chain);
                 return Step::Suspend(chain);
@@ -509,18 +513,19 @@ struct Relay {
 const AFTER_SEND: u32 = 0;
 const AFTER_RECV: u32 = 1;
 
-/// Captures a relay frame suspended at `state` and links it under `chain`.
+/// Captures a relay frame (of the type `frame` picks: ping's or pong's) suspended at
+/// `state` and links it under `chain`.
 fn park_relay<'s>(
     s: &mut Scope<'s>,
     cx: &mut C,
     reuse: Option<Continuation<'s>>,
     mut chain: Suspension<'s>,
-    resume: ResumeFn<C>,
+    frame: fn(&Types) -> FrameType<C>,
     state: u32,
     r: Relay,
 ) -> Step<'s> {
-    let ft = cx.state().types.relay;
-    let mut c = Capture::begin(s, &ft, reuse, resume, state).expect("capture");
+    let ft = frame(&cx.state().types);
+    let mut c = Capture::begin(s, &ft, reuse, state).expect("capture");
     c.set_u64(0, r.i).set_u64(8, r.n).set_u64(16, r.acc);
     c.link(&mut chain);
     Step::Suspend(chain)
@@ -564,7 +569,7 @@ fn ping_loop<'s>(
                 Step::Return(_) => sending = false,
                 Step::Throw(e) => return Step::Throw(e),
                 Step::Suspend(chain) => {
-                    return park_relay(s, cx, reuse, chain, ping_resume, AFTER_SEND, r)
+                    return park_relay(s, cx, reuse, chain, |t| t.ping, AFTER_SEND, r)
                 }
             }
         } else {
@@ -575,7 +580,7 @@ fn ping_loop<'s>(
                 }
                 Step::Throw(e) => return Step::Throw(e),
                 Step::Suspend(chain) => {
-                    return park_relay(s, cx, reuse, chain, ping_resume, AFTER_RECV, r)
+                    return park_relay(s, cx, reuse, chain, |t| t.ping, AFTER_RECV, r)
                 }
             }
         }
@@ -620,7 +625,7 @@ fn pong_loop<'s>(
                 Step::Return(_) => reply = None,
                 Step::Throw(e) => return Step::Throw(e),
                 Step::Suspend(chain) => {
-                    return park_relay(s, cx, reuse, chain, pong_resume, AFTER_SEND, r)
+                    return park_relay(s, cx, reuse, chain, |t| t.pong, AFTER_SEND, r)
                 }
             },
             None => {
@@ -635,7 +640,7 @@ fn pong_loop<'s>(
                     }
                     Step::Throw(e) => return Step::Throw(e),
                     Step::Suspend(chain) => {
-                        return park_relay(s, cx, reuse, chain, pong_resume, AFTER_RECV, r)
+                        return park_relay(s, cx, reuse, chain, |t| t.pong, AFTER_RECV, r)
                     }
                 }
             }
@@ -667,7 +672,7 @@ fn sleeper<'s>(s: &mut Scope<'s>, cx: &mut C, t: u64) -> Step<'s> {
     let obj = s.alloc_value(num, t ^ MAGIC).expect("frame object");
     match cx.sleep(s, Duration::from_secs(3600)) {
         Step::Suspend(mut chain) => {
-            let mut c = Capture::begin_link(s, &sleeper, sleeper_resume, 0).expect("capture");
+            let mut c = Capture::begin_link(s, &sleeper, 0).expect("capture");
             c.set_ref(0, Some(obj)).set_u64(0, t);
             c.link(&mut chain);
             Step::Suspend(chain)

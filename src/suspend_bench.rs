@@ -17,7 +17,7 @@ use crate::{
 };
 use contgc_continuation::{
     resume_chain, Capture, ChainOutcome, Frame, FrameLayout, FrameType, Outcome, ResultKind,
-    Suspension, Value,
+    ResumeFn, Suspension, Value,
 };
 use std::hint::black_box;
 use std::time::Instant;
@@ -128,8 +128,8 @@ fn heap_for(placement: ContinuationPlacement) -> Heap {
 }
 
 /// The benchmark frame: one reference and one integer, plus a data result slot for
-/// the suspend-resume chains.
-fn register(heap: &Heap, result: bool) -> FrameType {
+/// the suspend-resume chains; resumed by `resume`.
+fn register(heap: &Heap, resume: ResumeFn, result: bool) -> FrameType {
     let layout = FrameLayout::new("BenchFrame").refs(1).data_bytes(8);
     let layout = if result {
         layout.result(ResultKind::Data)
@@ -138,7 +138,7 @@ fn register(heap: &Heap, result: bool) -> FrameType {
     };
     // Resume functions find their layout through `Frame::frame_type` (generated code
     // would have its offsets as constants).
-    layout.register(heap).expect("frame layout")
+    layout.register(heap, resume).expect("frame layout")
 }
 
 /// Resumed at state 0: suspends again in place at state 1. At state 1: returns.
@@ -146,7 +146,7 @@ fn resuspend<'s>(f: &mut Frame<'_, 's>) -> Outcome<'s> {
     if f.state() == 0 {
         let ft = f.frame_type();
         let k = f
-            .recapture(ft, resuspend, 1)
+            .recapture(ft, 1)
             .expect("reuse does not allocate")
             .finish();
         return Outcome::Suspend(k);
@@ -158,7 +158,7 @@ fn resuspend<'s>(f: &mut Frame<'_, 's>) -> Outcome<'s> {
 /// counted by heap censuses taken with no collection in between.
 fn alloc_per_suspension(placement: ContinuationPlacement) -> (f64, f64, f64) {
     let heap = heap_for(placement);
-    let ft = register(&heap, false);
+    let ft = register(&heap, resuspend, false);
     let boxed = heap
         .register_type(&TypeDescriptor::fixed("Obj", 8))
         .unwrap();
@@ -173,7 +173,7 @@ fn alloc_per_suspension(placement: ContinuationPlacement) -> (f64, f64, f64) {
         for _ in 0..tasks {
             let mut susp = Suspension::new();
             for i in 0..depth {
-                let mut c = Capture::begin(s, &ft, None, resuspend, 0).unwrap();
+                let mut c = Capture::begin(s, &ft, None, 0).unwrap();
                 c.set_ref(0, Some(obj)).set_u64(0, i);
                 let k = c.finish();
                 susp.push(s, k);
@@ -220,7 +220,7 @@ impl ChainBench {
     /// a data result slot).
     pub fn new(placement: ContinuationPlacement) -> ChainBench {
         let heap = heap_for(placement);
-        let ft = register(&heap, true);
+        let ft = register(&heap, add_frame, true);
         let obj = heap
             .register_type(&TypeDescriptor::fixed("Obj", 8))
             .unwrap();
@@ -238,8 +238,7 @@ impl ChainBench {
         s.scope(|s| {
             let mut susp = Suspension::new();
             for i in 0..depth {
-                let mut c = Capture::begin_link(s, &self.ft, add_frame, u32::from(i != 0))
-                    .expect("capture");
+                let mut c = Capture::begin_link(s, &self.ft, u32::from(i != 0)).expect("capture");
                 c.set_ref(0, Some(obj)).set_u64(0, i as u64);
                 c.link(&mut susp);
             }
@@ -280,7 +279,8 @@ pub fn hold_byrefs(heap: &Heap, m: &mut Mutator, frames: usize, byrefs: usize) -
     let ft = FrameLayout::new("ByrefFrame")
         .byrefs(1)
         .data_bytes(8)
-        .register(heap)
+        // Never resumed: the frames only hold their byrefs.
+        .register(heap, |_| Outcome::Return(Value::Unit))
         .unwrap();
     let target = heap
         .register_type(&TypeDescriptor::fixed("Target", 32))
@@ -296,7 +296,7 @@ pub fn hold_byrefs(heap: &Heap, m: &mut Mutator, frames: usize, byrefs: usize) -
             s.scope(|s| {
                 let t = s.alloc(target).unwrap();
                 s.set_ref(targets, i * 8, Some(t));
-                let k = Capture::begin(s, &ft, None, resuspend, 0).unwrap().finish();
+                let k = Capture::begin(s, &ft, None, 0).unwrap().finish();
                 s.set_ref(all, i * 8, Some(k.local()));
             });
         }

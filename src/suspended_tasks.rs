@@ -228,7 +228,7 @@ pub fn run(opts: &Options) -> Report {
     let ft = FrameLayout::new("AsyncFrame")
         .refs(1)
         .data_bytes(8)
-        .register_with_context::<Check>(&heap)
+        .register_with_context::<Check>(&heap, check_frame)
         .expect("frame layout");
     let show = opts.progress && frames_total >= 2_000_000;
 
@@ -315,7 +315,7 @@ fn suspend_heap_tasks(
                     let i = int_of(t, opts.depth, f);
                     let obj = s.alloc(obj_ty).expect("frame object");
                     s.write_u64(obj, 0, i ^ MAGIC);
-                    let mut c = Capture::begin_link(s, ft, check_frame, 0).expect("capture");
+                    let mut c = Capture::begin_link(s, ft, 0).expect("capture");
                     c.set_ref(0, Some(obj)).set_u64(0, i);
                     c.link(&mut susp);
                 }

@@ -108,7 +108,7 @@ impl Types {
         let frame = FrameLayout::new("Frame")
             .refs(1)
             .data_bytes(8)
-            .register_with_context::<Check>(heap)
+            .register_with_context::<Check>(heap, check_frame)
             .unwrap();
         Types {
             obj,
@@ -277,7 +277,7 @@ fn check_frame<'s>(f: &mut Frame<'_, 's, Check>) -> Outcome<'s> {
     // The allocation may collect; the frame's continuation is a local, so it follows.
     let obj = new_obj(f.scope(), &t, Size::Small, v);
     let k = f.continuation();
-    let mut c = Capture::begin(f.scope(), ft, Some(k), check_frame, 0).expect("capture");
+    let mut c = Capture::begin(f.scope(), ft, Some(k), 0).expect("capture");
     c.set_ref(0, Some(obj)).set_u64(0, i);
     Outcome::Suspend(c.finish())
 }
@@ -301,7 +301,7 @@ fn suspend_heap(
             let (v, i) = (gen.next(), gen.next());
             let obj = new_obj(s, t, Size::Small, v);
             garbage(s, t, garbage_between, false);
-            let mut c = Capture::begin(s, &t.frame, None, check_frame, 0).expect("capture");
+            let mut c = Capture::begin(s, &t.frame, None, 0).expect("capture");
             c.set_ref(0, Some(obj)).set_u64(0, i);
             let k = c.finish();
             susp.push(s, k);

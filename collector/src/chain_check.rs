@@ -1,14 +1,16 @@
 //! The verifier's check of the continuation chains that suspended tasks hold.
 //!
 //! A registered heap task's chain runs from its head (the leaf) through `next` to the
-//! root frame. It must be: only continuations; each captured (a resume word); none
+//! root frame. It must be: only continuations; each captured (its flags word has the
+//! `CAPTURED` bit, which the first capture sets and nothing clears: a continuation
+//! that was allocated and never captured has the allocator's zero flags); none
 //! consumed (resumption is one-shot, so a consumed frame on a registered chain would
 //! run twice, or is a caller left behind by a frame that suspended without it); and
 //! finite (no cycle). The walk reads the object model's continuation prefix
 //! ([`contgc_heap::continuation_prefix`]) and allocates nothing.
 
 use contgc_heap::continuation_prefix::{
-    follow_chain, ChainEnd, FLAGS_OFFSET, FLAG_RESUMED, RESUME_OFFSET,
+    follow_chain, ChainEnd, FLAGS_OFFSET, FLAG_CAPTURED, FLAG_RESUMED,
 };
 use contgc_heap::ObjectRef;
 use std::ops::ControlFlow;
@@ -35,9 +37,9 @@ pub(crate) unsafe fn check_task_chain(
         }
         let obj = ObjectRef::from_addr(k).expect("non-null");
         // SAFETY: `obj` is a live continuation (the caller's guarantee for addresses
-        // `is_continuation` accepts); the prefix words are plain words.
-        let (resume, flags) = unsafe { (obj.load_slot(RESUME_OFFSET), obj.load_u32(FLAGS_OFFSET)) };
-        if resume == 0 {
+        // `is_continuation` accepts); the flags word is a plain word of its prefix.
+        let flags = unsafe { obj.load_u32(FLAGS_OFFSET) };
+        if flags & FLAG_CAPTURED == 0 {
             return ControlFlow::Break(format!(
                 "holds {k:#x} at depth {at}, which was never captured"
             ));

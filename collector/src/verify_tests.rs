@@ -8,7 +8,9 @@ use crate::spaces::Spaces;
 use crate::sync::lock;
 use crate::{CollectionKind, Config, Heap, Mutator, TypeDescriptor, TypeId};
 use contgc_heap::byref::{self as byref_slot, EXTERNAL, UNRESOLVED};
-use contgc_heap::continuation_prefix::{FLAGS_OFFSET, FLAG_RESUMED, RESUME_OFFSET};
+use contgc_heap::continuation_prefix::{
+    FLAGS_OFFSET, FLAG_CAPTURED, FLAG_LINKED, FLAG_RESUMED, PREFIX_BYTES, STATE_OFFSET,
+};
 use contgc_heap::header::{MARK, UNLOGGED};
 use contgc_heap::types::FILLER_TYPE_INDEX;
 use contgc_heap::{Header, ObjectRef};
@@ -53,9 +55,9 @@ fn world() -> World {
         .unwrap();
     let cont = heap
         .register_type(
-            &TypeDescriptor::fixed("Cont", 32)
+            &TypeDescriptor::fixed("Cont", PREFIX_BYTES as u32 + 8)
                 .with_private_refs(&[0])
-                .with_private(&[8, 16])
+                .with_private(&[STATE_OFFSET as u32])
                 .as_continuation(),
         )
         .unwrap();
@@ -87,9 +89,9 @@ fn world() -> World {
         m.store_ref(o, 0, Some(y));
         m.store_byref(ob, 8, y.payload() as usize + 8);
         m.store_ref(c, 0, Some(c2));
-        // Captured: a resume word (never called here).
-        c.store_slot(RESUME_OFFSET, 1);
-        c2.store_slot(RESUME_OFFSET, 1);
+        // Captured (and linked, as a chain's frames are; never resumed here).
+        c.store_u32(FLAGS_OFFSET, FLAG_CAPTURED | FLAG_LINKED);
+        c2.store_u32(FLAGS_OFFSET, FLAG_CAPTURED | FLAG_LINKED);
         m.suspend_task_raw(c)
     };
     // The verifier runs after this collection (and must pass).
@@ -370,8 +372,8 @@ fn a_consumed_continuation_on_a_task_chain_is_invariant_6() {
     expect_err(
         &mut w,
         // SAFETY: the flags word of a live continuation; the world is stopped.
-        |_, _| unsafe { c2.store_u32(FLAGS_OFFSET, FLAG_RESUMED) },
-        "invariant 6",
+        |_, _| unsafe { c2.store_u32(FLAGS_OFFSET, FLAG_CAPTURED | FLAG_LINKED | FLAG_RESUMED) },
+        "already resumed",
     );
 }
 
@@ -381,8 +383,9 @@ fn a_never_captured_continuation_on_a_task_chain_is_invariant_6() {
     let c2 = root(&w, CONT2);
     expect_err(
         &mut w,
-        // SAFETY: the resume word of a live continuation; the world is stopped.
-        |_, _| unsafe { c2.store_slot(RESUME_OFFSET, 0) },
+        // A zeroed flags word: allocated, never captured.
+        // SAFETY: the flags word of a live continuation; the world is stopped.
+        |_, _| unsafe { c2.store_u32(FLAGS_OFFSET, 0) },
         "never captured",
     );
 }

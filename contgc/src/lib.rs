@@ -110,19 +110,25 @@ pub mod raw {
 
 #[cfg(test)]
 mod tests {
-    use super::continuation::{FrameLayout, MAX_PAYLOAD_BYTES};
+    use super::continuation::{Frame, FrameLayout, Outcome, Value, MAX_PAYLOAD_BYTES};
     use super::{Config, DescriptorError, Heap};
+
+    fn done<'s>(_: &mut Frame<'_, 's>) -> Outcome<'s> {
+        Outcome::Return(Value::Unit)
+    }
 
     #[test]
     fn the_continuation_size_limit_is_the_one_register_enforces() {
         let heap = Heap::new(Config::default()).unwrap();
-        // 24 bytes of fixed fields, then the data.
-        let data = (MAX_PAYLOAD_BYTES - 24) as u32;
-        let ft = FrameLayout::new("Largest").data_bytes(data).register(&heap);
+        // 16 bytes of fixed fields (`next`, state and flags), then the data.
+        let data = (MAX_PAYLOAD_BYTES - 16) as u32;
+        let ft = FrameLayout::new("Largest")
+            .data_bytes(data)
+            .register(&heap, done);
         assert_eq!(ft.unwrap().object_size(), MAX_PAYLOAD_BYTES + 8);
         let err = FrameLayout::new("TooLarge")
             .data_bytes(data + 1)
-            .register(&heap)
+            .register(&heap, done)
             .unwrap_err();
         assert_eq!(
             err,

@@ -10,12 +10,12 @@
 //!     Outcome::Return(Value::Unit)
 //! }
 //! let heap = Heap::new(Config::default()).unwrap();
-//! let leaf_ft = FrameLayout::new("ReadLine").register(&heap).unwrap();
-//! let main_ft = FrameLayout::new("Main").register(&heap).unwrap();
+//! let leaf_ft = FrameLayout::new("ReadLine").register(&heap, done).unwrap();
+//! let main_ft = FrameLayout::new("Main").register(&heap, done).unwrap();
 //! let mut m = heap.mutator();
 //! m.scope(|s| {
-//!     let leaf = Capture::begin(s, &leaf_ft, None, done, 3).unwrap().finish();
-//!     let main = Capture::begin(s, &main_ft, None, done, 1).unwrap().finish();
+//!     let leaf = Capture::begin(s, &leaf_ft, None, 3).unwrap().finish();
+//!     let main = Capture::begin(s, &main_ft, None, 1).unwrap().finish();
 //!     let mut chain = Suspension::new();
 //!     chain.push(s, leaf);
 //!     chain.push(s, main);

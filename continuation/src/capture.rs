@@ -23,16 +23,15 @@
 //! are cleared (the previous call's result is not kept alive), its `next` (the
 //! suspended caller) is kept and cannot be replaced.
 
-use crate::layout::{flags, FrameType, FLAGS_OFFSET, NEXT_OFFSET, RESUME_OFFSET, STATE_OFFSET};
-use crate::ResumeFn;
+use crate::layout::{flags, FrameType, FLAGS_OFFSET, NEXT_OFFSET, STATE_OFFSET};
 use contgc_collector::{AllocError, ByrefError, Local, ObjectRef, Scope};
 
 /// A continuation being written. Nothing can allocate while it is open, so the
 /// continuation's address stays valid; [`finish`](Capture::finish) returns it as a
 /// local.
 ///
-/// `C` is the context type of the frame type (see [`FrameType`]): the resume function
-/// given must take it.
+/// `C` is the context type of the frame type (see [`FrameType`]), whose resume
+/// function will continue the frame.
 pub struct Capture<'a, 's, C = ()> {
     scope: &'a mut Scope<'s>,
     ft: &'a FrameType<C>,
@@ -51,7 +50,7 @@ pub struct Capture<'a, 's, C = ()> {
 
 impl<'a, 's, C> Capture<'a, 's, C> {
     /// Starts capturing a frame of type `ft`, suspended at `state`, to be resumed by
-    /// `resume`. Reuses `reuse` if it is a continuation of the same layout (zero
+    /// `ft`'s resume function. Reuses `reuse` if it is a continuation of the same layout (zero
     /// allocations; its `next`, the suspended caller, is kept and its result and
     /// exception slots are cleared), otherwise allocates one (with `next` null).
     ///
@@ -63,7 +62,6 @@ impl<'a, 's, C> Capture<'a, 's, C> {
         scope: &'a mut Scope<'s>,
         ft: &'a FrameType<C>,
         reuse: Option<Continuation<'s>>,
-        resume: ResumeFn<C>,
         state: u32,
     ) -> Result<Self, AllocError> {
         scope.check_type(ft.ty);
@@ -79,7 +77,7 @@ impl<'a, 's, C> Capture<'a, 's, C> {
         if reused.is_some() {
             clear_results(ft, obj);
         }
-        let mut c = Capture::fill(scope, ft, obj, Some(local), resume, state);
+        let mut c = Capture::fill(scope, ft, obj, Some(local), state);
         c.reused = reused.is_some();
         if old & flags::LINKED != 0 && old & flags::RESUMED == 0 {
             c.done_flags |= flags::LINKED;
@@ -94,13 +92,12 @@ impl<'a, 's, C> Capture<'a, 's, C> {
     pub fn begin_link(
         scope: &'a mut Scope<'s>,
         ft: &'a FrameType<C>,
-        resume: ResumeFn<C>,
         state: u32,
     ) -> Result<Self, AllocError> {
         // SAFETY: the mutator is only used, not replaced; the new object is rooted by
         // the chain it is linked into before anything can allocate.
         let obj = unsafe { scope.mutator() }.alloc_raw(ft.ty)?;
-        Ok(Capture::fill(scope, ft, obj, None, resume, state))
+        Ok(Capture::fill(scope, ft, obj, None, state))
     }
 
     #[inline]
@@ -109,16 +106,14 @@ impl<'a, 's, C> Capture<'a, 's, C> {
         ft: &'a FrameType<C>,
         obj: ObjectRef,
         local: Option<Local<'s>>,
-        resume: ResumeFn<C>,
         state: u32,
     ) -> Self {
+        // The frame type's flags include `CAPTURED`, which no later store clears
+        // (`done_flags` and the linking paths only add bits to them).
         // SAFETY: `obj` is a live continuation of layout `ft` (checked by type index
-        // or just allocated, with no allocation since); RESUME and STATE/FLAGS are its
-        // private words, written only here. The resume word of a continuation of type
-        // `ft` holds a `ResumeFn<C>` for the `C` `ft` was registered for (the
-        // dispatcher checks `C` before calling it).
+        // or just allocated, with no allocation since); STATE and FLAGS are its
+        // private words, aligned u32s of its payload.
         unsafe {
-            obj.store_slot(RESUME_OFFSET, (resume as *const ()).expose_provenance());
             obj.store_u32(STATE_OFFSET, state);
             obj.store_u32(FLAGS_OFFSET, ft.flags | flags::RESUMED);
         }
@@ -423,19 +418,19 @@ impl<'s> Suspension<'s> {
     /// # use contgc_continuation::{Capture, Frame, FrameLayout, Outcome, Suspension, Value};
     /// # fn resume<'s>(_: &mut Frame<'_, 's>) -> Outcome<'s> { Outcome::Return(Value::Unit) }
     /// # let heap = Heap::new(Config::default()).unwrap();
-    /// # let ft = FrameLayout::new("F").register(&heap).unwrap();
+    /// # let ft = FrameLayout::new("F").register(&heap, resume).unwrap();
     /// # let mut m = heap.mutator();
     /// m.scope(|s| {
     ///     // A callee builds its part of the chain in a scope of its own...
     ///     let ((), [head, tail]) = s.scope_escape_with(|i| {
     ///         let mut chain = Suspension::new();
-    ///         let k = Capture::begin(i, &ft, None, resume, 0).unwrap().finish();
+    ///         let k = Capture::begin(i, &ft, None, 0).unwrap().finish();
     ///         chain.push(i, k);
     ///         ((), chain.into_locals())
     ///     });
     ///     // ...and its caller links under it.
     ///     let mut chain = Suspension::from_locals(s, head, tail).unwrap();
-    ///     Capture::begin(s, &ft, None, resume, 1).unwrap().link(&mut chain);
+    ///     Capture::begin(s, &ft, None, 1).unwrap().link(&mut chain);
     ///     assert!(chain.head().is_some());
     /// });
     /// ```

@@ -26,9 +26,7 @@
 //! A continuation whose capture was begun but not finished is not resumable.
 
 use crate::capture::{Capture, Continuation};
-use crate::layout::{
-    flags, frame_info, FrameType, FLAGS_OFFSET, NEXT_OFFSET, RESUME_OFFSET, STATE_OFFSET,
-};
+use crate::layout::{flags, frame_info, FrameType, FLAGS_OFFSET, NEXT_OFFSET, STATE_OFFSET};
 use contgc_collector::{AllocError, Local, ObjectRef, Scope};
 use contgc_heap::continuation_prefix::{follow_chain, ChainEnd};
 use std::fmt;
@@ -36,11 +34,13 @@ use std::ops::ControlFlow;
 
 /// A frame's resume function: continues the frame from its continuation.
 ///
-/// `C` is the embedder's context type ([`Frame::ctx`]), `()` for context-free code. A
-/// capture stores the function in the continuation, and only a frame type registered
-/// for `C` takes a `ResumeFn<C>` ([`FrameType`]); the dispatcher checks that the
-/// context it was given is of that type before it calls the function
-/// ([`ResumeError::ContextMismatch`]).
+/// `C` is the embedder's context type ([`Frame::ctx`]), `()` for context-free code. It
+/// belongs to the frame type, given when the layout is registered
+/// ([`FrameLayout::register_with_context`](crate::FrameLayout::register_with_context)):
+/// one function per method, which continues at whichever suspension point
+/// ([`Frame::state`]) the frame was captured at. The dispatcher gets it from the
+/// frame's [`FrameType<C>`] only after checking that the frame type was registered for
+/// the context it was given ([`ResumeError::ContextMismatch`]).
 pub type ResumeFn<C = ()> = for<'r, 's> fn(&mut Frame<'r, 's, C>) -> Outcome<'s>;
 
 /// A value a frame returns.
@@ -83,11 +83,12 @@ pub enum ResumeError<'s> {
     /// The continuation the dispatcher was about to enter was already resumed since it
     /// was last captured (resumption is one-shot; see the module documentation).
     AlreadyResumed,
-    /// A continuation on the chain was allocated but never captured.
+    /// A continuation on the chain was allocated but never captured (its flags word
+    /// lacks [`CAPTURED`](crate::layout::flags::CAPTURED)).
     NotCaptured,
     /// A continuation's `next`, or the leaf given, is not a continuation (or is of a
     /// continuation type not registered by [`FrameLayout`](crate::FrameLayout), which
-    /// only the raw layer can have written a resume function into).
+    /// has no resume function).
     NotAContinuation,
     /// The frame's type was registered for a context of another type than the one
     /// given to [`resume_chain_with`] (or [`resume_chain`], whose context is `()`): its
@@ -382,7 +383,6 @@ impl<'r, 's, C> Frame<'r, 's, C> {
     pub fn recapture<'c>(
         &'c mut self,
         ft: &'c FrameType<C>,
-        resume: ResumeFn<C>,
         state: u32,
     ) -> Result<Capture<'c, 's, C>, AllocError> {
         // Capturing may allocate: the cached address is no longer to be trusted.
@@ -390,13 +390,7 @@ impl<'r, 's, C> Frame<'r, 's, C> {
         // A local of its own: the dispatcher moves its cursor local along the chain.
         let cont = self.scope.dup(self.cont);
         if self.ty == ft.ty.index() {
-            return Capture::begin(
-                self.scope,
-                ft,
-                Some(Continuation::checked(cont)),
-                resume,
-                state,
-            );
+            return Capture::begin(self.scope, ft, Some(Continuation::checked(cont)), state);
         }
         // `next` is a private reference: read it raw, and root it before allocating.
         // SAFETY: `cont` holds a live continuation; its `next` is null or another
@@ -405,7 +399,7 @@ impl<'r, 's, C> Frame<'r, 's, C> {
             ObjectRef::from_addr(self.scope.raw(cont).load_slot(NEXT_OFFSET))
                 .map(|n| Continuation::checked(self.scope.from_raw(n)))
         };
-        let mut c = Capture::begin(self.scope, ft, None, resume, state)?;
+        let mut c = Capture::begin(self.scope, ft, None, state)?;
         c.set_caller(caller);
         Ok(c)
     }
@@ -548,10 +542,10 @@ fn dispatch<'s, C: 'static>(
     // changes along the chain.
     let mut ft: Option<FrameType<C>> = None;
     loop {
-        // SAFETY: `obj` is a live continuation; RESUME and STATE are its private words,
-        // written only by `Capture::begin`.
-        let (resume, state) = unsafe { (obj.load_slot(RESUME_OFFSET), obj.load_u32(STATE_OFFSET)) };
-        if resume == 0 {
+        // SAFETY: `obj` is a live continuation; STATE and FLAGS are its private
+        // words, written only by capture and the dispatcher.
+        let (state, fl) = unsafe { (obj.load_u32(STATE_OFFSET), obj.load_u32(FLAGS_OFFSET)) };
+        if fl & flags::CAPTURED == 0 {
             return Err(ResumeError::NotCaptured);
         }
         if ft.is_none_or(|f| f.ty.index() != ty) {
@@ -559,7 +553,7 @@ fn dispatch<'s, C: 'static>(
             ft = Some(match cached {
                 Some(f) => f,
                 None => {
-                    let f = frame_type_of::<C>(scope, ty, cur, obj)?;
+                    let f = frame_type_of::<C>(scope, ty, cur)?;
                     if let Some(c) = cache.as_deref_mut() {
                         c.put(heap, f);
                     }
@@ -570,14 +564,9 @@ fn dispatch<'s, C: 'static>(
         let ft = ft.as_ref().expect("looked up just above");
         // SAFETY: `obj` is a live continuation (checked).
         unsafe { consume(obj)? };
-        // The resume word was written by `Capture::begin` from a `ResumeFn<D>`, `D`
-        // the context type the frame type was registered for (captures of a
-        // `FrameType<D>` take only a `ResumeFn<D>`); the safe API cannot write it.
-        // SAFETY: non-zero, and `ft` was just checked to be registered for `C`, so
-        // `D` is `C`: the address is a `ResumeFn<C>`.
-        let f: ResumeFn<C> = unsafe {
-            std::mem::transmute::<*const (), ResumeFn<C>>(std::ptr::with_exposed_provenance(resume))
-        };
+        // The frame type's own function, typed for `C`: nothing read from the heap is
+        // called.
+        let f = ft.resume;
         let mut frame = Frame {
             scope,
             ctx: &mut *ctx,
@@ -664,38 +653,30 @@ fn dispatch<'s, C: 'static>(
     }
 }
 
-/// The frame type of continuation type `ty` (of continuation `obj`, whose local is
-/// `cur`), if it was registered for context `C`.
+/// The frame type of continuation type `ty` (of the continuation local `cur`), if it
+/// was registered for context `C`.
 #[inline(never)]
 fn frame_type_of<'s, C: 'static>(
     scope: &mut Scope<'s>,
     ty: u32,
     cur: Local<'s>,
-    obj: ObjectRef,
 ) -> Result<FrameType<C>, ResumeError<'s>> {
     let Some(info) = frame_info(scope, ty) else {
         // A continuation type registered without a `FrameLayout` (a raw descriptor):
-        // no capture can have written its resume word.
-        // SAFETY: `obj` is a live continuation; RESUME is its private word.
-        return Err(if unsafe { obj.load_slot(RESUME_OFFSET) } == 0 {
-            ResumeError::NotCaptured
-        } else {
-            ResumeError::NotAContinuation
-        });
+        // it has no resume function.
+        return Err(ResumeError::NotAContinuation);
     };
-    let ft = *info
-        .ft
-        .get()
-        .expect("contgc: a frame type's record is set when it is registered");
-    if info.ctx != std::any::TypeId::of::<C>() {
-        let registered = info.ctx_name;
-        return Err(ResumeError::ContextMismatch {
-            frame: Continuation::checked(scope.dup(cur)),
-            registered,
-            given: std::any::type_name::<C>(),
-        });
+    match info.frame_type::<C>() {
+        Some(ft) => Ok(ft),
+        None => {
+            let registered = info.ctx_name;
+            Err(ResumeError::ContextMismatch {
+                frame: Continuation::checked(scope.dup(cur)),
+                registered,
+                given: std::any::type_name::<C>(),
+            })
+        }
     }
-    Ok(ft.cast())
 }
 
 /// True if continuation `obj` (of type `ty`, whose handlers cover only some

@@ -7,25 +7,37 @@
 //! | payload offset | field                                                       |
 //! |----------------|-------------------------------------------------------------|
 //! | 0  ([`NEXT_OFFSET`])   | `next`: the caller's continuation (reference) or null |
-//! | 8  ([`RESUME_OFFSET`]) | `resume`: the frame's [`ResumeFn`](crate::ResumeFn)    |
-//! | 16 ([`STATE_OFFSET`])  | `state`: which suspension point (u32)                  |
-//! | 20 ([`FLAGS_OFFSET`])  | `flags`: see [`flags`] (u32)                           |
-//! | 24 ([`FRAME_OFFSET`])  | reference slots, 8 bytes each                           |
+//! | 8  ([`STATE_OFFSET`])  | `state`: which suspension point (u32)                  |
+//! | 12 ([`FLAGS_OFFSET`])  | `flags`: see [`flags`] (u32)                           |
+//! | 16 ([`FRAME_OFFSET`])  | reference slots, 8 bytes each                           |
 //! |                | byref slots, 16 bytes each (address, base)                  |
 //! |                | the result slot (8 bytes), if the frame awaits a value      |
 //! |                | the exception slot (8 bytes, a reference), if it handles exceptions |
 //! |                | data bytes, rounded up to 8                                  |
 //!
-//! A frame holding one reference and one 8-byte integer takes 8 + 24 + 8 + 8 = 48
-//! bytes. `resume`, `state` and `flags` are private words: the safe data API of the
-//! heap refuses to touch them, so only capture can set the code pointer.
+//! A frame holding one reference and one 8-byte integer takes 8 + 16 + 8 + 8 = 40
+//! bytes. `state` and `flags` are private words: the safe data API of the heap refuses
+//! to touch them, so only capture and the dispatcher write them.
+//!
+//! A continuation holds no code pointer. The code that resumes a frame is its method's
+//! resumption stub, so it belongs to the frame type: [`FrameLayout::register`] takes
+//! the [`ResumeFn`], the [`FrameType`] holds it (typed, as a
+//! `ResumeFn<C>` for the context `C` it was registered for), and the dispatcher calls
+//! the frame type it finds from the type index in the continuation's header. No
+//! address is stored in the heap and turned back into a function (no `transmute`):
+//! the dispatcher only ever calls a function registered with a frame type, at the
+//! context type that frame type was registered for. Whether a continuation was ever
+//! captured is the [`flags::CAPTURED`] bit, which its first capture sets and nothing
+//! clears.
 
+use crate::ResumeFn;
 use contgc_collector::{
     ContinuationPlacement, Heap, Scope, TypeAttachment, TypeDescriptor, TypeId,
 };
 use contgc_heap::byref::BYREF_SLOT_BYTES;
 use contgc_heap::DescriptorError;
 use memoffset::offset_of;
+use std::any::Any;
 use std::fmt;
 use std::marker::PhantomData;
 use std::sync::{Arc, OnceLock};
@@ -36,8 +48,6 @@ use std::sync::{Arc, OnceLock};
 pub struct ContinuationFields {
     /// Header address of the caller's continuation, or 0.
     pub next: usize,
-    /// The frame's resume function, as an address.
-    pub resume: usize,
     /// The suspension point.
     pub state: u32,
     /// [`flags`] bits.
@@ -48,23 +58,22 @@ pub struct ContinuationFields {
 // verifier reads: the two must agree.
 const _: () = {
     use contgc_heap::continuation_prefix as p;
-    assert!(NEXT_OFFSET == p::NEXT_OFFSET && RESUME_OFFSET == p::RESUME_OFFSET);
+    assert!(NEXT_OFFSET == p::NEXT_OFFSET);
     assert!(STATE_OFFSET == p::STATE_OFFSET && FLAGS_OFFSET == p::FLAGS_OFFSET);
     assert!(FRAME_OFFSET == p::PREFIX_BYTES);
     assert!(flags::RESUMED == p::FLAG_RESUMED && flags::LINKED == p::FLAG_LINKED);
+    assert!(flags::CAPTURED == p::FLAG_CAPTURED);
 };
 
 /// The largest payload a continuation can have, in bytes: 32,760 (4,095 words; the
 /// header comes on top). The `flags` word records the result and exception slots'
 /// offsets in 12 bits of words ([`flags::OFFSET_MASK`]), so [`FrameLayout::register`]
-/// refuses a layout whose fixed fields (24 bytes), slots and data take more, with
+/// refuses a layout whose fixed fields (16 bytes), slots and data take more, with
 /// [`DescriptorError::TooLarge`].
 pub const MAX_PAYLOAD_BYTES: usize = flags::OFFSET_MASK as usize * 8;
 
 /// Payload offset of `next`.
 pub const NEXT_OFFSET: usize = offset_of!(ContinuationFields, next);
-/// Payload offset of `resume`.
-pub const RESUME_OFFSET: usize = offset_of!(ContinuationFields, resume);
 /// Payload offset of `state`.
 pub const STATE_OFFSET: usize = offset_of!(ContinuationFields, state);
 /// Payload offset of `flags`.
@@ -97,6 +106,13 @@ pub mod flags {
     /// ([`FrameLayout::handles_exceptions_at`](crate::FrameLayout::handles_exceptions_at));
     /// the dispatcher looks the state up in the frame type's list.
     pub const HANDLER_BY_STATE: u32 = 1 << 5;
+    /// The continuation has been captured into: set by its first capture (with the
+    /// rest of the frame type's flags, [`FrameType::flags`](crate::FrameType::flags))
+    /// and never cleared. A continuation without it was allocated and not captured
+    /// (the allocator zeroes the flags word), and is refused by the dispatcher with
+    /// [`ResumeError::NotCaptured`](crate::ResumeError::NotCaptured) and by the heap
+    /// verifier on a suspended task's chain.
+    pub const CAPTURED: u32 = 1 << 6;
     /// Bits 8..20: payload offset of the result slot, in words.
     pub const RESULT_SHIFT: u32 = 8;
     /// Bits 20..32: payload offset of the exception slot, in words.
@@ -134,11 +150,26 @@ pub enum ResultKind {
 ///
 /// ```
 /// use contgc_collector::{Config, Heap};
-/// use contgc_continuation::{FrameLayout, ResultKind};
+/// use contgc_continuation::FrameLayout;
 /// let heap = Heap::new(Config::default()).unwrap();
-/// let ft = FrameLayout::new("Fib").refs(1).data_bytes(8).register(&heap).unwrap();
-/// assert_eq!(ft.object_size(), 48);
+/// use contgc_continuation::{Frame, Outcome, Value};
+/// fn resume_fib<'s>(f: &mut Frame<'_, 's>) -> Outcome<'s> {
+///     let ft = f.frame_type();
+///     Outcome::Return(Value::Data(f.u64(ft, 0)))
+/// }
+/// let heap = Heap::new(Config::default()).unwrap();
+/// let ft = FrameLayout::new("Fib")
+///     .refs(1)
+///     .data_bytes(8)
+///     .register(&heap, resume_fib)
+///     .unwrap();
+/// assert_eq!(ft.object_size(), 40);
 /// ```
+///
+/// A frame type is one method's frame: its resume function is the method's
+/// resumption stub, which continues at whichever suspension point
+/// ([`Frame::state`](crate::Frame::state)) the frame was captured at. Two methods
+/// with the same shape of live state are two frame types.
 #[derive(Clone, Debug)]
 pub struct FrameLayout {
     name: String,
@@ -210,33 +241,36 @@ impl FrameLayout {
     }
 
     /// Registers the layout with `heap` as a continuation type, placed as the heap's
-    /// configuration says ([`ContinuationPlacement`]), for context-free frame code:
-    /// its continuations are resumed by [`resume_chain`](crate::resume_chain) (or
+    /// configuration says ([`ContinuationPlacement`]), for context-free frame code
+    /// resumed by `resume` (the method's resumption stub: the dispatcher calls it for
+    /// every continuation of this type): its continuations are resumed by
+    /// [`resume_chain`](crate::resume_chain) (or
     /// [`resume_chain_with`](crate::resume_chain_with) with a `&mut ()`).
     ///
     /// Errors: [`DescriptorError::TooLarge`] past [`MAX_PAYLOAD_BYTES`], or the heap's
     /// type table is full.
-    pub fn register(&self, heap: &Heap) -> Result<FrameType, DescriptorError> {
-        self.register_with_context::<()>(heap)
+    pub fn register(&self, heap: &Heap, resume: ResumeFn) -> Result<FrameType, DescriptorError> {
+        self.register_with_context::<()>(heap, resume)
     }
 
     /// Registers the layout for frame code that gets a `&mut C` from the embedder
-    /// ([`Frame::ctx`](crate::Frame::ctx)): its resume functions are
-    /// [`ResumeFn<C>`](crate::ResumeFn), and its continuations are resumed only by
-    /// [`resume_chain_with`] with a context of type `C`.
+    /// ([`Frame::ctx`](crate::Frame::ctx)), resumed by `resume`: its continuations are
+    /// resumed only by [`resume_chain_with`] with a context of type `C`.
     ///
-    /// The heap records the frame type (its layout, name and `C`'s
-    /// [`std::any::TypeId`]) with the continuation type, so the dispatcher finds each
-    /// frame's [`FrameType`] from the type index in its header
-    /// ([`Frame::frame_type`](crate::Frame::frame_type)) and refuses, before the frame
+    /// The heap records the frame type (its layout, resume function, name and `C`)
+    /// with the continuation type, so the dispatcher finds each frame's [`FrameType`]
+    /// from the type index in its header
+    /// ([`Frame::frame_type`](crate::Frame::frame_type)), and refuses, before the frame
     /// runs, to resume it with a context of another type
-    /// ([`ResumeError::ContextMismatch`](crate::ResumeError::ContextMismatch)). Errors
-    /// as [`register`](FrameLayout::register).
+    /// ([`ResumeError::ContextMismatch`](crate::ResumeError::ContextMismatch)): the
+    /// `ResumeFn<C>` is recovered from the record only as a `FrameType<C>` (a checked
+    /// downcast), never from an address. Errors as [`register`](FrameLayout::register).
     ///
     /// [`resume_chain_with`]: crate::resume_chain_with
     pub fn register_with_context<C: 'static>(
         &self,
         heap: &Heap,
+        resume: ResumeFn<C>,
     ) -> Result<FrameType<C>, DescriptorError> {
         // Computed in u64 so that no count can wrap; the flags encode slot offsets in
         // 12 bits of words, which bounds the whole layout.
@@ -284,7 +318,7 @@ impl FrameLayout {
             .with_private_refs(&[NEXT_OFFSET as u32])
             .with_refs(&refs)
             .with_byrefs(&byrefs)
-            .with_private(&[RESUME_OFFSET as u32, STATE_OFFSET as u32])
+            .with_private(&[STATE_OFFSET as u32])
             .as_continuation();
         let desc = match heap.config().continuation_placement() {
             ContinuationPlacement::Nursery => desc.with_promotion_age(1),
@@ -293,12 +327,11 @@ impl FrameLayout {
         let info = Arc::new(FrameInfo {
             ft: OnceLock::new(),
             handler_states: self.handler_states.clone().unwrap_or_default().into(),
-            ctx: std::any::TypeId::of::<C>(),
             ctx_name: std::any::type_name::<C>(),
         });
         let desc = desc.with_attachment(TypeAttachment::from_arc(info.clone()));
         let ty = heap.register_type(&desc)?;
-        let mut fl = 0;
+        let mut fl = flags::CAPTURED;
         match self.result {
             ResultKind::None => {}
             ResultKind::Data => fl |= flags::RESULT_DATA,
@@ -323,26 +356,45 @@ impl FrameLayout {
             byref_at,
             data_at,
             size: 8 + size,
+            resume,
             _ctx: PhantomData,
         };
         // No continuation of the type exists before this returns, so the dispatcher
         // never finds the record unset.
-        info.ft.set(ft.cast()).expect("a fresh frame type record");
+        if info.ft.set(Box::new(ft)).is_err() {
+            unreachable!("a fresh frame type record");
+        }
         Ok(ft)
     }
 }
 
 /// What [`FrameLayout::register_with_context`] records with a continuation type (its
-/// [`TypeAttachment`]): the frame type and the context type its resume functions take.
-/// Private to this crate, so no other code can attach one to a type of its own.
+/// [`TypeAttachment`]): the frame type, with its resume function, typed for the
+/// context type it was registered for. Private to this crate, so no other code can
+/// attach one to a type of its own.
 pub(crate) struct FrameInfo {
-    /// Set right after registration, before any continuation of the type exists.
-    pub(crate) ft: OnceLock<FrameType>,
-    pub(crate) ctx: std::any::TypeId,
+    /// The `FrameType<C>`, set right after registration, before any continuation of
+    /// the type exists. Type-erased as `Any`: the dispatcher gets it back only as the
+    /// `FrameType<C>` of its own `C` ([`FrameInfo::frame_type`]).
+    ft: OnceLock<Box<dyn Any + Send + Sync>>,
+    /// The name of the context type the frame type was registered for.
     pub(crate) ctx_name: &'static str,
     /// With [`flags::HANDLER_BY_STATE`]: the suspension points inside a handler,
     /// sorted.
     pub(crate) handler_states: Box<[u32]>,
+}
+
+impl FrameInfo {
+    /// The frame type, if it was registered for context `C` (`None` for another
+    /// context type: the record holds a `FrameType` of another type).
+    #[inline]
+    pub(crate) fn frame_type<C: 'static>(&self) -> Option<FrameType<C>> {
+        let ft = self
+            .ft
+            .get()
+            .expect("contgc: a frame type's record is set when it is registered");
+        ft.downcast_ref::<FrameType<C>>().copied()
+    }
 }
 
 /// The frame type record of continuation type `index` of the scope's heap, if the type
@@ -356,9 +408,10 @@ pub(crate) fn frame_info<'a>(scope: &'a mut Scope<'_>, index: u32) -> Option<&'a
 ///
 /// `C` is the type of the context its frame code gets ([`Frame::ctx`](crate::Frame::ctx)):
 /// `()` for [`FrameLayout::register`], the registered type for
-/// [`FrameLayout::register_with_context`]. Captures of this type take a
-/// [`ResumeFn<C>`](crate::ResumeFn), so a continuation's resume function always takes
-/// the context its type was registered for (checked by the compiler).
+/// [`FrameLayout::register_with_context`]. It holds the frame code's resume function
+/// as a [`ResumeFn<C>`](crate::ResumeFn), so the function the dispatcher calls for a
+/// continuation of this type always takes the context its type was registered for
+/// (checked by the compiler).
 pub struct FrameType<C = ()> {
     pub(crate) ty: TypeId,
     pub(crate) refs: u32,
@@ -369,6 +422,9 @@ pub struct FrameType<C = ()> {
     pub(crate) byref_at: u32,
     pub(crate) data_at: u32,
     pub(crate) size: u32,
+    /// The method's resumption stub, called by the dispatcher for every continuation
+    /// of this type.
+    pub(crate) resume: ResumeFn<C>,
     /// Invariant in `C`, and `Send + Sync` whatever `C` is.
     pub(crate) _ctx: PhantomData<fn(&mut C) -> C>,
 }
@@ -399,29 +455,12 @@ impl<C> fmt::Debug for FrameType<C> {
             .field("data_bytes", &self.data_bytes)
             .field("flags", &format_args!("{:#x}", self.flags))
             .field("size", &self.size)
+            .field("resume", &(self.resume as *const ()))
             .finish()
     }
 }
 
 impl<C> FrameType<C> {
-    /// The same layout typed for context `D` (only after checking that the type was
-    /// registered for `D`).
-    #[inline(always)]
-    pub(crate) fn cast<D>(self) -> FrameType<D> {
-        FrameType {
-            ty: self.ty,
-            refs: self.refs,
-            byrefs: self.byrefs,
-            data_bytes: self.data_bytes,
-            flags: self.flags,
-            ref_at: self.ref_at,
-            byref_at: self.byref_at,
-            data_at: self.data_at,
-            size: self.size,
-            _ctx: PhantomData,
-        }
-    }
-
     /// The name the layout was registered under (see [`Scope::type_name`]); `None` if
     /// `scope` belongs to another heap than the frame type.
     pub fn name<'a>(&self, scope: &'a mut Scope<'_>) -> Option<&'a str> {
@@ -439,7 +478,13 @@ impl<C> FrameType<C> {
     pub fn object_size(&self) -> usize {
         self.size as usize
     }
-    /// The `flags` word its continuations carry.
+    /// The function that resumes its continuations (given to
+    /// [`FrameLayout::register`]).
+    pub fn resume_fn(&self) -> ResumeFn<C> {
+        self.resume
+    }
+    /// The `flags` word its continuations carry once captured (including
+    /// [`flags::CAPTURED`]).
     pub fn flags(&self) -> u32 {
         self.flags
     }
@@ -497,19 +542,18 @@ impl<C> FrameType<C> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{Frame, Outcome, ResumeFn, Value};
     use contgc_collector::Config;
+
+    fn done<'s>(_: &mut Frame<'_, 's>) -> Outcome<'s> {
+        Outcome::Return(Value::Unit)
+    }
 
     #[test]
     fn offsets_are_fixed_and_slots_do_not_overlap() {
         assert_eq!(
-            (
-                NEXT_OFFSET,
-                RESUME_OFFSET,
-                STATE_OFFSET,
-                FLAGS_OFFSET,
-                FRAME_OFFSET
-            ),
-            (0, 8, 16, 20, 24)
+            (NEXT_OFFSET, STATE_OFFSET, FLAGS_OFFSET, FRAME_OFFSET),
+            (0, 8, 12, 16)
         );
         let heap = Heap::new(Config::default()).unwrap();
         let ft = FrameLayout::new("F")
@@ -518,19 +562,21 @@ mod tests {
             .data_bytes(12)
             .result(ResultKind::Ref)
             .handles_exceptions(true)
-            .register(&heap)
+            .register(&heap, done)
             .unwrap();
-        assert_eq!(ft.ref_offset(1), 32);
-        assert_eq!(ft.byref_offset(0), 40);
-        assert_eq!(ft.result_offset(), Some(56));
-        assert_eq!(ft.exception_offset(), Some(64));
-        assert_eq!(ft.data_offset(4, 4), 76);
-        assert_eq!(ft.object_size(), 8 + 72 + 16);
-        let plain = FrameLayout::new("P").register(&heap).unwrap();
+        assert_eq!(ft.ref_offset(1), 24);
+        assert_eq!(ft.byref_offset(0), 32);
+        assert_eq!(ft.result_offset(), Some(48));
+        assert_eq!(ft.exception_offset(), Some(56));
+        assert_eq!(ft.data_offset(4, 4), 68);
+        assert_eq!(ft.object_size(), 8 + 64 + 16);
+        let plain = FrameLayout::new("P").register(&heap, done).unwrap();
         assert_eq!(
             (plain.result_offset(), plain.exception_offset()),
             (None, None)
         );
-        assert_eq!(plain.object_size(), 32);
+        assert_eq!(plain.object_size(), 24);
+        assert_eq!(plain.flags(), flags::CAPTURED);
+        assert_eq!(plain.resume_fn() as usize, done as ResumeFn as usize);
     }
 }

@@ -5,10 +5,10 @@
 //! a dispatcher later resumes the chain from the leaf. This crate owns that
 //! representation:
 //!
-//! - [`layout`]: the continuation object, `{ next, resume, state, flags, payload }` in
-//!   one allocation, with fixed, documented offsets for generated code, and
-//!   [`FrameType`]s (one per method, covering all its suspension points) registered
-//!   with the heap as type descriptors;
+//! - [`layout`]: the continuation object, `{ next, state, flags, payload }` in one
+//!   allocation, with fixed, documented offsets for generated code, and
+//!   [`FrameType`]s (one per method, covering all its suspension points, with the
+//!   method's resume function) registered with the heap as type descriptors;
 //! - [`capture`]: writing a frame's live state (data, references, byrefs) into its
 //!   continuation, reusing the continuation of a resumed frame, and linking a chain
 //!   leaf -> root ([`Suspension`]);

@@ -10,10 +10,22 @@ use contgc_continuation::{
     ResultKind, ResumeFn, Suspension, Value,
 };
 
-/// The test's state, given to every frame as its context: the test frame type, the
-/// object type frames allocate and a log of what ran.
+/// The test's state, given to every frame as its context: the test frame types (one
+/// layout, one frame type per resume function: a frame type is one method's frame),
+/// the object type frames allocate and a log of what ran.
 struct Ctx {
+    /// Resumed by `sum_frame`.
     ft: FrameType<Ctx>,
+    /// Resumed by `resuspend_once`.
+    resuspend: FrameType<Ctx>,
+    /// Resumed by `throwing_leaf`.
+    throwing: FrameType<Ctx>,
+    /// Resumed by `plain_frame`.
+    plain: FrameType<Ctx>,
+    /// Resumed by `sum_result`.
+    after: FrameType<Ctx>,
+    /// Resumed by `byref_caller`.
+    byref_caller: FrameType<Ctx>,
     boxed: TypeId,
     log: Vec<&'static str>,
 }
@@ -30,18 +42,25 @@ fn heap(placement: ContinuationPlacement) -> Heap {
     .unwrap()
 }
 
-/// Registers the test frame type (one reference, one integer, a data result) and the
+/// Registers the test frame types (one reference, one integer, a data result) and the
 /// object type.
 fn setup(h: &Heap) -> Ctx {
-    let ft = FrameLayout::new("Frame")
-        .refs(1)
-        .data_bytes(8)
-        .result(ResultKind::Data)
-        .register_with_context::<Ctx>(h)
-        .unwrap();
+    let frame = |name: &str, f: ResumeFn<Ctx>| {
+        FrameLayout::new(name)
+            .refs(1)
+            .data_bytes(8)
+            .result(ResultKind::Data)
+            .register_with_context::<Ctx>(h, f)
+            .unwrap()
+    };
     let boxed = h.register_type(&TypeDescriptor::fixed("Boxed", 8)).unwrap();
     Ctx {
-        ft,
+        ft: frame("Frame", sum_frame),
+        resuspend: frame("Resuspend", resuspend_once),
+        throwing: frame("Throwing", throwing_leaf),
+        plain: frame("Plain", plain_frame),
+        after: frame("After", sum_result),
+        byref_caller: frame("ByrefCaller", byref_caller),
         boxed,
         log: Vec::new(),
     }
@@ -67,7 +86,7 @@ fn capture_chain<'s>(s: &mut Scope<'s>, cx: &Ctx, depth: u64) -> Continuation<'s
         s.write_u64(obj, 0, 10 * i);
         // the leaf resumes at state 0 (no callee result); the others at state 1
         let state = u32::from(i != 0);
-        let mut c = Capture::begin(s, &ft, None, sum_frame, state).unwrap();
+        let mut c = Capture::begin(s, &ft, None, state).unwrap();
         c.set_ref(0, Some(obj)).set_u64(0, i);
         let k = c.finish();
         susp.push(s, k);
@@ -105,7 +124,7 @@ fn chains_survive_collections_and_resume_with_results() {
         });
         let st = h.stats();
         assert!(
-            st.old_bytes >= 64 * 48,
+            st.old_bytes >= 64 * cx.ft.object_size(),
             "{placement:?}: frames are old now: {st:?}"
         );
     }
@@ -117,13 +136,11 @@ fn one_allocation_per_frame_and_none_when_a_frame_resuspends() {
     let mut cx = setup(&h);
     let mut m = h.mutator();
     m.scope(|s| {
-        let ft = cx.ft;
+        let ft = cx.resuspend;
         let before = s.census();
         let mut susp = Suspension::new();
         for _ in 0..10 {
-            let k = Capture::begin(s, &ft, None, resuspend_once, 0)
-                .unwrap()
-                .finish();
+            let k = Capture::begin(s, &ft, None, 0).unwrap().finish();
             susp.push(s, k);
         }
         let after = s.census();
@@ -132,11 +149,12 @@ fn one_allocation_per_frame_and_none_when_a_frame_resuspends() {
             10,
             "one allocation per frame"
         );
-        // one reference, one integer and a result slot
-        assert_eq!(ft.object_size(), 56);
+        // the header, next, state and flags, one reference, one integer and a result
+        // slot
+        assert_eq!(ft.object_size(), 8 + 16 + 8 + 8 + 8);
         assert_eq!(
             after.bytes() - before.bytes(),
-            10 * 56,
+            10 * 48,
             "one object's bytes per frame"
         );
         let leaf = susp.head().unwrap();
@@ -174,7 +192,7 @@ fn one_allocation_per_frame_and_none_when_a_frame_resuspends() {
 fn resuspend_once<'s>(f: &mut Frame<'_, 's, Ctx>) -> Outcome<'s> {
     let ft = f.frame_type();
     if f.state() == 0 {
-        let k = f.recapture(ft, resuspend_once, 1).unwrap().finish();
+        let k = f.recapture(ft, 1).unwrap().finish();
         return Outcome::Suspend(k);
     }
     Outcome::Return(Value::Data(f.result_u64(ft)))
@@ -217,21 +235,14 @@ fn exceptions_unwind_to_the_next_frame_with_a_handler() {
     let exc = FrameLayout::new("Handler")
         .result(ResultKind::Data)
         .handles_exceptions(true)
-        .register_with_context::<Ctx>(&h)
+        .register_with_context::<Ctx>(&h, handler_frame)
         .unwrap();
     let mut m = h.mutator();
     m.scope(|s| {
-        let ft = cx.ft;
+        let (throwing, plain) = (cx.throwing, cx.plain);
         let mut susp = Suspension::new();
-        let frames: [(&FrameType<Ctx>, ResumeFn<Ctx>); 5] = [
-            (&ft, throwing_leaf),
-            (&ft, plain_frame),
-            (&ft, plain_frame),
-            (&exc, handler_frame),
-            (&ft, sum_result),
-        ];
-        for (t, f) in frames {
-            let k = Capture::begin(s, t, None, f, 1).unwrap().finish();
+        for t in [&throwing, &plain, &plain, &exc, &cx.after] {
+            let k = Capture::begin(s, t, None, 1).unwrap().finish();
             susp.push(s, k);
         }
         s.collect(CollectionKind::Minor);
@@ -241,8 +252,8 @@ fn exceptions_unwind_to_the_next_frame_with_a_handler() {
 
         // Without a handler the exception leaves the root.
         let mut susp = Suspension::new();
-        for f in [throwing_leaf as ResumeFn<Ctx>, plain_frame] {
-            let k = Capture::begin(s, &ft, None, f, 1).unwrap().finish();
+        for t in [&throwing, &plain] {
+            let k = Capture::begin(s, t, None, 1).unwrap().finish();
             susp.push(s, k);
         }
         let ChainOutcome::Threw(e) =
@@ -274,21 +285,19 @@ fn a_byref_into_a_suspended_callers_frame_follows_it() {
     let mut cx = setup(&h);
     let callee_ft = FrameLayout::new("Callee")
         .byrefs(1)
-        .register_with_context::<Ctx>(&h)
+        .register_with_context::<Ctx>(&h, byref_callee)
         .unwrap();
     let mut m = h.mutator();
     m.scope(|s| {
-        let ft = cx.ft;
-        let callee = Capture::begin(s, &callee_ft, None, byref_callee, 1)
-            .unwrap()
-            .finish();
-        let mut c = Capture::begin(s, &ft, None, byref_caller, 1).unwrap();
+        let ft = cx.byref_caller;
+        let callee = Capture::begin(s, &callee_ft, None, 1).unwrap().finish();
+        let mut c = Capture::begin(s, &ft, None, 1).unwrap();
         c.set_u64(0, 21);
         let caller = c.finish();
         // The callee's byref points at the caller's data word (raw capture: the next
         // collection resolves it).
         let addr = s.raw(caller.local()).payload() as usize + ft.data_offset(0, 8);
-        let mut c = Capture::begin(s, &callee_ft, Some(callee), byref_callee, 1).unwrap();
+        let mut c = Capture::begin(s, &callee_ft, Some(callee), 1).unwrap();
         // SAFETY: `addr` is inside the caller continuation's payload, read just now.
         unsafe { c.set_byref_raw(0, addr) };
         c.finish();
@@ -319,12 +328,12 @@ fn chains_linked_without_locals_mix_with_pushed_frames() {
             s.write_u64(obj, 0, 10 * i);
             let state = u32::from(i != 0);
             if i % 3 == 1 {
-                let mut c = Capture::begin(s, &ft, None, sum_frame, state).unwrap();
+                let mut c = Capture::begin(s, &ft, None, state).unwrap();
                 c.set_ref(0, Some(obj)).set_u64(0, i);
                 let k = c.finish();
                 susp.push(s, k);
             } else {
-                let mut c = Capture::begin_link(s, &ft, sum_frame, state).unwrap();
+                let mut c = Capture::begin_link(s, &ft, state).unwrap();
                 c.set_ref(0, Some(obj)).set_u64(0, i);
                 c.link(&mut susp);
             }
@@ -337,8 +346,9 @@ fn chains_linked_without_locals_mix_with_pushed_frames() {
         let obj = s.alloc(boxed).unwrap();
         let before = s.roots_len();
         let mut linked = Suspension::new();
+        let plain = cx.plain;
         for i in 0..100u64 {
-            let mut c = Capture::begin_link(s, &ft, plain_frame, 1).unwrap();
+            let mut c = Capture::begin_link(s, &plain, 1).unwrap();
             c.set_ref(0, Some(obj)).set_u64(0, i);
             c.link(&mut linked);
         }

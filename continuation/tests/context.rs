@@ -9,7 +9,7 @@ mod common;
 use contgc_collector::{Heap, Scope, TypeDescriptor};
 use contgc_continuation::{
     resume_chain, resume_chain_with, Capture, ChainOutcome, Continuation, Frame, FrameLayout,
-    FrameType, Outcome, ResultKind, ResumeError, ResumeFn, Suspension, Value,
+    FrameType, Outcome, ResultKind, ResumeError, Suspension, Value,
 };
 
 fn heap() -> Heap {
@@ -60,11 +60,10 @@ fn unit_frame<'s>(_: &mut Frame<'_, 's>) -> Outcome<'s> {
 fn captured<'s, C>(
     s: &mut Scope<'s>,
     ft: &FrameType<C>,
-    f: ResumeFn<C>,
     state: u32,
     data: Option<u64>,
 ) -> Continuation<'s> {
-    let mut c = Capture::begin(s, ft, None, f, state).unwrap();
+    let mut c = Capture::begin(s, ft, None, state).unwrap();
     if let Some(d) = data {
         c.set_u64(0, d);
     }
@@ -83,19 +82,19 @@ fn frame_code_reaches_its_own_frame_type_and_the_context() {
     let h = heap();
     let leaf_ft = FrameLayout::new("Leaf")
         .data_bytes(8)
-        .register_with_context::<Vm>(&h)
+        .register_with_context::<Vm>(&h, vm_frame)
         .unwrap();
     let mid_ft = FrameLayout::new("Mid")
         .refs(2)
         .data_bytes(8)
         .result(ResultKind::Data)
-        .register_with_context::<Vm>(&h)
+        .register_with_context::<Vm>(&h, vm_frame)
         .unwrap();
     let root_ft = FrameLayout::new("Root")
         .byrefs(1)
         .data_bytes(16)
         .result(ResultKind::Data)
-        .register_with_context::<Vm>(&h)
+        .register_with_context::<Vm>(&h, vm_frame)
         .unwrap();
     let mut vm = Vm::default();
     let mut m = h.mutator();
@@ -103,11 +102,11 @@ fn frame_code_reaches_its_own_frame_type_and_the_context() {
         // Frame types change along the chain (and come back): each frame must find
         // its own, not the previous frame's.
         let frames = [
-            captured(s, &leaf_ft, vm_frame, 0, Some(1)),
-            captured(s, &mid_ft, vm_frame, 1, Some(10)),
-            captured(s, &mid_ft, vm_frame, 1, Some(100)),
-            captured(s, &root_ft, vm_frame, 1, Some(1000)),
-            captured(s, &mid_ft, vm_frame, 1, Some(10000)),
+            captured(s, &leaf_ft, 0, Some(1)),
+            captured(s, &mid_ft, 1, Some(10)),
+            captured(s, &mid_ft, 1, Some(100)),
+            captured(s, &root_ft, 1, Some(1000)),
+            captured(s, &mid_ft, 1, Some(10000)),
         ];
         linked(s, &frames);
         assert_eq!(
@@ -125,11 +124,11 @@ fn a_frame_registered_for_another_context_is_refused_before_it_runs() {
     let h = heap();
     let vm_ft = FrameLayout::new("VmFrame")
         .data_bytes(8)
-        .register_with_context::<Vm>(&h)
+        .register_with_context::<Vm>(&h, vm_frame)
         .unwrap();
     let mut m = h.mutator();
     m.scope(|s| {
-        let k = captured(s, &vm_ft, vm_frame, 0, Some(5));
+        let k = captured(s, &vm_ft, 0, Some(5));
         linked(s, &[k]);
         // With a context of another type: refused, the frame neither runs nor is
         // consumed (its resume function takes a `Frame<Vm>`).
@@ -174,10 +173,10 @@ fn a_frame_registered_for_another_context_is_refused_before_it_runs() {
 #[test]
 fn a_context_free_frame_is_refused_a_context() {
     let h = heap();
-    let ft = FrameLayout::new("Plain").register(&h).unwrap();
+    let ft = FrameLayout::new("Plain").register(&h, unit_frame).unwrap();
     let mut m = h.mutator();
     m.scope(|s| {
-        let k = captured(s, &ft, unit_frame, 0, None);
+        let k = captured(s, &ft, 0, None);
         linked(s, &[k]);
         assert!(matches!(
             resume_chain_with(s, k, &mut Vm::default()),
@@ -195,18 +194,18 @@ fn a_mixed_chain_stops_at_the_first_frame_of_another_context() {
     let h = heap();
     let vm_ft = FrameLayout::new("VmLeaf")
         .data_bytes(8)
-        .register_with_context::<Vm>(&h)
+        .register_with_context::<Vm>(&h, vm_frame)
         .unwrap();
     // A caller of another context type awaiting the leaf's result: linking does not
     // look at context types, so a chain can mix them.
     let other_ft = FrameLayout::new("OtherCaller")
         .result(ResultKind::Data)
-        .register_with_context::<Other>(&h)
+        .register_with_context::<Other>(&h, other_frame)
         .unwrap();
     let mut m = h.mutator();
     m.scope(|s| {
-        let leaf = captured(s, &vm_ft, vm_frame, 0, Some(7));
-        let caller = captured(s, &other_ft, other_frame, 1, None);
+        let leaf = captured(s, &vm_ft, 0, Some(7));
+        let caller = captured(s, &other_ft, 1, None);
         linked(s, &[leaf, caller]);
         let mut vm = Vm::default();
         match resume_chain_with(s, leaf, &mut vm) {
@@ -232,7 +231,7 @@ fn type_names_are_found_by_index() {
     let h = heap();
     let ft = FrameLayout::new("Named")
         .data_bytes(8)
-        .register_with_context::<Vm>(&h)
+        .register_with_context::<Vm>(&h, vm_frame)
         .unwrap();
     let plain = h.register_type(&TypeDescriptor::fixed("Plain", 8)).unwrap();
     let other = heap();
@@ -243,10 +242,12 @@ fn type_names_are_found_by_index() {
         assert_eq!(s.type_name(1 << 20), None);
         assert_eq!(ft.name(s), Some("Named"));
         // A frame type of another heap has no name in this one.
-        let foreign = FrameLayout::new("Foreign").register(&other).unwrap();
+        let foreign = FrameLayout::new("Foreign")
+            .register(&other, unit_frame)
+            .unwrap();
         assert_eq!(foreign.name(s), None);
         // Frame code reads its own name (vm_frame records it).
-        let k = captured(s, &ft, vm_frame, 0, Some(1));
+        let k = captured(s, &ft, 0, Some(1));
         linked(s, &[k]);
         let mut vm = Vm::default();
         resume_chain_with(s, k, &mut vm).unwrap();
@@ -265,22 +266,22 @@ fn each_heap_keeps_its_own_frame_types() {
         .unwrap();
     let fa = FrameLayout::new("A")
         .data_bytes(8)
-        .register_with_context::<Vm>(&a)
+        .register_with_context::<Vm>(&a, vm_frame)
         .unwrap();
     let fb = FrameLayout::new("B")
         .data_bytes(8)
-        .register_with_context::<Vm>(&b)
+        .register_with_context::<Vm>(&b, vm_frame)
         .unwrap();
     let fb2 = FrameLayout::new("B2")
         .data_bytes(8)
-        .register_with_context::<Vm>(&b)
+        .register_with_context::<Vm>(&b, vm_frame)
         .unwrap();
     assert_ne!(fa.type_id().index(), fb2.type_id().index());
     for (h, ft, name) in [(&a, fa, "A"), (&b, fb2, "B2"), (&b, fb, "B")] {
         let mut vm = Vm::default();
         let mut m = h.mutator();
         m.scope(|s| {
-            let k = captured(s, &ft, vm_frame, 0, Some(3));
+            let k = captured(s, &ft, 0, Some(3));
             linked(s, &[k]);
             resume_chain_with(s, k, &mut vm).unwrap();
         });
@@ -294,10 +295,10 @@ fn each_heap_keeps_its_own_frame_types() {
 fn capturing_with_a_frame_type_of_another_heap_is_refused() {
     let h = heap();
     let other = heap();
-    let foreign = FrameLayout::new("F").register(&other).unwrap();
+    let foreign = FrameLayout::new("F").register(&other, unit_frame).unwrap();
     let mut m = h.mutator();
     m.scope(|s| {
-        let _ = Capture::begin(s, &foreign, None, unit_frame, 0);
+        let _ = Capture::begin(s, &foreign, None, 0);
     });
 }
 
@@ -312,13 +313,15 @@ fn reading_a_frame_with_a_frame_type_of_another_heap_is_refused() {
     let h = heap();
     let other = heap();
     let layout = FrameLayout::new("F").data_bytes(8);
-    let ft = layout.register_with_context::<Foreign>(&h).unwrap();
-    let foreign = layout.register_with_context::<Foreign>(&other).unwrap();
+    let ft = layout.register_with_context::<Foreign>(&h, reads).unwrap();
+    let foreign = layout
+        .register_with_context::<Foreign>(&other, reads)
+        .unwrap();
     // Same type index in both heaps: only the heap id tells them apart.
     assert_eq!(ft.type_id().index(), foreign.type_id().index());
     let mut m = h.mutator();
     m.scope(|s| {
-        let k = captured(s, &ft, reads, 0, Some(1));
+        let k = captured(s, &ft, 0, Some(1));
         let _ = resume_chain_with(s, k, &mut Foreign(foreign));
     });
 }
@@ -328,7 +331,7 @@ fn a_never_captured_frame_is_reported_as_such_whatever_the_context() {
     // Found by review: the context check ran first and reported a mismatch.
     let h = heap();
     let ft = FrameLayout::new("F")
-        .register_with_context::<Vm>(&h)
+        .register_with_context::<Vm>(&h, vm_frame)
         .unwrap();
     let mut m = h.mutator();
     m.scope(|s| {
@@ -352,11 +355,11 @@ fn a_frame_type_cache_is_per_heap_and_keeps_the_context_check() {
     // The first frame type of each heap: the same type index in both.
     let fa = FrameLayout::new("A")
         .data_bytes(8)
-        .register_with_context::<Vm>(&a)
+        .register_with_context::<Vm>(&a, vm_frame)
         .unwrap();
     let fb = FrameLayout::new("B")
         .data_bytes(8)
-        .register_with_context::<Other>(&b)
+        .register_with_context::<Other>(&b, other_frame)
         .unwrap();
     assert_eq!(fa.type_id().index(), fb.type_id().index());
     let mut cache = FrameTypeCache::<Vm>::default();
@@ -364,7 +367,7 @@ fn a_frame_type_cache_is_per_heap_and_keeps_the_context_check() {
     let mut ma = a.mutator();
     for i in 0..3u64 {
         ma.scope(|s| {
-            let mut c = Capture::begin(s, &fa, None, vm_frame, 0).unwrap();
+            let mut c = Capture::begin(s, &fa, None, 0).unwrap();
             c.set_u64(0, i);
             let k = c.finish();
             let out = resume_chain_cached(s, k, &mut vm, &mut cache).unwrap();
@@ -374,9 +377,7 @@ fn a_frame_type_cache_is_per_heap_and_keeps_the_context_check() {
     assert_eq!(vm.total, 3, "0 + 1 + 2");
     let mut mb = b.mutator();
     mb.scope(|s| {
-        let k = Capture::begin(s, &fb, None, other_frame, 0)
-            .unwrap()
-            .finish();
+        let k = Capture::begin(s, &fb, None, 0).unwrap().finish();
         // Heap b's type of the same index was registered for `Other`: refused.
         let err = resume_chain_cached(s, k, &mut vm, &mut cache).unwrap_err();
         assert!(

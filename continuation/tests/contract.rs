@@ -29,14 +29,46 @@ fn heap() -> Heap {
     common::verified_heap(256 << 10)
 }
 
-/// A frame type with one reference, 8 data bytes and a reference result slot.
-fn frame_type(h: &Heap) -> Ft {
-    FrameLayout::new("F")
+/// The layout of the test frames: one reference, 8 data bytes and a reference result
+/// slot.
+fn layout(name: &str) -> FrameLayout {
+    FrameLayout::new(name)
         .refs(1)
         .data_bytes(8)
         .result(ResultKind::Ref)
-        .register_with_context::<Ctx>(h)
-        .unwrap()
+}
+
+/// The test frame types, one per resume function (a frame type is one method's
+/// frame), all of [`layout`].
+struct Fts {
+    counting: Ft,
+    unit: Ft,
+    returns_ref: Ft,
+    resuspends: Ft,
+    drops_its_caller: Ft,
+    reads_with_foreign_type: Ft,
+    suspends_with_an_overwritten_leaf: Ft,
+    suspends_without_capturing: Ft,
+    captures_then_returns: Ft,
+}
+
+fn frame_types(h: &Heap) -> Fts {
+    let ft =
+        |name: &str, f: ResumeFn<Ctx>| layout(name).register_with_context::<Ctx>(h, f).unwrap();
+    Fts {
+        counting: ft("Counting", counting),
+        unit: ft("Unit", unit),
+        returns_ref: ft("ReturnsRef", returns_ref),
+        resuspends: ft("Resuspends", resuspends),
+        drops_its_caller: ft("DropsItsCaller", drops_its_caller),
+        reads_with_foreign_type: ft("ReadsWithForeignType", reads_with_foreign_type),
+        suspends_with_an_overwritten_leaf: ft(
+            "SuspendsWithAnOverwrittenLeaf",
+            suspends_with_an_overwritten_leaf,
+        ),
+        suspends_without_capturing: ft("SuspendsWithoutCapturing", suspends_without_capturing),
+        captures_then_returns: ft("CapturesThenReturns", captures_then_returns),
+    }
 }
 
 /// Counts its runs (adding its data word) and returns nothing.
@@ -67,24 +99,22 @@ fn resuspends<'s>(f: &mut Frame<'_, 's, Ctx>) -> Outcome<'s> {
     if f.state() == 1 {
         return Outcome::Return(Value::Unit);
     }
-    let k = f.recapture(ft, resuspends, 1).unwrap().finish();
+    let k = f.recapture(ft, 1).unwrap().finish();
     Outcome::Suspend(k)
 }
 
 /// Suspends with a fresh continuation that is not linked to its caller.
 fn drops_its_caller<'s>(f: &mut Frame<'_, 's, Ctx>) -> Outcome<'s> {
     let ft = f.frame_type();
-    let k = Capture::begin(f.scope(), ft, None, unit, 0)
-        .unwrap()
-        .finish();
+    let k = Capture::begin(f.scope(), ft, None, 0).unwrap().finish();
     Outcome::Suspend(k)
 }
 
 /// A chain of `n` counting frames, leaf first.
-fn chain<'s>(s: &mut Scope<'s>, ft: &Ft, n: u64) -> Continuation<'s> {
+fn chain<'s>(s: &mut Scope<'s>, fts: &Fts, n: u64) -> Continuation<'s> {
     let mut susp = Suspension::new();
     for i in 0..n {
-        let mut c = Capture::begin(s, ft, None, counting, 0).unwrap();
+        let mut c = Capture::begin(s, &fts.counting, None, 0).unwrap();
         c.set_u64(0, i);
         let k = c.finish();
         susp.push(s, k);
@@ -92,19 +122,19 @@ fn chain<'s>(s: &mut Scope<'s>, ft: &Ft, n: u64) -> Continuation<'s> {
     susp.head().unwrap()
 }
 
-/// Runs `f` in a scope on a fresh heap (verifier on) with the frame type registered and
-/// a fresh context.
-fn with_scope<R>(f: impl for<'s> FnOnce(&mut Scope<'s>, &Heap, &Ft, &mut Ctx) -> R) -> R {
+/// Runs `f` in a scope on a fresh heap (verifier on) with the frame types registered
+/// and a fresh context.
+fn with_scope<R>(f: impl for<'s> FnOnce(&mut Scope<'s>, &Heap, &Fts, &mut Ctx) -> R) -> R {
     let h = heap();
-    let ft = frame_type(&h);
+    let fts = frame_types(&h);
     let mut ctx = Ctx::default();
     let mut m = h.mutator();
-    m.scope(|s| f(s, &h, &ft, &mut ctx))
+    m.scope(|s| f(s, &h, &fts, &mut ctx))
 }
 
-/// A finished capture of a frame resumed by `f` at `state`.
-fn captured<'s>(s: &mut Scope<'s>, ft: &Ft, f: ResumeFn<Ctx>, state: u32) -> Continuation<'s> {
-    Capture::begin(s, ft, None, f, state).unwrap().finish()
+/// A finished capture of a frame of type `ft` (resumed by its function) at `state`.
+fn captured<'s>(s: &mut Scope<'s>, ft: &Ft, state: u32) -> Continuation<'s> {
+    Capture::begin(s, ft, None, state).unwrap().finish()
 }
 
 /// Links `frames` (leaf first) into a chain.
@@ -117,11 +147,14 @@ fn linked<'s>(s: &mut Scope<'s>, frames: &[Continuation<'s>]) {
 
 #[test]
 fn a_chain_is_resumed_once() {
-    with_scope(|s, _, ft, ctx| {
-        let leaf = chain(s, ft, 3);
+    with_scope(|s, _, fts, ctx| {
+        let leaf = chain(s, fts, 3);
         let stack = async_stack(s, leaf);
         assert_eq!((stack.frames.len(), stack.end), (3, StackEnd::Root));
-        assert!(stack.frames.iter().all(|f| f.resumable && f.name == "F"));
+        assert!(stack
+            .frames
+            .iter()
+            .all(|f| f.resumable && f.name == "Counting"));
         let before = ctx.runs;
         assert_eq!(
             resume_chain_with(s, leaf, ctx),
@@ -144,8 +177,8 @@ fn a_chain_is_resumed_once() {
 
 #[test]
 fn a_still_registered_task_cannot_be_resumed_twice() {
-    with_scope(|s, _, ft, ctx| {
-        let leaf = chain(s, ft, 2);
+    with_scope(|s, _, fts, ctx| {
+        let leaf = chain(s, fts, 2);
         let task = s.suspend_task(leaf.local());
         let before = ctx.runs;
         // Resumed through the local while the task is still registered ...
@@ -163,9 +196,9 @@ fn a_still_registered_task_cannot_be_resumed_twice() {
 
 #[test]
 fn a_resuspended_frame_can_be_resumed_again_but_not_its_old_suspension() {
-    with_scope(|s, _, ft, ctx| {
-        let caller = captured(s, ft, unit, 0);
-        let leaf = captured(s, ft, resuspends, 0);
+    with_scope(|s, _, fts, ctx| {
+        let caller = captured(s, &fts.unit, 0);
+        let leaf = captured(s, &fts.resuspends, 0);
         linked(s, &[leaf, caller]);
         let before = ctx.runs;
         let Ok(ChainOutcome::Suspended(again)) = resume_chain_with(s, leaf, ctx) else {
@@ -189,9 +222,9 @@ fn a_resuspended_frame_can_be_resumed_again_but_not_its_old_suspension() {
 
 #[test]
 fn a_frame_that_suspends_without_its_caller_is_refused() {
-    with_scope(|s, _, ft, ctx| {
-        let leaf = captured(s, ft, drops_its_caller, 0);
-        let caller = captured(s, ft, unit, 0);
+    with_scope(|s, _, fts, ctx| {
+        let leaf = captured(s, &fts.drops_its_caller, 0);
+        let caller = captured(s, &fts.unit, 0);
         linked(s, &[leaf, caller]);
         let before = ctx.runs;
         match resume_chain_with(s, leaf, ctx) {
@@ -211,20 +244,21 @@ fn a_frame_that_suspends_without_its_caller_is_refused() {
 
 #[test]
 fn a_reused_continuation_does_not_keep_the_previous_result() {
-    with_scope(|s, h, ft, ctx| {
+    with_scope(|s, h, fts, ctx| {
         let obj = h.register_type(&TypeDescriptor::fixed("O", 8)).unwrap();
         let o = s.alloc(obj).unwrap();
-        let mut c = Capture::begin(s, ft, None, returns_ref, 0).unwrap();
+        let mut c = Capture::begin(s, &fts.returns_ref, None, 0).unwrap();
         c.set_ref(0, Some(o));
         let callee = c.finish();
-        let caller = captured(s, ft, resuspends, 0);
+        let caller = captured(s, &fts.resuspends, 0);
         linked(s, &[callee, caller]);
         let Ok(ChainOutcome::Suspended(k)) = resume_chain_with(s, callee, ctx) else {
             panic!("the caller suspends again")
         };
         assert!(s.same(k.local(), caller.local()));
-        let off = ft.result_offset().unwrap();
-        // SAFETY: `k` is a live continuation of layout `ft`; `off` is its result slot.
+        let off = fts.resuspends.result_offset().unwrap();
+        // SAFETY: `k` is a live continuation of that frame type; `off` is its result
+        // slot.
         let result = unsafe { s.raw(k.local()).load_slot(off) };
         assert_eq!(result, 0, "the previous call's result is cleared on reuse");
     });
@@ -233,9 +267,9 @@ fn a_reused_continuation_does_not_keep_the_previous_result() {
 #[test]
 #[should_panic(expected = "already linked")]
 fn pushing_a_continuation_twice_is_refused() {
-    with_scope(|s, _, ft, _| {
-        let a = captured(s, ft, unit, 0);
-        let b = captured(s, ft, unit, 0);
+    with_scope(|s, _, fts, _| {
+        let a = captured(s, &fts.unit, 0);
+        let b = captured(s, &fts.unit, 0);
         let mut susp = Suspension::new();
         susp.push(s, a);
         susp.push(s, b);
@@ -246,12 +280,12 @@ fn pushing_a_continuation_twice_is_refused() {
 #[test]
 #[should_panic(expected = "does not hold a continuation")]
 fn linking_an_overwritten_local_as_next_is_refused() {
-    with_scope(|s, h, ft, _| {
+    with_scope(|s, h, fts, _| {
         let plain = h.register_type(&TypeDescriptor::fixed("P", 8)).unwrap();
-        let caller = captured(s, ft, unit, 0);
+        let caller = captured(s, &fts.unit, 0);
         let p = s.alloc(plain).unwrap();
         s.set_local(caller.local(), p); // the local now names a plain object
-        let mut c = Capture::begin(s, ft, None, unit, 0).unwrap();
+        let mut c = Capture::begin(s, &fts.unit, None, 0).unwrap();
         c.set_next(Some(caller));
     });
 }
@@ -259,9 +293,9 @@ fn linking_an_overwritten_local_as_next_is_refused() {
 #[test]
 #[should_panic(expected = "does not hold a continuation")]
 fn pushing_an_overwritten_local_is_refused() {
-    with_scope(|s, h, ft, _| {
+    with_scope(|s, h, fts, _| {
         let plain = h.register_type(&TypeDescriptor::fixed("P", 8)).unwrap();
-        let k = captured(s, ft, unit, 0);
+        let k = captured(s, &fts.unit, 0);
         let p = s.alloc(plain).unwrap();
         s.set_local(k.local(), p);
         Suspension::new().push(s, k);
@@ -271,17 +305,17 @@ fn pushing_an_overwritten_local_is_refused() {
 #[test]
 fn a_value_the_caller_cannot_hold_is_an_error() {
     let h = heap();
-    let ft = frame_type(&h);
+    let fts = frame_types(&h);
     let data = FrameLayout::new("D")
         .data_bytes(8)
         .result(ResultKind::Data)
-        .register_with_context::<Ctx>(&h)
+        .register_with_context::<Ctx>(&h, unit)
         .unwrap();
     let ctx = &mut Ctx::default();
     let mut m = h.mutator();
     m.scope(|s| {
-        let callee = captured(s, &ft, returns_ref, 0);
-        let caller = Capture::begin(s, &data, None, unit, 1).unwrap().finish();
+        let callee = captured(s, &fts.returns_ref, 0);
+        let caller = Capture::begin(s, &data, None, 1).unwrap().finish();
         linked(s, &[callee, caller]);
         match resume_chain_with(s, callee, ctx) {
             Err(ResumeError::ResultMismatch { caller: c, .. }) => {
@@ -296,13 +330,10 @@ fn a_value_the_caller_cannot_hold_is_an_error() {
 #[should_panic(expected = "registered with heap")]
 fn a_frame_type_of_another_heap_is_named_as_such() {
     let h = heap();
-    let ft = frame_type(&h);
+    let fts = frame_types(&h);
     let other = heap();
-    let foreign = FrameLayout::new("F")
-        .refs(1)
-        .data_bytes(8)
-        .result(ResultKind::Ref)
-        .register_with_context::<Ctx>(&other)
+    let foreign = layout("F")
+        .register_with_context::<Ctx>(&other, unit)
         .unwrap();
     let mut ctx = Ctx {
         foreign: Some(foreign),
@@ -310,7 +341,7 @@ fn a_frame_type_of_another_heap_is_named_as_such() {
     };
     let mut m = h.mutator();
     m.scope(|s| {
-        let k = captured(s, &ft, reads_with_foreign_type, 0);
+        let k = captured(s, &fts.reads_with_foreign_type, 0);
         let _ = resume_chain_with(s, k, &mut ctx);
     });
 }
@@ -323,14 +354,14 @@ fn reads_with_foreign_type<'s>(f: &mut Frame<'_, 's, Ctx>) -> Outcome<'s> {
 #[test]
 #[should_panic(expected = "already linked")]
 fn recapturing_a_linked_frame_in_place_keeps_it_linked() {
-    with_scope(|s, _, ft, _| {
-        let a = captured(s, ft, unit, 0);
-        let b = captured(s, ft, unit, 0);
+    with_scope(|s, _, fts, _| {
+        let a = captured(s, &fts.unit, 0);
+        let b = captured(s, &fts.unit, 0);
         let mut susp = Suspension::new();
         susp.push(s, a);
         susp.push(s, b);
         // Rewriting the suspended leaf in place does not make it linkable again ...
-        let a = Capture::begin(s, ft, Some(a), unit, 1).unwrap().finish();
+        let a = Capture::begin(s, &fts.unit, Some(a), 1).unwrap().finish();
         susp.push(s, a); // ... so this cannot close the cycle b -> a -> b.
     });
 }
@@ -358,22 +389,22 @@ fn suspends_without_capturing<'s>(f: &mut Frame<'_, 's, Ctx>) -> Outcome<'s> {
 fn captures_then_returns<'s>(f: &mut Frame<'_, 's, Ctx>) -> Outcome<'s> {
     f.ctx().runs += 1;
     let ft = f.frame_type();
-    f.recapture(ft, captures_then_returns, 0).unwrap().finish();
+    f.recapture(ft, 0).unwrap().finish();
     Outcome::Return(Value::Unit)
 }
 
 #[test]
 fn a_suspension_leaf_that_is_not_a_continuation_is_refused() {
     let h = heap();
-    let ft = frame_type(&h);
+    let fts = frame_types(&h);
     let mut ctx = Ctx {
         plain: Some(h.register_type(&TypeDescriptor::fixed("P", 8)).unwrap()),
         ..Ctx::default()
     };
     let mut m = h.mutator();
     m.scope(|s| {
-        let leaf = captured(s, &ft, suspends_with_an_overwritten_leaf, 0);
-        let caller = captured(s, &ft, unit, 0);
+        let leaf = captured(s, &fts.suspends_with_an_overwritten_leaf, 0);
+        let caller = captured(s, &fts.unit, 0);
         linked(s, &[leaf, caller]);
         assert_eq!(
             resume_chain_with(s, leaf, &mut ctx),
@@ -384,8 +415,8 @@ fn a_suspension_leaf_that_is_not_a_continuation_is_refused() {
 
 #[test]
 fn a_root_frame_suspending_with_its_consumed_continuation_is_refused() {
-    with_scope(|s, _, ft, ctx| {
-        let root = captured(s, ft, suspends_without_capturing, 0);
+    with_scope(|s, _, fts, ctx| {
+        let root = captured(s, &fts.suspends_without_capturing, 0);
         linked(s, &[root]);
         assert_eq!(
             resume_chain_with(s, root, ctx),
@@ -396,8 +427,8 @@ fn a_root_frame_suspending_with_its_consumed_continuation_is_refused() {
 
 #[test]
 fn a_frame_that_captures_and_then_returns_is_refused() {
-    with_scope(|s, _, ft, ctx| {
-        let leaf = captured(s, ft, captures_then_returns, 0);
+    with_scope(|s, _, fts, ctx| {
+        let leaf = captured(s, &fts.captures_then_returns, 0);
         linked(s, &[leaf]);
         let before = ctx.runs;
         assert_eq!(
@@ -411,9 +442,9 @@ fn a_frame_that_captures_and_then_returns_is_refused() {
 #[test]
 #[should_panic(expected = "already linked")]
 fn set_next_cannot_close_a_cycle() {
-    with_scope(|s, _, ft, _| {
-        let a = captured(s, ft, unit, 0);
-        let mut b = Capture::begin(s, ft, None, unit, 0).unwrap();
+    with_scope(|s, _, fts, _| {
+        let a = captured(s, &fts.unit, 0);
+        let mut b = Capture::begin(s, &fts.unit, None, 0).unwrap();
         b.set_next(Some(a)); // links a under b
         let b = b.finish();
         let mut susp = Suspension::new();
@@ -425,21 +456,21 @@ fn set_next_cannot_close_a_cycle() {
 #[test]
 #[should_panic(expected = "already in a chain")]
 fn a_linked_continuation_rewritten_in_place_cannot_get_a_new_caller() {
-    with_scope(|s, _, ft, _| {
-        let root = captured(s, ft, unit, 0);
-        let other = captured(s, ft, unit, 0);
+    with_scope(|s, _, fts, _| {
+        let root = captured(s, &fts.unit, 0);
+        let other = captured(s, &fts.unit, 0);
         linked(s, &[root]);
-        let mut c = Capture::begin(s, ft, Some(root), unit, 1).unwrap();
+        let mut c = Capture::begin(s, &fts.unit, Some(root), 1).unwrap();
         c.set_next(Some(other));
     });
 }
 
 #[test]
 fn an_unfinished_capture_is_not_resumable() {
-    with_scope(|s, _, ft, ctx| {
-        let k = captured(s, ft, unit, 0);
+    with_scope(|s, _, fts, ctx| {
+        let k = captured(s, &fts.unit, 0);
         let k2 = k;
-        let _unfinished = Capture::begin(s, ft, Some(k2), unit, 1).unwrap(); // never finished
+        let _unfinished = Capture::begin(s, &fts.unit, Some(k2), 1).unwrap(); // never finished
         assert_eq!(
             resume_chain_with(s, k, ctx),
             Err(ResumeError::AlreadyResumed)
@@ -450,8 +481,8 @@ fn an_unfinished_capture_is_not_resumable() {
 #[test]
 #[should_panic(expected = "invariant 6")]
 fn the_verifier_notices_a_registered_task_whose_chain_was_resumed() {
-    with_scope(|s, _, ft, ctx| {
-        let leaf = chain(s, ft, 2);
+    with_scope(|s, _, fts, ctx| {
+        let leaf = chain(s, fts, 2);
         let _task = s.suspend_task(leaf.local());
         // Resumed through a local while still registered: the task's chain now holds
         // consumed frames (its callers would run twice, or are orphaned).

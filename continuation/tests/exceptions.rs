@@ -6,7 +6,7 @@
 use contgc_collector::{Config, Heap, Scope, TypeDescriptor, TypeId};
 use contgc_continuation::{
     resume_chain_with, Capture, ChainOutcome, Continuation, Frame, FrameLayout, FrameType, Outcome,
-    ResultKind, ResumeFn, Suspension, Value,
+    ResultKind, Suspension, Value,
 };
 
 /// What the frames did, in order, and the exception type to throw.
@@ -62,26 +62,23 @@ struct Types {
 
 fn types(h: &Heap) -> Types {
     Types {
-        leaf: FrameLayout::new("Leaf").register_with_context(h).unwrap(),
+        leaf: FrameLayout::new("Leaf")
+            .register_with_context(h, thrower)
+            .unwrap(),
         try_ft: FrameLayout::new("Try")
             .handles_exceptions_at(&[1, 2])
-            .register_with_context(h)
+            .register_with_context(h, try_frame)
             .unwrap(),
         root: FrameLayout::new("Root")
             .result(ResultKind::Data)
             .handles_exceptions(true)
-            .register_with_context(h)
+            .register_with_context(h, root)
             .unwrap(),
     }
 }
 
-fn frame<'s>(
-    s: &mut Scope<'s>,
-    ft: &FrameType<Log>,
-    f: ResumeFn<Log>,
-    state: u32,
-) -> Continuation<'s> {
-    Capture::begin(s, ft, None, f, state).unwrap().finish()
+fn frame<'s>(s: &mut Scope<'s>, ft: &FrameType<Log>, state: u32) -> Continuation<'s> {
+    Capture::begin(s, ft, None, state).unwrap().finish()
 }
 
 /// Runs leaf (throws) -> Try suspended at `state` -> Root, returning the log.
@@ -94,9 +91,9 @@ fn run(state: u32) -> Vec<String> {
     };
     let mut m = h.mutator();
     m.scope(|s| {
-        let leaf = frame(s, &t.leaf, thrower, 0);
-        let mid = frame(s, &t.try_ft, try_frame, state);
-        let top = frame(s, &t.root, root, 0);
+        let leaf = frame(s, &t.leaf, 0);
+        let mid = frame(s, &t.try_ft, state);
+        let top = frame(s, &t.root, 0);
         let mut chain = Suspension::new();
         for k in [leaf, mid, top] {
             chain.push(s, k);
@@ -130,7 +127,7 @@ fn an_empty_handler_list_handles_nothing() {
     let h = Heap::new(Config::default()).unwrap();
     let ft = FrameLayout::new("None")
         .handles_exceptions_at(&[])
-        .register(&h)
+        .register(&h, |_| Outcome::Return(Value::Unit))
         .unwrap();
     assert_eq!(ft.exception_offset(), None);
 }

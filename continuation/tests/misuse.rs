@@ -43,26 +43,22 @@ fn adding_frame<'s, C>(f: &mut Frame<'_, 's, C>) -> Outcome<'s> {
 #[test]
 fn a_frame_that_allocates_and_then_reads_does_not_leave_the_dispatcher_stale() {
     let h = heap();
-    let ft = FrameLayout::new("F")
-        .data_bytes(8)
-        .result(contgc_continuation::ResultKind::Data)
-        .register_with_context::<Ctx>(&h)
-        .unwrap();
+    // One frame type per method: the allocating leaf, and the adding callers.
+    let [alloc_ft, add_ft] = [allocating_frame as ResumeFn<Ctx>, adding_frame].map(|f| {
+        FrameLayout::new("F")
+            .data_bytes(8)
+            .result(contgc_continuation::ResultKind::Data)
+            .register_with_context::<Ctx>(&h, f)
+            .unwrap()
+    });
     let mut ctx = Ctx {
         garbage: h.register_type(&TypeDescriptor::fixed("G", 32)).unwrap(),
     };
     let mut m = h.mutator();
     m.scope(|s| {
         let mut chain = Suspension::new();
-        for (i, f) in [
-            allocating_frame as ResumeFn<Ctx>,
-            adding_frame,
-            adding_frame,
-        ]
-        .into_iter()
-        .enumerate()
-        {
-            let mut c = Capture::begin_link(s, &ft, f, u32::from(i != 0)).unwrap();
+        for (i, ft) in [alloc_ft, add_ft, add_ft].iter().enumerate() {
+            let mut c = Capture::begin_link(s, ft, u32::from(i != 0)).unwrap();
             c.set_u64(0, 10 + i as u64);
             c.link(&mut chain);
         }
@@ -98,9 +94,9 @@ fn a_continuation_allocated_but_never_captured_is_refused() {
     let h = heap();
     let ty = h
         .register_type(
-            &TypeDescriptor::fixed("K", 24)
+            &TypeDescriptor::fixed("K", 16)
                 .with_private_refs(&[0])
-                .with_private(&[8, 16])
+                .with_private(&[8])
                 .as_continuation(),
         )
         .unwrap();
@@ -112,17 +108,42 @@ fn a_continuation_allocated_but_never_captured_is_refused() {
     });
 }
 
+/// Panics if called: a frame that must not run.
+fn must_not_run<'s>(_: &mut Frame<'_, 's>) -> Outcome<'s> {
+    panic!("a never-captured frame was resumed")
+}
+
 #[test]
-#[should_panic(expected = "overlap its Private slot")]
-fn the_resume_word_cannot_be_written_through_the_safe_api() {
+fn a_frame_type_continuation_allocated_but_never_captured_is_refused() {
     let h = heap();
-    let ft = FrameLayout::new("F").data_bytes(8).register(&h).unwrap();
+    let ft = FrameLayout::new("F")
+        .data_bytes(8)
+        .register(&h, must_not_run)
+        .unwrap();
     let mut m = h.mutator();
     m.scope(|s| {
-        let k = Capture::begin(s, &ft, None, adding_frame, 0)
-            .unwrap()
-            .finish();
-        s.write_u64(k.local(), 8, 0xdead_beef_0000);
+        // Allocated through the safe API, never captured: its flags word is zero.
+        let k = s.alloc(ft.type_id()).unwrap();
+        let k = Continuation::from_local(s, k).unwrap();
+        assert_eq!(resume_chain(s, k), Err(ResumeError::NotCaptured));
+        // Refused before it was consumed: still not resumable, for the same reason.
+        assert_eq!(resume_chain(s, k), Err(ResumeError::NotCaptured));
+    });
+}
+
+#[test]
+#[should_panic(expected = "overlap its Private slot")]
+fn the_state_and_flags_word_cannot_be_written_through_the_safe_api() {
+    let h = heap();
+    let ft = FrameLayout::new("F")
+        .data_bytes(8)
+        .register(&h, adding_frame)
+        .unwrap();
+    let mut m = h.mutator();
+    m.scope(|s| {
+        let k = Capture::begin(s, &ft, None, 0).unwrap().finish();
+        // Zeroing it would make the frame look never captured (and forge its state).
+        s.write_u64(k.local(), 8, 0);
     });
 }
 
@@ -130,12 +151,13 @@ fn the_resume_word_cannot_be_written_through_the_safe_api() {
 #[should_panic(expected = "not a Ref slot")]
 fn next_cannot_be_written_through_the_safe_api() {
     let h = heap();
-    let ft = FrameLayout::new("F").data_bytes(8).register(&h).unwrap();
+    let ft = FrameLayout::new("F")
+        .data_bytes(8)
+        .register(&h, adding_frame)
+        .unwrap();
     let mut m = h.mutator();
     m.scope(|s| {
-        let k = Capture::begin(s, &ft, None, adding_frame, 0)
-            .unwrap()
-            .finish();
+        let k = Capture::begin(s, &ft, None, 0).unwrap().finish();
         s.set_ref(k.local(), 0, Some(k.local()));
     });
 }
@@ -145,14 +167,17 @@ fn next_cannot_be_written_through_the_safe_api() {
 fn a_frame_type_of_another_heap_is_refused() {
     let h1 = heap();
     let h2 = heap();
-    let ft1 = FrameLayout::new("F").data_bytes(8).register(&h1).unwrap();
+    let ft1 = FrameLayout::new("F")
+        .data_bytes(8)
+        .register(&h1, adding_frame)
+        .unwrap();
     let _ft2 = FrameLayout::new("F")
         .data_bytes(4096)
-        .register(&h2)
+        .register(&h2, adding_frame)
         .unwrap();
     let mut m = h2.mutator();
     m.scope(|s| {
-        let _ = Capture::begin(s, &ft1, None, adding_frame, 0);
+        let _ = Capture::begin(s, &ft1, None, 0);
     });
 }
 
@@ -160,14 +185,21 @@ fn a_frame_type_of_another_heap_is_refused() {
 fn layouts_that_do_not_fit_are_refused_without_wrapping() {
     let h = heap();
     assert!(matches!(
-        FrameLayout::new("Huge").data_bytes(u32::MAX).register(&h),
+        FrameLayout::new("Huge")
+            .data_bytes(u32::MAX)
+            .register(&h, adding_frame),
         Err(DescriptorError::TooLarge { .. })
     ));
     assert!(matches!(
-        FrameLayout::new("Many").refs(u32::MAX).register(&h),
+        FrameLayout::new("Many")
+            .refs(u32::MAX)
+            .register(&h, adding_frame),
         Err(DescriptorError::TooLarge { .. })
     ));
-    let ft = FrameLayout::new("F").data_bytes(8).register(&h).unwrap();
+    let ft = FrameLayout::new("F")
+        .data_bytes(8)
+        .register(&h, adding_frame)
+        .unwrap();
     let r = std::panic::catch_unwind(|| ft.data_offset(u32::MAX - 7, 8));
     assert!(r.is_err(), "an offset past the data is refused");
 }
@@ -176,22 +208,21 @@ fn layouts_that_do_not_fit_are_refused_without_wrapping() {
 #[should_panic(expected = "does not hold a continuation")]
 fn a_chain_tail_overwritten_by_safe_code_is_refused() {
     let h = heap();
-    let ft = FrameLayout::new("F").data_bytes(8).register(&h).unwrap();
+    let ft = FrameLayout::new("F")
+        .data_bytes(8)
+        .register(&h, adding_frame)
+        .unwrap();
     let plain = h
         .register_type(&TypeDescriptor::fixed("P", 16).with_refs(&[0]))
         .unwrap();
     let mut m = h.mutator();
     m.scope(|s| {
         let mut chain = Suspension::new();
-        let k = Capture::begin(s, &ft, None, adding_frame, 0)
-            .unwrap()
-            .finish();
+        let k = Capture::begin(s, &ft, None, 0).unwrap().finish();
         chain.push(s, k);
         let p = s.alloc(plain).unwrap();
         s.set_local(k.local(), p); // the tail's local now names a plain object
-        let k2 = Capture::begin(s, &ft, None, adding_frame, 0)
-            .unwrap()
-            .finish();
+        let k2 = Capture::begin(s, &ft, None, 0).unwrap().finish();
         chain.push(s, k2);
     });
 }
@@ -199,13 +230,14 @@ fn a_chain_tail_overwritten_by_safe_code_is_refused() {
 #[test]
 fn a_short_lived_mutator_does_not_leak_task_groups() {
     let h = heap();
-    let ft = FrameLayout::new("F").data_bytes(8).register(&h).unwrap();
+    let ft = FrameLayout::new("F")
+        .data_bytes(8)
+        .register(&h, adding_frame)
+        .unwrap();
     for _ in 0..200 {
         let mut m = h.mutator();
         m.scope(|s| {
-            let k = Capture::begin(s, &ft, None, adding_frame, 0)
-                .unwrap()
-                .finish();
+            let k = Capture::begin(s, &ft, None, 0).unwrap().finish();
             let t = s.suspend_task(k.local());
             s.collect(CollectionKind::Minor);
             let _ = s.resume_task(t);

@@ -891,7 +891,7 @@ fn capture_frame<'s>(
             .map(|b| b.map_or(0, |(l, _, _, off, _)| i.raw(l).payload() as usize + off))
             .collect();
         let gcs = gc_count(i);
-        let mut c = Capture::begin(i, &ft, Some(conts[j]), model_frame, id).expect("reuse");
+        let mut c = Capture::begin(i, &ft, Some(conts[j]), id).expect("reuse");
         for (r, t) in refs.iter().enumerate() {
             c.set_ref(r as u32, t.map(|t| t.0));
         }
@@ -963,7 +963,7 @@ fn build_chain<'s>(
                 }
             })
             .collect();
-        let mut c = Capture::begin(s, &ft, None, model_frame, id).expect("capture");
+        let mut c = Capture::begin(s, &ft, None, id).expect("capture");
         for (w, &v) in words[..targetable].iter().enumerate() {
             c.set_u64((w * 8) as u32, v);
         }
@@ -1030,7 +1030,7 @@ fn run_case(case: &Case) {
                 .byrefs(l.byrefs)
                 .data_bytes(l.data_bytes)
                 .result(l.result)
-                .register_with_context::<Ctx>(&heap)
+                .register_with_context::<Ctx>(&heap, model_frame)
                 .expect("frame layout");
             (l.clone(), ft)
         })
@@ -1239,19 +1239,17 @@ fn got_itself<'s>(f: &mut Frame<'_, 's>) -> Outcome<'s> {
 #[test]
 fn a_frame_returning_its_own_continuation() {
     let heap = Heap::new(Config::builder().verify_after_gc(true).build().unwrap()).unwrap();
-    let callee_ft = FrameLayout::new("Callee").register(&heap).unwrap();
+    let callee_ft = FrameLayout::new("Callee")
+        .register(&heap, returns_itself)
+        .unwrap();
     let caller_ft = FrameLayout::new("Caller")
         .result(ResultKind::Ref)
-        .register(&heap)
+        .register(&heap, got_itself)
         .unwrap();
     let mut m = heap.mutator();
     m.scope(|s| {
-        let callee = Capture::begin(s, &callee_ft, None, returns_itself, 0)
-            .unwrap()
-            .finish();
-        let caller = Capture::begin(s, &caller_ft, None, got_itself, 1)
-            .unwrap()
-            .finish();
+        let callee = Capture::begin(s, &callee_ft, None, 0).unwrap().finish();
+        let caller = Capture::begin(s, &caller_ft, None, 1).unwrap().finish();
         let mut susp = Suspension::new();
         susp.push(s, callee);
         susp.push(s, caller);

@@ -346,7 +346,7 @@ impl<E: 'static> TaskCx<E> {
         let seq = self.next_seq();
         let ctx = self.context(s);
         let ft = self.core.types.sentinel;
-        let mut c = Capture::begin(s, &ft, None, sentinel_resume::<E>, 0)
+        let mut c = Capture::begin(s, &ft, None, 0)
             .expect("contgc executor: out of memory allocating an await's sentinel");
         c.set_ref(0, ctx).set_u64(0, seq);
         let k = c.finish();
@@ -470,7 +470,7 @@ impl<E: 'static> TaskCx<E> {
 
 /// The sentinel's resume function: restores the task-local context captured with it
 /// and returns (or throws) what the wake delivered.
-fn sentinel_resume<'s, E: 'static>(f: &mut Frame<'_, 's, Cx<E>>) -> Outcome<'s> {
+pub(crate) fn sentinel_resume<'s, E: 'static>(f: &mut Frame<'_, 's, Cx<E>>) -> Outcome<'s> {
     let ft = f.frame_type();
     let ctx = f.get_ref(ft, 0);
     let (s, cx) = f.scope_and_ctx();

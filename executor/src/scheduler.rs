@@ -62,7 +62,7 @@ impl<E: 'static> Types<E> {
             sentinel: FrameLayout::new("contgc.Await")
                 .refs(1)
                 .data_bytes(8)
-                .register_with_context::<Cx<E>>(heap)?,
+                .register_with_context::<Cx<E>>(heap, crate::cx::sentinel_resume::<E>)?,
             fault: heap.register_type(&TypeDescriptor::fixed("contgc.Fault", 8))?,
         })
     }

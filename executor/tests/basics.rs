@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{expected, heap, looper, vm};
+use common::{caller, expected, heap, looper, vm};
 use contgc_continuation::Value;
 use contgc_executor::{
     channel, Completion, Executor, FaultKind, Runtime, Shutdown, SpawnError, Step, TaskError,
@@ -248,54 +248,6 @@ fn channel_capacity_one_round_trip() {
     assert_eq!(out.unwrap().data(), Some(4));
     // The receiver is gone (dropped with the task's closure): sends fail.
     assert_eq!(tx.try_send_data(6), Err(contgc_executor::TryError::Closed));
-}
-
-/// `async fn caller() -> u64 { let mut sum = 0; for r in 0..3 { sum += looper(2 + r).await } sum }`,
-/// each looper call made in a nested scope (its temporaries released), from the entry
-/// and from the resumed caller frame.
-fn caller<'s>(
-    s: &mut contgc_collector::Scope<'s>,
-    cx: &mut common::C,
-    reuse: Option<contgc_continuation::Continuation<'s>>,
-    mut round: u64,
-    mut sum: u64,
-) -> Step<'s> {
-    loop {
-        if round == 3 {
-            return Step::Return(Value::Data(sum));
-        }
-        let n = 2 + round;
-        match Step::nested(s, |i| {
-            // Garbage local to the nested scope.
-            let num = cx.state().num;
-            let _tmp = i.alloc_value(num, 1).unwrap();
-            looper(i, cx, n, 0)
-        }) {
-            Step::Return(Value::Data(x)) => {
-                sum += x;
-                round += 1;
-            }
-            Step::Suspend(mut chain) => {
-                let ft = cx.state().caller;
-                let mut c =
-                    contgc_continuation::Capture::begin(s, &ft, reuse, caller_resume, 1).unwrap();
-                c.set_u64(0, round).set_u64(8, sum);
-                c.link(&mut chain);
-                return Step::Suspend(chain);
-            }
-            other => return other,
-        }
-    }
-}
-
-fn caller_resume<'s>(
-    f: &mut contgc_continuation::Frame<'_, 's, common::C>,
-) -> contgc_continuation::Outcome<'s> {
-    let ft = f.frame_type();
-    let (round, sum, got) = (f.u64(ft, 0), f.u64(ft, 8), f.result_u64(ft));
-    let k = f.continuation();
-    let (s, cx) = f.scope_and_ctx();
-    caller(s, cx, Some(k), round + 1, sum + got).into_outcome()
 }
 
 #[test]

@@ -6,9 +6,7 @@ mod common;
 
 use common::heap;
 use contgc_collector::{Heap, Scope, Typed};
-use contgc_continuation::{
-    Capture, Frame, FrameLayout, FrameType, Outcome, ResultKind, ResumeFn, Value,
-};
+use contgc_continuation::{Capture, Frame, FrameLayout, FrameType, Outcome, ResultKind, Value};
 use contgc_executor::{Completion, Cx, Executor, FaultKind, Runtime, Shutdown, Step, TaskError};
 use std::time::Duration;
 
@@ -17,6 +15,8 @@ use std::time::Duration;
 struct Fx {
     /// `outer`: awaits `inner` (result: data), handles exceptions at state 2.
     outer: FrameType<Cx<Fx>>,
+    /// `catcher`: the same layout, awaiting a completion.
+    catcher: FrameType<Cx<Fx>>,
     /// `inner`: awaits one thing, then returns.
     inner: FrameType<Cx<Fx>>,
     num: Typed<u64>,
@@ -26,33 +26,42 @@ type C = Cx<Fx>;
 
 fn fx(heap: &Heap) -> Fx {
     Fx {
-        outer: FrameLayout::new("outer")
-            .data_bytes(8)
-            .result(ResultKind::Data)
-            .handles_exceptions_at(&[2])
-            .register_with_context::<C>(heap)
+        outer: outer_layout("outer")
+            .register_with_context::<C>(heap, outer_resume)
+            .unwrap(),
+        catcher: outer_layout("catcher")
+            .register_with_context::<C>(heap, catcher_resume)
             .unwrap(),
         inner: FrameLayout::new("inner")
             .data_bytes(8)
-            .register_with_context::<C>(heap)
+            .register_with_context::<C>(heap, inner_resume)
             .unwrap(),
         num: heap.register_plain::<u64>("Num").unwrap(),
     }
 }
 
-/// `step`; if it suspended, the calling frame (of type `outer`, no live state) is
-/// captured at `state` and linked under its chain.
+/// The layout of `outer` and `catcher`: 8 data bytes, a data result, a handler around
+/// the await at suspension point 2.
+fn outer_layout(name: &str) -> FrameLayout {
+    FrameLayout::new(name)
+        .data_bytes(8)
+        .result(ResultKind::Data)
+        .handles_exceptions_at(&[2])
+}
+
+/// `step`; if it suspended, the calling frame (of the type `frame` picks, with no
+/// live state) is captured at `state` and linked under its chain.
 fn suspend_outer<'s>(
     s: &mut Scope<'s>,
     cx: &mut C,
     step: Step<'s>,
-    resume: ResumeFn<C>,
+    frame: fn(&Fx) -> FrameType<C>,
     state: u32,
 ) -> Step<'s> {
     match step {
         Step::Suspend(mut chain) => {
-            let ft = cx.state().outer;
-            Capture::begin(s, &ft, None, resume, state)
+            let ft = frame(cx.state());
+            Capture::begin(s, &ft, None, state)
                 .unwrap()
                 .link(&mut chain);
             Step::Suspend(chain)
@@ -78,7 +87,7 @@ fn inner<'s>(s: &mut Scope<'s>, cx: &mut C, v: u64) -> Step<'s> {
     match cx.yield_now(s) {
         Step::Suspend(mut chain) => {
             let ft = cx.state().inner;
-            let mut c = Capture::begin(s, &ft, None, inner_resume, 1).unwrap();
+            let mut c = Capture::begin(s, &ft, None, 1).unwrap();
             c.set_u64(0, v);
             c.link(&mut chain);
             Step::Suspend(chain)
@@ -103,9 +112,7 @@ fn outer<'s>(s: &mut Scope<'s>, cx: &mut C) -> Step<'s> {
     match inner(s, cx, 2) {
         Step::Suspend(mut chain) => {
             let ft = cx.state().outer;
-            Capture::begin(s, &ft, None, outer_resume, 1)
-                .unwrap()
-                .link(&mut chain);
+            Capture::begin(s, &ft, None, 1).unwrap().link(&mut chain);
             Step::Suspend(chain)
         }
         Step::Return(_) => Step::Return(Value::Data(ctx_value(s, cx))),
@@ -137,7 +144,7 @@ fn context_flows_from_callee_to_caller_but_not_across_spawns() {
             });
             {
                 let step = cx.join(s, &child);
-                suspend_outer(s, cx, step, outer_resume, 1)
+                suspend_outer(s, cx, step, |t| t.outer, 1)
             }
         })
         .unwrap();
@@ -155,7 +162,7 @@ fn context_flows_from_callee_to_caller_but_not_across_spawns() {
 fn catcher<'s>(s: &mut Scope<'s>, cx: &mut C, c: &Completion) -> Step<'s> {
     {
         let step = cx.await_completion(s, c);
-        suspend_outer(s, cx, step, catcher_resume, 2)
+        suspend_outer(s, cx, step, |t| t.catcher, 2)
     }
 }
 
@@ -230,7 +237,7 @@ fn await_tokio<'s>(
 ) -> Step<'s> {
     {
         let step = cx.await_future(s, async move { rx.await.unwrap_or(0) });
-        suspend_outer(s, cx, step, catcher_resume, 1)
+        suspend_outer(s, cx, step, |t| t.catcher, 1)
     }
 }
 

@@ -1,22 +1,21 @@
 //! The words every continuation object starts with, as the object model knows them.
 //!
 //! A type registered with [`TypeDescriptor::as_continuation`](crate::TypeDescriptor::as_continuation)
-//! begins its payload with three private words that only the continuation crate
-//! writes: `next` (a traced reference to the caller's continuation, or null), the
-//! resume code address, and the suspension state (`u32`) with the flags word (`u32`).
-//! The collector reads them only to verify chains (it never interprets the resume
-//! word); the continuation crate builds its layout on these offsets.
+//! begins its payload with two private words that only the continuation crate
+//! writes: `next` (a traced reference to the caller's continuation, or null), and the
+//! suspension state (`u32`) with the flags word (`u32`). There is no code pointer: the
+//! code that resumes a frame belongs to its frame type (found from the type index in
+//! the object's header). The collector reads the prefix only to verify chains; the
+//! continuation crate builds its layout on these offsets.
 
 /// Payload offset of `next`: the caller's continuation (a private reference), or 0.
 pub const NEXT_OFFSET: usize = 0;
-/// Payload offset of the resume code address (0 until the frame is captured).
-pub const RESUME_OFFSET: usize = 8;
 /// Payload offset of the suspension state (`u32`).
-pub const STATE_OFFSET: usize = 16;
-/// Payload offset of the flags word (`u32`).
-pub const FLAGS_OFFSET: usize = 20;
+pub const STATE_OFFSET: usize = 8;
+/// Payload offset of the flags word (`u32`); 0 until the frame is first captured.
+pub const FLAGS_OFFSET: usize = 12;
 /// Bytes of the prefix; the frame's own slots follow it.
-pub const PREFIX_BYTES: usize = 24;
+pub const PREFIX_BYTES: usize = 16;
 
 /// Flags bit: the continuation has been consumed by a resumption and not captured
 /// into since (resumption is one-shot). A registered suspended task's chain never
@@ -24,6 +23,11 @@ pub const PREFIX_BYTES: usize = 24;
 pub const FLAG_RESUMED: u32 = 1 << 3;
 /// Flags bit: the continuation has been linked into a chain since it was captured.
 pub const FLAG_LINKED: u32 = 1 << 4;
+/// Flags bit: the continuation has been captured into at least once. Set by the
+/// first capture and never cleared; a continuation without it was allocated and
+/// never captured (its flags word is still the allocator's zero), so it has no
+/// suspension point to resume at.
+pub const FLAG_CAPTURED: u32 = 1 << 6;
 
 /// How [`follow_chain`] ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

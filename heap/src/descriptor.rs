@@ -78,7 +78,7 @@ pub enum SlotKind {
     /// A reference: null or the address of an object's header.
     Ref,
     /// A word the safe data API may not read or write (it holds something only the
-    /// embedder's own code may interpret, like a continuation's code pointer). The
+    /// embedder's own code may interpret, like a continuation's state and flags). The
     /// collector treats it as data.
     Private,
     /// A reference the collector traces but the safe API may not read or write (like
@@ -205,9 +205,10 @@ impl TypeDescriptor {
         self
     }
 
-    /// Marks the type as a continuation layout: fixed-size, at least 24 payload bytes,
-    /// payload word 0 a private reference (`next`) and words 8 and 16 private (the
-    /// resume code and the state and flags, which only the continuation crate writes).
+    /// Marks the type as a continuation layout: fixed-size, at least 16 payload bytes
+    /// ([`continuation_prefix`](crate::continuation_prefix)), payload word 0 a private
+    /// reference (`next`) and word 8 private (the state and flags, which only the
+    /// continuation crate writes).
     pub fn as_continuation(mut self) -> Self {
         self.continuation = true;
         self
@@ -285,10 +286,13 @@ impl TypeDescriptor {
         }
         if self.continuation
             && (elem != 0
-                || fixed_len < 24
-                || !self.private_refs.contains(&0)
-                || !self.private.contains(&8)
-                || !self.private.contains(&16))
+                || (fixed_len as usize) < crate::continuation_prefix::PREFIX_BYTES
+                || !self
+                    .private_refs
+                    .contains(&(crate::continuation_prefix::NEXT_OFFSET as u32))
+                || !self
+                    .private
+                    .contains(&(crate::continuation_prefix::STATE_OFFSET as u32)))
         {
             return Err(DescriptorError::BadContinuation);
         }
@@ -521,7 +525,7 @@ impl fmt::Display for DescriptorError {
             }
             Self::BadContinuation => write!(
                 f,
-                "a continuation type must be fixed-size (24 bytes or more), with a private `next` reference at offset 0 and private words at 8 and 16"
+                "a continuation type must be fixed-size (16 bytes or more), with a private `next` reference at offset 0 and a private word at 8"
             ),
             Self::TooManyTypes => write!(f, "the heap's type table is full"),
         }
@@ -885,20 +889,26 @@ mod tests {
             }
         );
         assert_eq!(
-            e(TypeDescriptor::fixed("K", 16).as_continuation()),
+            e(TypeDescriptor::fixed("K", 8).as_continuation()),
             DescriptorError::BadContinuation
         );
-        // `next` must be private, and so must the code and state words.
+        // `next` must be private, and so must the state and flags word.
         assert_eq!(
-            e(TypeDescriptor::fixed("K", 24)
+            e(TypeDescriptor::fixed("K", 16)
                 .with_refs(&[0])
-                .with_private(&[8, 16])
+                .with_private(&[8])
                 .as_continuation()),
             DescriptorError::BadContinuation
         );
-        let k = TypeDescriptor::fixed("K", 24)
+        assert_eq!(
+            e(TypeDescriptor::fixed("K", 16)
+                .with_private_refs(&[0])
+                .as_continuation()),
+            DescriptorError::BadContinuation
+        );
+        let k = TypeDescriptor::fixed("K", 16)
             .with_private_refs(&[0])
-            .with_private(&[8, 16])
+            .with_private(&[8])
             .as_continuation()
             .validate()
             .unwrap();

@@ -35,12 +35,12 @@ pub fn vm(heap: &Heap) -> Vm {
             .refs(1)
             .byrefs(1)
             .result(ResultKind::Data)
-            .register_with_context::<C>(heap)
+            .register_with_context::<C>(heap, looper_resume)
             .unwrap(),
         caller: FrameLayout::new("Caller")
             .data_bytes(16)
             .result(ResultKind::Data)
-            .register_with_context::<C>(heap)
+            .register_with_context::<C>(heap, caller_resume)
             .unwrap(),
         num: heap.register_plain::<u64>("Num").unwrap(),
     }
@@ -86,7 +86,7 @@ fn body<'s>(
             Step::Suspend(mut chain) => {
                 let (ft, num) = (cx.state().looper, cx.state().num);
                 let keep = s.alloc_value(num, i * 7).unwrap();
-                let mut c = Capture::begin(s, &ft, reuse, looper_resume, 1).unwrap();
+                let mut c = Capture::begin(s, &ft, reuse, 1).unwrap();
                 c.set_u64(0, i).set_u64(8, n).set_u64(16, op | (acc << 20));
                 c.set_ref(0, Some(keep));
                 c.set_byref(0, keep, 0).unwrap();
@@ -118,4 +118,49 @@ fn looper_resume<'s>(f: &mut Frame<'_, 's, C>) -> Outcome<'s> {
 
 pub fn expected(n: u64) -> u64 {
     (0..n).sum()
+}
+
+/// `async fn caller() -> u64 { let mut sum = 0; for r in 0..3 { sum += looper(2 + r).await } sum }`,
+/// each looper call made in a nested scope (its temporaries released), from the entry
+/// and from the resumed caller frame.
+pub fn caller<'s>(
+    s: &mut Scope<'s>,
+    cx: &mut C,
+    reuse: Option<Continuation<'s>>,
+    mut round: u64,
+    mut sum: u64,
+) -> Step<'s> {
+    loop {
+        if round == 3 {
+            return Step::Return(Value::Data(sum));
+        }
+        let n = 2 + round;
+        match Step::nested(s, |i| {
+            // Garbage local to the nested scope.
+            let num = cx.state().num;
+            let _tmp = i.alloc_value(num, 1).unwrap();
+            looper(i, cx, n, 0)
+        }) {
+            Step::Return(Value::Data(x)) => {
+                sum += x;
+                round += 1;
+            }
+            Step::Suspend(mut chain) => {
+                let ft = cx.state().caller;
+                let mut c = Capture::begin(s, &ft, reuse, 1).unwrap();
+                c.set_u64(0, round).set_u64(8, sum);
+                c.link(&mut chain);
+                return Step::Suspend(chain);
+            }
+            other => return other,
+        }
+    }
+}
+
+fn caller_resume<'s>(f: &mut Frame<'_, 's, C>) -> Outcome<'s> {
+    let ft = f.frame_type();
+    let (round, sum, got) = (f.u64(ft, 0), f.u64(ft, 8), f.result_u64(ft));
+    let k = f.continuation();
+    let (s, cx) = f.scope_and_ctx();
+    caller(s, cx, Some(k), round + 1, sum + got).into_outcome()
 }

@@ -370,8 +370,8 @@ fn suspend<'s>(
     let state = (g.pc as u32) << 1 | code.covered(g.pc) as u32;
     let mut c = match reuse {
         // A fresh frame: half of them take the chain-building path (no local).
-        None if g.nonce.is_multiple_of(2) => Capture::begin_link(s, &types.func, fn_resume, state),
-        _ => Capture::begin(s, &types.func, reuse, fn_resume, state),
+        None if g.nonce.is_multiple_of(2) => Capture::begin_link(s, &types.func, state),
+        _ => Capture::begin(s, &types.func, reuse, state),
     }
     .unwrap();
     c.set_u64(0, g.func as u64)
@@ -394,7 +394,7 @@ fn suspend<'s>(
     c.link(chain);
 }
 
-fn fn_resume<'s>(f: &mut Frame<'_, 's, C>) -> Outcome<'s> {
+pub(super) fn fn_resume<'s>(f: &mut Frame<'_, 's, C>) -> Outcome<'s> {
     let ft = f.frame_type();
     let mut g = Regs {
         func: f.u64(ft, 0) as usize,

@@ -2,10 +2,11 @@
 //! frames reach by index (the program's code, completions, channels, the tasks and
 //! their logs).
 
-use super::frames::FN_DATA;
+use super::frames::{fn_resume, FN_DATA};
 use super::program::{
     compile, Code, CompletionValue, Event, Program, Setter, DELIBERATE, MAX_OPS, MAX_TRY_DEPTH,
 };
+use super::tasks::{boxed_resume, canceller_resume, consumer_resume, setter_resume};
 use contgc_collector::{Heap, Scope, TypeDescriptor, TypeId, Typed};
 use contgc_continuation::{FrameLayout, FrameType, ResultKind, Value};
 use contgc_executor::{
@@ -54,25 +55,25 @@ impl Types {
                 .data_bytes(FN_DATA)
                 .result(ResultKind::Data)
                 .handles_exceptions_at(&handler_states)
-                .register_with_context::<C>(heap)
+                .register_with_context::<C>(heap, fn_resume)
                 .unwrap(),
             consumer: layout("model.Consumer")
                 .refs(1)
                 .data_bytes(24)
                 .result(ResultKind::Ref)
                 .handles_exceptions(true)
-                .register_with_context::<C>(heap)
+                .register_with_context::<C>(heap, consumer_resume)
                 .unwrap(),
             setter: layout("model.Setter")
                 .data_bytes(8)
-                .register_with_context::<C>(heap)
+                .register_with_context::<C>(heap, setter_resume)
                 .unwrap(),
             canceller: layout("model.Canceller")
-                .register_with_context::<C>(heap)
+                .register_with_context::<C>(heap, canceller_resume)
                 .unwrap(),
             await_box: layout("model.AwaitBox")
                 .result(ResultKind::Ref)
-                .register_with_context::<C>(heap)
+                .register_with_context::<C>(heap, boxed_resume)
                 .unwrap(),
             num: heap.register_plain::<u64>("model.Num").unwrap(),
             msg: heap.register_plain::<[u64; 3]>("model.Msg").unwrap(),

@@ -31,7 +31,7 @@ fn consume_from<'s>(
             Step::Suspend(mut chain) => {
                 let types = cx.state().types;
                 let keep = s.alloc_value(types.num, sum ^ count).unwrap();
-                let mut c = Capture::begin(s, &types.consumer, reuse, consumer_resume, 0).unwrap();
+                let mut c = Capture::begin(s, &types.consumer, reuse, 0).unwrap();
                 c.set_u64(0, k as u64).set_u64(8, count).set_u64(16, sum);
                 c.set_ref(0, Some(keep));
                 c.link(&mut chain);
@@ -73,7 +73,7 @@ fn closed<'s>(s: &mut Scope<'s>, cx: &mut C, e: Local<'s>, count: u64, sum: u64)
     }
 }
 
-fn consumer_resume<'s>(f: &mut Frame<'_, 's, C>) -> Outcome<'s> {
+pub(super) fn consumer_resume<'s>(f: &mut Frame<'_, 's, C>) -> Outcome<'s> {
     let ft = f.frame_type();
     let (k, mut count, mut sum) = (f.u64(ft, 0) as usize, f.u64(ft, 8), f.u64(ft, 16));
     let keep = f.get_ref(ft, 0).expect("a consumer keeps its box");
@@ -120,7 +120,7 @@ fn setter_from<'s>(
             Step::Throw(e) => return Step::Throw(e),
             Step::Suspend(mut chain) => {
                 let ft = cx.state().types.setter;
-                let mut c = Capture::begin(s, &ft, reuse, setter_resume, 0).unwrap();
+                let mut c = Capture::begin(s, &ft, reuse, 0).unwrap();
                 c.set_u64(0, i as u64);
                 c.link(&mut chain);
                 return Step::Suspend(chain);
@@ -137,7 +137,7 @@ fn set_item(s: &mut Scope<'_>, cx: &mut C, i: usize) -> usize {
     i + 1
 }
 
-fn setter_resume<'s>(f: &mut Frame<'_, 's, C>) -> Outcome<'s> {
+pub(super) fn setter_resume<'s>(f: &mut Frame<'_, 's, C>) -> Outcome<'s> {
     let ft = f.frame_type();
     let i = f.u64(ft, 0) as usize;
     let reuse = f.continuation();
@@ -163,16 +163,14 @@ fn canceller_from<'s>(s: &mut Scope<'s>, cx: &mut C, reuse: Option<Continuation<
             Step::Throw(e) => return Step::Throw(e),
             Step::Suspend(mut chain) => {
                 let ft = cx.state().types.canceller;
-                Capture::begin(s, &ft, reuse, canceller_resume, 0)
-                    .unwrap()
-                    .link(&mut chain);
+                Capture::begin(s, &ft, reuse, 0).unwrap().link(&mut chain);
                 return Step::Suspend(chain);
             }
         }
     }
 }
 
-fn canceller_resume<'s>(f: &mut Frame<'_, 's, C>) -> Outcome<'s> {
+pub(super) fn canceller_resume<'s>(f: &mut Frame<'_, 's, C>) -> Outcome<'s> {
     let reuse = f.continuation();
     let (s, cx) = f.scope_and_ctx();
     canceller_from(s, cx, Some(reuse)).into_outcome()
@@ -186,9 +184,7 @@ pub fn await_boxed<'s>(s: &mut Scope<'s>, cx: &mut C, comp: &Completion) -> Step
         Step::Throw(e) => Step::Throw(e),
         Step::Suspend(mut chain) => {
             let ft = cx.state().types.await_box;
-            Capture::begin_link(s, &ft, boxed_resume, 0)
-                .unwrap()
-                .link(&mut chain);
+            Capture::begin_link(s, &ft, 0).unwrap().link(&mut chain);
             Step::Suspend(chain)
         }
     }
@@ -201,7 +197,7 @@ fn unbox<'s>(s: &mut Scope<'s>, cx: &mut C, v: Value<'s>) -> u64 {
     s.value(cx.state().types.num, b)
 }
 
-fn boxed_resume<'s>(f: &mut Frame<'_, 's, C>) -> Outcome<'s> {
+pub(super) fn boxed_resume<'s>(f: &mut Frame<'_, 's, C>) -> Outcome<'s> {
     let ft = f.frame_type();
     let b = f.result_ref(ft);
     let (s, cx) = f.scope_and_ctx();
