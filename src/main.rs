@@ -177,6 +177,9 @@ enum Command {
         /// Write no charts.
         #[arg(long)]
         no_charts: bool,
+        /// The depths of `depth` and of the EH table (comma-separated).
+        #[arg(long, value_delimiter = ',', default_values_t = [1u64, 2, 4, 8, 16, 32, 64])]
+        depths: Vec<u64>,
     },
 }
 
@@ -364,6 +367,7 @@ fn main() -> ExitCode {
             fib_n,
             charts,
             no_charts,
+            depths,
         }) => {
             let names = match name {
                 None => microbench::Name::ALL.to_vec(),
@@ -382,6 +386,7 @@ fn main() -> ExitCode {
                 window: std::time::Duration::from_millis(window_ms.max(1)),
                 fib_n: fib_n.max(2),
                 charts: (!no_charts).then_some(charts),
+                depths: depths.into_iter().map(|d| d.max(1)).collect(),
                 ..microbench::Options::default()
             });
             print_results(report.lines);

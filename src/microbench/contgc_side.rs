@@ -13,7 +13,7 @@
 
 use crate::{Heap, Scope, Typed};
 use contgc_continuation::{
-    Capture, Continuation, Frame, FrameLayout, FrameType, Outcome, ResultKind, Value,
+    Capture, Continuation, Frame, FrameLayout, FrameType, Outcome, ResultKind, ResumeFn, Value,
 };
 use contgc_executor::{Cx, Runtime, Step, TaskError, TaskResult};
 
@@ -81,23 +81,23 @@ struct Types {
 
 impl Types {
     fn register(heap: &Heap) -> Types {
-        let frame = |name: &str, bytes: u32, handles: bool| {
+        let frame = |name: &str, bytes: u32, handles: bool, resume: ResumeFn<C>| {
             FrameLayout::new(name)
                 .data_bytes(bytes)
                 .result(ResultKind::Data)
                 .handles_exceptions(handles)
-                .register_with_context::<C>(heap)
+                .register_with_context::<C>(heap, resume)
                 .expect("frame layout")
         };
         Types {
-            driver: frame("micro.Driver", 24, true),
-            fib: frame("micro.Fib", 16, false),
-            rec: frame("micro.Rec", 8, false),
-            rec_finally: frame("micro.RecFinally", 8, true),
-            saw_top: frame("micro.SawTop", 8, false),
-            tooth: frame("micro.Tooth", 16, false),
-            climb: frame("micro.Climb", 16, false),
-            life: frame("micro.Life", 16, false),
+            driver: frame("micro.Driver", 24, true, driver_resume),
+            fib: frame("micro.Fib", 16, false, fib_resume),
+            rec: frame("micro.Rec", 8, false, rec_resume),
+            rec_finally: frame("micro.RecFinally", 8, true, rec_resume),
+            saw_top: frame("micro.SawTop", 8, false, saw_top_resume),
+            tooth: frame("micro.Tooth", 16, false, tooth_resume),
+            climb: frame("micro.Climb", 16, false, climb_resume),
+            life: frame("micro.Life", 16, false, life_resume),
             exc: heap.register_plain::<u64>("micro.Exception").expect("type"),
         }
     }
@@ -184,14 +184,13 @@ fn suspend<'s>(
     s: &mut Scope<'s>,
     ft: &FrameType<C>,
     reuse: Option<Continuation<'s>>,
-    resume: contgc_continuation::ResumeFn<C>,
     state: u32,
     words: &[u64],
     mut chain: contgc_continuation::Suspension<'s>,
 ) -> Step<'s> {
     let c = match reuse {
-        Some(k) => Capture::begin(s, ft, Some(k), resume, state),
-        None => Capture::begin_link(s, ft, resume, state),
+        Some(k) => Capture::begin(s, ft, Some(k), state),
+        None => Capture::begin_link(s, ft, state),
     };
     let mut c = c.expect("microbench: out of memory capturing a frame");
     for (i, &w) in words.iter().enumerate() {
@@ -228,7 +227,7 @@ fn driver<'s>(
             Step::Throw(e) => acc += s.value(exc, e),
             Step::Suspend(chain) => {
                 let ft = cx.state().types.driver;
-                return suspend(s, &ft, reuse, driver_resume, 0, &[i, n, acc], chain);
+                return suspend(s, &ft, reuse, 0, &[i, n, acc], chain);
             }
         }
         i += 1;
@@ -275,7 +274,7 @@ fn fib_call<'s>(s: &mut Scope<'s>, cx: &mut C, n: u64) -> Step<'s> {
                 Step::Throw(e) => return Step::Throw(e),
                 Step::Suspend(chain) => {
                     let ft = cx.state().types.fib;
-                    return suspend(s, &ft, None, fib_resume, FIB_START, &[n, 0], chain);
+                    return suspend(s, &ft, None, FIB_START, &[n, 0], chain);
                 }
             }
         }
@@ -302,7 +301,7 @@ fn fib_from<'s>(
             Step::Throw(e) => return Step::Throw(e),
             Step::Suspend(chain) => {
                 let ft = cx.state().types.fib;
-                return suspend(s, &ft, reuse, fib_resume, FIB_AFTER_FIRST, &[n, 0], chain);
+                return suspend(s, &ft, reuse, FIB_AFTER_FIRST, &[n, 0], chain);
             }
         }
     } else if pc == FIB_AFTER_FIRST {
@@ -315,7 +314,7 @@ fn fib_from<'s>(
         Step::Throw(e) => Step::Throw(e),
         Step::Suspend(chain) => {
             let ft = cx.state().types.fib;
-            suspend(s, &ft, reuse, fib_resume, FIB_AFTER_SECOND, &[n, a], chain)
+            suspend(s, &ft, reuse, FIB_AFTER_SECOND, &[n, a], chain)
         }
     }
 }
@@ -356,7 +355,7 @@ fn rec_call<'s>(s: &mut Scope<'s>, cx: &mut C, level: u64) -> Step<'s> {
                 Step::Throw(e) => return Step::Throw(e),
                 Step::Suspend(chain) => {
                     let ft = rec_type(cx, level);
-                    return suspend(s, &ft, None, rec_resume, REC_LEAF_YIELDED, &[level], chain);
+                    return suspend(s, &ft, None, REC_LEAF_YIELDED, &[level], chain);
                 }
             }
         }
@@ -420,7 +419,7 @@ fn rec_after<'s>(
         }
         Step::Suspend(chain) => {
             let ft = rec_type(cx, level);
-            suspend(s, &ft, reuse, rec_resume, REC_AWAITING, &[level], chain)
+            suspend(s, &ft, reuse, REC_AWAITING, &[level], chain)
         }
     }
 }
@@ -479,7 +478,7 @@ fn saw_top_after<'s>(
         Step::Throw(e) => Step::Throw(e),
         Step::Suspend(chain) => {
             let ft = cx.state().types.saw_top;
-            suspend(s, &ft, reuse, saw_top_resume, 0, &[level], chain)
+            suspend(s, &ft, reuse, 0, &[level], chain)
         }
     }
 }
@@ -518,15 +517,7 @@ fn tooth<'s>(
                         Step::Throw(e) => return Step::Throw(e),
                         Step::Suspend(chain) => {
                             let ft = cx.state().types.tooth;
-                            return suspend(
-                                s,
-                                &ft,
-                                reuse,
-                                tooth_resume,
-                                TOOTH_AFTER_YIELD,
-                                &[c, acc],
-                                chain,
-                            );
+                            return suspend(s, &ft, reuse, TOOTH_AFTER_YIELD, &[c, acc], chain);
                         }
                     }
                 }
@@ -536,15 +527,7 @@ fn tooth<'s>(
                     Step::Throw(e) => return Step::Throw(e),
                     Step::Suspend(chain) => {
                         let ft = cx.state().types.tooth;
-                        return suspend(
-                            s,
-                            &ft,
-                            reuse,
-                            tooth_resume,
-                            TOOTH_AFTER_CLIMB,
-                            &[c, acc],
-                            chain,
-                        );
+                        return suspend(s, &ft, reuse, TOOTH_AFTER_CLIMB, &[c, acc], chain);
                     }
                 }
             }
@@ -571,15 +554,7 @@ fn tooth_resume<'s>(f: &mut Frame<'_, 's, C>) -> Outcome<'s> {
             Step::Throw(e) => Step::Throw(e),
             Step::Suspend(chain) => {
                 let ft = cx.state().types.tooth;
-                suspend(
-                    s,
-                    &ft,
-                    Some(k),
-                    tooth_resume,
-                    TOOTH_AFTER_CLIMB,
-                    &[c, acc],
-                    chain,
-                )
+                suspend(s, &ft, Some(k), TOOTH_AFTER_CLIMB, &[c, acc], chain)
             }
         },
     }
@@ -598,15 +573,7 @@ fn climb<'s>(s: &mut Scope<'s>, cx: &mut C, level: u64, at: u64) -> Step<'s> {
             Step::Throw(e) => return Step::Throw(e),
             Step::Suspend(chain) => {
                 let ft = cx.state().types.climb;
-                return suspend(
-                    s,
-                    &ft,
-                    None,
-                    climb_resume,
-                    CLIMB_AFTER_YIELD,
-                    &[level, at],
-                    chain,
-                );
+                return suspend(s, &ft, None, CLIMB_AFTER_YIELD, &[level, at], chain);
             }
         }
     }
@@ -640,15 +607,7 @@ fn climb_after<'s>(
         Step::Throw(e) => Step::Throw(e),
         Step::Suspend(chain) => {
             let ft = cx.state().types.climb;
-            suspend(
-                s,
-                &ft,
-                reuse,
-                climb_resume,
-                CLIMB_AWAITING,
-                &[level, at],
-                chain,
-            )
+            suspend(s, &ft, reuse, CLIMB_AWAITING, &[level, at], chain)
         }
     }
 }
@@ -699,7 +658,7 @@ fn life_call<'s>(
         Step::Throw(e) => Step::Throw(e),
         Step::Suspend(chain) => {
             let ft = cx.state().types.life;
-            suspend(s, &ft, None, life_resume, 0, &[level, depth], chain)
+            suspend(s, &ft, None, 0, &[level, depth], chain)
         }
     }
 }
