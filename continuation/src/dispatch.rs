@@ -294,7 +294,7 @@ impl<'r, 's, C> Frame<'r, 's, C> {
     }
 
     /// The live `u64` at data byte `byte`.
-    #[inline]
+    #[inline(always)]
     pub fn u64(&mut self, ft: &FrameType<C>, byte: u32) -> u64 {
         self.check(ft);
         let off = ft.data_offset(byte, 8);
@@ -344,7 +344,7 @@ impl<'r, 's, C> Frame<'r, 's, C> {
     }
 
     /// The data result of the awaited call. Panics if `ft` has no data result slot.
-    #[inline]
+    #[inline(always)]
     pub fn result_u64(&mut self, ft: &FrameType<C>) -> u64 {
         self.check(ft);
         let off = match ft.result_offset() {
@@ -743,7 +743,7 @@ fn walk_to(leaf: ObjectRef, caller: usize) -> Walk {
 }
 
 /// Checks that `obj` is a continuation; returns its type index.
-#[inline]
+#[inline(always)]
 fn check_continuation<'s>(
     scope: &mut Scope<'s>,
     obj: ObjectRef,
@@ -762,7 +762,7 @@ fn check_continuation<'s>(
 
 /// Moves local `cur` (whose address is `obj`) to its continuation's `next`; returns
 /// the next continuation's address, or `None` at the root.
-#[inline]
+#[inline(always)]
 fn step<'s>(scope: &mut Scope<'s>, cur: Local<'s>, obj: ObjectRef) -> Option<ObjectRef> {
     // SAFETY: `obj` is a live continuation whose NEXT_OFFSET slot is a reference slot:
     // null or a live object.
@@ -774,7 +774,7 @@ fn step<'s>(scope: &mut Scope<'s>, cur: Local<'s>, obj: ObjectRef) -> Option<Obj
 
 /// Writes a returned value into the result slot of continuation `k` (whose local is
 /// `cur`).
-#[inline]
+#[inline(always)]
 fn deliver<'s>(
     scope: &mut Scope<'s>,
     cur: Local<'s>,
@@ -800,10 +800,14 @@ fn deliver<'s>(
             // a live object (a local). The mutator is only used.
             unsafe { scope.mutator().store_ref(k, off, r) }
         }
-        (value, _) => {
-            let caller = Continuation::checked(scope.dup(cur));
-            return Err(ResumeError::ResultMismatch { value, caller });
-        }
+        (value, _) => return Err(result_mismatch(scope, cur, value)),
     }
     Ok(())
+}
+
+#[cold]
+#[inline(never)]
+fn result_mismatch<'s>(scope: &mut Scope<'s>, cur: Local<'s>, value: Value<'s>) -> ResumeError<'s> {
+    let caller = Continuation::checked(scope.dup(cur));
+    ResumeError::ResultMismatch { value, caller }
 }
