@@ -34,6 +34,17 @@ pub struct Options {
     /// Nursery (eden) bytes for the allocation and binary-trees benchmarks; `None`
     /// uses the heap's default.
     pub nursery: Option<usize>,
+    /// Young objects kept alive in the survivor benchmark (one figure per count).
+    pub survivor_objects: Vec<usize>,
+    /// Sections to run (`alloc`, `barrier`, `minor-gc`, `survivors`, `binary-trees`,
+    /// `verify`); empty runs them all.
+    pub only: Vec<String>,
+}
+
+impl Options {
+    fn runs_section(&self, name: &str) -> bool {
+        self.only.is_empty() || self.only.iter().any(|s| s == name)
+    }
 }
 
 impl Default for Options {
@@ -45,6 +56,8 @@ impl Default for Options {
             old_objects: 1_000_000,
             depth: 16,
             nursery: None,
+            survivor_objects: vec![10_000, 100_000, 1_000_000],
+            only: Vec::new(),
         }
     }
 }
@@ -92,6 +105,9 @@ pub fn run(opts: &Options) -> Vec<ResultLine> {
         "benchmark", "contgc", "baseline", "ratio"
     );
     for size in [16usize, 64, 256] {
+        if !opts.runs_section("alloc") {
+            break;
+        }
         let (c, b) = alloc(size, opts);
         println!(
             "{:<28} {:>11.2} ns {:>11.2} ns {:>8.2}x",
@@ -110,43 +126,103 @@ pub fn run(opts: &Options) -> Vec<ResultLine> {
             ],
         ));
     }
-    let (c, p) = barrier(opts);
-    println!(
-        "{:<28} {:>11.2} ns {:>11.2} ns {:>8.2}x",
-        "ref store (vs plain store)",
-        c,
-        p,
-        c / p
-    );
-    out.push(line(
-        "barrier",
-        &[
-            ("contgc_ns", format!("{c:.2}")),
-            ("plain_ns", format!("{p:.2}")),
-        ],
-    ));
-    let mut pauses = Vec::new();
-    for old in [0, opts.old_objects] {
-        let us = minor_pause(old, opts);
+    if opts.runs_section("barrier") {
+        let (c, p) = barrier(opts);
         println!(
-            "{:<28} {:>11.2} us",
-            format!("minor GC, {old} old objects"),
-            us
+            "{:<28} {:>11.2} ns {:>11.2} ns {:>8.2}x",
+            "ref store (vs plain store)",
+            c,
+            p,
+            c / p
         );
-        pauses.push(us);
         out.push(line(
-            "minor-gc",
+            "barrier",
             &[
-                ("old_objects", old.to_string()),
-                ("pause_us_median", format!("{us:.2}")),
+                ("contgc_ns", format!("{c:.2}")),
+                ("plain_ns", format!("{p:.2}")),
             ],
         ));
     }
-    println!(
-        "{:<28} {:>13.2}x",
-        "minor GC pause ratio",
-        pauses[1] / pauses[0]
-    );
+    if opts.runs_section("minor-gc") {
+        let mut pauses = Vec::new();
+        for old in [0, opts.old_objects] {
+            let us = minor_pause(old, opts);
+            println!(
+                "{:<28} {:>11.2} us",
+                format!("minor GC, {old} old objects"),
+                us
+            );
+            pauses.push(us);
+            out.push(line(
+                "minor-gc",
+                &[
+                    ("old_objects", old.to_string()),
+                    ("pause_us_median", format!("{us:.2}")),
+                ],
+            ));
+        }
+        println!(
+            "{:<28} {:>13.2}x",
+            "minor GC pause ratio",
+            pauses[1] / pauses[0]
+        );
+    }
+    if opts.runs_section("survivors") {
+        out.extend(survivor_section(opts));
+    }
+    if opts.runs_section("binary-trees") {
+        out.extend(binary_trees_section(opts));
+    }
+    if opts.runs_section("verify") {
+        let (live_mb, verify_ms) = verify_cost(opts);
+        println!(
+            "{:<28} {:>11.3} ms  ({live_mb:.1} MB live)",
+            "verifier, one collection", verify_ms
+        );
+        out.push(line(
+            "verify",
+            &[
+                ("live_mb", format!("{live_mb:.1}")),
+                ("verify_ms", format!("{verify_ms:.3}")),
+            ],
+        ));
+    }
+    out
+}
+
+/// The survivor benchmark's rows: every shape, count and destination.
+fn survivor_section(opts: &Options) -> Vec<ResultLine> {
+    let mut out = Vec::new();
+    for shape in [Shape::List, Shape::Wide] {
+        for &n in &opts.survivor_objects {
+            for to in [Destination::Survivor, Destination::Old] {
+                let s = survivors(shape, n, to, opts.runs);
+                println!(
+                    "{:<28} {:>11.2} ns per object ({:.0} us)",
+                    format!("survivors {} {n} -> {}", shape.name(), to.name()),
+                    s.ns_per_object,
+                    s.pause_us,
+                );
+                out.push(line(
+                    "survivors",
+                    &[
+                        ("shape", shape.name().to_string()),
+                        ("objects", n.to_string()),
+                        ("workers", "1".to_string()),
+                        ("to", to.name().to_string()),
+                        ("ns_per_object", format!("{:.2}", s.ns_per_object)),
+                        ("pause_us", format!("{:.1}", s.pause_us)),
+                    ],
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// The binary-trees rows.
+fn binary_trees_section(opts: &Options) -> Vec<ResultLine> {
+    let mut out = Vec::new();
     let (c, b) = binary_trees(opts, opts.runs.min(3));
     println!(
         "{:<28} {:>11.1} ms {:>11.1} ms {:>8.2}x",
@@ -161,18 +237,6 @@ pub fn run(opts: &Options) -> Vec<ResultLine> {
             ("depth", opts.depth.to_string()),
             ("contgc_ms", format!("{c:.1}")),
             ("box_ms", format!("{b:.1}")),
-        ],
-    ));
-    let (live_mb, verify_ms) = verify_cost(opts);
-    println!(
-        "{:<28} {:>11.3} ms  ({live_mb:.1} MB live)",
-        "verifier, one collection", verify_ms
-    );
-    out.push(line(
-        "verify",
-        &[
-            ("live_mb", format!("{live_mb:.1}")),
-            ("verify_ms", format!("{verify_ms:.3}")),
         ],
     ));
     out
@@ -535,4 +599,130 @@ fn verify_heap(verify: bool) -> (Heap, crate::Persistent) {
     });
     drop(m);
     (heap, keep)
+}
+
+/// The object graph of the survivor benchmark.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shape {
+    /// One linked list, kept by one root: each object is reached only through the one
+    /// before it (no parallelism possible).
+    List,
+    /// [`WIDE_LISTS`] independent lists, one root each, allocated round-robin.
+    Wide,
+}
+
+/// Lists of the [`Shape::Wide`] survivor benchmark.
+pub const WIDE_LISTS: usize = 1_000;
+
+impl Shape {
+    fn name(self) -> &'static str {
+        match self {
+            Shape::List => "list",
+            Shape::Wide => "wide",
+        }
+    }
+}
+
+/// Where the survivor benchmark's collection copies its survivors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Destination {
+    /// The to-space (the default promotion age, 2: first-time survivors are copied).
+    Survivor,
+    /// The old generation (promotion age 1: every survivor is promoted).
+    Old,
+}
+
+impl Destination {
+    fn name(self) -> &'static str {
+        match self {
+            Destination::Survivor => "survivor",
+            Destination::Old => "old",
+        }
+    }
+}
+
+/// What the survivor benchmark measured (medians over runs).
+#[derive(Clone, Copy, Debug)]
+pub struct SurvivorFigures {
+    /// Pause per surviving object, in ns.
+    pub ns_per_object: f64,
+    /// Pause of the measured collection, in µs.
+    pub pause_us: f64,
+    /// Bytes per surviving object.
+    pub bytes_per_object: usize,
+}
+
+/// The survivor benchmark: `n` young 16-byte objects (a header and one reference)
+/// linked into one list or [`WIDE_LISTS`] lists, kept by roots, then one forced minor
+/// collection, measured by its pause record (per surviving object). Each run builds the
+/// lists anew in the same heap (so the memory the collection copies into has been
+/// touched before, as in a running program); the median of `runs` is reported.
+pub fn survivors(shape: Shape, n: usize, to: Destination, runs: usize) -> SurvivorFigures {
+    let bytes = 16;
+    let nursery = (n * bytes * 2).next_power_of_two().max(1 << 20);
+    let heap = heap_with(
+        Config::builder()
+            .nursery_size(nursery)
+            .survivor_size(nursery)
+            .promotion_age(match to {
+                Destination::Survivor => 2,
+                Destination::Old => 1,
+            })
+            .build()
+            .expect("a valid configuration"),
+    );
+    let node = heap
+        .register_type(&TypeDescriptor::fixed("ListNode", 8).with_refs(&[0]))
+        .unwrap();
+    let mut m = heap.mutator();
+    let lists = match shape {
+        Shape::List => 1,
+        Shape::Wide => WIDE_LISTS.min(n.max(1)),
+    };
+    let base = m.roots_len();
+    let mut per_object = Vec::new();
+    let mut pauses = Vec::new();
+    // One unmeasured run first: it touches the to-space (or the old blocks).
+    for run in 0..=runs {
+        for _ in 0..lists {
+            // SAFETY: a null root.
+            unsafe { m.push_root(None) };
+        }
+        for i in 0..n {
+            let r = (base + i % lists) as u32;
+            let o = m.alloc_raw(node).expect("alloc");
+            // SAFETY: `o` is fresh and the root's object is live (rooted); no
+            // allocation or safepoint comes between reading them and the stores.
+            unsafe {
+                m.store_ref(o, 0, m.root(r));
+                m.set_root(r, Some(o));
+            }
+        }
+        let r = m.collect(CollectionKind::Minor);
+        assert_eq!(r.kind, CollectionKind::Minor);
+        assert_eq!(r.survivors, n, "every object survives");
+        if to == Destination::Old {
+            assert_eq!(r.promoted_bytes, n * bytes, "every survivor is promoted");
+        }
+        // SAFETY: only the roots pushed above are released; no scope is open.
+        unsafe { m.truncate_roots(base) };
+        // Empty the heap for the next run: the survivors die.
+        match to {
+            Destination::Survivor => {
+                m.collect(CollectionKind::Minor);
+            }
+            Destination::Old => {
+                m.collect(CollectionKind::Major);
+            }
+        }
+        if run > 0 {
+            per_object.push(r.duration.as_nanos() as f64 / n as f64);
+            pauses.push(r.duration.as_secs_f64() * 1e6);
+        }
+    }
+    SurvivorFigures {
+        ns_per_object: median(per_object),
+        pause_us: median(pauses),
+        bytes_per_object: bytes,
+    }
 }
