@@ -91,6 +91,13 @@ enum Command {
         /// Surviving objects of the survivor benchmark (comma-separated).
         #[arg(long, value_delimiter = ',', default_values_t = heap_bench::Options::default().survivor_objects)]
         survivors: Vec<usize>,
+        /// Shapes of the survivor benchmark (comma-separated: list, wide); both by default.
+        #[arg(long, value_delimiter = ',')]
+        survivor_shapes: Vec<String>,
+        /// Where the survivor benchmark copies (comma-separated: survivor, old); both by
+        /// default.
+        #[arg(long, value_delimiter = ',')]
+        survivor_to: Vec<String>,
         /// Run only these sections (comma-separated: alloc, barrier, minor-gc,
         /// survivors, binary-trees, verify); all by default.
         #[arg(long, value_delimiter = ',')]
@@ -267,6 +274,8 @@ fn main() -> ExitCode {
             nursery_kib,
             survivors,
             only,
+            survivor_shapes,
+            survivor_to,
         }) => {
             let results = heap_bench::run(&heap_bench::Options {
                 allocs,
@@ -277,6 +286,8 @@ fn main() -> ExitCode {
                 nursery: nursery_kib.map(|k| k << 10),
                 survivor_objects: survivors,
                 only,
+                survivor_shapes,
+                survivor_to,
             });
             print_results(results);
             ExitCode::SUCCESS
