@@ -355,6 +355,9 @@ fn evacuate_slow<'a>(
     (hot, dst)
 }
 
+/// Entries popped from the promoted objects' queue before its scanned part is dropped.
+const GREY_COMPACT: usize = 1024;
+
 impl Cold<'_> {
     /// The next promoted object to scan, if any.
     #[inline(always)]
@@ -362,6 +365,13 @@ impl Cold<'_> {
         match self.grey.get(self.grey_head) {
             Some(&p) => {
                 self.grey_head += 1;
+                if self.grey_head >= GREY_COMPACT && 2 * self.grey_head >= self.grey.len() {
+                    // Drop the part already scanned, so that the queue holds only what
+                    // waits (a long list would otherwise keep every promoted object):
+                    // moves at most as many entries as were popped since.
+                    self.grey.drain(..self.grey_head);
+                    self.grey_head = 0;
+                }
                 Some(p)
             }
             None => {
