@@ -8,8 +8,11 @@
 //!   a plain store;
 //! - `minor-gc`: the pause of a minor collection with an empty nursery, with no old
 //!   objects and with 1,000,000 (it must not grow with the old generation);
-//! - `binary-trees`: the classic GC benchmark through the safe API, against the same
-//!   trees built with `Box`;
+//! - `survivors`: the pause per surviving object of a minor collection that copies
+//!   young linked lists (one list, or 1,000), to the to-space or into the old
+//!   generation;
+//! - `binary-trees`: the classic GC benchmark through the safe API and through the raw
+//!   layer, against the same trees built with `Box` and with gc-arena;
 //! - `verify`: what the heap verifier (`Config::verify_after_gc`) adds to one
 //!   collection of a heap with about 10 MB of live objects, old and young, referring to
 //!   each other.
@@ -34,6 +37,21 @@ pub struct Options {
     /// Nursery (eden) bytes for the allocation and binary-trees benchmarks; `None`
     /// uses the heap's default.
     pub nursery: Option<usize>,
+    /// Young objects kept alive in the survivor benchmark (one figure per count).
+    pub survivor_objects: Vec<usize>,
+    /// Shapes of the survivor benchmark (`list`, `wide`); empty runs both.
+    pub survivor_shapes: Vec<String>,
+    /// Destinations of the survivor benchmark (`survivor`, `old`); empty runs both.
+    pub survivor_to: Vec<String>,
+    /// Sections to run (`alloc`, `barrier`, `minor-gc`, `survivors`, `binary-trees`,
+    /// `verify`); empty runs them all.
+    pub only: Vec<String>,
+}
+
+impl Options {
+    fn runs_section(&self, name: &str) -> bool {
+        self.only.is_empty() || self.only.iter().any(|s| s == name)
+    }
 }
 
 impl Default for Options {
@@ -45,6 +63,10 @@ impl Default for Options {
             old_objects: 1_000_000,
             depth: 16,
             nursery: None,
+            survivor_objects: vec![10_000, 100_000, 1_000_000],
+            only: Vec::new(),
+            survivor_shapes: Vec::new(),
+            survivor_to: Vec::new(),
         }
     }
 }
@@ -92,6 +114,9 @@ pub fn run(opts: &Options) -> Vec<ResultLine> {
         "benchmark", "contgc", "baseline", "ratio"
     );
     for size in [16usize, 64, 256] {
+        if !opts.runs_section("alloc") {
+            break;
+        }
         let (c, b) = alloc(size, opts);
         println!(
             "{:<28} {:>11.2} ns {:>11.2} ns {:>8.2}x",
@@ -110,72 +135,145 @@ pub fn run(opts: &Options) -> Vec<ResultLine> {
             ],
         ));
     }
-    let (c, p) = barrier(opts);
-    println!(
-        "{:<28} {:>11.2} ns {:>11.2} ns {:>8.2}x",
-        "ref store (vs plain store)",
-        c,
-        p,
-        c / p
-    );
-    out.push(line(
-        "barrier",
-        &[
-            ("contgc_ns", format!("{c:.2}")),
-            ("plain_ns", format!("{p:.2}")),
-        ],
-    ));
-    let mut pauses = Vec::new();
-    for old in [0, opts.old_objects] {
-        let us = minor_pause(old, opts);
+    if opts.runs_section("barrier") {
+        let (c, p) = barrier(opts);
         println!(
-            "{:<28} {:>11.2} us",
-            format!("minor GC, {old} old objects"),
-            us
+            "{:<28} {:>11.2} ns {:>11.2} ns {:>8.2}x",
+            "ref store (vs plain store)",
+            c,
+            p,
+            c / p
         );
-        pauses.push(us);
         out.push(line(
-            "minor-gc",
+            "barrier",
             &[
-                ("old_objects", old.to_string()),
-                ("pause_us_median", format!("{us:.2}")),
+                ("contgc_ns", format!("{c:.2}")),
+                ("plain_ns", format!("{p:.2}")),
             ],
         ));
     }
-    println!(
-        "{:<28} {:>13.2}x",
-        "minor GC pause ratio",
-        pauses[1] / pauses[0]
-    );
-    let (c, b) = binary_trees(opts, opts.runs.min(3));
-    println!(
-        "{:<28} {:>11.1} ms {:>11.1} ms {:>8.2}x",
-        format!("binary-trees depth {}", opts.depth),
-        c,
-        b,
-        b / c
-    );
-    out.push(line(
+    if opts.runs_section("minor-gc") {
+        let mut pauses = Vec::new();
+        for old in [0, opts.old_objects] {
+            let (us, parts) = minor_pause(old, opts);
+            println!(
+                "{:<28} {:>11.2} us  ({})",
+                format!("minor GC, {old} old objects"),
+                us,
+                parts_text(&parts)
+            );
+            pauses.push(us);
+            out.push(line(
+                "minor-gc",
+                &[
+                    ("old_objects", old.to_string()),
+                    ("pause_us_median", format!("{us:.2}")),
+                ],
+            ));
+        }
+        println!(
+            "{:<28} {:>13.2}x",
+            "minor GC pause ratio",
+            pauses[1] / pauses[0]
+        );
+    }
+    if opts.runs_section("survivors") {
+        out.extend(survivor_section(opts));
+    }
+    if opts.runs_section("binary-trees") {
+        out.extend(binary_trees_section(opts));
+    }
+    if opts.runs_section("verify") {
+        let (live_mb, verify_ms) = verify_cost(opts);
+        println!(
+            "{:<28} {:>11.3} ms  ({live_mb:.1} MB live)",
+            "verifier, one collection", verify_ms
+        );
+        out.push(line(
+            "verify",
+            &[
+                ("live_mb", format!("{live_mb:.1}")),
+                ("verify_ms", format!("{verify_ms:.3}")),
+            ],
+        ));
+    }
+    out
+}
+
+/// The survivor benchmark's rows: every shape, count and destination.
+fn survivor_section(opts: &Options) -> Vec<ResultLine> {
+    let mut out = Vec::new();
+    let picked = |list: &[String], name: &str| list.is_empty() || list.iter().any(|s| s == name);
+    for shape in [Shape::List, Shape::Wide] {
+        if !picked(&opts.survivor_shapes, shape.name()) {
+            continue;
+        }
+        for &n in &opts.survivor_objects {
+            for to in [Destination::Survivor, Destination::Old] {
+                if !picked(&opts.survivor_to, to.name()) {
+                    continue;
+                }
+                let s = survivors(shape, n, to, opts.runs);
+                println!(
+                    "{:<28} {:>11.2} ns per object ({:.0} us: {})",
+                    format!("survivors {} {n} -> {}", shape.name(), to.name()),
+                    s.ns_per_object,
+                    s.pause_us,
+                    parts_text(&s.parts),
+                );
+                out.push(line(
+                    "survivors",
+                    &[
+                        ("shape", shape.name().to_string()),
+                        ("objects", n.to_string()),
+                        ("workers", "1".to_string()),
+                        ("to", to.name().to_string()),
+                        ("ns_per_object", format!("{:.2}", s.ns_per_object)),
+                        ("pause_us", format!("{:.1}", s.pause_us)),
+                        ("roots_us", us(s.parts.roots)),
+                        ("copy_us", us(s.parts.copy)),
+                        ("other_us", us(s.parts.other)),
+                    ],
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// The binary-trees rows.
+fn binary_trees_section(opts: &Options) -> Vec<ResultLine> {
+    let t = binary_trees(opts, opts.runs.min(3));
+    let d = opts.depth;
+    for (name, ms) in [
+        ("safe API", t.safe_ms),
+        ("raw layer", t.raw_ms),
+        ("gc-arena", t.gc_arena_ms),
+    ] {
+        println!(
+            "{:<28} {:>11.1} ms {:>11.1} ms {:>8.2}x",
+            format!("binary-trees {d}, {name}"),
+            ms,
+            t.box_ms,
+            t.box_ms / ms
+        );
+    }
+    vec![line(
         "binary-trees",
         &[
-            ("depth", opts.depth.to_string()),
-            ("contgc_ms", format!("{c:.1}")),
-            ("box_ms", format!("{b:.1}")),
+            ("depth", d.to_string()),
+            ("contgc_safe_ms", format!("{:.1}", t.safe_ms)),
+            ("contgc_raw_ms", format!("{:.1}", t.raw_ms)),
+            ("box_ms", format!("{:.1}", t.box_ms)),
+            ("gc_arena_ms", format!("{:.1}", t.gc_arena_ms)),
+            ("ratio_safe_vs_box", format!("{:.2}", t.safe_ms / t.box_ms)),
+            (
+                "ratio_safe_vs_gc_arena",
+                format!("{:.2}", t.safe_ms / t.gc_arena_ms),
+            ),
+            ("ratio_raw_vs_box", format!("{:.2}", t.raw_ms / t.box_ms)),
         ],
-    ));
-    let (live_mb, verify_ms) = verify_cost(opts);
-    println!(
-        "{:<28} {:>11.3} ms  ({live_mb:.1} MB live)",
-        "verifier, one collection", verify_ms
-    );
-    out.push(line(
-        "verify",
-        &[
-            ("live_mb", format!("{live_mb:.1}")),
-            ("verify_ms", format!("{verify_ms:.3}")),
-        ],
-    ));
-    out
+    )]
 }
 
 fn heap_with(config: Config) -> Heap {
@@ -279,10 +377,11 @@ fn barrier(opts: &Options) -> (f64, f64) {
     (median(cs), median(ps))
 }
 
-/// Median minor-GC pause in µs with an empty nursery and `old` old objects. In both
-/// cases the only root is one persistent handle to a holder object (old as well) that
-/// refers to the list of old objects, or to nothing, so the root set is the same.
-fn minor_pause(old: usize, opts: &Options) -> f64 {
+/// Median minor-GC pause in µs with an empty nursery and `old` old objects, and the
+/// parts of the median pause. In both cases the only root is one persistent handle to a
+/// holder object (old as well) that refers to the list of old objects, or to nothing,
+/// so the root set is the same.
+fn minor_pause(old: usize, opts: &Options) -> (f64, crate::PauseParts) {
     let (heap, _keep) = old_generation(old);
     let mut m = heap.mutator();
     m.collect(CollectionKind::Minor);
@@ -296,7 +395,48 @@ fn minor_pause(old: usize, opts: &Options) -> f64 {
         st.old_bytes >= (old + 1) * 24,
         "the old objects must be in the old generation"
     );
-    heap.pause_summary(CollectionKind::Minor).median_ns as f64 / 1000.0
+    let parts = median_record(heap.pauses()).parts;
+    (
+        heap.pause_summary(CollectionKind::Minor).median_ns as f64 / 1000.0,
+        parts,
+    )
+}
+
+/// The record of the median pause.
+fn median_record(mut records: Vec<crate::PauseRecord>) -> crate::PauseRecord {
+    records.sort_by_key(|r| r.duration);
+    records.swap_remove(records.len() / 2)
+}
+
+/// Microseconds, for RESULT fields.
+fn us(d: std::time::Duration) -> String {
+    format!("{:.2}", d.as_secs_f64() * 1e6)
+}
+
+/// A pause's non-zero parts in µs (see `PauseParts`), for the table.
+pub fn parts_text(p: &crate::PauseParts) -> String {
+    let all = [
+        ("stop", p.stop),
+        ("mark", p.mark),
+        ("sweep", p.sweep),
+        ("roots", p.roots),
+        ("tasks", p.task_groups),
+        ("remset", p.remembered),
+        ("copy", p.copy),
+        ("byref-index", p.byref_index),
+        ("verify", p.verify),
+        ("other", p.other),
+    ];
+    let text: Vec<String> = all
+        .iter()
+        .filter(|(_, d)| !d.is_zero())
+        .map(|(k, d)| format!("{k} {:.2}", d.as_secs_f64() * 1e6))
+        .collect();
+    if text.is_empty() {
+        "no part timed".to_string()
+    } else {
+        text.join(", ")
+    }
 }
 
 /// A heap whose old generation holds a holder object and a list of `old` objects
@@ -334,21 +474,45 @@ pub fn old_generation(old: usize) -> (Heap, crate::Persistent) {
     (heap, keep)
 }
 
-/// Milliseconds for the binary-trees benchmark: (contgc, Box).
-fn binary_trees(opts: &Options, runs: usize) -> (f64, f64) {
+/// What the binary-trees benchmark measured: medians in ms.
+#[derive(Clone, Copy, Debug)]
+pub struct TreesFigures {
+    /// contgc through the safe API (scopes and checked locals).
+    pub safe_ms: f64,
+    /// contgc through the raw layer (`alloc_raw`, `store_ref`, shadow-stack roots).
+    pub raw_ms: f64,
+    /// `Box` (malloc and free).
+    pub box_ms: f64,
+    /// gc-arena (non-moving incremental mark-sweep), collecting between iterations.
+    pub gc_arena_ms: f64,
+}
+
+/// The binary-trees benchmark in its four versions, interleaved in each of `runs`
+/// rounds; every version must count the same nodes.
+fn binary_trees(opts: &Options, runs: usize) -> TreesFigures {
     let max_depth = opts.depth;
-    let mut cs = Vec::new();
-    let mut bs = Vec::new();
+    let (mut safe, mut raw, mut boxed, mut arena) = (vec![], vec![], vec![], vec![]);
+    let time = |v: &mut Vec<f64>, f: &dyn Fn() -> u64| {
+        let t = Instant::now();
+        let n = f();
+        v.push(t.elapsed().as_secs_f64() * 1e3);
+        n
+    };
     for _ in 0..runs.max(1) {
-        let t = Instant::now();
-        let c = trees_contgc(max_depth, default_config(opts));
-        cs.push(t.elapsed().as_secs_f64() * 1e3);
-        let t = Instant::now();
-        let b = trees_box(max_depth);
-        bs.push(t.elapsed().as_secs_f64() * 1e3);
-        assert_eq!(c, b, "both implementations must count the same nodes");
+        let c = time(&mut safe, &|| trees_contgc(max_depth, default_config(opts)));
+        let r = time(&mut raw, &|| trees_raw(max_depth, default_config(opts)));
+        let b = time(&mut boxed, &|| trees_box(max_depth));
+        let g = time(&mut arena, &|| trees_gc_arena(max_depth));
+        assert_eq!(c, b, "the safe API version must count the nodes Box does");
+        assert_eq!(r, b, "the raw version must count the nodes Box does");
+        assert_eq!(g, b, "the gc-arena version must count the nodes Box does");
     }
-    (median(cs), median(bs))
+    TreesFigures {
+        safe_ms: median(safe),
+        raw_ms: median(raw),
+        box_ms: median(boxed),
+        gc_arena_ms: median(arena),
+    }
 }
 
 struct BoxNode {
@@ -439,6 +603,131 @@ fn gc_check<'s>(s: &mut crate::Scope<'s>, n: crate::Local<'s>) -> u64 {
         }
         total
     })
+}
+
+/// binary-trees through the raw layer, as generated code would do it: each node is
+/// rooted on the shadow stack while its children are allocated (an allocation may
+/// collect and move it), and re-read from its root after each.
+fn trees_raw(max_depth: u32, config: Config) -> u64 {
+    let heap = heap_with(config);
+    let node = heap
+        .register_type(&TypeDescriptor::fixed("TreeNode", 16).with_refs(&[0, 8]))
+        .unwrap();
+    let mut m = heap.mutator();
+    let min_depth = 4;
+    let base = m.roots_len();
+    let stretch = raw_tree(&mut m, node, max_depth + 1);
+    let mut total = raw_check(&m, stretch);
+    let long_lived = raw_tree(&mut m, node, max_depth);
+    // SAFETY: `long_lived` was just allocated, with no allocation since.
+    let keep = unsafe { m.push_root(Some(long_lived)) };
+    let mut d = min_depth;
+    while d <= max_depth {
+        let iterations = 1u64 << (max_depth - d + min_depth);
+        for _ in 0..iterations {
+            let t = raw_tree(&mut m, node, d);
+            total += raw_check(&m, t);
+        }
+        d += 2;
+    }
+    let long_lived = m.root(keep).expect("rooted");
+    total += raw_check(&m, long_lived);
+    // SAFETY: only the root pushed above is released; no scope is open.
+    unsafe { m.truncate_roots(base) };
+    total
+}
+
+/// A tree of `depth` built through the raw layer; the result is valid until the next
+/// allocation.
+fn raw_tree(m: &mut Mutator, node: crate::TypeId, depth: u32) -> crate::ObjectRef {
+    let n = m.alloc_raw(node).expect("alloc");
+    if depth == 0 {
+        return n;
+    }
+    // SAFETY: `n` was just allocated. The root keeps it (and, once stored, its left
+    // child) alive and up to date across the children's allocations; each store
+    // re-reads it from the root after the allocation, and stores an object returned
+    // by the allocation just made.
+    unsafe {
+        let r = m.push_root(Some(n));
+        let left = raw_tree(m, node, depth - 1);
+        m.store_ref(m.root(r).expect("rooted"), 0, Some(left));
+        let right = raw_tree(m, node, depth - 1);
+        let n = m.root(r).expect("rooted");
+        m.store_ref(n, 8, Some(right));
+        m.truncate_roots(r as usize);
+        n
+    }
+}
+
+fn raw_check(m: &Mutator, n: crate::ObjectRef) -> u64 {
+    // SAFETY: `n` and every node below it are live (reachable from the caller's
+    // object, which is valid since no allocation happens while checking); 0 and 8
+    // are the node's reference slots.
+    let (l, r) = unsafe { (m.load_ref(n, 0), m.load_ref(n, 8)) };
+    1 + l.map_or(0, |l| raw_check(m, l)) + r.map_or(0, |r| raw_check(m, r))
+}
+
+/// A binary-trees node in a gc-arena `Arena`.
+#[derive(gc_arena::Collect)]
+#[collect(no_drop)]
+struct ArenaNode<'gc> {
+    left: Option<gc_arena::Gc<'gc, ArenaNode<'gc>>>,
+    right: Option<gc_arena::Gc<'gc, ArenaNode<'gc>>>,
+}
+
+fn arena_tree<'gc>(mc: &gc_arena::Mutation<'gc>, depth: u32) -> gc_arena::Gc<'gc, ArenaNode<'gc>> {
+    let node = if depth == 0 {
+        ArenaNode {
+            left: None,
+            right: None,
+        }
+    } else {
+        ArenaNode {
+            left: Some(arena_tree(mc, depth - 1)),
+            right: Some(arena_tree(mc, depth - 1)),
+        }
+    };
+    gc_arena::Gc::new(mc, node)
+}
+
+fn arena_check(n: &ArenaNode<'_>) -> u64 {
+    1 + n.left.as_deref().map_or(0, arena_check) + n.right.as_deref().map_or(0, arena_check)
+}
+
+/// Allocation debt (gc-arena's unit of collector work) below which binary-trees does
+/// not collect between `mutate` calls: `Arena::collect_debt`'s documentation advises a
+/// minimum threshold, and this is the granularity gc-arena's own users (the piccolo
+/// interpreter) use.
+const GC_ARENA_GRANULARITY: f64 = 1024.0;
+
+/// binary-trees on gc-arena, written as its documentation recommends: the long-lived
+/// tree is the arena's root, each tree is built and checked inside one `mutate` call,
+/// and the collector runs between calls (`collect_debt`: the incremental work the
+/// allocations since have paid for, once it is worth a call) with the default pacing.
+fn trees_gc_arena(max_depth: u32) -> u64 {
+    type Root = gc_arena::Rootable![Option<gc_arena::Gc<'_, ArenaNode<'_>>>];
+    let mut arena = gc_arena::Arena::<Root>::new(|_| None);
+    let collect = |arena: &mut gc_arena::Arena<Root>| {
+        if arena.metrics().allocation_debt() > GC_ARENA_GRANULARITY {
+            arena.collect_debt();
+        }
+    };
+    let min_depth = 4;
+    let mut total = arena.mutate(|mc, _| arena_check(&arena_tree(mc, max_depth + 1)));
+    collect(&mut arena);
+    arena.mutate_root(|mc, root| *root = Some(arena_tree(mc, max_depth)));
+    collect(&mut arena);
+    let mut d = min_depth;
+    while d <= max_depth {
+        let iterations = 1u64 << (max_depth - d + min_depth);
+        for _ in 0..iterations {
+            total += arena.mutate(|mc, _| arena_check(&arena_tree(mc, d)));
+            collect(&mut arena);
+        }
+        d += 2;
+    }
+    total + arena.mutate(|_, root| arena_check(root.as_ref().expect("the long-lived tree")))
 }
 
 /// Live bytes the verifier benchmark builds: old objects, and young ones that stay
@@ -535,4 +824,135 @@ fn verify_heap(verify: bool) -> (Heap, crate::Persistent) {
     });
     drop(m);
     (heap, keep)
+}
+
+/// The object graph of the survivor benchmark.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shape {
+    /// One linked list, kept by one root: each object is reached only through the one
+    /// before it (no parallelism possible).
+    List,
+    /// [`WIDE_LISTS`] independent lists, one root each, allocated round-robin.
+    Wide,
+}
+
+/// Lists of the [`Shape::Wide`] survivor benchmark.
+pub const WIDE_LISTS: usize = 1_000;
+
+impl Shape {
+    fn name(self) -> &'static str {
+        match self {
+            Shape::List => "list",
+            Shape::Wide => "wide",
+        }
+    }
+}
+
+/// Where the survivor benchmark's collection copies its survivors.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Destination {
+    /// The to-space (the default promotion age, 2: first-time survivors are copied).
+    Survivor,
+    /// The old generation (promotion age 1: every survivor is promoted).
+    Old,
+}
+
+impl Destination {
+    fn name(self) -> &'static str {
+        match self {
+            Destination::Survivor => "survivor",
+            Destination::Old => "old",
+        }
+    }
+}
+
+/// What the survivor benchmark measured (medians over runs).
+#[derive(Clone, Copy, Debug)]
+pub struct SurvivorFigures {
+    /// Pause per surviving object, in ns.
+    pub ns_per_object: f64,
+    /// Pause of the measured collection, in µs.
+    pub pause_us: f64,
+    /// Bytes per surviving object.
+    pub bytes_per_object: usize,
+    /// The parts of the median pause.
+    pub parts: crate::PauseParts,
+}
+
+/// The survivor benchmark: `n` young 16-byte objects (a header and one reference)
+/// linked into one list or [`WIDE_LISTS`] lists, kept by roots, then one forced minor
+/// collection, measured by its pause record (per surviving object). Each run builds the
+/// lists anew in the same heap (so the memory the collection copies into has been
+/// touched before, as in a running program); the median of `runs` is reported.
+pub fn survivors(shape: Shape, n: usize, to: Destination, runs: usize) -> SurvivorFigures {
+    let bytes = 16;
+    let nursery = (n * bytes * 2).next_power_of_two().max(1 << 20);
+    let heap = heap_with(
+        Config::builder()
+            .nursery_size(nursery)
+            .survivor_size(nursery)
+            .promotion_age(match to {
+                Destination::Survivor => 2,
+                Destination::Old => 1,
+            })
+            .build()
+            .expect("a valid configuration"),
+    );
+    let node = heap
+        .register_type(&TypeDescriptor::fixed("ListNode", 8).with_refs(&[0]))
+        .unwrap();
+    let mut m = heap.mutator();
+    let lists = match shape {
+        Shape::List => 1,
+        Shape::Wide => WIDE_LISTS.min(n.max(1)),
+    };
+    let base = m.roots_len();
+    let mut per_object = Vec::new();
+    let mut pauses = Vec::new();
+    let mut records = Vec::new();
+    // One unmeasured run first: it touches the to-space (or the old blocks).
+    for run in 0..=runs {
+        for _ in 0..lists {
+            // SAFETY: a null root.
+            unsafe { m.push_root(None) };
+        }
+        for i in 0..n {
+            let r = (base + i % lists) as u32;
+            let o = m.alloc_raw(node).expect("alloc");
+            // SAFETY: `o` is fresh and the root's object is live (rooted); no
+            // allocation or safepoint comes between reading them and the stores.
+            unsafe {
+                m.store_ref(o, 0, m.root(r));
+                m.set_root(r, Some(o));
+            }
+        }
+        let r = m.collect(CollectionKind::Minor);
+        assert_eq!(r.kind, CollectionKind::Minor);
+        assert_eq!(r.survivors, n, "every object survives");
+        if to == Destination::Old {
+            assert_eq!(r.promoted_bytes, n * bytes, "every survivor is promoted");
+        }
+        // SAFETY: only the roots pushed above are released; no scope is open.
+        unsafe { m.truncate_roots(base) };
+        // Empty the heap for the next run: the survivors die.
+        match to {
+            Destination::Survivor => {
+                m.collect(CollectionKind::Minor);
+            }
+            Destination::Old => {
+                m.collect(CollectionKind::Major);
+            }
+        }
+        if run > 0 {
+            per_object.push(r.duration.as_nanos() as f64 / n as f64);
+            pauses.push(r.duration.as_secs_f64() * 1e6);
+            records.push(r);
+        }
+    }
+    SurvivorFigures {
+        ns_per_object: median(per_object),
+        pause_us: median(pauses),
+        bytes_per_object: bytes,
+        parts: median_record(records).parts,
+    }
 }

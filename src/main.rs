@@ -98,6 +98,20 @@ enum Command {
         /// Nursery size in KiB for the allocation and binary-trees benchmarks.
         #[arg(long)]
         nursery_kib: Option<usize>,
+        /// Surviving objects of the survivor benchmark (comma-separated).
+        #[arg(long, value_delimiter = ',', default_values_t = heap_bench::Options::default().survivor_objects)]
+        survivors: Vec<usize>,
+        /// Shapes of the survivor benchmark (comma-separated: list, wide); both by default.
+        #[arg(long, value_delimiter = ',')]
+        survivor_shapes: Vec<String>,
+        /// Where the survivor benchmark copies (comma-separated: survivor, old); both by
+        /// default.
+        #[arg(long, value_delimiter = ',')]
+        survivor_to: Vec<String>,
+        /// Run only these sections (comma-separated: alloc, barrier, minor-gc,
+        /// survivors, binary-trees, verify); all by default.
+        #[arg(long, value_delimiter = ',')]
+        only: Vec<String>,
     },
     /// Suspension benchmarks: allocations per suspension, suspend+resume per frame,
     /// minor-GC cost of byrefs.
@@ -294,6 +308,10 @@ fn main() -> ExitCode {
             old_objects,
             depth,
             nursery_kib,
+            survivors,
+            only,
+            survivor_shapes,
+            survivor_to,
         }) => {
             let results = heap_bench::run(&heap_bench::Options {
                 allocs,
@@ -302,6 +320,10 @@ fn main() -> ExitCode {
                 old_objects,
                 depth: depth.max(4),
                 nursery: nursery_kib.map(|k| k << 10),
+                survivor_objects: survivors,
+                only,
+                survivor_shapes,
+                survivor_to,
             });
             print_results(results);
             ExitCode::SUCCESS

@@ -34,12 +34,15 @@ use contgc_heap::internal::{LargeObjectSpace, Nursery, NurseryIndex, OldSpace};
 use contgc_heap::types::FILLER_TYPE_INDEX;
 use contgc_heap::{ObjectRef, TypeInfo, HEADER_SIZE};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// What a collection resolves byrefs against.
 pub(crate) struct Resolver<'a> {
     pub types: &'a [Arc<TypeInfo>],
     pub index: Option<NurseryIndex>,
     pub resolved: usize,
+    /// Time spent building `index` (two clock reads, once per collection at most).
+    pub index_time: Duration,
 }
 
 impl<'a> Resolver<'a> {
@@ -48,6 +51,7 @@ impl<'a> Resolver<'a> {
             types,
             index: None,
             resolved: 0,
+            index_time: Duration::ZERO,
         }
     }
 
@@ -64,11 +68,13 @@ impl<'a> Resolver<'a> {
         self.resolved += 1;
         let types = self.types;
         let base = if nursery.contains(addr) {
+            let index_time = &mut self.index_time;
             let index = self.index.get_or_insert_with(|| {
+                let started = Instant::now();
                 // SAFETY: collections resolve with every buffer retired and the
                 // world stopped; objects already evacuated are forwarded, and their
                 // size is read from their copy.
-                unsafe {
+                let index = unsafe {
                     NurseryIndex::build(nursery, |o| {
                         let mut h = o.header();
                         if h.is_forwarded() {
@@ -78,7 +84,9 @@ impl<'a> Resolver<'a> {
                         }
                         (object_size(types, h), h.type_index() != FILLER_TYPE_INDEX)
                     })
-                }
+                };
+                *index_time += started.elapsed();
+                index
             });
             index.object_start(addr)
         } else if old.contains(addr) {

@@ -7,7 +7,7 @@ use crate::mutator::LocalPtr;
 use crate::safepoint::WorldStopped;
 use crate::scan::object_size;
 use crate::spaces::{promotion_need, Spaces};
-use crate::stats::{Census, CollectionKind, LiveHeap, PauseRecord};
+use crate::stats::{Census, CollectionKind, LiveHeap, PauseParts, PauseRecord, PhaseClock};
 use crate::sync::lock;
 use crate::{major, minor, verify};
 use bumpalo::Bump;
@@ -30,6 +30,8 @@ pub(crate) struct Outcome {
     pub record: PauseRecord,
     /// What the verifier found wrong, if it ran and did.
     pub verify_error: Option<String>,
+    /// The pause's timed parts added up: the rest of the pause is `parts.other`.
+    pub timed: Duration,
 }
 
 /// Why a collection was asked for.
@@ -62,6 +64,8 @@ pub(crate) fn collect<'h>(
     let mutators = lock(&heap.mutators);
     let types = heap.types.read();
     let sp = &mut *guard;
+    let mut clock = PhaseClock::new(started);
+    let mut parts = PauseParts::default();
 
     for m in mutators.iter() {
         // SAFETY: the world is stopped (`_world`), so no mutator touches its local
@@ -69,6 +73,9 @@ pub(crate) fn collect<'h>(
         let local = unsafe { &mut *m.0 };
         local.retire_buffer(&sp.nursery);
         sp.remset.append(&mut local.remset);
+    }
+    if mutators.len() > 1 {
+        parts.stop = clock.lap_always();
     }
     let before = sp.in_use();
     let over_limit = sp.old_and_large() > heap.config.heap_limit;
@@ -99,6 +106,9 @@ pub(crate) fn collect<'h>(
             &scratch,
         );
         byrefs_resolved += marked.byrefs_resolved;
+        parts.byref_index += marked.byref_index;
+        clock.exclude(marked.byref_index);
+        parts.mark = clock.lap_always();
         // Remembered objects that died are dropped before their cells are freed.
         sp.remset.retain(|&a| {
             // SAFETY: remembered objects are live old objects until this sweep.
@@ -110,6 +120,7 @@ pub(crate) fn collect<'h>(
         live_young = Some(clear_young_marks(&sp.nursery, &types));
         sp.last_major_bytes = sp.old.object_bytes() + sp.los.bytes();
         sp.major_due = false;
+        parts.sweep = clock.lap_always();
     }
     // After a major collection the live young bytes are known: the minor collection
     // needs room for those only, and must not take the old generation past its
@@ -124,15 +135,13 @@ pub(crate) fn collect<'h>(
         None => sp.minor_is_safe(),
     };
     if safe {
-        out = minor::collect(
-            &types,
-            sp,
-            heap.config.promotion_age,
-            &mut roots,
-            &heap.tasks,
-            &scratch,
-        );
+        out = minor::collect(&types, sp, &mut roots, &heap.tasks, &scratch, &mut clock);
         byrefs_resolved += out.byrefs_resolved;
+        parts.roots = out.roots;
+        parts.task_groups = out.task_groups;
+        parts.remembered = out.remembered;
+        parts.copy = out.copy;
+        parts.byref_index += out.byref_index;
         minor_ran = true;
     }
     drop(scratch);
@@ -155,9 +164,12 @@ pub(crate) fn collect<'h>(
         });
     }
     let verify_error = if heap.config.verify {
-        verify::verify(sp, &types, &mut roots, &heap.tasks, !minor_ran)
+        clock.skip();
+        let e = verify::verify(sp, &types, &mut roots, &heap.tasks, !minor_ran)
             .err()
-            .map(|e| format!("heap verification failed after a {kind:?} collection: {e}"))
+            .map(|e| format!("heap verification failed after a {kind:?} collection: {e}"));
+        parts.verify = clock.lap_always();
+        e
     } else {
         None
     };
@@ -180,6 +192,8 @@ pub(crate) fn collect<'h>(
         heap_before: before,
         heap_after: after,
         byrefs_resolved,
+        // `other` is set with the duration.
+        parts,
     };
     drop((types, mutators));
     let outcome = Outcome {
@@ -187,6 +201,7 @@ pub(crate) fn collect<'h>(
         minor_ran,
         record,
         verify_error,
+        timed: clock.timed(),
     };
     (outcome, guard)
 }

@@ -4,10 +4,11 @@ use crate::config::Config;
 use crate::error::HeapError;
 use crate::mutator::{LocalPtr, Mutator};
 use crate::safepoint::Rendezvous;
+use crate::scan::TypeSummaries;
 use crate::spaces::{promotion_need, Spaces};
 use crate::stats::{CollectionKind, HeapStats, PauseRecord, PauseSummary, Stats};
 use crate::sync::lock;
-use contgc_heap::internal::{LargeObjectSpace, Nursery, OldSpace, TypeTable};
+use contgc_heap::internal::{LargeObjectSpace, Nursery, OldSpace, PromotionBuffers, TypeTable};
 use contgc_heap::size_classes::NUM_CLASSES;
 use contgc_heap::{DescriptorError, TypeDescriptor, TypeId};
 use contgc_roots::internal::{HandleTable, RootProviders, TaskRegistry};
@@ -85,6 +86,8 @@ impl Heap {
                     stats: Stats::new(),
                     last_major_bytes: 0,
                     major_due: false,
+                    summaries: TypeSummaries::new(config.promotion_age),
+                    promo: PromotionBuffers::new(),
                 }),
                 handles: HandleTable::new(id),
                 tasks: TaskRegistry::new(id, config.root_mode),

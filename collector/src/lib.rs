@@ -57,7 +57,9 @@ pub use error::{AllocError, ByrefError, HeapError};
 pub use heap::Heap;
 pub use mutator::{Mutator, ParkedMutator};
 pub use scope::{Byref, Local, NestedScope, Scope};
-pub use stats::{Census, CollectionKind, HeapStats, LiveHeap, PauseRecord, PauseSummary};
+pub use stats::{
+    Census, CollectionKind, HeapStats, LiveHeap, PauseParts, PauseRecord, PauseSummary,
+};
 pub use tasks::{Parked, Resumed, TaskletWord};
 pub use typed::{Plain, Typed};
 

@@ -22,6 +22,8 @@ use std::sync::Arc;
 #[derive(Clone, Copy, Debug, Default)]
 pub(crate) struct MarkOutcome {
     pub byrefs_resolved: usize,
+    /// Time spent building the nursery index for byref resolution.
+    pub byref_index: std::time::Duration,
 }
 
 struct Marker<'a> {
@@ -132,5 +134,6 @@ pub(crate) fn mark(
     m.drain();
     MarkOutcome {
         byrefs_resolved: m.resolver.resolved,
+        byref_index: m.resolver.index_time,
     }
 }

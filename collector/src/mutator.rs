@@ -315,6 +315,7 @@ impl Mutator {
         // nothing that restarting waits for takes that lock.
         self.heap.rendezvous.end_collection(world);
         outcome.record.duration = started.elapsed();
+        outcome.record.parts.other = outcome.record.duration.saturating_sub(outcome.timed);
         sp.stats.record(outcome.record.clone());
         drop(sp);
         if let Some(e) = outcome.verify_error.take() {

@@ -19,8 +19,16 @@
 //!
 //! The visitor is a type parameter, so each phase gets its own monomorphised, inlined
 //! copy of the scanning loop: no dynamic dispatch per slot.
+//!
+//! The minor collection's hot loops read types through [`TypeSummaries`]: a dense
+//! table, indexed by type index, of what they need per object in 16 bytes (the fixed
+//! size, the size class, the promotion age, and how to scan: not at all, through a
+//! bitmap of reference words, or through [`scan_object`]). [`scan_summarized`] is
+//! [`scan_object`] with that bitmap fast path; both hand the same slots, in the same
+//! order, to the visitor.
 
 use contgc_heap::byref::{self as byref_slot, ByrefState};
+use contgc_heap::size_classes::{class_of, MAX_SMALL_OBJECT};
 use contgc_heap::{Header, ObjectRef, SizeKind, TypeInfo};
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -163,5 +171,144 @@ pub(crate) unsafe fn scan_object<V: SlotVisitor>(
                 v.visit_byref(ByrefSlot::at(obj, start + off as usize));
             }
         }
+    }
+}
+
+/// How objects of a type are scanned.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum ScanHow {
+    /// No reference or byref slot: nothing to scan.
+    #[default]
+    Skip,
+    /// A fixed-size type whose slots are references in its first 64 payload words:
+    /// the bits of [`TypeSummary::ref_mask`].
+    Mask,
+    /// Anything else: [`scan_object`] over the descriptor's slot lists.
+    Full,
+}
+
+/// What the collector's hot loops need of one type (see the module documentation).
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct TypeSummary {
+    /// For [`ScanHow::Mask`]: bit `w` set if payload word `w` is a reference slot.
+    pub ref_mask: u64,
+    /// The object size of a small fixed-size type; 0 for other types (variable-size
+    /// objects and fillers take their size from their header).
+    pub size: u32,
+    /// Minor collections an object survives before it is promoted: the type's
+    /// promotion age, else the heap's.
+    pub promotion_age: u8,
+    /// The old-space size class of `size` (when `size` is not 0).
+    pub class: u8,
+    /// How to scan the type's objects.
+    pub how: ScanHow,
+}
+
+impl TypeSummary {
+    fn of(ty: &TypeInfo, default_age: u8) -> TypeSummary {
+        let fixed = match ty.size_kind() {
+            SizeKind::Fixed { .. } => ty
+                .object_size(0)
+                .filter(|&s| s <= MAX_SMALL_OBJECT)
+                .map(|s| s as u32),
+            _ => None,
+        };
+        let mask_ok = fixed.is_some()
+            && !ty.has_byrefs()
+            && ty.refs().iter().all(|&off| off % 8 == 0 && off / 8 < 64);
+        let how = if !ty.needs_scan() {
+            ScanHow::Skip
+        } else if mask_ok {
+            ScanHow::Mask
+        } else {
+            ScanHow::Full
+        };
+        TypeSummary {
+            ref_mask: if how == ScanHow::Mask {
+                ty.refs().iter().fold(0, |m, &off| m | 1 << (off / 8))
+            } else {
+                0
+            },
+            size: fixed.unwrap_or(0),
+            promotion_age: ty.promotion_age().unwrap_or(default_age),
+            class: fixed.map_or(0, |s| class_of(s as usize) as u8),
+            how,
+        }
+    }
+}
+
+/// The summaries of a heap's types, by type index; extended as types are registered
+/// (types are never removed or changed), so keeping it current costs O(new types).
+#[derive(Debug)]
+pub(crate) struct TypeSummaries {
+    table: Vec<TypeSummary>,
+    default_age: u8,
+}
+
+impl TypeSummaries {
+    /// An empty table for a heap whose default promotion age is `default_age`.
+    pub(crate) fn new(default_age: u8) -> Self {
+        TypeSummaries {
+            table: Vec::new(),
+            default_age,
+        }
+    }
+
+    /// Summarises the types registered since the last call.
+    pub(crate) fn update(&mut self, types: &[Arc<TypeInfo>]) {
+        let age = self.default_age;
+        let known = self.table.len();
+        self.table.extend(
+            types[known.min(types.len())..]
+                .iter()
+                .map(|t| TypeSummary::of(t, age)),
+        );
+    }
+
+    /// The summaries by type index, as of the last [`update`](Self::update).
+    #[inline(always)]
+    pub(crate) fn as_slice(&self) -> &[TypeSummary] {
+        &self.table
+    }
+}
+
+/// Hands every slot of `obj` to `v`, as [`scan_object`] does (the same slots in the
+/// same order), through the bitmap of `sum` when it has one.
+///
+/// # Safety
+/// As for [`scan_object`]: `obj` is a live, non-forwarded object with header `h`,
+/// `sum` is the summary of its type and `ty` the type, and the caller has exclusive
+/// access to it for the whole scan.
+#[inline(always)]
+pub(crate) unsafe fn scan_summarized<V: SlotVisitor>(
+    sum: &TypeSummary,
+    types: &[Arc<TypeInfo>],
+    obj: ObjectRef,
+    h: Header,
+    v: &mut V,
+) {
+    match sum.how {
+        ScanHow::Skip => {}
+        // SAFETY: guaranteed by the caller.
+        ScanHow::Mask => unsafe { scan_mask(sum.ref_mask, obj, v) },
+        // SAFETY: guaranteed by the caller.
+        ScanHow::Full => unsafe { scan_object(&types[h.type_index() as usize], obj, h.len(), v) },
+    }
+}
+
+/// Hands the reference slots of `obj` named by `mask` (bit `w`: payload word `w`) to
+/// `v`, in increasing offset order: the [`ScanHow::Mask`] case of
+/// [`scan_summarized`].
+///
+/// # Safety
+/// As for [`scan_summarized`], with `mask` the [`TypeSummary::ref_mask`] of `obj`'s
+/// type, whose summary says [`ScanHow::Mask`].
+#[inline(always)]
+pub(crate) unsafe fn scan_mask<V: SlotVisitor>(mask: u64, obj: ObjectRef, v: &mut V) {
+    let mut m = mask;
+    while m != 0 {
+        let w = m.trailing_zeros() as usize;
+        m &= m - 1;
+        v.visit_ref(RefSlot::at(obj, w * 8));
     }
 }

@@ -1,10 +1,11 @@
 //! `Spaces`: the heap's spaces and the collector's bookkeeping about them, and the
 //! small facts about them that collections, allocation and the verifier share.
 //!
-//! A leaf module: it depends on no other module of this crate but `stats`.
+//! A leaf module: it depends on no other module of this crate but `stats` and `scan`.
 
+use crate::scan::TypeSummaries;
 use crate::stats::Stats;
-use contgc_heap::internal::{LargeObjectSpace, Nursery, OldSpace, BLOCK_SIZE};
+use contgc_heap::internal::{LargeObjectSpace, Nursery, OldSpace, PromotionBuffers, BLOCK_SIZE};
 use contgc_heap::size_classes::NUM_CLASSES;
 use contgc_heap::MIN_OBJECT_BYTES;
 
@@ -21,6 +22,12 @@ pub(crate) struct Spaces {
     pub last_major_bytes: usize,
     /// Set when the old generation has grown enough to warrant a major collection.
     pub major_due: bool,
+    /// The types' summaries for the minor collection's hot loops, brought up to date
+    /// at each minor collection.
+    pub summaries: TypeSummaries,
+    /// The minor collection's promotion buffers: empty between collections (each one
+    /// retires them), kept here so that a collection does not build them anew.
+    pub promo: PromotionBuffers,
 }
 
 impl Spaces {

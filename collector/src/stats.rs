@@ -57,6 +57,131 @@ pub struct PauseRecord {
     pub heap_after: usize,
     /// Byrefs resolved from raw addresses to `<base, offset>`.
     pub byrefs_resolved: usize,
+    /// Where the pause's time went, part by part.
+    pub parts: PauseParts,
+}
+
+/// A pause's time by its parts, so that a slow pause explains itself.
+///
+/// Each part is timed with one clock read at its end, and only if it handled at least
+/// [`MIN_TIMED_WORK`] items (root slots, task-group members, remembered objects,
+/// survivors): a part with less to do is not timed, so that a quiet pause pays for no
+/// clock read, and its time (a few hundred nanoseconds at most) counts in the next
+/// part that is timed, or in [`other`](Self::other). The parts and `other` add up to
+/// [`PauseRecord::duration`]. A major collection that evacuates the nursery afterwards
+/// reports its marking and sweeping, then the parts of that evacuation.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PauseParts {
+    /// From the request to stop the world until every other mutator had stopped:
+    /// timed only when other mutators are attached (with one there is no one to
+    /// wait for), and then including the retiring of every allocation buffer.
+    pub stop: Duration,
+    /// Major collections: marking every reachable object.
+    pub mark: Duration,
+    /// Major collections: sweeping the old space and the large objects, and clearing
+    /// the marks left on young objects.
+    pub sweep: Duration,
+    /// Minor collections (and the evacuation ending a major one): evacuating what the
+    /// root slots refer to (persistent handles, shadow stacks, parked objects, root
+    /// providers).
+    pub roots: Duration,
+    /// Visiting the young suspended-task groups (all of them in a major collection's
+    /// evacuation, whose groups were marked through, or in `Naive` mode) and
+    /// evacuating their members' referents.
+    pub task_groups: Duration,
+    /// Scanning the remembered old objects and evacuating their young referents.
+    pub remembered: Duration,
+    /// The transitive copy: scanning the survivors copied so far, copying (or
+    /// promoting: old-space cells come from per-collection buffers, so promotion is
+    /// part of the copy) what they refer to, until no work is left.
+    pub copy: Duration,
+    /// Building the nursery's object-start index for resolving raw byrefs into the
+    /// nursery (at most once per marking and once per evacuation); taken out of the
+    /// part during which it ran.
+    pub byref_index: Duration,
+    /// Running the heap verifier (`Config::verify_after_gc`).
+    pub verify: Duration,
+    /// Everything else: choosing the collection, retiring buffers (with one mutator),
+    /// parts too small to be timed, recording, and restarting the world.
+    pub other: Duration,
+}
+
+/// Parts handling fewer items than this are not timed (see [`PauseParts`]).
+pub const MIN_TIMED_WORK: usize = 64;
+
+impl PauseParts {
+    /// The sum of the timed parts (everything but [`other`](Self::other)).
+    pub fn timed(&self) -> Duration {
+        self.stop
+            + self.mark
+            + self.sweep
+            + self.roots
+            + self.task_groups
+            + self.remembered
+            + self.copy
+            + self.byref_index
+            + self.verify
+    }
+}
+
+/// Times the parts of a pause (see [`PauseParts`]): one clock read per timed part.
+#[derive(Debug)]
+pub(crate) struct PhaseClock {
+    last: Instant,
+    /// Time inside the current part that belongs to another part (the nursery index).
+    excluded: Duration,
+    /// The parts timed so far, added up (what is left of the pause is `other`).
+    timed: Duration,
+}
+
+impl PhaseClock {
+    /// A clock whose first part starts at `start`.
+    pub(crate) fn new(start: Instant) -> Self {
+        PhaseClock {
+            last: start,
+            excluded: Duration::ZERO,
+            timed: Duration::ZERO,
+        }
+    }
+
+    /// Ends a part that handled `work` items: its time since the last timed part ended,
+    /// or zero (the time carries into the next part) if `work` is below
+    /// [`MIN_TIMED_WORK`].
+    #[inline(always)]
+    pub(crate) fn lap(&mut self, work: usize) -> Duration {
+        if work < MIN_TIMED_WORK {
+            return Duration::ZERO;
+        }
+        self.lap_always()
+    }
+
+    /// Ends a part whatever it did.
+    #[inline(never)]
+    pub(crate) fn lap_always(&mut self) -> Duration {
+        let now = Instant::now();
+        let excluded = std::mem::take(&mut self.excluded);
+        let d = now.saturating_duration_since(self.last);
+        self.last = now;
+        // The excluded time was timed apart: it counts, in its own part.
+        self.timed += d;
+        d.saturating_sub(excluded)
+    }
+
+    /// Takes `d`, timed apart, out of the current part.
+    pub(crate) fn exclude(&mut self, d: Duration) {
+        self.excluded += d;
+    }
+
+    /// Ends a part that is not the pause's (the verifier's preparation, say): its time
+    /// goes to `other`.
+    pub(crate) fn skip(&mut self) {
+        self.last = Instant::now();
+    }
+
+    /// The parts timed so far, added up (excluded time included).
+    pub(crate) fn timed(&self) -> Duration {
+        self.timed
+    }
 }
 
 /// Median, 99th percentile and maximum pause of one kind, in nanoseconds, from a
@@ -284,6 +409,7 @@ mod tests {
             heap_before: 0,
             heap_after: 0,
             byrefs_resolved: 0,
+            parts: PauseParts::default(),
         }
     }
 

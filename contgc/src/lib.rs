@@ -13,7 +13,7 @@
 //!   [`RootProviderId`]) and suspended tasks ([`TaskRoot`], [`Resumed`],
 //!   [`TaskletWord`]);
 //! - errors ([`AllocError`], [`ByrefError`], [`ConfigError`], [`DescriptorError`],
-//!   [`HeapError`]) and statistics ([`HeapStats`], [`PauseRecord`], [`PauseSummary`],
+//!   [`HeapError`]) and statistics ([`HeapStats`], [`PauseRecord`] with its [`PauseParts`], [`PauseSummary`],
 //!   [`Census`], [`CollectionKind`]);
 //! - [`continuation`]: suspended frames as heap objects, capture and chain dispatch;
 //! - [`executor`]: the async2 executor on top: tasks and join handles, awaiters
@@ -59,9 +59,9 @@
 pub use contgc_collector::{
     AllocError, Byref, ByrefError, Census, CollectionKind, Config, ConfigBuilder, ConfigError,
     ContinuationPlacement, DescriptorError, Heap, HeapError, HeapStats, LiveHeap, Local, Mutator,
-    NestedScope, ObjectRef, ParkedMutator, PauseRecord, PauseSummary, Persistent, Plain, Resumed,
-    RootMode, RootProvider, RootProviderId, RootVisitor, Scope, TaskRoot, TaskletWord,
-    TypeAttachment, TypeDescriptor, TypeId, Typed,
+    NestedScope, ObjectRef, ParkedMutator, PauseParts, PauseRecord, PauseSummary, Persistent,
+    Plain, Resumed, RootMode, RootProvider, RootProviderId, RootVisitor, Scope, TaskRoot,
+    TaskletWord, TypeAttachment, TypeDescriptor, TypeId, Typed,
 };
 pub use contgc_heap::{SizeKind, SlotKind, MAX_OBJECT_BYTES, MAX_SMALL_OBJECT};
 

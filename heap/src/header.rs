@@ -104,6 +104,15 @@ impl Header {
         Header((self.0 & !AGE_MASK) | ((age as u64) << AGE_SHIFT))
     }
 
+    /// The same header one minor collection older: one add, for a header whose age is
+    /// below [`MAX_AGE`] (checked in debug builds; [`with_age`](Self::with_age)
+    /// saturates instead).
+    #[inline(always)]
+    pub const fn aged_once(self) -> Header {
+        debug_assert!(self.age() < MAX_AGE);
+        Header(self.0 + (1 << AGE_SHIFT))
+    }
+
     /// True if `MARK` is set.
     #[inline(always)]
     pub const fn is_marked(self) -> bool {
@@ -160,6 +169,8 @@ mod tests {
         let h = h.without(MARK).with(UNLOGGED);
         assert!(!h.is_marked() && h.is_unlogged());
         assert_eq!(h.with_age(200).age(), MAX_AGE);
+        assert_eq!(h.aged_once(), h.with_age(8));
+        assert_eq!(h.with_age(MAX_AGE - 1).aged_once().age(), MAX_AGE);
     }
 
     #[test]

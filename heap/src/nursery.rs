@@ -161,6 +161,22 @@ impl Nursery {
         (self.survivor[1 - self.from], self.to_top)
     }
 
+    /// `[start, end)` of the whole to-space during an evacuation, for an evacuator
+    /// that bumps through it itself and reports its top with
+    /// [`set_to_top`](Self::set_to_top).
+    pub fn to_space(&self) -> (usize, usize) {
+        let to = self.survivor[1 - self.from];
+        (to, to + self.survivor_len)
+    }
+
+    /// Sets the to-space's top during an evacuation: `[to-space start, top)` holds the
+    /// objects copied so far. Panics if `top` is outside the to-space.
+    pub fn set_to_top(&mut self, top: usize) {
+        let (start, end) = self.to_space();
+        assert!((start..=end).contains(&top), "to-space top out of range");
+        self.to_top = top;
+    }
+
     /// Ends an evacuation: eden is empty, the to-space becomes the from-space.
     pub fn flip(&mut self) {
         self.from = 1 - self.from;

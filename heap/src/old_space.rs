@@ -65,6 +65,65 @@ pub struct SweepOutcome {
     pub blocks_released: usize,
 }
 
+/// A collection's promotion buffers: one run of unused cells per size class, bumped
+/// through by [`OldSpace::promote_alloc`] so that promoting an object costs a bounds
+/// check and a pointer bump, and refilled from the space (the class's current block,
+/// then its free cells, then a new block) when a run is used up.
+///
+/// Made empty by [`PromotionBuffers::new`], and empty again once retired: they can be
+/// kept and reused by every collection. Must be retired with
+/// [`OldSpace::retire_promotion_buffers`] before the space is used otherwise (allocated
+/// or swept), or the cells left in them are lost to the space until their block is
+/// swept empty, and the bytes promoted through them are not counted.
+#[derive(Debug)]
+pub struct PromotionBuffers {
+    /// `[next, end)` of each class's run (whole cells; empty when `next == end`).
+    runs: [(usize, usize); NUM_CLASSES],
+    /// Object bytes allocated through the buffers since they were made.
+    bytes: usize,
+    /// Bit `c` set: class `c` has had a run (so retiring visits only those).
+    used: u32,
+}
+
+// `PromotionBuffers::used` has a bit per class.
+const _: () = assert!(NUM_CLASSES <= 32);
+
+impl PromotionBuffers {
+    /// Empty buffers.
+    pub fn new() -> PromotionBuffers {
+        PromotionBuffers {
+            runs: [(0, 0); NUM_CLASSES],
+            bytes: 0,
+            used: 0,
+        }
+    }
+
+    /// Object bytes allocated through the buffers since they were last retired.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// True if the buffers hold no cell and count no byte (new, or just retired).
+    pub fn is_empty(&self) -> bool {
+        self.bytes == 0 && self.used == 0
+    }
+}
+
+impl Default for PromotionBuffers {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for PromotionBuffers {
+    fn drop(&mut self) {
+        debug_assert!(
+            self.is_empty() || std::thread::panicking(),
+            "contgc: promotion buffers dropped without being retired"
+        );
+    }
+}
+
 /// Size-segregated, non-moving blocks.
 #[derive(Debug)]
 pub struct OldSpace {
@@ -162,6 +221,15 @@ impl OldSpace {
 
     #[cold]
     fn refill(&mut self, c: usize) -> Option<usize> {
+        let start = self.take_block(c)?;
+        let cs = &mut self.classes[c];
+        cs.bump = start + CLASS_SIZES[c];
+        cs.bump_end = start + (BLOCK_SIZE / CLASS_SIZES[c]) * CLASS_SIZES[c];
+        Some(start)
+    }
+
+    /// Takes a free or never-used block for class `c` and returns its start.
+    fn take_block(&mut self, c: usize) -> Option<usize> {
         let b = match self.free_blocks.pop() {
             Some(b) => b as usize,
             None if self.fresh < self.nblocks => {
@@ -170,18 +238,107 @@ impl OldSpace {
             }
             None => return None,
         };
-        let cell = CLASS_SIZES[c];
         self.meta[b] = BlockMeta {
-            cell: cell as u32,
+            cell: CLASS_SIZES[c] as u32,
             class: c as u8,
         }
         .pack();
         self.blocks_in_use += 1;
-        let start = self.region.start() + b * BLOCK_SIZE;
-        let cs = &mut self.classes[c];
-        cs.bump = start + cell;
-        cs.bump_end = start + (BLOCK_SIZE / cell) * cell;
-        Some(start)
+        Some(self.region.start() + b * BLOCK_SIZE)
+    }
+
+    /// Allocates a cell of class `class` for an object of `size` bytes through the
+    /// per-collection buffers `bufs` (see [`PromotionBuffers`]): a pointer bump in the
+    /// class's run, refilled from the space when it runs out. `None` when no block is
+    /// left. The cell's header word is 0 (the caller writes the object); its bytes are
+    /// counted when the buffers are [retired](Self::retire_promotion_buffers).
+    ///
+    /// `class` must be [`class_of`]`(size)` (checked in debug builds).
+    #[inline(always)]
+    pub fn promote_alloc(
+        &mut self,
+        bufs: &mut PromotionBuffers,
+        class: usize,
+        size: usize,
+    ) -> Option<usize> {
+        debug_assert_eq!(class, class_of(size));
+        let run = &mut bufs.runs[class];
+        let cell = CLASS_SIZES[class];
+        if run.0 + cell <= run.1 {
+            let at = run.0;
+            run.0 += cell;
+            bufs.bytes += size;
+            return Some(at);
+        }
+        self.refill_promotion_buffer(bufs, class, size)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn refill_promotion_buffer(
+        &mut self,
+        bufs: &mut PromotionBuffers,
+        class: usize,
+        size: usize,
+    ) -> Option<usize> {
+        // The run left in the buffer is too short for one cell: it is empty (runs are
+        // whole cells).
+        debug_assert_eq!(bufs.runs[class].0, bufs.runs[class].1);
+        let cell = CLASS_SIZES[class];
+        let cs = &mut self.classes[class];
+        let run = if cs.bump < cs.bump_end {
+            // The class's current block first: contiguous cells.
+            let run = (cs.bump, cs.bump_end);
+            (cs.bump, cs.bump_end) = (0, 0);
+            run
+        } else if cs.free != 0 {
+            // Then the free cells a sweep left, one at a time.
+            let at = cs.free;
+            // SAFETY: free cells are linked through their second word (module
+            // invariant); the cell lies in a block in use.
+            cs.free = unsafe { ((at + 8) as *const usize).read() };
+            // The link word is stale now; the promoted object overwrites it.
+            (at, at + cell)
+        } else {
+            let start = self.take_block(class)?;
+            (start, start + (BLOCK_SIZE / cell) * cell)
+        };
+        bufs.runs[class] = (run.0 + cell, run.1);
+        bufs.bytes += size;
+        bufs.used |= 1 << class;
+        Some(run.0)
+    }
+
+    /// Ends a collection's promotion: the cells left in `bufs` go back to their
+    /// classes (as the class's bump range if it has none, which is the case when
+    /// nothing else allocated in the space while the buffers were in use, else to the
+    /// free list), and the promoted bytes are counted in
+    /// [`object_bytes`](Self::object_bytes).
+    pub fn retire_promotion_buffers(&mut self, bufs: &mut PromotionBuffers) {
+        let mut used = std::mem::take(&mut bufs.used);
+        while used != 0 {
+            let c = used.trailing_zeros() as usize;
+            used &= used - 1;
+            let (start, end) = std::mem::take(&mut bufs.runs[c]);
+            if start == end {
+                continue;
+            }
+            let cell = CLASS_SIZES[c];
+            let cs = &mut self.classes[c];
+            if cs.bump >= cs.bump_end {
+                (cs.bump, cs.bump_end) = (start, end);
+                continue;
+            }
+            for at in (start..end).step_by(cell).rev() {
+                // SAFETY: `at` is an unused cell of a block in use (its header word is
+                // 0: never-used and released memory reads as zero, and a free cell
+                // taken into a run had header 0); it becomes a free cell, linked
+                // through its second word.
+                unsafe { ((at + 8) as *mut usize).write(cs.free) };
+                cs.free = at;
+            }
+        }
+        self.object_bytes += std::mem::take(&mut bufs.bytes);
     }
 
     /// Maps any address to the allocated cell containing it, or `None` if the address
@@ -368,6 +525,108 @@ mod tests {
         assert_eq!(c - b.addr(), 24);
         // SAFETY: `b` is an object we wrote.
         assert_eq!(unsafe { b.header() }, Header::new(2, 24));
+    }
+
+    /// Objects promoted through the buffers are bump-allocated in their class's
+    /// blocks; retiring hands the rest of each run back (the next allocation continues
+    /// where promotion stopped) and counts the promoted bytes.
+    #[test]
+    fn promotion_buffers_bump_and_retire_their_runs() {
+        let mut s = OldSpace::new(1 << 20).unwrap();
+        let first = put(&mut s, 48);
+        let mut bufs = PromotionBuffers::new();
+        let c48 = class_of(48);
+        let a = s.promote_alloc(&mut bufs, c48, 48).unwrap();
+        let b = s.promote_alloc(&mut bufs, c48, 48).unwrap();
+        // The class's current block is taken first: after `first`.
+        assert_eq!((a - first.addr(), b - a), (48, 48));
+        let c16 = class_of(16);
+        let small: Vec<_> = (0..3000)
+            .map(|_| s.promote_alloc(&mut bufs, c16, 16).unwrap())
+            .collect();
+        assert!(small.windows(2).all(|w| w[1] != w[0]));
+        // 3000 16-byte cells take two blocks: the run was refilled with a new block.
+        assert_eq!(s.committed_bytes(), 3 * BLOCK_SIZE);
+        assert_eq!(bufs.bytes(), 2 * 48 + 3000 * 16);
+        for &c in small.iter().chain([a, b].iter()) {
+            let o = ObjectRef::from_addr(c).unwrap();
+            // SAFETY: cells handed out above, ours alone.
+            unsafe { o.set_header(Header::new(2, 0)) };
+        }
+        let before = s.object_bytes();
+        s.retire_promotion_buffers(&mut bufs);
+        assert!(bufs.is_empty());
+        assert_eq!(s.object_bytes(), before + 2 * 48 + 3000 * 16);
+        // The runs went back as the classes' bump ranges.
+        assert_eq!(s.alloc(48), Some(b + 48));
+        assert_eq!(s.alloc(16), Some(small[2999] + 16));
+        // Every promoted cell is an object the space knows.
+        let mut n = 0;
+        s.for_each_object(|_, _| n += 1);
+        // (The two cells just allocated have no header yet.)
+        assert_eq!(n, 1 + 2 + 3000);
+        assert_eq!(
+            s.object_start(small[17] + 8).map(|o| o.addr()),
+            Some(small[17])
+        );
+    }
+
+    /// A run retired while its class has a bump range of its own (something allocated
+    /// in the class meanwhile) goes to the free list, and its cells are reused.
+    #[test]
+    fn a_run_retired_beside_a_bump_range_goes_to_the_free_list() {
+        let mut s = OldSpace::new(1 << 20).unwrap();
+        let c = class_of(32);
+        let mut bufs = PromotionBuffers::new();
+        let p = s.promote_alloc(&mut bufs, c, 32).unwrap();
+        // The buffer holds the class's block; allocating now takes a second block.
+        let q = put(&mut s, 32);
+        assert_eq!(q.addr() % BLOCK_SIZE, 0);
+        assert_ne!(q.addr() / BLOCK_SIZE, p / BLOCK_SIZE);
+        s.retire_promotion_buffers(&mut bufs);
+        // `alloc` takes free cells before its bump range: the run's cells come next.
+        assert_eq!(s.alloc(32), Some(p + 32));
+        assert_eq!(s.alloc(32), Some(p + 64));
+    }
+
+    /// Free cells a sweep left are taken into runs one at a time; a major collection's
+    /// sweep after promotion frees and keeps the right cells.
+    #[test]
+    fn promotion_reuses_free_cells_and_sweeps_like_any_allocation() {
+        let mut s = OldSpace::new(1 << 20).unwrap();
+        let objs: Vec<_> = (0..64).map(|_| put(&mut s, 24)).collect();
+        for o in objs.iter().step_by(2) {
+            // SAFETY: live objects we own.
+            unsafe { o.set_header(o.header().with(MARK)) };
+        }
+        s.sweep(|_| 24);
+        let c = class_of(24);
+        let mut bufs = PromotionBuffers::new();
+        // The sweep reset the bump range: free cells come first, in address order.
+        let got: Vec<_> = (0..32)
+            .map(|_| s.promote_alloc(&mut bufs, c, 24).unwrap())
+            .collect();
+        let freed: Vec<_> = objs.iter().skip(1).step_by(2).map(|o| o.addr()).collect();
+        assert_eq!(got, freed);
+        let next = s.promote_alloc(&mut bufs, c, 24).unwrap();
+        assert!(
+            !objs.iter().any(|o| o.addr() == next),
+            "a new block after the free cells"
+        );
+        for &a in got.iter().chain([next].iter()) {
+            // SAFETY: cells handed out above; marked so that they survive the sweep.
+            unsafe {
+                ObjectRef::from_addr(a)
+                    .unwrap()
+                    .set_header(Header::new(2, 0).with(MARK))
+            };
+        }
+        s.retire_promotion_buffers(&mut bufs);
+        assert_eq!(s.object_bytes(), 32 * 24 + 33 * 24);
+        let out = s.sweep(|_| 24);
+        assert_eq!(out.live_objects, 33);
+        assert_eq!(out.freed_objects, 32);
+        assert_eq!(s.object_bytes(), 33 * 24);
     }
 
     #[test]
