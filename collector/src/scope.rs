@@ -70,9 +70,20 @@ use std::ops::{Deref, DerefMut};
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Local<'s> {
-    index: u32,
+    /// The shadow-stack slot's index plus one: never zero, so that an
+    /// `Option<Local>` takes four bytes and the values frame code returns through
+    /// every caller (a `Step`, a `Suspension`) stay small enough for registers.
+    index: std::num::NonZeroU32,
     // Covariant: a local of an enclosing scope can be used in a nested one.
     _brand: PhantomData<&'s ()>,
+}
+
+impl Local<'_> {
+    /// The shadow-stack slot.
+    #[inline(always)]
+    fn slot(self) -> u32 {
+        self.index.get() - 1
+    }
 }
 
 /// An open scope on a mutator; see the [module documentation](self).
@@ -266,9 +277,10 @@ impl<'s> Scope<'s> {
 
     #[inline(always)]
     fn push(&mut self, obj: ObjectRef) -> Local<'s> {
-        let index = self.m.local().shadow.push(obj.addr());
+        let slot = self.m.local().shadow.push(obj.addr());
         Local {
-            index,
+            index: std::num::NonZeroU32::new(slot.wrapping_add(1))
+                .expect("contgc: more than u32::MAX - 1 locals"),
             _brand: PhantomData,
         }
     }
@@ -277,7 +289,7 @@ impl<'s> Scope<'s> {
     /// safepoint or collection; prefer locals.
     #[inline(always)]
     pub fn raw(&self, l: Local<'s>) -> ObjectRef {
-        ObjectRef::from_addr(self.m.local_ref().shadow.get(l.index)).expect("locals are non-null")
+        ObjectRef::from_addr(self.m.local_ref().shadow.get(l.slot())).expect("locals are non-null")
     }
 
     /// Makes a local from a raw address.
@@ -300,7 +312,7 @@ impl<'s> Scope<'s> {
     pub unsafe fn set_raw(&mut self, l: Local<'s>, obj: Option<ObjectRef>) -> bool {
         match obj {
             Some(o) => {
-                self.m.local().shadow.set(l.index, o.addr());
+                self.m.local().shadow.set(l.slot(), o.addr());
                 true
             }
             None => false,
@@ -383,7 +395,7 @@ impl<'s> Scope<'s> {
     /// Makes local `dst` hold the object `src` holds.
     pub fn set_local(&mut self, dst: Local<'s>, src: Local<'s>) {
         let o = self.raw(src);
-        self.m.local().shadow.set(dst.index, o.addr());
+        self.m.local().shadow.set(dst.slot(), o.addr());
     }
 
     /// Overwrites local `dst` with the object in reference slot `offset` of `obj`, if
@@ -394,7 +406,7 @@ impl<'s> Scope<'s> {
         // SAFETY: checked to be a reference slot of a live object.
         let v = unsafe { o.load_slot(offset) };
         if v != 0 {
-            self.m.local().shadow.set(dst.index, v);
+            self.m.local().shadow.set(dst.slot(), v);
         }
         v != 0
     }
