@@ -77,6 +77,11 @@ enum Command {
         /// Run the heap verifier after every collection (slow).
         #[arg(long)]
         verify: bool,
+        /// Percent of the tasks resumed to a random depth and re-suspended (fresh
+        /// young frames under old callers) before every forced minor collection; heap
+        /// frames only.
+        #[arg(long, default_value_t = 0.0)]
+        churn: f64,
     },
     /// Heap micro-benchmarks: allocation, write barrier, minor-GC pause, binary trees.
     HeapBench {
@@ -245,6 +250,12 @@ fn sweep_main(base: suspended_tasks::Options, chart: PathBuf) -> ExitCode {
                     frames,
                     roots,
                     tasks,
+                    // Churn needs heap frames: tasklet rows stay quiet.
+                    churn: if frames == FramesKind::Heap {
+                        base.churn
+                    } else {
+                        0.0
+                    },
                     ..base.clone()
                 });
                 suspended_tasks::print_row(&r);
@@ -278,7 +289,12 @@ fn main() -> ExitCode {
             sweep,
             chart,
             verify,
+            churn,
         }) => {
+            if churn < 0.0 || churn > 100.0 || (churn > 0.0 && matches!(frames, Frames::Tasklet)) {
+                eprintln!("--churn takes a percentage (0 to 100) and needs --frames heap");
+                return ExitCode::FAILURE;
+            }
             let opts = suspended_tasks::Options {
                 frames: match frames {
                     Frames::Heap => FramesKind::Heap,
@@ -294,6 +310,7 @@ fn main() -> ExitCode {
                 gcs: gcs.max(1),
                 verify,
                 progress: true,
+                churn,
             };
             if sweep {
                 sweep_main(opts, chart)

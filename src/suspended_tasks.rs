@@ -22,7 +22,7 @@ use crate::{
 };
 use contgc_continuation::{
     resume_chain_with, Capture, ChainOutcome, Continuation, Frame, FrameLayout, FrameType, Outcome,
-    Suspension, Value,
+    ResultKind, Suspension, Value,
 };
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -71,6 +71,11 @@ pub struct Options {
     pub verify: bool,
     /// Show a progress bar (for runs longer than a few seconds).
     pub progress: bool,
+    /// Percent of the tasks churned before every forced minor collection (heap frames
+    /// only; 0: a quiet heap): each is resumed up to a random depth, and the frame it
+    /// stops at re-suspends with a new object and integer, under fresh young frames
+    /// down to the full depth (see `churn_frame`).
+    pub churn: f64,
 }
 
 impl Default for Options {
@@ -83,6 +88,7 @@ impl Default for Options {
             gcs: 100,
             verify: false,
             progress: true,
+            churn: 0.0,
         }
     }
 }
@@ -108,6 +114,9 @@ pub struct Report {
     pub peak_rss_mb: f64,
     /// Frames whose object and integer came back intact.
     pub frames_checked: usize,
+    /// Frames resumed and checked by `--churn` on the way (each churned task's frames
+    /// up to and including the one that re-suspended).
+    pub frames_churned: usize,
     /// True if every frame came back intact.
     pub data_ok: bool,
 }
@@ -124,6 +133,7 @@ impl Report {
                 f("roots", roots_name(o.roots).into()),
                 f("tasks", o.tasks.to_string()),
                 f("depth", o.depth.to_string()),
+                f("churn_percent", format!("{}", o.churn)),
                 f("gen0_pause_us_median", format!("{:.2}", self.median_us)),
                 f("gen0_pause_us_p99", format!("{:.2}", self.p99_us)),
                 f("gen0_pause_us_max", format!("{:.2}", self.max_us)),
@@ -152,23 +162,156 @@ struct Check {
     expected: u64,
     frames: usize,
     errors: usize,
+    /// Frames return their integer (the churn layout has a data result slot).
+    data_results: bool,
+    /// Set while a task is churned.
+    churn: Option<Churn>,
 }
+
+/// One task's churn: return through `pop` frames, then re-suspend the next one.
+struct Churn {
+    task: usize,
+    depth: usize,
+    pop: usize,
+    popped: usize,
+    /// The churn round, kept in the integers' top 16 bits.
+    round: u64,
+    obj_ty: TypeId,
+}
+
+/// The frame's position in the benchmark's integer sequence (the top 16 bits hold
+/// the churn round that last wrote it).
+const SEQ_MASK: u64 = (1 << 48) - 1;
 
 /// The resume function of every benchmark frame: checks the frame's integer against
 /// the expected sequence and its object against the integer.
 fn check_frame<'s>(f: &mut Frame<'_, 's, Check>) -> Outcome<'s> {
-    let ft = f.frame_type();
-    let i = f.u64(ft, 0);
-    let v = match f.get_ref(ft, 0) {
+    let ft = *f.frame_type();
+    let i = f.u64(&ft, 0);
+    let v = match f.get_ref(&ft, 0) {
         Some(o) => f.scope().read_u64(o, 0),
         None => !(i ^ MAGIC),
     };
+    // The frame below this one returned its integer into this frame's result slot
+    // (a data write into a continuation that is usually old).
+    let got = (f.ctx().data_results && f.ctx().frames > 0).then(|| f.result_u64(&ft));
     let c = f.ctx();
-    let bad = i != c.expected || v != i ^ MAGIC;
+    let callee = c.expected.wrapping_add(1);
+    let bad = (i & SEQ_MASK) != c.expected
+        || v != i ^ MAGIC
+        || got.is_some_and(|g| g & SEQ_MASK != callee);
     c.expected = c.expected.wrapping_sub(1);
     c.frames += 1;
     c.errors += bad as usize;
-    Outcome::Return(Value::Unit)
+    if c.churn.as_ref().is_some_and(|ch| ch.popped == ch.pop) {
+        return churn_frame(f, &ft, i);
+    }
+    if let Some(ch) = c.churn.as_mut() {
+        ch.popped += 1;
+    }
+    if c.data_results {
+        Outcome::Return(Value::Data(i))
+    } else {
+        Outcome::Return(Value::Unit)
+    }
+}
+
+/// Re-suspends the frame being resumed (whose integer was `i`) with a new object and
+/// integer, under fresh young frames for every position below it down to the full
+/// depth: fresh continuations under an old caller, and a young object stored into
+/// the reused (usually old) continuation.
+fn churn_frame<'s>(f: &mut Frame<'_, 's, Check>, ft: &FrameType<Check>, i: u64) -> Outcome<'s> {
+    let (t, depth, round, obj_ty) = {
+        let ch = f.ctx().churn.as_ref().expect("churning");
+        (ch.task, ch.depth, ch.round, ch.obj_ty)
+    };
+    let pos = ((i & SEQ_MASK) as usize) - t * depth;
+    let me = f.continuation();
+    let s = f.scope();
+    let mut susp = Suspension::new();
+    let mut frame = |s: &mut Scope<'s>, k: Option<Continuation<'s>>, p: usize| {
+        let i = int_of(t, depth, p) | (round << 48);
+        let obj = s.alloc(obj_ty).expect("frame object");
+        s.write_u64(obj, 0, i ^ MAGIC);
+        let mut c = match k {
+            Some(k) => Capture::begin(s, ft, Some(k), 0),
+            None => Capture::begin_link(s, ft, 0),
+        }
+        .expect("capture");
+        c.set_ref(0, Some(obj)).set_u64(0, i);
+        c.link(&mut susp);
+    };
+    for p in (pos + 1..depth).rev() {
+        frame(s, None, p);
+    }
+    frame(s, Some(me), pos);
+    Outcome::Suspend(susp.head().expect("at least the frame itself"))
+}
+
+/// A small deterministic generator (xorshift64*), so that runs are repeatable.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+/// Churns `opts.churn` percent of the tasks (round `round`): each is resumed from its
+/// leaf through a random number of frames (1 to depth - 1; each checks itself and
+/// returns its integer into its caller), and the frame reached re-suspends (see
+/// [`churn_frame`]). Returns (frames checked, errors).
+fn churn_tasks(
+    s: &mut Scope<'_>,
+    roots: &mut [Option<TaskRoot>],
+    opts: &Options,
+    obj_ty: TypeId,
+    round: u64,
+    rng: &mut Rng,
+) -> (usize, usize) {
+    let n = ((roots.len() as f64 * opts.churn / 100.0).round() as usize).min(roots.len());
+    let (mut frames, mut errors) = (0, 0);
+    for _ in 0..n {
+        let t = rng.below(roots.len());
+        let Some(root) = roots[t].take() else {
+            continue;
+        };
+        let pop = 1 + rng.below(opts.depth.max(2) - 1);
+        let pop = pop.min(opts.depth - 1);
+        let mut check = Check {
+            expected: int_of(t, opts.depth, opts.depth - 1),
+            data_results: true,
+            churn: Some(Churn {
+                task: t,
+                depth: opts.depth,
+                pop,
+                popped: 0,
+                round,
+                obj_ty,
+            }),
+            ..Check::default()
+        };
+        s.scope(|s| {
+            let leaf = s.resume_task(root).into_heap().expect("a heap task");
+            let k = Continuation::from_local(s, leaf).expect("a continuation");
+            match resume_chain_with(s, k, &mut check) {
+                Ok(ChainOutcome::Suspended(leaf)) => {
+                    roots[t] = Some(s.suspend_task(leaf.local()));
+                }
+                other => panic!("suspended-tasks --churn: a churned task ended: {other:?}"),
+            }
+        });
+        frames += check.frames;
+        errors += check.errors + usize::from(check.frames != pop + 1);
+    }
+    (frames, errors)
 }
 
 fn progress(show: bool, len: usize, what: &str) -> ProgressBar {
@@ -225,9 +368,20 @@ pub fn run(opts: &Options) -> Report {
     let obj_ty = heap
         .register_type(&TypeDescriptor::fixed("FrameLocal", 8))
         .expect("type");
+    assert!(
+        opts.churn <= 0.0 || opts.frames == FramesKind::Heap,
+        "suspended-tasks: --churn needs heap frames"
+    );
+    let churn = opts.churn > 0.0;
+    // With churn, frames return their integers into their callers' result slots.
     let ft = FrameLayout::new("AsyncFrame")
         .refs(1)
         .data_bytes(8)
+        .result(if churn {
+            ResultKind::Data
+        } else {
+            ResultKind::None
+        })
         .register_with_context::<Check>(&heap, check_frame)
         .expect("frame layout");
     let show = opts.progress && frames_total >= 2_000_000;
@@ -237,21 +391,34 @@ pub fn run(opts: &Options) -> Report {
         FramesKind::Tasklet => suspend_tasklets(&heap, obj_ty, opts, show),
     };
 
+    let mut roots: Vec<Option<TaskRoot>> = roots.into_iter().map(Some).collect();
     let mut m = heap.mutator();
     // Settle: the old generation holds exactly the live frames.
     m.collect(CollectionKind::Major);
     heap.reset_pause_stats();
-    for _ in 0..opts.gcs {
-        // very little garbage between collections
+    let (mut churned, mut churn_errors) = (0, 0);
+    let mut rng = Rng(0x5EED_0000_0000_0001 ^ opts.tasks as u64);
+    for round in 0..opts.gcs {
         m.scope(|s| {
-            for _ in 0..8 {
-                s.scope(|s| {
-                    s.alloc(obj_ty).expect("garbage");
-                });
+            if churn {
+                let (f, e) = churn_tasks(s, &mut roots, opts, obj_ty, round as u64 + 1, &mut rng);
+                churned += f;
+                churn_errors += e;
+            } else {
+                // very little garbage between collections
+                for _ in 0..8 {
+                    s.scope(|s| {
+                        s.alloc(obj_ty).expect("garbage");
+                    });
+                }
             }
         });
         m.collect(CollectionKind::Minor);
     }
+    let roots: Vec<TaskRoot> = roots
+        .into_iter()
+        .map(|r| r.expect("every task is suspended"))
+        .collect();
     let records = heap.pauses();
     let mut pauses_us: Vec<f64> = records
         .iter()
@@ -267,6 +434,7 @@ pub fn run(opts: &Options) -> Report {
     drop(m);
 
     let (frames_checked, errors) = resume_tasks(&heap, roots, opts, show);
+    let errors = errors + churn_errors;
     let peak = peak_rss_mb();
     let in_order = pauses_us.clone();
     pauses_us.sort_by(|a, b| a.total_cmp(b));
@@ -280,6 +448,7 @@ pub fn run(opts: &Options) -> Report {
         heap_mb,
         peak_rss_mb: peak,
         frames_checked,
+        frames_churned: churned,
         data_ok: errors == 0 && frames_checked == frames_total,
     }
 }
@@ -371,14 +540,15 @@ fn resume_tasks(heap: &Heap, roots: Vec<TaskRoot>, opts: &Options, show: bool) -
 fn check_heap_task(s: &mut Scope<'_>, root: TaskRoot, t: usize, opts: &Options) -> (usize, usize) {
     let mut check = Check {
         expected: int_of(t, opts.depth, opts.depth - 1),
+        data_results: opts.churn > 0.0,
         ..Check::default()
     };
     let leaf = s.resume_task(root).into_heap().expect("a heap task");
     let completed = match Continuation::from_local(s, leaf) {
-        Some(k) => {
-            resume_chain_with(s, k, &mut check).expect("resume")
-                == ChainOutcome::Completed(Value::Unit)
-        }
+        Some(k) => matches!(
+            resume_chain_with(s, k, &mut check).expect("resume"),
+            ChainOutcome::Completed(_)
+        ),
         None => false,
     };
     let (f, e) = (check.frames, check.errors);

@@ -20,6 +20,7 @@ fn check(frames: FramesKind, roots: RootMode) {
         gcs: GCS,
         verify: true,
         progress: false,
+        churn: 0.0,
     });
     let what = format!("{} frames, {roots:?} roots", frames.name());
     assert!(report.data_ok, "{what}: data check failed: {report:?}");
@@ -59,4 +60,34 @@ fn tasklet_frames_aged_roots() {
 #[test]
 fn tasklet_frames_grouped_roots() {
     check(FramesKind::Tasklet, RootMode::Grouped);
+}
+
+/// `--churn`: before every forced collection 10% of the tasks are resumed to a random
+/// depth (every frame on the way checked, and each returning its integer into its
+/// caller) and re-suspended with new objects and integers under fresh young frames;
+/// with the verifier on, every frame must still come back intact at the end.
+#[test]
+fn heap_frames_with_churn_keep_every_frame_intact() {
+    for roots in [RootMode::Grouped, RootMode::Aged, RootMode::Naive] {
+        let report = run(&Options {
+            frames: FramesKind::Heap,
+            roots,
+            tasks: TASKS,
+            depth: DEPTH,
+            gcs: GCS,
+            verify: true,
+            progress: false,
+            churn: 10.0,
+        });
+        assert!(report.data_ok, "{roots:?}: data check failed: {report:?}");
+        assert_eq!(
+            report.frames_checked,
+            TASKS * DEPTH,
+            "{roots:?}: {report:?}"
+        );
+        assert!(
+            report.frames_churned >= GCS * TASKS / 10,
+            "{roots:?}: {report:?}"
+        );
+    }
 }

@@ -3,7 +3,7 @@
 //! them in the same process (docs/BENCHMARKS.md section 7).
 //!
 //! The systems:
-//! - `contgc`: async2 functions (see [`contgc_side`]) on the current-thread
+//! - `contgc`: async2 functions (see `contgc_side.rs`) on the current-thread
 //!   `Runtime`, one task per timed batch;
 //! - `boxed`: the same program as recursive Rust `async fn`s, each call's future boxed
 //!   (`Pin<Box<dyn Future>>`), driven by a minimal executor that polls the one future
