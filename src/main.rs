@@ -291,7 +291,8 @@ fn main() -> ExitCode {
             verify,
             churn,
         }) => {
-            if churn < 0.0 || churn > 100.0 || (churn > 0.0 && matches!(frames, Frames::Tasklet)) {
+            if !(0.0..=100.0).contains(&churn) || (churn > 0.0 && matches!(frames, Frames::Tasklet))
+            {
                 eprintln!("--churn takes a percentage (0 to 100) and needs --frames heap");
                 return ExitCode::FAILURE;
             }

@@ -119,6 +119,26 @@ pub struct Report {
     pub frames_churned: usize,
     /// True if every frame came back intact.
     pub data_ok: bool,
+    /// Where the minor pauses went (medians).
+    pub parts: PauseMedians,
+}
+
+/// Medians of the forced minor pauses' parts (see `PauseParts`) and of what they
+/// copied.
+#[derive(Clone, Debug, Default)]
+pub struct PauseMedians {
+    /// Root slots (µs).
+    pub roots_us: f64,
+    /// Young suspended-task groups (µs).
+    pub task_groups_us: f64,
+    /// The remembered set (µs).
+    pub remembered_us: f64,
+    /// The transitive copy, promotion included (µs).
+    pub copy_us: f64,
+    /// Everything else (µs).
+    pub other_us: f64,
+    /// Bytes copied to the survivor space or promoted (KiB).
+    pub copied_kib: f64,
 }
 
 impl Report {
@@ -137,6 +157,15 @@ impl Report {
                 f("gen0_pause_us_median", format!("{:.2}", self.median_us)),
                 f("gen0_pause_us_p99", format!("{:.2}", self.p99_us)),
                 f("gen0_pause_us_max", format!("{:.2}", self.max_us)),
+                f("copied_kib_median", format!("{:.1}", self.parts.copied_kib)),
+                f("roots_us", format!("{:.2}", self.parts.roots_us)),
+                f(
+                    "task_groups_us",
+                    format!("{:.2}", self.parts.task_groups_us),
+                ),
+                f("remembered_us", format!("{:.2}", self.parts.remembered_us)),
+                f("copy_us", format!("{:.2}", self.parts.copy_us)),
+                f("other_us", format!("{:.2}", self.parts.other_us)),
                 f("heap_mb", format!("{:.1}", self.heap_mb)),
                 f("peak_rss_mb", format!("{:.1}", self.peak_rss_mb)),
                 f(
@@ -429,6 +458,25 @@ pub fn run(opts: &Options) -> Report {
         .iter()
         .filter(|r| r.kind == CollectionKind::Major)
         .count();
+    // Medians of the minor pauses' parts (µs) and of the bytes they copied (KiB).
+    let minors: Vec<_> = records
+        .iter()
+        .filter(|r| r.kind == CollectionKind::Minor)
+        .collect();
+    let med = |f: &dyn Fn(&crate::PauseRecord) -> f64| {
+        let mut v: Vec<f64> = minors.iter().map(|r| f(r)).collect();
+        v.sort_by(|a, b| a.total_cmp(b));
+        percentile(&v, 0.5)
+    };
+    let us = |d: std::time::Duration| d.as_secs_f64() * 1e6;
+    let parts = PauseMedians {
+        roots_us: med(&|r| us(r.parts.roots)),
+        task_groups_us: med(&|r| us(r.parts.task_groups)),
+        remembered_us: med(&|r| us(r.parts.remembered)),
+        copy_us: med(&|r| us(r.parts.copy)),
+        other_us: med(&|r| us(r.parts.other)),
+        copied_kib: med(&|r| (r.survivor_bytes + r.promoted_bytes) as f64 / 1024.0),
+    };
     let st = heap.stats();
     let heap_mb = (st.young_bytes + st.old_bytes + st.large_bytes) as f64 / (1 << 20) as f64;
     drop(m);
@@ -449,6 +497,7 @@ pub fn run(opts: &Options) -> Report {
         peak_rss_mb: peak,
         frames_checked,
         frames_churned: churned,
+        parts,
         data_ok: errors == 0 && frames_checked == frames_total,
     }
 }
