@@ -177,6 +177,26 @@ fn data(v: Value<'_>) -> u64 {
     }
 }
 
+/// A frame's code after the call it awaited at suspension point `state`: a value
+/// goes on as `then` says, an exception propagates, and a suspension captures the
+/// frame's live `words` into a continuation of `ft` linked under the chain.
+#[inline(always)]
+fn awaited<'s>(
+    s: &mut Scope<'s>,
+    ft: FrameType<C>,
+    reuse: Option<Continuation<'s>>,
+    state: u32,
+    words: &[u64],
+    r: Step<'s>,
+    then: impl FnOnce(u64) -> Step<'s>,
+) -> Step<'s> {
+    match r {
+        Step::Return(v) => then(data(v)),
+        Step::Throw(e) => Step::Throw(e),
+        Step::Suspend(chain) => suspend(s, &ft, reuse, state, words, chain),
+    }
+}
+
 /// Links a fresh continuation of `ft` (or reuses `reuse`, the one the frame was
 /// resumed from) holding `words` under `chain`.
 #[inline]
@@ -309,14 +329,11 @@ fn fib_from<'s>(
     } else {
         return Step::Return(Value::Data(a + v));
     }
-    match fib_call(s, cx, n - 2) {
-        Step::Return(x) => Step::Return(Value::Data(a + data(x))),
-        Step::Throw(e) => Step::Throw(e),
-        Step::Suspend(chain) => {
-            let ft = cx.state().types.fib;
-            suspend(s, &ft, reuse, FIB_AFTER_SECOND, &[n, a], chain)
-        }
-    }
+    let r = fib_call(s, cx, n - 2);
+    let ft = cx.state().types.fib;
+    awaited(s, ft, reuse, FIB_AFTER_SECOND, &[n, a], r, |x| {
+        Step::Return(Value::Data(a + x))
+    })
 }
 
 fn fib_resume<'s>(f: &mut Frame<'_, 's, C>) -> Outcome<'s> {
@@ -473,14 +490,10 @@ fn saw_top_after<'s>(
     level: u64,
     r: Step<'s>,
 ) -> Step<'s> {
-    match r {
-        Step::Return(v) => Step::Return(Value::Data(data(v) + 1)),
-        Step::Throw(e) => Step::Throw(e),
-        Step::Suspend(chain) => {
-            let ft = cx.state().types.saw_top;
-            suspend(s, &ft, reuse, 0, &[level], chain)
-        }
-    }
+    let ft = cx.state().types.saw_top;
+    awaited(s, ft, reuse, 0, &[level], r, |v| {
+        Step::Return(Value::Data(v + 1))
+    })
 }
 
 fn saw_top_resume<'s>(f: &mut Frame<'_, 's, C>) -> Outcome<'s> {
@@ -602,14 +615,10 @@ fn climb_after<'s>(
     at: u64,
     r: Step<'s>,
 ) -> Step<'s> {
-    match r {
-        Step::Return(v) => Step::Return(Value::Data(data(v) + 1)),
-        Step::Throw(e) => Step::Throw(e),
-        Step::Suspend(chain) => {
-            let ft = cx.state().types.climb;
-            suspend(s, &ft, reuse, CLIMB_AWAITING, &[level, at], chain)
-        }
-    }
+    let ft = cx.state().types.climb;
+    awaited(s, ft, reuse, CLIMB_AWAITING, &[level, at], r, |v| {
+        Step::Return(Value::Data(v + 1))
+    })
 }
 
 fn climb_resume<'s>(f: &mut Frame<'_, 's, C>) -> Outcome<'s> {
@@ -653,14 +662,10 @@ fn life_call<'s>(
     } else {
         life_call(s, cx, level + 1, depth, c)
     };
-    match r {
-        Step::Return(v) => Step::Return(Value::Data(data(v) + u64::from(level != depth))),
-        Step::Throw(e) => Step::Throw(e),
-        Step::Suspend(chain) => {
-            let ft = cx.state().types.life;
-            suspend(s, &ft, None, 0, &[level, depth], chain)
-        }
-    }
+    let ft = cx.state().types.life;
+    awaited(s, ft, None, 0, &[level, depth], r, |v| {
+        Step::Return(Value::Data(v + u64::from(level != depth)))
+    })
 }
 
 fn life_resume<'s>(f: &mut Frame<'_, 's, C>) -> Outcome<'s> {
