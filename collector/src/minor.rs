@@ -80,6 +80,11 @@ struct Hot<'a> {
     /// Set by a tracking slot visitor when a slot it updated still refers to a young
     /// object (its base, for a byref); cleared before each old object or task member.
     young: bool,
+    /// Set while an old object (remembered, or just promoted) is scanned: its young
+    /// referents are promoted at once rather than copied to the to-space, so that an
+    /// old object never waits in the remembered set for a referent one collection
+    /// younger (a promoted continuation and the objects its frame holds, say).
+    from_old: bool,
 }
 
 /// The rest of the evacuator's state.
@@ -138,6 +143,7 @@ pub(crate) fn collect(
         to_top: to_start,
         to_end,
         young: false,
+        from_old: false,
     };
     let mut cold = Cold {
         types,
@@ -330,7 +336,7 @@ fn evacuate_slow<'a>(
     // The age field holds at most 31, so this does not overflow.
     let age = h.age() + 1;
     let nh = h.with_age(age).without(MARK);
-    if age < sum.promotion_age {
+    if age < sum.promotion_age && !hot.from_old {
         if let Some(dst) = hot.take_to_space(size) {
             install(obj, h, dst, size, nh);
             return (hot, dst);
@@ -489,7 +495,7 @@ impl<'a> Ev<'_, 'a> {
             return dst;
         }
         // Promotion ages are at most 15, so the age stays below the maximum here.
-        if h.age() + 1 < sum.promotion_age && size <= hot.to_end - hot.to_top {
+        if h.age() + 1 < sum.promotion_age && !hot.from_old && size <= hot.to_end - hot.to_top {
             let dst = hot.to_top;
             hot.to_top += size;
             prefetch_first_ref(addr, sum.ref_mask);
@@ -549,6 +555,7 @@ impl<'a> Ev<'_, 'a> {
         let sum = &sums[h.type_index() as usize];
         let types = self.cold.types;
         self.hot.young = false;
+        self.hot.from_old = true;
         // SAFETY: as above; the collector owns the object while the world is stopped.
         unsafe {
             scan::scan_summarized(
@@ -559,6 +566,7 @@ impl<'a> Ev<'_, 'a> {
                 &mut Visit::<CHECK_TO, true>(self.reborrow()),
             )
         };
+        self.hot.from_old = false;
         if self.hot.young {
             remset.push(obj.addr());
         } else {
