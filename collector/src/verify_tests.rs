@@ -154,9 +154,9 @@ fn set_header(o: ObjectRef, f: impl FnOnce(Header) -> Header) {
 fn a_reference_to_no_object_is_invariant_1() {
     let mut w = world();
     let (p, y) = (root(&w, PLAIN_OLD), root(&w, YOUNG));
-    // SAFETY: slot 0 of a live object; the world is stopped while `plant` runs.
     expect_err(
         &mut w,
+        // SAFETY: slot 0 of a live object; the world is stopped while `plant` runs.
         |_, _| unsafe { p.store_slot(0, y.addr() + 8) },
         "invariant 1",
     );
@@ -169,9 +169,9 @@ fn a_reference_into_the_middle_of_an_old_object_is_invariant_1() {
     for target in [OLD_REF, PLAIN_OLD] {
         let mut w = world();
         let (p, t) = (root(&w, PLAIN_OLD), root(&w, target));
-        // SAFETY: slot 0 of a live object; the world is stopped while `plant` runs.
         expect_err(
             &mut w,
+            // SAFETY: slot 0 of a live object; the world is stopped while `plant` runs.
             |_, _| unsafe { p.store_slot(0, t.addr() + 8) },
             "invariant 1",
         );
