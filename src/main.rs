@@ -82,6 +82,12 @@ enum Command {
         /// frames only.
         #[arg(long, default_value_t = 0.0)]
         churn: f64,
+        /// Forced major collections after the minor ones, reported apart.
+        #[arg(long, default_value_t = 0)]
+        majors: usize,
+        /// GC worker threads (default: the number of cores, at most 64).
+        #[arg(long)]
+        gc_workers: Option<usize>,
     },
     /// Heap micro-benchmarks: allocation, write barrier, minor-GC pause, binary trees.
     HeapBench {
@@ -223,7 +229,7 @@ fn suspended_tasks_main(opts: suspended_tasks::Options) -> ExitCode {
     suspended_tasks::print_row(&r);
     println!();
     suspended_tasks::print_reference();
-    print_results([r.result_line()]);
+    print_results(std::iter::once(r.result_line()).chain(r.major_result_line()));
     if r.data_ok {
         ExitCode::SUCCESS
     } else {
@@ -290,7 +296,13 @@ fn main() -> ExitCode {
             chart,
             verify,
             churn,
+            majors,
+            gc_workers,
         }) => {
+            if gc_workers.is_some_and(|w| !(1..=contgc::MAX_GC_WORKERS).contains(&w)) {
+                eprintln!("--gc-workers takes 1 to {} threads", contgc::MAX_GC_WORKERS);
+                return ExitCode::FAILURE;
+            }
             if !(0.0..=100.0).contains(&churn) || (churn > 0.0 && matches!(frames, Frames::Tasklet))
             {
                 eprintln!("--churn takes a percentage (0 to 100) and needs --frames heap");
@@ -312,6 +324,8 @@ fn main() -> ExitCode {
                 verify,
                 progress: true,
                 churn,
+                majors,
+                gc_workers,
             };
             if sweep {
                 sweep_main(opts, chart)

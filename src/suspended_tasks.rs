@@ -76,6 +76,11 @@ pub struct Options {
     /// stops at re-suspends with a new object and integer, under fresh young frames
     /// down to the full depth (see `churn_frame`).
     pub churn: f64,
+    /// Forced major collections after the minor ones (their pauses are reported
+    /// apart, see [`MajorFigures`]).
+    pub majors: usize,
+    /// GC worker threads (`Config::gc_workers`); `None`: the default.
+    pub gc_workers: Option<usize>,
 }
 
 impl Default for Options {
@@ -89,6 +94,8 @@ impl Default for Options {
             verify: false,
             progress: true,
             churn: 0.0,
+            majors: 0,
+            gc_workers: None,
         }
     }
 }
@@ -121,6 +128,25 @@ pub struct Report {
     pub data_ok: bool,
     /// Where the minor pauses went (medians).
     pub parts: PauseMedians,
+    /// The forced major collections' pauses, if any ran.
+    pub major: Option<MajorFigures>,
+}
+
+/// Medians of the forced major collections' pauses and of their parts (ms).
+#[derive(Clone, Debug, Default)]
+pub struct MajorFigures {
+    /// GC workers that marked and swept (the most any of the majors used).
+    pub workers: usize,
+    /// Major collections measured.
+    pub runs: usize,
+    /// The whole pause.
+    pub pause_ms: f64,
+    /// Marking.
+    pub mark_ms: f64,
+    /// Sweeping (old space, large objects, young marks).
+    pub sweep_ms: f64,
+    /// The nursery evacuation that ends the collection (roots, task groups, copy).
+    pub evacuate_ms: f64,
 }
 
 /// Medians of the forced minor pauses' parts (see `PauseParts`) and of what they
@@ -174,6 +200,33 @@ impl Report {
                 ),
             ],
         }
+    }
+}
+
+impl Report {
+    /// The forced major collections' line, if any ran.
+    pub fn major_result_line(&self) -> Option<ResultLine> {
+        let m = self.major.as_ref()?;
+        let o = &self.options;
+        let f = |k: &str, v: String| (k.to_string(), v);
+        Some(ResultLine {
+            bench: "major",
+            fields: vec![
+                f("tasks", o.tasks.to_string()),
+                f("depth", o.depth.to_string()),
+                f("heap_mb", format!("{:.1}", self.heap_mb)),
+                f("workers", m.workers.to_string()),
+                f("runs", m.runs.to_string()),
+                f("pause_ms_median", format!("{:.2}", m.pause_ms)),
+                f("mark_ms", format!("{:.2}", m.mark_ms)),
+                f("sweep_ms", format!("{:.2}", m.sweep_ms)),
+                f("evacuate_ms", format!("{:.2}", m.evacuate_ms)),
+                f(
+                    "data_check",
+                    if self.data_ok { "ok" } else { "FAILED" }.into(),
+                ),
+            ],
+        })
     }
 }
 
@@ -390,6 +443,7 @@ pub fn run(opts: &Options) -> Report {
             .root_mode(opts.roots)
             .heap_limit(limit)
             .verify_after_gc(opts.verify)
+            .gc_workers(opts.gc_workers.unwrap_or(Config::default().gc_workers()))
             .build()
             .expect("valid configuration"),
     )
@@ -444,11 +498,17 @@ pub fn run(opts: &Options) -> Report {
         });
         m.collect(CollectionKind::Minor);
     }
+    let forced_minors = heap.pauses().len();
+    for _ in 0..opts.majors {
+        m.collect(CollectionKind::Major);
+    }
     let roots: Vec<TaskRoot> = roots
         .into_iter()
         .map(|r| r.expect("every task is suspended"))
         .collect();
-    let records = heap.pauses();
+    let mut records = heap.pauses();
+    let major_records = records.split_off(forced_minors.min(records.len()));
+    let major = major_figures(&major_records);
     let mut pauses_us: Vec<f64> = records
         .iter()
         .filter(|r| r.kind == CollectionKind::Minor)
@@ -498,8 +558,30 @@ pub fn run(opts: &Options) -> Report {
         frames_checked,
         frames_churned: churned,
         parts,
+        major,
         data_ok: errors == 0 && frames_checked == frames_total,
     }
+}
+
+/// The medians of the forced major collections' pauses (`None` if none ran).
+fn major_figures(records: &[crate::PauseRecord]) -> Option<MajorFigures> {
+    if records.is_empty() {
+        return None;
+    }
+    let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
+    let med = |f: &dyn Fn(&crate::PauseRecord) -> f64| {
+        let mut v: Vec<f64> = records.iter().map(f).collect();
+        v.sort_by(|a, b| a.total_cmp(b));
+        percentile(&v, 0.5)
+    };
+    Some(MajorFigures {
+        workers: records.iter().map(|r| r.gc_workers).max().unwrap_or(1),
+        runs: records.len(),
+        pause_ms: med(&|r| ms(r.duration)),
+        mark_ms: med(&|r| ms(r.parts.mark)),
+        sweep_ms: med(&|r| ms(r.parts.sweep)),
+        evacuate_ms: med(&|r| ms(r.parts.roots + r.parts.task_groups + r.parts.copy)),
+    })
 }
 
 /// Calls `f` for each task index, with a progress bar when `show`.
@@ -662,6 +744,12 @@ pub fn print_row(r: &Report) {
         println!(
             "  ({} forced collections ran as major collections)",
             r.majors
+        );
+    }
+    if let Some(m) = &r.major {
+        println!(
+            "  major collections ({} runs, {} GC workers): pause median {:.2} ms (mark {:.2}, sweep {:.2}, evacuate {:.2})",
+            m.runs, m.workers, m.pause_ms, m.mark_ms, m.sweep_ms, m.evacuate_ms
         );
     }
 }

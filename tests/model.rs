@@ -33,7 +33,10 @@
 //! `heap_matches_model_under_gc_stress` runs the same kind of sequences with
 //! `Config::gc_stress(1..50)`, `CONTGC_STRESS_CASES` cases (default 200), checking the
 //! model after every explicit collection (and every other one it notices) and at the
-//! end. `the_checker_detects_divergence` makes sure the checks can fail. The tests at
+//! end. Each case picks 1, 2 or 4 GC workers (`Config::gc_workers`, with
+//! `parallel_threshold(0)` so that every major collection of the case uses them all),
+//! so the model checks parallel marking and sweeping as it checks the single-threaded
+//! collector. `the_checker_detects_divergence` makes sure the checks can fail. The tests at
 //! the end of the file are reduced reproductions of bugs found while writing these;
 //! the ones still open are `#[ignore]`d (run them with `-- --ignored`).
 
@@ -587,6 +590,8 @@ struct Params {
     promotion_age: u8,
     min_major: usize,
     growth: f64,
+    /// GC workers; every major collection uses them all (no parallel threshold).
+    workers: usize,
 }
 
 fn params() -> impl Strategy<Value = Params> {
@@ -597,8 +602,9 @@ fn params() -> impl Strategy<Value = Params> {
         1u8..=3,
         prop_oneof![Just(64usize << 10), Just(512 << 10), Just(16 << 20)],
         1.1f64..3.0,
+        prop_oneof![Just(1usize), Just(2), Just(4)],
     )
-        .prop_map(|(n, s, t, promotion_age, min_major, growth)| {
+        .prop_map(|(n, s, t, promotion_age, min_major, growth, workers)| {
             let nursery = n * 4096;
             Params {
                 nursery,
@@ -607,6 +613,7 @@ fn params() -> impl Strategy<Value = Params> {
                 promotion_age,
                 min_major,
                 growth,
+                workers,
             }
         })
 }
@@ -620,6 +627,8 @@ impl Params {
             .min_major_bytes(self.min_major)
             .major_growth_factor(self.growth)
             .heap_limit(32 << 20)
+            .gc_workers(self.workers)
+            .parallel_threshold(0)
             .verify_after_gc(true);
         if let Some(s) = self.survivor {
             b = b.survivor_size(s);
@@ -1336,6 +1345,7 @@ fn the_checker_detects_divergence() {
         promotion_age: 2,
         min_major: 16 << 20,
         growth: 2.0,
+        workers: 2,
     };
     let mut run = Run::new(params.config(None));
     let mut m = run.heap.mutator();

@@ -21,6 +21,8 @@ fn check(frames: FramesKind, roots: RootMode) {
         verify: true,
         progress: false,
         churn: 0.0,
+        majors: 0,
+        gc_workers: None,
     });
     let what = format!("{} frames, {roots:?} roots", frames.name());
     assert!(report.data_ok, "{what}: data check failed: {report:?}");
@@ -78,6 +80,8 @@ fn heap_frames_with_churn_keep_every_frame_intact() {
             verify: true,
             progress: false,
             churn: 10.0,
+            majors: 0,
+            gc_workers: None,
         });
         assert!(report.data_ok, "{roots:?}: data check failed: {report:?}");
         assert_eq!(
@@ -89,5 +93,29 @@ fn heap_frames_with_churn_keep_every_frame_intact() {
             report.frames_churned >= GCS * TASKS / 10,
             "{roots:?}: {report:?}"
         );
+    }
+}
+
+/// `--majors`: forced major collections after the minors, with 1 and 2 GC workers;
+/// every frame must come back intact and the majors must be reported.
+#[test]
+fn forced_majors_are_reported_and_keep_every_frame_intact() {
+    for workers in [1, 2] {
+        let report = run(&Options {
+            frames: FramesKind::Heap,
+            roots: RootMode::Grouped,
+            tasks: TASKS,
+            depth: DEPTH,
+            gcs: 4,
+            verify: true,
+            progress: false,
+            churn: 0.0,
+            majors: 3,
+            gc_workers: Some(workers),
+        });
+        assert!(report.data_ok, "{workers} workers: {report:?}");
+        // The heap is under the parallel threshold: one worker marks either way.
+        let major = report.major.clone().expect("majors ran");
+        assert_eq!((major.runs, major.workers), (3, 1), "{report:?}");
     }
 }

@@ -33,23 +33,29 @@ use contgc_heap::byref::{ByrefState, EXTERNAL};
 use contgc_heap::internal::{LargeObjectSpace, Nursery, NurseryIndex, OldSpace};
 use contgc_heap::types::FILLER_TYPE_INDEX;
 use contgc_heap::{ObjectRef, TypeInfo, HEADER_SIZE};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-/// What a collection resolves byrefs against.
+/// The nursery's object-start index of one collection phase, built at most once, by
+/// whichever resolver needs it first (GC workers share it), with the time it took.
+pub(crate) type SharedIndex = OnceLock<(NurseryIndex, Duration)>;
+
+/// What a collection resolves byrefs against. Each GC worker has its own; the nursery
+/// index is shared.
 pub(crate) struct Resolver<'a> {
     pub types: &'a [Arc<TypeInfo>],
-    pub index: Option<NurseryIndex>,
+    index: &'a SharedIndex,
     pub resolved: usize,
-    /// Time spent building `index` (two clock reads, once per collection at most).
+    /// Time this resolver spent building the shared index (two clock reads, once per
+    /// phase at most, by one resolver).
     pub index_time: Duration,
 }
 
 impl<'a> Resolver<'a> {
-    pub(crate) fn new(types: &'a [Arc<TypeInfo>]) -> Self {
+    pub(crate) fn new(types: &'a [Arc<TypeInfo>], index: &'a SharedIndex) -> Self {
         Resolver {
             types,
-            index: None,
+            index,
             resolved: 0,
             index_time: Duration::ZERO,
         }
@@ -68,12 +74,13 @@ impl<'a> Resolver<'a> {
         self.resolved += 1;
         let types = self.types;
         let base = if nursery.contains(addr) {
-            let index_time = &mut self.index_time;
-            let index = self.index.get_or_insert_with(|| {
+            let mut built = None;
+            let (index, _) = self.index.get_or_init(|| {
                 let started = Instant::now();
                 // SAFETY: collections resolve with every buffer retired and the
                 // world stopped; objects already evacuated are forwarded, and their
-                // size is read from their copy.
+                // size is read from their copy. Headers are read atomically, so GC
+                // workers marking meanwhile (setting a header bit) do not race.
                 let index = unsafe {
                     NurseryIndex::build(nursery, |o| {
                         let mut h = o.header();
@@ -85,9 +92,13 @@ impl<'a> Resolver<'a> {
                         (object_size(types, h), h.type_index() != FILLER_TYPE_INDEX)
                     })
                 };
-                *index_time += started.elapsed();
-                index
+                let took = started.elapsed();
+                built = Some(took);
+                (index, took)
             });
+            if let Some(took) = built {
+                self.index_time += took;
+            }
             index.object_start(addr)
         } else if old.contains(addr) {
             old.object_start(addr).map(|o| o.addr())

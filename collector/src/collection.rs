@@ -9,6 +9,7 @@ use crate::scan::object_size;
 use crate::spaces::{promotion_need, Spaces};
 use crate::stats::{Census, CollectionKind, LiveHeap, PauseParts, PauseRecord, PhaseClock};
 use crate::sync::lock;
+use crate::work_pool::run_workers;
 use crate::{major, minor, verify};
 use bumpalo::Bump;
 use contgc_heap::header::MARK;
@@ -95,17 +96,24 @@ pub(crate) fn collect<'h>(
     let mut byrefs_resolved = 0;
     let mut minor_ran = false;
     let mut live_young = None;
+    let mut gc_workers = 1;
     if kind == CollectionKind::Major {
-        let marked = major::mark(
-            &types,
-            &sp.nursery,
-            &sp.old,
-            &sp.los,
-            &mut roots,
-            &heap.tasks,
-            &scratch,
-        );
+        sp.summaries.update(&types);
+        let workers = if before >= heap.config.parallel_threshold {
+            heap.config.gc_workers
+        } else {
+            1
+        };
+        let spaces = major::MarkSpaces {
+            types: &types,
+            sums: sp.summaries.as_slice(),
+            nursery: &sp.nursery,
+            old: &sp.old,
+            los: &sp.los,
+        };
+        let marked = major::mark(spaces, &mut roots, &heap.tasks, workers);
         byrefs_resolved += marked.byrefs_resolved;
+        gc_workers = marked.workers;
         parts.byref_index += marked.byref_index;
         clock.exclude(marked.byref_index);
         parts.mark = clock.lap_always();
@@ -114,8 +122,14 @@ pub(crate) fn collect<'h>(
             // SAFETY: remembered objects are live old objects until this sweep.
             unsafe { ObjectRef::from_addr(a).expect("non-null").header() }.is_marked()
         });
-        let size_of = |h: contgc_heap::Header| object_size(&types, h);
-        sp.old.sweep(size_of);
+        let sums = sp.summaries.as_slice();
+        let size_of = |h: contgc_heap::Header| match sums[h.type_index() as usize].size {
+            0 => object_size(&types, h),
+            size => size as usize,
+        };
+        sp.old.sweep_shared(size_of, |work| {
+            run_workers(marked.workers, |_| work());
+        });
         sp.los.sweep();
         live_young = Some(clear_young_marks(&sp.nursery, &types));
         sp.last_major_bytes = sp.old.object_bytes() + sp.los.bytes();
@@ -192,6 +206,7 @@ pub(crate) fn collect<'h>(
         heap_before: before,
         heap_after: after,
         byrefs_resolved,
+        gc_workers,
         // `other` is set with the duration.
         parts,
     };

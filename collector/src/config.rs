@@ -30,6 +30,8 @@ pub struct Config {
     pub(crate) verify: bool,
     pub(crate) continuation_placement: ContinuationPlacement,
     pub(crate) root_mode: RootMode,
+    pub(crate) gc_workers: usize,
+    pub(crate) parallel_threshold: usize,
 }
 
 /// Where continuations (suspended frames, which usually live long) are allocated.
@@ -57,9 +59,23 @@ impl Default for Config {
             verify: false,
             continuation_placement: ContinuationPlacement::Nursery,
             root_mode: RootMode::Grouped,
+            gc_workers: default_gc_workers(),
+            parallel_threshold: 4 << 20,
         }
     }
 }
+
+/// The default number of GC workers: the cores this process may run on (as
+/// `std::thread::available_parallelism` reports them; 1 if it cannot tell), at most
+/// [`MAX_GC_WORKERS`].
+fn default_gc_workers() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(MAX_GC_WORKERS)
+}
+
+/// The most GC workers a heap may have.
+pub const MAX_GC_WORKERS: usize = 64;
 
 impl Config {
     /// A builder starting from the defaults.
@@ -109,6 +125,16 @@ impl Config {
     /// Where continuation layouts registered with this heap allocate.
     pub fn continuation_placement(&self) -> ContinuationPlacement {
         self.continuation_placement
+    }
+    /// Threads that share a major collection's work (see
+    /// [`ConfigBuilder::gc_workers`]).
+    pub fn gc_workers(&self) -> usize {
+        self.gc_workers
+    }
+    /// The heap size from which a major collection uses more than one worker (see
+    /// [`ConfigBuilder::parallel_threshold`]).
+    pub fn parallel_threshold(&self) -> usize {
+        self.parallel_threshold
     }
 }
 
@@ -209,6 +235,27 @@ impl ConfigBuilder {
         self.config.verify = on;
         self
     }
+    /// Threads that share a major collection's marking and sweeping (default: the
+    /// cores this process may run on, at most 64; from 1 to 64). 1 runs every
+    /// collection on the thread that collects; with more, the collecting thread and
+    /// `n - 1` helper threads, started for the collection and joined before the world
+    /// restarts, share the work, handing it to each other when one runs dry. Minor
+    /// collections are single-threaded whatever this says, and so is a major
+    /// collection of a heap smaller than [`parallel_threshold`](Self::parallel_threshold).
+    /// The collection's outcome (what survives, where every object is) does not depend
+    /// on the number.
+    pub fn gc_workers(mut self, n: usize) -> Self {
+        self.config.gc_workers = n;
+        self
+    }
+    /// Bytes in use (nursery, old generation and large objects) from which a major
+    /// collection uses all its [`gc_workers`](Self::gc_workers) (default 4 MiB; any
+    /// value, 0 = always). Starting a helper thread costs tens of microseconds, more
+    /// than a major collection of a small heap takes on one thread.
+    pub fn parallel_threshold(mut self, bytes: usize) -> Self {
+        self.config.parallel_threshold = bytes;
+        self
+    }
 
     /// Checks every value and the relations between them, and returns the
     /// configuration; the error names the first setting that breaks its rule.
@@ -293,6 +340,12 @@ impl ConfigBuilder {
             return bad(
                 "min_major_bytes",
                 format!("{} bytes is more than 64 TiB", c.min_major_bytes),
+            );
+        }
+        if !(1..=MAX_GC_WORKERS).contains(&c.gc_workers) {
+            return bad(
+                "gc_workers",
+                format!("{} is not between 1 and {MAX_GC_WORKERS}", c.gc_workers),
             );
         }
         if c.gc_stress == Some(0) {
@@ -407,6 +460,11 @@ mod tests {
         // GC stress: at least 1.
         edges("gc_stress", 1, 1, true, |b, n| b.gc_stress(n as u32));
         assert_eq!(check(Config::builder().gc_stress(u32::MAX)), Ok(()));
+        // GC workers: 1 to 64.
+        edges("gc_workers", 1, 1, true, |b, n| b.gc_workers(n));
+        edges("gc_workers", MAX_GC_WORKERS, 1, false, |b, n| {
+            b.gc_workers(n)
+        });
         // Growth factor: above 1.0, at most 100.0, a number.
         let growth = |f: f64| check(Config::builder().major_growth_factor(f));
         assert_eq!(growth(1.0), Err("major_growth_factor"));

@@ -47,8 +47,9 @@ mod sync;
 pub mod tasks;
 pub mod typed;
 mod verify;
+mod work_pool;
 
-pub use config::{Config, ConfigBuilder, ConfigError, ContinuationPlacement};
+pub use config::{Config, ConfigBuilder, ConfigError, ContinuationPlacement, MAX_GC_WORKERS};
 pub use contgc_heap::{DescriptorError, ObjectRef, TypeAttachment, TypeDescriptor, TypeId};
 pub use contgc_roots::{
     Persistent, RootMode, RootProvider, RootProviderId, RootVisitor, TaskRoot, Tasklet,
@@ -63,9 +64,11 @@ pub use stats::{
 pub use tasks::{Parked, Resumed, TaskletWord};
 pub use typed::{Plain, Typed};
 
-/// Collector-internal: the stop-the-world handshake, exported only for this crate's
-/// loom model checks (`tests/loom_safepoint.rs`). Not part of the API.
+/// Collector-internal: the stop-the-world handshake and the GC workers' work pool,
+/// exported only for this crate's loom model checks (`tests/loom_safepoint.rs`,
+/// `tests/loom_work_pool.rs`). Not part of the API.
 #[doc(hidden)]
 pub mod internal {
     pub use crate::safepoint::{Rendezvous, WorldStopped};
+    pub use crate::work_pool::{Packet, WorkPool};
 }

@@ -32,7 +32,7 @@
 //!   must assume may alias any memory whose address has escaped, as the evacuator's
 //!   has (to the root scan and the task registry).
 
-use crate::byrefs::Resolver;
+use crate::byrefs::{Resolver, SharedIndex};
 use crate::scan::{self, ByrefSlot, RefSlot, RootScan, ScanHow, SlotVisitor, TypeSummary};
 use crate::spaces::Spaces;
 use crate::stats::PhaseClock;
@@ -135,6 +135,7 @@ pub(crate) fn collect(
     let (young_start, young_len) = nursery.bounds();
     let (to_start, to_end) = nursery.to_space();
     let mut out = MinorOutcome::default();
+    let index = SharedIndex::new();
     let mut hot = Hot {
         sums: summaries.as_slice(),
         young_start,
@@ -151,7 +152,7 @@ pub(crate) fn collect(
         old,
         promo,
         los,
-        resolver: Resolver::new(types),
+        resolver: Resolver::new(types, &index),
         grey: BumpVec::new_in(scratch),
         grey_head: 0,
         promoted: 0,
@@ -401,16 +402,7 @@ fn prefetch_first_ref(src: usize, mask: u64) {
         // SAFETY: `src` is a live object whose payload word `w` is a reference slot
         // (its type's mask says so): a readable, aligned word.
         let target = unsafe { ((src + 8 + 8 * w) as *const usize).read() };
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: a prefetch has no precondition: it reads nothing architecturally
-        // and never faults, whatever the address; SSE is part of x86-64.
-        unsafe {
-            std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
-                target as *const i8,
-            )
-        };
-        #[cfg(not(target_arch = "x86_64"))]
-        let _ = target;
+        scan::prefetch(target);
     }
 }
 

@@ -44,6 +44,21 @@ pub(crate) fn object_size(types: &[Arc<TypeInfo>], h: Header) -> usize {
         .expect("allocated objects have a valid size")
 }
 
+/// Asks the processor to bring the cache line at `addr` into its caches: a hint only.
+/// A prefetch never faults and reads nothing architecturally, so any address (null,
+/// stale, outside the heap) is harmless. Does nothing off x86-64.
+#[inline(always)]
+pub(crate) fn prefetch(addr: usize) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch has no precondition: it reads nothing architecturally and
+    // never faults, whatever the address; SSE is part of x86-64.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(addr as *const i8)
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = addr;
+}
+
 /// A reference slot: one word, null or the start of an object. `'a` bounds how long
 /// the slot may be used (the scan of its object, or the borrow it was made from).
 #[derive(Clone, Copy, Debug)]

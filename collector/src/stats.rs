@@ -57,6 +57,11 @@ pub struct PauseRecord {
     pub heap_after: usize,
     /// Byrefs resolved from raw addresses to `<base, offset>`.
     pub byrefs_resolved: usize,
+    /// Threads that marked and swept: the heap's
+    /// [`gc_workers`](crate::ConfigBuilder::gc_workers) for a major collection of a heap
+    /// at or above the [`parallel_threshold`](crate::ConfigBuilder::parallel_threshold),
+    /// else 1 (always 1 for a minor collection).
+    pub gc_workers: usize,
     /// Where the pause's time went, part by part.
     pub parts: PauseParts,
 }
@@ -409,6 +414,7 @@ mod tests {
             heap_before: 0,
             heap_after: 0,
             byrefs_resolved: 0,
+            gc_workers: 1,
             parts: PauseParts::default(),
         }
     }

@@ -1,16 +1,17 @@
 //! The synchronisation primitives of the stop-the-world protocol, from `std` normally
 //! and from `loom` when the protocol is model-checked (`RUSTFLAGS="--cfg loom"`).
 //!
-//! Only the protocol's own state (`safepoint::Rendezvous`) switches to loom; the
+//! Only the protocols' own state (`safepoint::Rendezvous`, `work_pool::WorkPool`)
+//! switches to loom; the
 //! heap's other locks stay `std` mutexes, and [`lock`] accepts both.
 
 #[cfg(loom)]
-pub(crate) use loom::sync::atomic::{AtomicBool, Ordering};
+pub(crate) use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 #[cfg(loom)]
 pub(crate) use loom::sync::{Condvar, Mutex, MutexGuard};
 
 #[cfg(not(loom))]
-pub(crate) use std::sync::atomic::{AtomicBool, Ordering};
+pub(crate) use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 #[cfg(not(loom))]
 pub(crate) use std::sync::{Condvar, Mutex, MutexGuard};
 

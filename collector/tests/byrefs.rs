@@ -210,3 +210,80 @@ fn a_byref_whose_two_words_disagree_is_resolved_again_from_its_address() {
         assert_eq!((offset, s.read_u64_via(hold, 0)), (16, 1));
     });
 }
+
+/// Parallel marking (2 and 4 workers, every major parallel): thousands of holders,
+/// each with a raw byref into one of a few targets that only the byrefs keep alive,
+/// so workers race to mark the same targets and may scan the same holder twice. Every
+/// byref must come out resolved to its own target and offset, every target alive,
+/// and the verifier (on) must find the heap sound after each collection.
+#[test]
+fn parallel_marking_resolves_every_byref_and_keeps_every_base() {
+    const HOLDERS: usize = 4000;
+    const TARGETS: usize = 16;
+    for workers in [2, 4] {
+        let h = Heap::new(
+            Config::builder()
+                .gc_workers(workers)
+                .parallel_threshold(0)
+                .verify_after_gc(true)
+                .build()
+                .unwrap(),
+        )
+        .unwrap();
+        // A holder: a byref slot, the next holder, a data word.
+        let holder = h
+            .register_type(
+                &TypeDescriptor::fixed("Link", 32)
+                    .with_byrefs(&[0])
+                    .with_refs(&[16]),
+            )
+            .unwrap();
+        let target = h
+            .register_type(&TypeDescriptor::fixed("Target", 8 * TARGETS as u32))
+            .unwrap();
+        let mut m = h.mutator();
+        m.scope(|s| {
+            let head = s.alloc(holder).unwrap();
+            s.scope(|s| {
+                let mut last = head;
+                let targets: Vec<_> = (0..TARGETS).map(|_| s.alloc(target).unwrap()).collect();
+                for (i, &t) in targets.iter().enumerate() {
+                    for w in 0..TARGETS {
+                        s.write_u64(t, 8 * w, (i * 1000 + w) as u64);
+                    }
+                }
+                for i in 1..HOLDERS {
+                    let n = s.alloc(holder).unwrap();
+                    s.set_ref(last, 16, Some(n));
+                    let t = targets[i % TARGETS];
+                    let (no, to) = (s.raw(n), s.raw(t));
+                    let off = 8 * (i / TARGETS % TARGETS);
+                    // SAFETY: live objects; byref slot 0 of the holder; payload byte
+                    // `off` of the target.
+                    unsafe { s.mutator().store_byref(no, 0, to.payload() as usize + off) };
+                    s.write_u64(n, 24, i as u64);
+                    last = n;
+                }
+            });
+            // Only the chain from `head` and the byrefs keep anything alive now.
+            s.collect(CollectionKind::Major);
+            s.collect(CollectionKind::Minor);
+            s.collect(CollectionKind::Major);
+            let mut n = s.get_ref(head, 16);
+            let mut seen = 0;
+            while let Some(cur) = n {
+                let i = s.read_u64(cur, 24) as usize;
+                let want = ((i % TARGETS) * 1000 + i / TARGETS % TARGETS) as u64;
+                assert_eq!(
+                    s.read_u64_via(cur, 0),
+                    want,
+                    "{workers} workers, holder {i}"
+                );
+                assert!(matches!(s.byref(cur, 0).unwrap(), Byref::Heap { .. }));
+                seen += 1;
+                n = s.get_ref(cur, 16);
+            }
+            assert_eq!(seen, HOLDERS - 1, "{workers} workers");
+        });
+    }
+}

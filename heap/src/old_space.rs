@@ -13,11 +13,14 @@
 //! - free cells of a class are linked through their second word;
 //! - objects never move; they are freed only by [`OldSpace::sweep`].
 
-use crate::header::{Header, MARK};
+use crate::header::Header;
 use crate::object::ObjectRef;
 use crate::region::Region;
 use crate::size_classes::{class_of, CLASS_SIZES, NUM_CLASSES};
 use std::io;
+
+mod sweep;
+pub use sweep::SweepOutcome;
 
 /// Bytes per block: 32 KiB (32,768).
 pub const BLOCK_SIZE: usize = 32 * 1024;
@@ -50,19 +53,6 @@ struct ClassState {
     free: usize,
     bump: usize,
     bump_end: usize,
-}
-
-/// What a sweep found.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct SweepOutcome {
-    /// Objects that survived.
-    pub live_objects: usize,
-    /// Bytes of the objects that survived.
-    pub live_bytes: usize,
-    /// Objects freed.
-    pub freed_objects: usize,
-    /// Blocks returned to the free pool.
-    pub blocks_released: usize,
 }
 
 /// A collection's promotion buffers: one run of unused cells per size class, bumped
@@ -388,72 +378,13 @@ impl OldSpace {
             }
         }
     }
-
-    /// Frees every unmarked object and clears the mark of every marked one; rebuilds
-    /// the free lists and returns empty blocks to the OS. `size_of` gives an object's
-    /// size from its header.
-    ///
-    /// Must run with the world stopped, after marking.
-    pub fn sweep(&mut self, size_of: impl Fn(Header) -> usize) -> SweepOutcome {
-        let mut out = SweepOutcome::default();
-        self.classes = [ClassState::default(); NUM_CLASSES];
-        self.object_bytes = 0;
-        for b in 0..self.fresh {
-            let m = BlockMeta::unpack(self.meta[b]);
-            if m.cell == 0 {
-                continue;
-            }
-            let start = self.region.start() + b * BLOCK_SIZE;
-            let cell = m.cell as usize;
-            let ncells = BLOCK_SIZE / cell;
-            let mut live = 0;
-            for i in 0..ncells {
-                let p = (start + i * cell) as *mut u64;
-                // SAFETY: a cell boundary in a block in use; the world is stopped.
-                let h = Header(unsafe { p.read() });
-                if h.is_free() {
-                    continue;
-                }
-                if h.is_marked() {
-                    // SAFETY: as above.
-                    unsafe { p.write(h.without(MARK).bits()) };
-                    live += 1;
-                    self.object_bytes += size_of(h);
-                } else {
-                    // SAFETY: as above; the object is unreachable.
-                    unsafe { p.write(0) };
-                    out.freed_objects += 1;
-                }
-            }
-            if live == 0 {
-                self.meta[b] = 0;
-                self.blocks_in_use -= 1;
-                self.region.decommit(start, BLOCK_SIZE);
-                self.free_blocks.push(b as u32);
-                out.blocks_released += 1;
-                continue;
-            }
-            out.live_objects += live;
-            let cs = &mut self.classes[m.class as usize];
-            for i in (0..ncells).rev() {
-                let p = start + i * cell;
-                // SAFETY: as above.
-                if unsafe { (p as *const u64).read() } == 0 {
-                    // SAFETY: the cell is free; its second word becomes the link.
-                    unsafe { ((p + 8) as *mut usize).write(cs.free) };
-                    cs.free = p;
-                }
-            }
-        }
-        out.live_bytes = self.object_bytes;
-        out
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::header::Header;
+    use crate::header::MARK;
     use crate::MAX_SMALL_OBJECT;
 
     fn put(space: &mut OldSpace, size: usize) -> ObjectRef {

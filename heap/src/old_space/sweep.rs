@@ -1,0 +1,214 @@
+//! Sweeping the old space after marking, by one thread or by several at once.
+//!
+//! The blocks are handed out in chunks of [`CHUNK_BLOCKS`] through one atomic cursor,
+//! so each block is swept by exactly one sweeper, which alone writes its cells (frees
+//! the unmarked, clears the marks of the marked, links the free cells). A sweeper
+//! gathers what it found in a [`Share`]: per class, the free cells it linked (a list
+//! with its head and tail), the bytes and objects that survived, and the blocks it
+//! found empty. Merging the shares (`&mut self`, one thread) then releases the empty
+//! blocks and splices the lists. Blocks that no sweeper claimed (a runner that never
+//! called the work function) are swept by the merging thread, so a sweep is always
+//! complete.
+
+use super::{BlockMeta, ClassState, OldSpace, BLOCK_SIZE};
+use crate::header::{Header, MARK};
+use crate::size_classes::NUM_CLASSES;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+/// Blocks a sweeper claims at a time: 16 (512 KiB), so the cursor is touched once per
+/// tens of thousands of cells.
+const CHUNK_BLOCKS: usize = 16;
+
+/// What a sweep found.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SweepOutcome {
+    /// Objects that survived.
+    pub live_objects: usize,
+    /// Bytes of the objects that survived.
+    pub live_bytes: usize,
+    /// Objects freed.
+    pub freed_objects: usize,
+    /// Blocks returned to the free pool.
+    pub blocks_released: usize,
+}
+
+/// One sweeper's findings (see the module documentation).
+#[derive(Debug)]
+struct Share {
+    /// Per class: the first and last of the free cells this sweeper linked (0, 0 when
+    /// none); the last one's link is 0.
+    free: [(usize, usize); NUM_CLASSES],
+    live_bytes: usize,
+    live_objects: usize,
+    freed_objects: usize,
+    /// Blocks found with no live object.
+    emptied: Vec<u32>,
+}
+
+impl Default for Share {
+    fn default() -> Self {
+        Share {
+            free: [(0, 0); NUM_CLASSES],
+            live_bytes: 0,
+            live_objects: 0,
+            freed_objects: 0,
+            emptied: Vec::new(),
+        }
+    }
+}
+
+/// A sweep in progress: what the sweepers share.
+struct Sweep<'a, F> {
+    start: usize,
+    meta: &'a [u64],
+    cursor: AtomicUsize,
+    shares: Mutex<Vec<Share>>,
+    size_of: &'a F,
+}
+
+impl<F: Fn(Header) -> usize + Sync> Sweep<'_, F> {
+    /// Claims chunks until none is left, sweeping each; files what it found.
+    fn run(&self) {
+        let mut share = Share::default();
+        loop {
+            let first = self.cursor.fetch_add(CHUNK_BLOCKS, Ordering::Relaxed);
+            if first >= self.meta.len() {
+                break;
+            }
+            for b in first..(first + CHUNK_BLOCKS).min(self.meta.len()) {
+                // SAFETY: block `b` was claimed by this call alone (the cursor hands
+                // each chunk out once), and the sweep's caller guarantees the world
+                // is stopped with marking over.
+                unsafe { self.sweep_block(b, &mut share) };
+            }
+        }
+        self.shares
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(share);
+    }
+
+    /// Sweeps block `b` into `share`.
+    ///
+    /// # Safety
+    /// The caller must have exclusive access to block `b`'s memory.
+    unsafe fn sweep_block(&self, b: usize, share: &mut Share) {
+        let m = BlockMeta::unpack(self.meta[b]);
+        if m.cell == 0 {
+            return;
+        }
+        let start = self.start + b * BLOCK_SIZE;
+        let cell = m.cell as usize;
+        let ncells = BLOCK_SIZE / cell;
+        let (mut live, mut free) = (0, 0);
+        for i in 0..ncells {
+            let p = (start + i * cell) as *mut u64;
+            // SAFETY: a cell boundary in a block in use, which the caller owns.
+            let h = Header(unsafe { p.read() });
+            if h.is_free() {
+                free += 1;
+                continue;
+            }
+            if h.is_marked() {
+                // SAFETY: as above.
+                unsafe { p.write(h.without(MARK).bits()) };
+                live += 1;
+                share.live_bytes += (self.size_of)(h);
+            } else {
+                // SAFETY: as above; the object is unreachable.
+                unsafe { p.write(0) };
+                share.freed_objects += 1;
+                free += 1;
+            }
+        }
+        if live == 0 {
+            share.emptied.push(b as u32);
+            return;
+        }
+        share.live_objects += live;
+        if free == 0 {
+            return;
+        }
+        let (head, tail) = &mut share.free[m.class as usize];
+        for i in (0..ncells).rev() {
+            let p = start + i * cell;
+            // SAFETY: as above.
+            if unsafe { (p as *const u64).read() } == 0 {
+                if *head == 0 {
+                    *tail = p;
+                }
+                // SAFETY: the cell is free; its second word becomes the link.
+                unsafe { ((p + 8) as *mut usize).write(*head) };
+                *head = p;
+            }
+        }
+    }
+}
+
+impl OldSpace {
+    /// Frees every unmarked object and clears the mark of every marked one; rebuilds
+    /// the free lists and returns empty blocks to the OS. `size_of` gives an object's
+    /// size from its header.
+    ///
+    /// Must run with the world stopped, after marking.
+    pub fn sweep(&mut self, size_of: impl Fn(Header) -> usize + Sync) -> SweepOutcome {
+        self.sweep_shared(size_of, |work| work())
+    }
+
+    /// [`sweep`](Self::sweep) shared between threads: `run` is handed the work and
+    /// must call it on each thread that is to help (from as many threads at once as
+    /// it likes, each call returning once no work is left), and return once every
+    /// call has returned. What no call swept is swept here afterwards, so the sweep is
+    /// complete whatever `run` does. The outcome does not depend on the number of
+    /// threads (the order of the free lists does).
+    pub fn sweep_shared(
+        &mut self,
+        size_of: impl Fn(Header) -> usize + Sync,
+        run: impl FnOnce(&(dyn Fn() + Sync)),
+    ) -> SweepOutcome {
+        let sweep = Sweep {
+            start: self.region.start(),
+            meta: &self.meta[..self.fresh],
+            cursor: AtomicUsize::new(0),
+            shares: Mutex::new(Vec::new()),
+            size_of: &size_of,
+        };
+        run(&|| sweep.run());
+        // Whatever `run` left (nothing, when it called the work at least once).
+        sweep.run();
+        let shares = sweep.shares.into_inner().unwrap_or_else(|e| e.into_inner());
+        self.merge(shares)
+    }
+
+    /// Releases the blocks the sweepers found empty and splices their free lists.
+    fn merge(&mut self, shares: Vec<Share>) -> SweepOutcome {
+        let mut out = SweepOutcome::default();
+        self.classes = [ClassState::default(); NUM_CLASSES];
+        for share in shares {
+            out.live_objects += share.live_objects;
+            out.live_bytes += share.live_bytes;
+            out.freed_objects += share.freed_objects;
+            for b in share.emptied {
+                let b = b as usize;
+                self.meta[b] = 0;
+                self.blocks_in_use -= 1;
+                self.region
+                    .decommit(self.region.start() + b * BLOCK_SIZE, BLOCK_SIZE);
+                self.free_blocks.push(b as u32);
+                out.blocks_released += 1;
+            }
+            for (cs, (head, tail)) in self.classes.iter_mut().zip(share.free) {
+                if head != 0 {
+                    // SAFETY: `tail` is a free cell of a block in use (swept just
+                    // now and not released: it had a live object); its second word
+                    // is the link.
+                    unsafe { ((tail + 8) as *mut usize).write(cs.free) };
+                    cs.free = head;
+                }
+            }
+        }
+        self.object_bytes = out.live_bytes;
+        out
+    }
+}
