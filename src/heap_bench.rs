@@ -11,6 +11,9 @@
 //! - `survivors`: the pause per surviving object of a minor collection that copies
 //!   young linked lists (one list, or 1,000), to the to-space or into the old
 //!   generation;
+//! - `major`: the pause of a major collection of the main job's heap (suspended
+//!   tasks' frames, 10,000 x 100 by default), with each number of GC workers asked
+//!   for (1 and 2 by default), in the same run, and the speed-up over one worker;
 //! - `binary-trees`: the classic GC benchmark through the safe API and through the raw
 //!   layer, against the same trees built with `Box` and with gc-arena;
 //! - `verify`: what the heap verifier (`Config::verify_after_gc`) adds to one
@@ -43,8 +46,14 @@ pub struct Options {
     pub survivor_shapes: Vec<String>,
     /// Destinations of the survivor benchmark (`survivor`, `old`); empty runs both.
     pub survivor_to: Vec<String>,
-    /// Sections to run (`alloc`, `barrier`, `minor-gc`, `survivors`, `binary-trees`,
-    /// `verify`); empty runs them all.
+    /// Suspended tasks of the major-collection benchmark.
+    pub major_tasks: usize,
+    /// Frames per task of the major-collection benchmark.
+    pub major_depth: usize,
+    /// GC worker counts of the major-collection benchmark (the first is the baseline).
+    pub major_workers: Vec<usize>,
+    /// Sections to run (`alloc`, `barrier`, `minor-gc`, `survivors`, `major`,
+    /// `binary-trees`, `verify`); empty runs them all.
     pub only: Vec<String>,
 }
 
@@ -64,6 +73,9 @@ impl Default for Options {
             depth: 16,
             nursery: None,
             survivor_objects: vec![10_000, 100_000, 1_000_000],
+            major_tasks: 10_000,
+            major_depth: 100,
+            major_workers: vec![1, 2],
             only: Vec::new(),
             survivor_shapes: Vec::new(),
             survivor_to: Vec::new(),
@@ -180,6 +192,9 @@ pub fn run(opts: &Options) -> Vec<ResultLine> {
     if opts.runs_section("survivors") {
         out.extend(survivor_section(opts));
     }
+    if opts.runs_section("major") {
+        out.extend(major_section(opts));
+    }
     if opts.runs_section("binary-trees") {
         out.extend(binary_trees_section(opts));
     }
@@ -237,6 +252,45 @@ fn survivor_section(opts: &Options) -> Vec<ResultLine> {
                 ));
             }
         }
+    }
+    out
+}
+
+/// The major-collection rows: the main job's heap built once per worker count, then
+/// `max(runs, 5)` forced major collections each; the speed-up is over the first count.
+fn major_section(opts: &Options) -> Vec<ResultLine> {
+    use crate::suspended_tasks as st;
+    let mut out = Vec::new();
+    let mut base = None;
+    for &workers in &opts.major_workers {
+        let report = st::run(&st::Options {
+            tasks: opts.major_tasks,
+            depth: opts.major_depth,
+            gcs: 2,
+            majors: opts.runs.max(5),
+            gc_workers: Some(workers),
+            progress: false,
+            ..st::Options::default()
+        });
+        let (Some(m), Some(mut line)) = (report.major.clone(), report.major_result_line()) else {
+            continue;
+        };
+        let base_ms = *base.get_or_insert(m.pause_ms);
+        println!(
+            "{:<28} {:>11.2} ms {:>11.2} ms {:>8.2}x  (mark {:.2}, sweep {:.2}, evacuate {:.2} ms)",
+            format!("major GC, {} worker(s)", m.workers),
+            m.pause_ms,
+            base_ms,
+            base_ms / m.pause_ms,
+            m.mark_ms,
+            m.sweep_ms,
+            m.evacuate_ms
+        );
+        line.fields.push((
+            "speedup_vs_first".to_string(),
+            format!("{:.2}", base_ms / m.pause_ms),
+        ));
+        out.push(line);
     }
     out
 }

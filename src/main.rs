@@ -119,8 +119,18 @@ enum Command {
         /// default.
         #[arg(long, value_delimiter = ',')]
         survivor_to: Vec<String>,
+        /// Suspended tasks of the major-collection benchmark.
+        #[arg(long, default_value_t = heap_bench::Options::default().major_tasks)]
+        major_tasks: usize,
+        /// Frames per task of the major-collection benchmark.
+        #[arg(long, default_value_t = heap_bench::Options::default().major_depth)]
+        major_depth: usize,
+        /// GC worker counts of the major-collection benchmark (comma-separated; the
+        /// first is the baseline of the speed-up).
+        #[arg(long, value_delimiter = ',', default_values_t = heap_bench::Options::default().major_workers)]
+        major_workers: Vec<usize>,
         /// Run only these sections (comma-separated: alloc, barrier, minor-gc,
-        /// survivors, binary-trees, verify); all by default.
+        /// survivors, major, binary-trees, verify); all by default.
         #[arg(long, value_delimiter = ',')]
         only: Vec<String>,
     },
@@ -344,7 +354,20 @@ fn main() -> ExitCode {
             only,
             survivor_shapes,
             survivor_to,
+            major_tasks,
+            major_depth,
+            major_workers,
         }) => {
+            if let Some(&w) = major_workers
+                .iter()
+                .find(|&&w| !(1..=contgc::MAX_GC_WORKERS).contains(&w))
+            {
+                eprintln!(
+                    "--major-workers takes 1 to {} threads (got {w})",
+                    contgc::MAX_GC_WORKERS
+                );
+                return ExitCode::FAILURE;
+            }
             let results = heap_bench::run(&heap_bench::Options {
                 allocs,
                 runs: runs.max(1),
@@ -356,6 +379,9 @@ fn main() -> ExitCode {
                 only,
                 survivor_shapes,
                 survivor_to,
+                major_tasks: major_tasks.max(1),
+                major_depth: major_depth.max(1),
+                major_workers,
             });
             print_results(results);
             ExitCode::SUCCESS

@@ -51,7 +51,7 @@ use std::time::Duration;
 
 /// Entries of the prefetch FIFO: enough to cover a memory access's latency with the
 /// work of scanning the objects ahead of it.
-const RING: usize = 8;
+const RING: usize = 32;
 /// Objects a parallel worker marks between two looks at whether another is idle.
 const SHARE_EVERY: u32 = 64;
 /// Edges per packet of the initial work.
