@@ -252,6 +252,11 @@ fn suspended_tasks_main(opts: suspended_tasks::Options) -> ExitCode {
     }
 }
 
+/// Tasks churned before every forced collection in the sweep's churn rows.
+const CHURNED_TASKS: usize = 100;
+
+/// `--sweep`: every frames kind and root mode at every N of `SWEEP_TASKS`, then heap
+/// frames with grouped roots and a fixed number of tasks churned, beside them.
 fn sweep_main(base: suspended_tasks::Options, chart: PathBuf) -> ExitCode {
     println!(
         "== suspended-tasks sweep: N x {} frames, {} forced minor collections each ==",
@@ -279,12 +284,44 @@ fn sweep_main(base: suspended_tasks::Options, chart: PathBuf) -> ExitCode {
             }
         }
     }
+    // Churn beside the quiet rows: a fixed number of tasks churned before every
+    // forced collection, so the surviving bytes are the same at every N and the pause
+    // must not grow with N.
+    println!(
+        "\n-- heap / grouped with {CHURNED_TASKS} tasks churned per collection (the same surviving bytes at every N) --"
+    );
+    suspended_tasks::print_header();
+    let mut churned: Vec<Report> = Vec::new();
+    for &tasks in suspended_tasks::SWEEP_TASKS.iter().filter(|&&n| n > 0) {
+        let r = suspended_tasks::run(&suspended_tasks::Options {
+            frames: FramesKind::Heap,
+            roots: RootMode::Grouped,
+            tasks,
+            churn: (CHURNED_TASKS as f64 * 100.0 / tasks as f64).min(100.0),
+            ..base.clone()
+        });
+        suspended_tasks::print_row(&r);
+        churned.push(r);
+    }
+    if let (Some(first), Some(last)) = (
+        churned.iter().find(|r| r.options.tasks >= 1_000),
+        churned.last(),
+    ) {
+        println!(
+            "churn pause median, {} tasks against {}: {:.2}x ({:.1} / {:.1} us)",
+            last.options.tasks,
+            first.options.tasks,
+            last.median_us / first.median_us,
+            last.median_us,
+            first.median_us
+        );
+    }
     match suspended_tasks::write_chart(&chart, &reports) {
         Ok(()) => println!("\nchart: {}", chart.display()),
         Err(e) => eprintln!("\ncould not write the chart to {}: {e}", chart.display()),
     }
-    print_results(reports.iter().map(|r| r.result_line()));
-    if reports.iter().all(|r| r.data_ok) {
+    print_results(reports.iter().chain(&churned).map(|r| r.result_line()));
+    if reports.iter().chain(&churned).all(|r| r.data_ok) {
         ExitCode::SUCCESS
     } else {
         eprintln!("data check FAILED in at least one configuration");
