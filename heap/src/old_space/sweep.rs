@@ -2,11 +2,10 @@
 //!
 //! The blocks are handed out in chunks of [`CHUNK_BLOCKS`] through one atomic cursor,
 //! so each block is swept by exactly one sweeper, which alone writes its cells (frees
-//! the unmarked, clears the marks of the marked, links the free cells). A sweeper
-//! gathers what it found in a [`Share`]: per class, the free cells it linked (a list
-//! with its head and tail), the bytes and objects that survived, and the blocks it
-//! found empty. Merging the shares (`&mut self`, one thread) then releases the empty
-//! blocks and splices the lists. Blocks that no sweeper claimed (a runner that never
+//! the unmarked, clears the marks of the marked). A sweeper gathers what it found in a
+//! [`Share`]: per class, the free cells it found, the bytes and objects that survived,
+//! and the blocks it found empty. Merging the shares (`&mut self`, one thread) then
+//! releases the empty blocks and appends the free cells to the classes' free stacks. Blocks that no sweeper claimed (a runner that never
 //! called the work function) are swept by the merging thread, so a sweep is always
 //! complete.
 
@@ -36,9 +35,9 @@ pub struct SweepOutcome {
 /// One sweeper's findings (see the module documentation).
 #[derive(Debug)]
 struct Share {
-    /// Per class: the first and last of the free cells this sweeper linked (0, 0 when
-    /// none); the last one's link is 0.
-    free: [(usize, usize); NUM_CLASSES],
+    /// Per class: the free cells this sweeper found, each block's in descending order
+    /// (the stack is taken from its end, so a block's cells are reused lowest first).
+    free: [Vec<usize>; NUM_CLASSES],
     live_bytes: usize,
     live_objects: usize,
     freed_objects: usize,
@@ -49,7 +48,7 @@ struct Share {
 impl Default for Share {
     fn default() -> Self {
         Share {
-            free: [(0, 0); NUM_CLASSES],
+            free: std::array::from_fn(|_| Vec::new()),
             live_bytes: 0,
             live_objects: 0,
             freed_objects: 0,
@@ -130,17 +129,12 @@ impl<F: Fn(Header) -> usize + Sync> Sweep<'_, F> {
         if free == 0 {
             return;
         }
-        let (head, tail) = &mut share.free[m.class as usize];
+        let free_cells = &mut share.free[m.class as usize];
         for i in (0..ncells).rev() {
             let p = start + i * cell;
             // SAFETY: as above.
             if unsafe { (p as *const u64).read() } == 0 {
-                if *head == 0 {
-                    *tail = p;
-                }
-                // SAFETY: the cell is free; its second word becomes the link.
-                unsafe { ((p + 8) as *mut usize).write(*head) };
-                *head = p;
+                free_cells.push(p);
             }
         }
     }
@@ -181,10 +175,16 @@ impl OldSpace {
         self.merge(shares)
     }
 
-    /// Releases the blocks the sweepers found empty and splices their free lists.
+    /// Releases the blocks the sweepers found empty and stacks their free cells.
     fn merge(&mut self, shares: Vec<Share>) -> SweepOutcome {
         let mut out = SweepOutcome::default();
-        self.classes = [ClassState::default(); NUM_CLASSES];
+        for cs in &mut self.classes {
+            *cs = ClassState {
+                free: std::mem::take(&mut cs.free),
+                ..ClassState::default()
+            };
+            cs.free.clear();
+        }
         for share in shares {
             out.live_objects += share.live_objects;
             out.live_bytes += share.live_bytes;
@@ -198,13 +198,11 @@ impl OldSpace {
                 self.free_blocks.push(b as u32);
                 out.blocks_released += 1;
             }
-            for (cs, (head, tail)) in self.classes.iter_mut().zip(share.free) {
-                if head != 0 {
-                    // SAFETY: `tail` is a free cell of a block in use (swept just
-                    // now and not released: it had a live object); its second word
-                    // is the link.
-                    unsafe { ((tail + 8) as *mut usize).write(cs.free) };
-                    cs.free = head;
+            for (cs, cells) in self.classes.iter_mut().zip(share.free) {
+                if cs.free.is_empty() {
+                    cs.free = cells;
+                } else {
+                    cs.free.extend_from_slice(&cells);
                 }
             }
         }
