@@ -114,6 +114,19 @@ pub(crate) fn collect<'h>(
         let marked = major::mark(spaces, &mut roots, &heap.tasks, workers);
         byrefs_resolved += marked.byrefs_resolved;
         gc_workers = marked.workers;
+        // Weak handles to objects marking did not reach are cleared before anything
+        // is freed.
+        heap.weak_handles.settle_all(|v| {
+            let obj = ObjectRef::from_addr(v).expect("non-null");
+            // SAFETY: a weak handle's slot holds a live object's address until the
+            // collection that finds it dead clears it, and nothing has been freed
+            // yet; the world is stopped.
+            if unsafe { obj.header() }.is_marked() {
+                v
+            } else {
+                0
+            }
+        });
         parts.byref_index += marked.byref_index;
         clock.exclude(marked.byref_index);
         parts.mark = clock.lap_always();
@@ -149,7 +162,15 @@ pub(crate) fn collect<'h>(
         None => sp.minor_is_safe(),
     };
     if safe {
-        out = minor::collect(&types, sp, &mut roots, &heap.tasks, &scratch, &mut clock);
+        out = minor::collect(
+            &types,
+            sp,
+            &mut roots,
+            &heap.tasks,
+            &heap.weak_handles,
+            &scratch,
+            &mut clock,
+        );
         byrefs_resolved += out.byrefs_resolved;
         parts.roots = out.roots;
         parts.task_groups = out.task_groups;

@@ -11,7 +11,7 @@ use crate::sync::lock;
 use contgc_heap::internal::{LargeObjectSpace, Nursery, OldSpace, PromotionBuffers, TypeTable};
 use contgc_heap::size_classes::NUM_CLASSES;
 use contgc_heap::{DescriptorError, TypeDescriptor, TypeId};
-use contgc_roots::internal::{HandleTable, RootProviders, TaskRegistry};
+use contgc_roots::internal::{HandleTable, RootProviders, TaskRegistry, WeakTable};
 use contgc_roots::{RootProvider, RootProviderId};
 use std::sync::{Arc, Mutex};
 
@@ -21,6 +21,9 @@ pub(crate) struct HeapInner {
     pub types: TypeTable,
     pub spaces: Mutex<Spaces>,
     pub handles: Arc<HandleTable>,
+    pub weak_handles: Arc<WeakTable>,
+    /// The nursery's address range `(start, len)`, fixed for the heap's life.
+    pub young: (usize, usize),
     pub tasks: Arc<TaskRegistry>,
     pub providers: RootProviders,
     pub rendezvous: Rendezvous,
@@ -74,6 +77,7 @@ impl Heap {
             NUM_CLASSES,
         );
         let old = OldSpace::new(config.heap_limit + reserve).map_err(HeapError::Reserve)?;
+        let young = nursery.bounds();
         Ok(Heap {
             inner: Arc::new(HeapInner {
                 id,
@@ -90,6 +94,8 @@ impl Heap {
                     promo: PromotionBuffers::new(),
                 }),
                 handles: HandleTable::new(id),
+                weak_handles: WeakTable::new(id),
+                young,
                 tasks: TaskRegistry::new(id, config.root_mode),
                 providers: RootProviders::new(id),
                 rendezvous: Rendezvous::new(),

@@ -38,7 +38,7 @@
 //! count such an object twice.
 
 use crate::byrefs::{Resolver, SharedIndex};
-use crate::scan::{self, ByrefSlot, RefSlot, RootScan, SlotVisitor, TypeSummary};
+use crate::scan::{self, ByrefSlot, RefSlot, RootScan, SlotVisitor, TypeSummary, WeakSlot};
 use crate::work_pool::{run_workers, Packet, WorkPool};
 use contgc_heap::byref::EXTERNAL;
 use contgc_heap::header::MARK;
@@ -78,6 +78,8 @@ pub(crate) struct MarkOutcome {
     pub marked: usize,
     /// Threads that marked.
     pub workers: usize,
+    /// Weak slots cleared because their referent was not marked.
+    pub weak_cleared: usize,
 }
 
 impl MarkOutcome {
@@ -101,6 +103,9 @@ struct Marker<'a, const PAR: bool> {
     resolver: Resolver<'a>,
     pool: Option<&'a WorkPool<usize>>,
     marked: usize,
+    /// Weak slots of the objects scanned (holding non-null), settled once marking is
+    /// over.
+    weak: Vec<usize>,
 }
 
 impl<'a, const PAR: bool> Marker<'a, PAR> {
@@ -114,6 +119,7 @@ impl<'a, const PAR: bool> Marker<'a, PAR> {
             resolver: Resolver::new(sp.types, index),
             pool,
             marked: 0,
+            weak: Vec::new(),
         }
     }
 
@@ -225,6 +231,14 @@ impl<const PAR: bool> SlotVisitor for Marker<'_, PAR> {
             self.stack.push(base);
         }
     }
+
+    /// Not traced: recorded, and cleared after marking if its referent was not marked.
+    #[inline(always)]
+    fn visit_weak(&mut self, slot: WeakSlot<'_>) {
+        if slot.load() != 0 {
+            self.weak.push(slot.addr());
+        }
+    }
 }
 
 impl<const PAR: bool> MemberVisitor for Marker<'_, PAR> {
@@ -263,6 +277,7 @@ pub(crate) fn mark(
     if workers <= 1 {
         first.drain();
         out.add(&first.resolver, first.marked);
+        out.weak_cleared = clear_dead_weak(&first.weak);
         return out;
     }
     out.add(&first.resolver, 0);
@@ -272,13 +287,38 @@ pub(crate) fn mark(
     let results = run_workers(workers, |_| {
         let mut m = Marker::<true>::new(sp, &index, Some(&pool));
         m.work(&pool);
-        (m.resolver.resolved, m.resolver.index_time, m.marked)
+        (m.resolver.resolved, m.resolver.index_time, m.marked, m.weak)
     });
-    for (resolved, index_time, marked) in results {
+    for (resolved, index_time, marked, weak) in results {
         out.byrefs_resolved += resolved;
         out.byref_index += index_time;
         out.marked += marked;
+        out.weak_cleared += clear_dead_weak(&weak);
     }
     out.workers = workers;
     out
+}
+
+/// Sets to null every recorded weak slot whose referent is not marked; returns how
+/// many it cleared. Runs once marking is complete, before anything is swept.
+fn clear_dead_weak(slots: &[usize]) -> usize {
+    let mut cleared = 0;
+    for &a in slots {
+        // SAFETY: `a` was recorded from a weak slot of an object marking scanned: a
+        // live object, which does not move during a major collection's marking and
+        // sweeping; the world is stopped and the workers have finished. Its referent
+        // is still a valid object (nothing is freed before the sweep).
+        unsafe {
+            scan::settle_weak(a, |v| {
+                let obj = ObjectRef::from_addr(v).expect("non-null");
+                if obj.header().is_marked() {
+                    v
+                } else {
+                    cleared += 1;
+                    0
+                }
+            })
+        };
+    }
+    cleared
 }

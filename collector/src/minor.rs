@@ -33,7 +33,9 @@
 //!   has (to the root scan and the task registry).
 
 use crate::byrefs::{Resolver, SharedIndex};
-use crate::scan::{self, ByrefSlot, RefSlot, RootScan, ScanHow, SlotVisitor, TypeSummary};
+use crate::scan::{
+    self, ByrefSlot, RefSlot, RootScan, ScanHow, SlotVisitor, TypeSummary, WeakSlot,
+};
 use crate::spaces::Spaces;
 use crate::stats::PhaseClock;
 use bumpalo::collections::Vec as BumpVec;
@@ -43,7 +45,7 @@ use contgc_heap::header::{Header, MARK, UNLOGGED};
 use contgc_heap::internal::{LargeObjectSpace, Nursery, OldSpace, PromotionBuffers};
 use contgc_heap::size_classes::class_of;
 use contgc_heap::{ObjectRef, TypeInfo};
-use contgc_roots::internal::{MemberVisitor, TaskRegistry};
+use contgc_roots::internal::{MemberVisitor, TaskRegistry, WeakTable};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -64,6 +66,8 @@ pub(crate) struct MinorOutcome {
     pub copy: Duration,
     /// Building the nursery index for byref resolution (taken out of the part it fell in).
     pub byref_index: Duration,
+    /// Weak slots cleared because their young referent died.
+    pub weak_cleared: usize,
 }
 
 /// What evacuating and scanning an object reads and writes on every object (see the
@@ -102,6 +106,9 @@ struct Cold<'a> {
     grey_head: usize,
     /// Objects promoted so far.
     promoted: usize,
+    /// Weak slots of scanned objects (copies and old objects) whose referent was
+    /// young, settled once the transitive copy is complete.
+    weak: BumpVec<'a, usize>,
     /// Time spent building the nursery index that the clock has been told of.
     index_seen: Duration,
 }
@@ -117,6 +124,7 @@ pub(crate) fn collect(
     spaces: &mut Spaces,
     roots: &mut RootScan<'_>,
     tasks: &TaskRegistry,
+    weak_handles: &WeakTable,
     scratch: &Bump,
     clock: &mut PhaseClock,
 ) -> MinorOutcome {
@@ -156,6 +164,7 @@ pub(crate) fn collect(
         grey: BumpVec::new_in(scratch),
         grey_head: 0,
         promoted: 0,
+        weak: BumpVec::new_in(scratch),
         index_seen: Duration::ZERO,
     };
     let mut ev = Ev {
@@ -189,6 +198,11 @@ pub(crate) fn collect(
     };
     // Timed if it copied anything much.
     out.copy = ev.lap(clock, objects + ev.cold.promoted);
+    out.weak_cleared = settle_weak_slots(&ev.cold.weak, to_start, to_end);
+    out.weak_cleared += weak_handles.settle_young(|v| {
+        let n = settled_young(v, to_start, to_end);
+        (n, hot_young(young_start, young_len, n))
+    });
 
     out.promoted_bytes = cold.promo.bytes();
     out.survivors = cold.promoted + objects;
@@ -240,6 +254,67 @@ impl<const CHECK_TO: bool, const TRACK: bool> SlotVisitor for Visit<'_, '_, CHEC
             self.0.hot.young |= young;
         }
     }
+
+    /// Not traced: a young referent is recorded and settled after the copy (moved if
+    /// it survived, null if not). An old object holding one stays remembered, since
+    /// its referent may stay young.
+    #[inline(always)]
+    fn visit_weak(&mut self, slot: WeakSlot<'_>) {
+        if self.0.hot.is_young(slot.load()) {
+            self.0.cold.weak.push(slot.addr());
+            if TRACK {
+                self.0.hot.young = true;
+            }
+        }
+    }
+}
+
+/// Settles the weak slots a minor collection recorded, once every survivor is copied:
+/// a referent that was copied (its header forwards) becomes its copy, a to-space
+/// address stays, and any other young referent died: the slot becomes null. Returns
+/// how many were cleared.
+fn settle_weak_slots(slots: &[usize], to_start: usize, to_end: usize) -> usize {
+    let mut cleared = 0;
+    for &a in slots {
+        // SAFETY: `a` was recorded from a weak slot of an object this collection
+        // scanned after copying it (a survivor's copy or a promoted object) or an
+        // old remembered object: live and not moved since. Its referent was a young
+        // object, whose header (or forwarding header) the nursery still holds: the
+        // from-space and eden are not reused before the collection ends.
+        unsafe {
+            scan::settle_weak(a, |v| {
+                let n = settled_young(v, to_start, to_end);
+                cleared += usize::from(n == 0);
+                n
+            })
+        };
+    }
+    cleared
+}
+
+/// Where the young object `v` (weakly referred to) is after the transitive copy: its
+/// copy if it was copied, itself if it is a to-space address already, else 0 (it
+/// died). Run before the nursery flips, while forwarding headers are intact.
+#[inline]
+fn settled_young(v: usize, to_start: usize, to_end: usize) -> usize {
+    if v.wrapping_sub(to_start) < to_end - to_start {
+        return v;
+    }
+    // SAFETY: `v` is a young object's address that a weak slot or handle held before
+    // this collection: its header, or the forwarding header left in its place, is
+    // still there (the from-space and eden are not reused before the flip).
+    let h = unsafe { ObjectRef::from_addr(v).expect("non-null").header() };
+    if h.is_forwarded() {
+        h.forwarding_address()
+    } else {
+        0
+    }
+}
+
+/// True if `addr` (not 0) lies in the nursery `[start, start + len)`.
+#[inline]
+fn hot_young(start: usize, len: usize, addr: usize) -> bool {
+    addr != 0 && addr.wrapping_sub(start) < len
 }
 
 /// The task registry's visitor: counts the members it is handed.

@@ -341,6 +341,13 @@ impl Mutator {
         }
     }
 
+    /// True if `obj` is in this heap's nursery.
+    #[inline]
+    pub(crate) fn is_young(&self, obj: ObjectRef) -> bool {
+        let (start, len) = self.heap.young;
+        obj.addr().wrapping_sub(start) < len
+    }
+
     pub(crate) fn check_heap_of(&self, what: &str, heap: u32) {
         if heap != self.heap.id {
             self.wrong_heap(what, heap);
@@ -652,6 +659,36 @@ impl Mutator {
             obj.store_slot(offset, value.map_or(0, |v| v.addr()));
             self.write_barrier(obj);
         }
+    }
+
+    /// Stores `value` into weak reference slot `offset` of `obj`, with the write
+    /// barrier (see [`Scope::set_weak`](crate::Scope::set_weak) for what a weak slot
+    /// guarantees).
+    ///
+    /// # Safety
+    /// `obj` must be a live object of this heap, `offset` one of its weak reference
+    /// slots, and `value` null or a live object of this heap.
+    #[inline(always)]
+    pub unsafe fn store_weak(&mut self, obj: ObjectRef, offset: usize, value: Option<ObjectRef>) {
+        // SAFETY: guaranteed by the caller. The barrier logs an old `obj`, so that a
+        // minor collection finds a young referent and settles the slot.
+        unsafe {
+            obj.store_slot(offset, value.map_or(0, |v| v.addr()));
+            self.write_barrier(obj);
+        }
+    }
+
+    /// Loads weak reference slot `offset` of `obj`: null once a collection found the
+    /// referent dead. The object returned is live, but nothing keeps it alive past the
+    /// next safepoint unless the caller roots it.
+    ///
+    /// # Safety
+    /// `obj` must be a live object of this heap and `offset` one of its weak
+    /// reference slots.
+    #[inline(always)]
+    pub unsafe fn load_weak(&self, obj: ObjectRef, offset: usize) -> Option<ObjectRef> {
+        // SAFETY: guaranteed by the caller.
+        ObjectRef::from_addr(unsafe { obj.load_slot(offset) })
     }
 
     /// Loads reference slot `offset` of `obj`.

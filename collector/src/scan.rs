@@ -11,7 +11,10 @@
 //! Slot kinds today:
 //! - [`RefSlot`]: one word holding null or the address of an object's header;
 //! - [`ByrefSlot`]: two words `<address, base>` (see `contgc_heap::byref`): an
-//!   interior address and what the collector knows of its base object.
+//!   interior address and what the collector knows of its base object;
+//! - [`WeakSlot`]: one word like a reference slot, which does not keep its referent
+//!   alive: phases record it while tracing and settle it once liveness is known
+//!   (null if the referent died, its new address if it moved).
 //!
 //! A new slot kind (a tagged value, a weak reference) is added here: a slot type, a
 //! method on [`SlotVisitor`] (without a default, so every collector phase must decide
@@ -141,17 +144,79 @@ impl<'a> ByrefSlot<'a> {
     }
 }
 
+/// A weak reference slot: one word, null or the start of an object that this slot
+/// does not keep alive. Unlike the other slots it may be kept past the scan of its
+/// object: a phase records it (see [`WeakSlot::addr`]) and settles it with
+/// [`settle_weak`] once the transitive closure is complete.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct WeakSlot<'a>(*mut usize, PhantomData<&'a mut usize>);
+
+impl<'a> WeakSlot<'a> {
+    /// The weak slot at payload byte `offset` of `obj`.
+    #[inline(always)]
+    fn at(obj: ObjectRef, offset: usize) -> WeakSlot<'a> {
+        WeakSlot(obj.payload().wrapping_add(offset).cast(), PhantomData)
+    }
+
+    /// The slot's address: a word inside a live object, to be recorded and settled
+    /// later with [`settle_weak`].
+    #[inline(always)]
+    pub(crate) fn addr(self) -> usize {
+        self.0 as usize
+    }
+
+    /// Reads the slot.
+    #[inline(always)]
+    pub(crate) fn load(self) -> usize {
+        // SAFETY: made by `scan_object` from a live object's descriptor; the caller
+        // has exclusive access to it during the scan (see `RefSlot::load`).
+        unsafe { self.0.read() }
+    }
+
+    /// The same word seen as a reference slot, for phases that check a weak slot as
+    /// they check a reference (the verifier: after a collection both hold null or a
+    /// live object).
+    #[inline(always)]
+    pub(crate) fn as_ref_slot(self) -> RefSlot<'a> {
+        RefSlot(self.0, PhantomData)
+    }
+}
+
+/// Settles the weak slot recorded at `addr`: `f` maps its referent (non-null) to the
+/// referent's address after the collection, or 0 if it died; the slot is rewritten
+/// only if that differs.
+///
+/// # Safety
+/// `addr` must be the [`WeakSlot::addr`] of a weak slot of an object that is live and
+/// has not moved since it was recorded, and the world must be stopped.
+#[inline(always)]
+pub(crate) unsafe fn settle_weak(addr: usize, f: impl FnOnce(usize) -> usize) {
+    let p = addr as *mut usize;
+    // SAFETY: guaranteed by the caller: an aligned word inside a live object that the
+    // collector owns while the world is stopped.
+    let v = unsafe { p.read() };
+    if v != 0 {
+        let n = f(v);
+        if n != v {
+            // SAFETY: as above.
+            unsafe { p.write(n) };
+        }
+    }
+}
+
 /// What a collector phase does with each slot of a scanned object.
 pub(crate) trait SlotVisitor {
     /// A reference slot (possibly null).
     fn visit_ref(&mut self, slot: RefSlot<'_>);
     /// A byref slot (possibly null).
     fn visit_byref(&mut self, slot: ByrefSlot<'_>);
+    /// A weak reference slot (possibly null): must not keep its referent alive.
+    fn visit_weak(&mut self, slot: WeakSlot<'_>);
 }
 
 /// Hands every slot of `obj`, an object of type `ty` with `len` elements, to `v`:
-/// the fixed part's reference slots, then its byref slots (each in increasing offset
-/// order), then each element's, element by element.
+/// the fixed part's reference slots, then its byref slots, then its weak slots (each
+/// in increasing offset order), then each element's, element by element.
 ///
 /// # Safety
 /// `obj` must be a live, non-forwarded object of type `ty` with `len` elements, to
@@ -171,9 +236,12 @@ pub(crate) unsafe fn scan_object<V: SlotVisitor>(
     for &off in ty.byrefs() {
         v.visit_byref(ByrefSlot::at(obj, off as usize));
     }
+    for &off in ty.weak() {
+        v.visit_weak(WeakSlot::at(obj, off as usize));
+    }
     if let SizeKind::Variable { base, elem } = ty.size_kind() {
-        let (refs, byrefs) = (ty.elem_refs(), ty.elem_byrefs());
-        if refs.is_empty() && byrefs.is_empty() {
+        let (refs, byrefs, weak) = (ty.elem_refs(), ty.elem_byrefs(), ty.elem_weak());
+        if refs.is_empty() && byrefs.is_empty() && weak.is_empty() {
             return;
         }
         let (base, elem) = (base as usize, elem as usize);
@@ -184,6 +252,9 @@ pub(crate) unsafe fn scan_object<V: SlotVisitor>(
             }
             for &off in byrefs {
                 v.visit_byref(ByrefSlot::at(obj, start + off as usize));
+            }
+            for &off in weak {
+                v.visit_weak(WeakSlot::at(obj, start + off as usize));
             }
         }
     }
@@ -230,6 +301,7 @@ impl TypeSummary {
         };
         let mask_ok = fixed.is_some()
             && !ty.has_byrefs()
+            && !ty.has_weak()
             && ty.refs().iter().all(|&off| off % 8 == 0 && off / 8 < 64);
         let how = if !ty.needs_scan() {
             ScanHow::Skip

@@ -31,7 +31,7 @@ use crate::stats::{Census, CollectionKind, HeapStats};
 use contgc_heap::byref::{self as byref_slot, ByrefState};
 use contgc_heap::descriptor::FieldCheck;
 use contgc_heap::{Header, ObjectRef, SlotKind, TypeId};
-use contgc_roots::Persistent;
+use contgc_roots::{Persistent, WeakHandle};
 use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
 
@@ -421,6 +421,61 @@ impl<'s> Scope<'s> {
         unsafe { self.m.store_ref(o, offset, v) };
     }
 
+    /// Reads weak reference slot `offset` of `obj` (see
+    /// [`TypeDescriptor::with_weak_refs`](crate::TypeDescriptor::with_weak_refs)): its
+    /// referent as a local of this scope, which keeps it alive from now on like any
+    /// local, or `None` if the slot is null (stored as null, or cleared by a
+    /// collection that found the referent dead). A referent is never handed out after
+    /// it was found dead: the collection that finds it clears the slot before the world
+    /// restarts.
+    ///
+    /// Panics if `offset` is not a weak reference slot of `obj`.
+    ///
+    /// ```
+    /// use contgc_collector::{CollectionKind, Config, Heap, TypeDescriptor};
+    /// let heap = Heap::new(Config::default()).unwrap();
+    /// let cell = heap.register_type(&TypeDescriptor::fixed("WeakCell", 8).with_weak_refs(&[0])).unwrap();
+    /// let obj = heap.register_type(&TypeDescriptor::fixed("Obj", 8)).unwrap();
+    /// let mut m = heap.mutator();
+    /// m.scope(|s| {
+    ///     let w = s.alloc(cell).unwrap();
+    ///     let kept = s.alloc(obj).unwrap();
+    ///     s.set_weak(w, 0, Some(kept));
+    ///     // Only the weak slot refers to this one.
+    ///     s.scope(|i| {
+    ///         let t = i.alloc(obj).unwrap();
+    ///         i.set_weak(w, 0, Some(t));
+    ///     });
+    ///     s.collect(CollectionKind::Minor);
+    ///     assert!(s.get_weak(w, 0).is_none(), "the referent died: the slot was cleared");
+    ///     s.set_weak(w, 0, Some(kept));
+    ///     s.collect(CollectionKind::Major);
+    ///     let back = s.get_weak(w, 0).expect("alive: `kept` is a local");
+    ///     assert!(s.same(back, kept));
+    /// });
+    /// ```
+    pub fn get_weak(&mut self, obj: Local<'s>, offset: usize) -> Option<Local<'s>> {
+        let o = self.check_slot(obj, offset, SlotKind::Weak);
+        // SAFETY: checked to be a weak reference slot of a live object.
+        let v = unsafe { o.load_slot(offset) };
+        ObjectRef::from_addr(v).map(|v| self.push(v))
+    }
+
+    /// Stores `value` (or null) into weak reference slot `offset` of `obj`, through
+    /// the write barrier. The slot does not keep `value` alive: once nothing but weak
+    /// slots reaches it, the next collection that can free it (a minor collection for
+    /// a young object, a major one for an old object) sets every weak slot that
+    /// refers to it to null. While it lives, the slot follows it when it moves.
+    ///
+    /// Panics if `offset` is not a weak reference slot of `obj`.
+    pub fn set_weak(&mut self, obj: Local<'s>, offset: usize, value: Option<Local<'s>>) {
+        let o = self.check_slot(obj, offset, SlotKind::Weak);
+        let v = value.map(|v| self.raw(v));
+        // SAFETY: checked weak slot of a live object; `v` is a live object of this
+        // heap (a local of this mutator).
+        unsafe { self.m.store_weak(o, offset, v) };
+    }
+
     fn byref_slot(&mut self, obj: Local<'s>, slot: usize) -> Result<ObjectRef, ByrefError> {
         let o = self.raw(obj);
         // SAFETY: locals hold live objects of this heap.
@@ -597,6 +652,55 @@ impl<'s> Scope<'s> {
         let o = self.raw(obj);
         // SAFETY: `o` is a live object of this heap (a local), read just now.
         unsafe { self.m.heap.handles.create(o) }
+    }
+
+    /// A weak handle to the object: refers to it from outside the heap without keeping
+    /// it alive (see [`get_weak_handle`](Self::get_weak_handle)). `WeakHandle` is
+    /// `Send + Sync`; dropping it frees its slot. A minor collection settles only the
+    /// handles whose object is young, so weak handles to old objects cost minor
+    /// collections nothing.
+    ///
+    /// ```
+    /// use contgc_collector::{CollectionKind, Config, Heap, TypeDescriptor};
+    /// let heap = Heap::new(Config::default()).unwrap();
+    /// let obj = heap.register_type(&TypeDescriptor::fixed("Obj", 8)).unwrap();
+    /// let mut m = heap.mutator();
+    /// let weak = m.scope(|s| {
+    ///     let o = s.alloc(obj).unwrap();
+    ///     let w = s.weak_handle(o);
+    ///     s.collect(CollectionKind::Minor);
+    ///     assert!(s.get_weak_handle(&w).is_some_and(|back| s.same(back, o)));
+    ///     w
+    /// });
+    /// // The scope that held the object is gone: the next collection finds it dead.
+    /// m.collect(CollectionKind::Minor);
+    /// m.scope(|s| assert!(s.get_weak_handle(&weak).is_none()));
+    /// ```
+    pub fn weak_handle(&mut self, obj: Local<'s>) -> WeakHandle {
+        let o = self.raw(obj);
+        let young = self.m.is_young(o);
+        // SAFETY: `o` is a live object of this heap (a local), read just now, and
+        // `young` says whether it is in the nursery.
+        unsafe { self.m.heap.weak_handles.create(o, young) }
+    }
+
+    /// A local for the object a weak handle refers to (which keeps it alive from now
+    /// on, like any local), or `None` if a collection found it dead. Panics if the
+    /// handle belongs to another heap.
+    pub fn get_weak_handle(&mut self, w: &WeakHandle) -> Option<Local<'s>> {
+        self.m.check_heap_of("weak handle", w.heap_id());
+        w.get().map(|o| self.push(o))
+    }
+
+    /// Makes a weak handle refer to `obj`. Panics if the handle belongs to another
+    /// heap.
+    pub fn set_weak_handle(&mut self, w: &WeakHandle, obj: Local<'s>) {
+        self.m.check_heap_of("weak handle", w.heap_id());
+        let o = self.raw(obj);
+        let young = self.m.is_young(o);
+        // SAFETY: the handle belongs to this heap (checked); `o` is a live local,
+        // read just now, and `young` says whether it is in the nursery.
+        unsafe { w.set(o, young) };
     }
 
     /// A local for the object a persistent handle holds. Panics if the handle belongs

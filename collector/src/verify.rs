@@ -41,7 +41,7 @@
 //! members are checked against the same bitmaps.
 
 use crate::chain_check::check_task_chain;
-use crate::scan::{self, ByrefSlot, RefSlot, RootScan, SlotVisitor};
+use crate::scan::{self, ByrefSlot, RefSlot, RootScan, SlotVisitor, WeakSlot};
 use crate::spaces::Spaces;
 use contgc_heap::byref::ByrefState;
 use contgc_heap::header::{FORWARDED, MARK, UNLOGGED};
@@ -826,6 +826,13 @@ impl SlotVisitor for SlotCheck<'_, '_> {
             }
             None => self.not_indexed(slot, t),
         }
+    }
+
+    /// After a collection a weak slot holds null or a live object, and an old object
+    /// whose weak slot refers to a young one is remembered: checked as a reference.
+    #[inline(always)]
+    fn visit_weak(&mut self, slot: WeakSlot<'_>) {
+        self.visit_ref(slot.as_ref_slot());
     }
 
     /// Byrefs are rare: checked out of line.

@@ -87,6 +87,11 @@ pub enum SlotKind {
     /// A byref: two words, an interior address and its base object (see
     /// [`byref`](crate::byref)); resolved and updated by the collector.
     Byref,
+    /// A weak reference: null or the address of an object's header, like
+    /// [`Ref`](SlotKind::Ref), but it does not keep its referent alive: once the
+    /// referent is found dead, the collection that found it sets the slot to null.
+    /// While the referent lives the slot follows it when it moves.
+    Weak,
 }
 
 impl SlotKind {
@@ -98,6 +103,7 @@ impl SlotKind {
             SlotKind::Private => "private",
             SlotKind::PrivateRef => "private reference",
             SlotKind::Byref => "byref",
+            SlotKind::Weak => "weak reference",
         }
     }
 }
@@ -126,6 +132,10 @@ pub struct TypeDescriptor {
     pub elem_refs: Vec<u32>,
     /// Byref slots inside each element.
     pub elem_byrefs: Vec<u32>,
+    /// Weak reference slots of the fixed part (or base) (see [`SlotKind::Weak`]).
+    pub weak: Vec<u32>,
+    /// Weak reference slots inside each element.
+    pub elem_weak: Vec<u32>,
     /// Objects of this type are continuations (suspended frames): reference slot 0 is
     /// `next`, the caller's continuation. The verifier checks that chains are well
     /// formed; otherwise the collector treats them like any object.
@@ -162,6 +172,8 @@ impl TypeDescriptor {
             byrefs: Vec::new(),
             elem_refs: Vec::new(),
             elem_byrefs: Vec::new(),
+            weak: Vec::new(),
+            elem_weak: Vec::new(),
             continuation: false,
             private: Vec::new(),
             private_refs: Vec::new(),
@@ -238,6 +250,25 @@ impl TypeDescriptor {
         self
     }
 
+    /// Adds weak reference slots to the fixed part (see [`SlotKind::Weak`]).
+    ///
+    /// ```
+    /// use contgc_heap::TypeDescriptor;
+    /// // A weak box: one weak slot, then 8 bytes of data.
+    /// let weak_box = TypeDescriptor::fixed("WeakBox", 16).with_weak_refs(&[0]);
+    /// assert!(weak_box.validate().is_ok());
+    /// ```
+    pub fn with_weak_refs(mut self, offsets: &[u32]) -> Self {
+        self.weak.extend_from_slice(offsets);
+        self
+    }
+
+    /// Adds weak reference slots to every element (a weak array or table).
+    pub fn with_elem_weak_refs(mut self, offsets: &[u32]) -> Self {
+        self.elem_weak.extend_from_slice(offsets);
+        self
+    }
+
     /// Checks the descriptor and builds the collector's view of it.
     pub fn validate(&self) -> Result<TypeInfo, DescriptorError> {
         if self.name.is_empty() {
@@ -249,7 +280,10 @@ impl TypeDescriptor {
                 if size == 0 {
                     return Err(DescriptorError::ZeroSize { what: "size" });
                 }
-                if !self.elem_refs.is_empty() || !self.elem_byrefs.is_empty() {
+                if !self.elem_refs.is_empty()
+                    || !self.elem_byrefs.is_empty()
+                    || !self.elem_weak.is_empty()
+                {
                     return Err(DescriptorError::ElementSlotsOnFixedType);
                 }
                 (size, 0)
@@ -260,7 +294,9 @@ impl TypeDescriptor {
                         what: "element size",
                     });
                 }
-                let elem_has_slots = !self.elem_refs.is_empty() || !self.elem_byrefs.is_empty();
+                let elem_has_slots = !self.elem_refs.is_empty()
+                    || !self.elem_byrefs.is_empty()
+                    || !self.elem_weak.is_empty();
                 if elem_has_slots && (base % 8 != 0 || elem % 8 != 0) {
                     return Err(DescriptorError::MisalignedElements { base, elem });
                 }
@@ -301,6 +337,7 @@ impl TypeDescriptor {
             &self.byrefs,
             &self.private,
             &self.private_refs,
+            &self.weak,
             fixed_len,
             "object",
         )?;
@@ -310,6 +347,7 @@ impl TypeDescriptor {
                 &self.elem_byrefs,
                 &[],
                 &[],
+                &self.elem_weak,
                 elem,
                 "element",
             )?
@@ -329,7 +367,9 @@ impl TypeDescriptor {
                     ref_mask |= 1 << w;
                     slot_mask |= 1 << w;
                 }
-                SlotKind::Byref | SlotKind::Private | SlotKind::PrivateRef => slot_mask |= 1 << w,
+                SlotKind::Byref | SlotKind::Private | SlotKind::PrivateRef | SlotKind::Weak => {
+                    slot_mask |= 1 << w
+                }
                 SlotKind::Data => {}
             }
         }
@@ -344,6 +384,8 @@ impl TypeDescriptor {
             byrefs: sorted(&self.byrefs),
             elem_refs: sorted(&self.elem_refs),
             elem_byrefs: sorted(&self.elem_byrefs),
+            weak: sorted(&self.weak),
+            elem_weak: sorted(&self.elem_weak),
             kinds: kinds.into_boxed_slice(),
             elem_kinds: elem_kinds.into_boxed_slice(),
             filler: false,
@@ -361,6 +403,7 @@ fn slot_map(
     byrefs: &[u32],
     private: &[u32],
     private_refs: &[u32],
+    weak: &[u32],
     len: u32,
     region: &'static str,
 ) -> Result<Vec<SlotKind>, DescriptorError> {
@@ -372,7 +415,8 @@ fn slot_map(
         .map(|&o| (o, SlotKind::Ref))
         .chain(byrefs.iter().map(|&o| (o, SlotKind::Byref)))
         .chain(private.iter().map(|&o| (o, SlotKind::Private)))
-        .chain(private_refs.iter().map(|&o| (o, SlotKind::PrivateRef)));
+        .chain(private_refs.iter().map(|&o| (o, SlotKind::PrivateRef)))
+        .chain(weak.iter().map(|&o| (o, SlotKind::Weak)));
     for (offset, kind) in all {
         if offset % 8 != 0 {
             return Err(DescriptorError::MisalignedSlot { offset });
@@ -543,6 +587,8 @@ pub struct TypeInfo {
     byrefs: Box<[u32]>,
     elem_refs: Box<[u32]>,
     elem_byrefs: Box<[u32]>,
+    weak: Box<[u32]>,
+    elem_weak: Box<[u32]>,
     kinds: Box<[SlotKind]>,
     elem_kinds: Box<[SlotKind]>,
     /// Fillers pad gaps of any multiple of 8 bytes, so they skip the minimum size.
@@ -656,11 +702,30 @@ impl TypeInfo {
         self.continuation
     }
 
-    /// True if objects of this type hold references or byrefs (the collector must
-    /// scan them).
+    /// True if objects of this type hold references, byrefs or weak references (the
+    /// collector must scan them).
     #[inline]
     pub fn needs_scan(&self) -> bool {
-        self.has_refs() || self.has_byrefs()
+        self.has_refs() || self.has_byrefs() || self.has_weak()
+    }
+
+    /// True if objects of this type hold weak reference slots.
+    #[inline]
+    pub fn has_weak(&self) -> bool {
+        !self.weak.is_empty() || !self.elem_weak.is_empty()
+    }
+
+    /// Weak reference slots of the fixed part, sorted.
+    #[inline]
+    pub fn weak(&self) -> &[u32] {
+        &self.weak
+    }
+
+    /// Weak reference slots of each element (offsets from the element's start),
+    /// sorted; empty for fixed-size types.
+    #[inline]
+    pub fn elem_weak(&self) -> &[u32] {
+        &self.elem_weak
     }
 
     /// True if objects of this type hold byref slots.

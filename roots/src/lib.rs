@@ -31,11 +31,13 @@ mod provider;
 mod shadow_stack;
 mod task_groups;
 mod tasklet;
+mod weak_handles;
 
 pub use handles::Persistent;
 pub use provider::{RootProvider, RootProviderId, RootVisitor};
 pub use task_groups::{Member, RootMode, TaskRoot};
 pub use tasklet::Tasklet;
+pub use weak_handles::WeakHandle;
 
 /// Collector-internal: the tables behind the roots.
 ///
@@ -52,4 +54,5 @@ pub mod internal {
         GroupFull, Inspector, LocatorCache, MemberVisitor, TaskRegistry, AGE_OLD, AGE_YOUNG,
         GROUP_SIZE,
     };
+    pub use crate::weak_handles::WeakTable;
 }
