@@ -16,6 +16,9 @@
 //!   for (1 and 2 by default), in the same run, and the speed-up over one worker;
 //! - `binary-trees`: the classic GC benchmark through the safe API and through the raw
 //!   layer, against the same trees built with `Box` and with gc-arena;
+//! - `weak`: minor and major pauses of a heap of 1,000,000 old objects with a weak
+//!   reference to each (weak slots of one array, or weak handles), against the same
+//!   heap with none;
 //! - `verify`: what the heap verifier (`Config::verify_after_gc`) adds to one
 //!   collection of a heap with about 10 MB of live objects, old and young, referring to
 //!   each other.
@@ -52,8 +55,8 @@ pub struct Options {
     pub major_depth: usize,
     /// GC worker counts of the major-collection benchmark (the first is the baseline).
     pub major_workers: Vec<usize>,
-    /// Sections to run (`alloc`, `barrier`, `minor-gc`, `survivors`, `major`,
-    /// `binary-trees`, `verify`); empty runs them all.
+    /// Sections to run (`alloc`, `barrier`, `minor-gc`, `survivors`, `binary-trees`,
+    /// `weak`, `verify`, `major`); empty runs them all.
     pub only: Vec<String>,
 }
 
@@ -194,6 +197,9 @@ pub fn run(opts: &Options) -> Vec<ResultLine> {
     }
     if opts.runs_section("binary-trees") {
         out.extend(binary_trees_section(opts));
+    }
+    if opts.runs_section("weak") {
+        out.extend(weak_section(opts));
     }
     if opts.runs_section("verify") {
         let (live_mb, verify_ms) = verify_cost(opts);
@@ -441,6 +447,102 @@ fn barrier(opts: &Options) -> (f64, f64) {
     // SAFETY: only the two roots pushed above are released; no scope is open.
     unsafe { m.truncate_roots(base) };
     (median(cs), median(ps))
+}
+
+/// How the weak benchmark holds its weak references.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum WeakKind {
+    /// None: the baseline.
+    None,
+    /// Weak slots: one large old array of weak slots, one per old object.
+    Slots,
+    /// Weak handles, one per old object.
+    Handles,
+}
+
+/// Median minor and major pauses (µs) of a heap holding `old` old objects and, as
+/// `kind` says, one weak reference to each.
+fn weak_pauses(kind: WeakKind, old: usize, opts: &Options) -> (f64, f64) {
+    let (heap, keep) = old_generation(old);
+    let table = heap
+        .register_type(&TypeDescriptor::array("WeakTable", 0, 8).with_elem_weak_refs(&[0]))
+        .unwrap();
+    let mut m = heap.mutator();
+    let mut handles = Vec::new();
+    let _table = m.scope(|s| {
+        let holder = s.get_persistent(&keep);
+        let t = (kind == WeakKind::Slots)
+            .then(|| s.alloc_array(table, old as u32).expect("the weak table"));
+        if let Some(cur) = s.get_ref(holder, 0) {
+            let mut i = 0;
+            loop {
+                match (kind, t) {
+                    (WeakKind::Slots, Some(t)) => s.set_weak(t, 8 * i, Some(cur)),
+                    (WeakKind::Handles, _) => handles.push(s.weak_handle(cur)),
+                    _ => {}
+                }
+                i += 1;
+                // Walks the list in one local.
+                if !s.load_into(cur, cur, 0) {
+                    break;
+                }
+            }
+        }
+        t.map(|t| s.persist(t))
+    });
+    m.collect(CollectionKind::Major);
+    m.collect(CollectionKind::Minor);
+    heap.reset_pause_stats();
+    for _ in 0..opts.gcs {
+        m.collect(CollectionKind::Minor);
+    }
+    let minor = heap.pause_summary(CollectionKind::Minor).median_ns as f64 / 1000.0;
+    heap.reset_pause_stats();
+    for _ in 0..opts.runs.max(3) {
+        m.collect(CollectionKind::Major);
+    }
+    let major = heap.pause_summary(CollectionKind::Major).median_ns as f64 / 1000.0;
+    if kind == WeakKind::Handles {
+        m.scope(|s| {
+            let alive = handles.iter().filter(|w| s.get_weak_handle(w).is_some()).count();
+            assert_eq!(alive, old, "every old object is still alive");
+        });
+    }
+    (minor, major)
+}
+
+/// The weak rows: minor and major pauses with one weak reference to each of
+/// `old_objects` old objects (as weak slots, as weak handles), against the same heap
+/// with none, in the same run.
+fn weak_section(opts: &Options) -> Vec<ResultLine> {
+    let n = opts.old_objects;
+    let (base_minor, base_major) = weak_pauses(WeakKind::None, n, opts);
+    let mut out = Vec::new();
+    for (kind, name) in [(WeakKind::Slots, "slots"), (WeakKind::Handles, "handles")] {
+        let (minor, major) = weak_pauses(kind, n, opts);
+        println!(
+            "{:<28} {:>11.2} us {:>11.2} us {:>8.2}x  (major {:.0} us, with none {:.0} us)",
+            format!("minor GC, {n} weak {name}"),
+            minor,
+            base_minor,
+            minor / base_minor,
+            major,
+            base_major
+        );
+        out.push(line(
+            "weak",
+            &[
+                ("refs", n.to_string()),
+                ("kind", name.to_string()),
+                ("minor_pause_us", format!("{minor:.2}")),
+                ("minor_pause_us_none", format!("{base_minor:.2}")),
+                ("minor_ratio", format!("{:.2}", minor / base_minor)),
+                ("major_pause_us", format!("{major:.0}")),
+                ("major_pause_us_none", format!("{base_major:.0}")),
+            ],
+        ));
+    }
+    out
 }
 
 /// Median minor-GC pause in µs with an empty nursery and `old` old objects, and the
