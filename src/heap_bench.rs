@@ -504,7 +504,10 @@ fn weak_pauses(kind: WeakKind, old: usize, opts: &Options) -> (f64, f64) {
     let major = heap.pause_summary(CollectionKind::Major).median_ns as f64 / 1000.0;
     if kind == WeakKind::Handles {
         m.scope(|s| {
-            let alive = handles.iter().filter(|w| s.get_weak_handle(w).is_some()).count();
+            let alive = handles
+                .iter()
+                .filter(|w| s.get_weak_handle(w).is_some())
+                .count();
             assert_eq!(alive, old, "every old object is still alive");
         });
     }

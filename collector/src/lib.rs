@@ -52,7 +52,8 @@ mod work_pool;
 pub use config::{Config, ConfigBuilder, ConfigError, ContinuationPlacement, MAX_GC_WORKERS};
 pub use contgc_heap::{DescriptorError, ObjectRef, TypeAttachment, TypeDescriptor, TypeId};
 pub use contgc_roots::{
-    Persistent, RootMode, RootProvider, RootProviderId, RootVisitor, TaskRoot, Tasklet, WeakHandle,
+    Finalizer, Persistent, RootMode, RootProvider, RootProviderId, RootVisitor, TaskRoot, Tasklet,
+    WeakHandle,
 };
 pub use error::{AllocError, ByrefError, HeapError};
 pub use heap::Heap;

@@ -200,6 +200,10 @@ pub(crate) fn collect(
     out.copy = ev.lap(clock, objects + ev.cold.promoted);
     out.weak_cleared = settle_weak_slots(&ev.cold.weak, to_start, to_end);
     out.weak_cleared += weak_handles.settle_young(|v| {
+        // A slot reused or set for an old object may still be on the young list.
+        if !hot_young(young_start, young_len, v) {
+            return (v, false);
+        }
         let n = settled_young(v, to_start, to_end);
         (n, hot_young(young_start, young_len, n))
     });

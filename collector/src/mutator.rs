@@ -16,7 +16,9 @@ use contgc_heap::header::UNLOGGED;
 use contgc_heap::internal::Nursery;
 use contgc_heap::size_classes::MAX_SMALL_OBJECT;
 use contgc_heap::{Header, ObjectRef, TypeId, TypeInfo, MAX_OBJECT_BYTES};
-use contgc_roots::internal::{GroupFull, LocatorCache, ShadowStack, TaskRegistry};
+use contgc_roots::internal::{
+    Cleanup, GroupFull, LocatorCache, ShadowStack, TaskRegistry, WeakTable,
+};
 use contgc_roots::{TaskRoot, Tasklet};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -103,6 +105,19 @@ impl MutatorLocal {
 
 /// A registered mutator's local state, as the collector sees it.
 pub(crate) struct LocalPtr(pub *mut MutatorLocal);
+
+/// Puts the cleanups not yet run back at the head of the pending queue if a cleanup
+/// panics (see `Mutator::run_pending_finalizers`); forgotten when it does not.
+struct Requeue<'a, I: Iterator<Item = Cleanup>> {
+    table: &'a WeakTable,
+    rest: &'a mut I,
+}
+
+impl<I: Iterator<Item = Cleanup>> Drop for Requeue<'_, I> {
+    fn drop(&mut self) {
+        self.table.requeue(self.rest.collect());
+    }
+}
 
 // SAFETY: the pointer is only dereferenced by the collector while the world is
 // stopped (its owner is parked or in native state), or by its owner.
@@ -339,6 +354,47 @@ impl Mutator {
         if ty.heap_id() != self.heap.id {
             self.wrong_heap("type", ty.heap_id());
         }
+    }
+
+    /// Runs, on this thread, the cleanups of the finalizers whose objects collections
+    /// have found dead since they last ran (see
+    /// [`Scope::register_finalizer`](crate::Scope::register_finalizer)), oldest first;
+    /// returns how many ran. Never called by the collector itself: an embedder calls
+    /// it where cleanups may run (its event loop, after a collection, at shutdown).
+    /// Cleanups run with no lock of the heap held, so they may use the heap (through
+    /// this thread's mutator only once this returns). If one panics, the panic
+    /// propagates and the cleanups after it stay queued for the next call.
+    pub fn run_pending_finalizers(&mut self) -> usize {
+        let mut ran = 0;
+        loop {
+            let pending = self.heap.weak_handles.take_pending();
+            if pending.is_empty() {
+                return ran;
+            }
+            let mut rest = pending.into_iter();
+            while let Some(cleanup) = rest.next() {
+                // Requeue what is left if this one panics.
+                let guard = Requeue {
+                    table: &self.heap.weak_handles,
+                    rest: &mut rest,
+                };
+                cleanup();
+                std::mem::forget(guard);
+                ran += 1;
+            }
+        }
+    }
+
+    /// Cleanups waiting for [`run_pending_finalizers`](Self::run_pending_finalizers).
+    pub fn pending_finalizers(&self) -> usize {
+        self.heap.weak_handles.pending_len()
+    }
+
+    /// True if cleanups may be waiting: one relaxed load, cheap enough to check
+    /// between every two jobs of a dispatcher loop (the executor's `Runtime` does).
+    #[inline]
+    pub fn has_pending_finalizers(&self) -> bool {
+        self.heap.weak_handles.has_pending()
     }
 
     /// True if `obj` is in this heap's nursery.

@@ -31,7 +31,7 @@ use crate::stats::{Census, CollectionKind, HeapStats};
 use contgc_heap::byref::{self as byref_slot, ByrefState};
 use contgc_heap::descriptor::FieldCheck;
 use contgc_heap::{Header, ObjectRef, SlotKind, TypeId};
-use contgc_roots::{Persistent, WeakHandle};
+use contgc_roots::{Finalizer, Persistent, WeakHandle};
 use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
 
@@ -682,6 +682,69 @@ impl<'s> Scope<'s> {
         // SAFETY: `o` is a live object of this heap (a local), read just now, and
         // `young` says whether it is in the nursery.
         unsafe { self.m.heap.weak_handles.create(o, young) }
+    }
+
+    /// Registers `cleanup` to run after `obj` has died: the collection that finds it
+    /// dead (a minor collection for a young object, a major one for an old object)
+    /// queues the cleanup, and it runs when a mutator calls
+    /// [`Mutator::run_pending_finalizers`], on that thread, outside any collection.
+    ///
+    /// Guarantees: the cleanup runs at most once, and exactly once if the object dies,
+    /// the registration is not [cancelled](Finalizer::cancel) first and pending
+    /// finalizers are run afterwards (cleanups still queued when the heap is dropped
+    /// are dropped without running). Several finalizers on one object each run. The
+    /// cleanup never sees the object, so it cannot resurrect it: give it what it must
+    /// clean up (a native resource, an id) by value. A cleanup that holds a
+    /// [`Persistent`] to its own object keeps that object alive, and so never runs.
+    /// Dropping the returned [`Finalizer`] does not cancel it.
+    ///
+    /// ```
+    /// use contgc_collector::{CollectionKind, Config, Heap, TypeDescriptor};
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use std::sync::Arc;
+    /// let heap = Heap::new(Config::default()).unwrap();
+    /// let file = heap.register_type(&TypeDescriptor::fixed("File", 8)).unwrap();
+    /// let closed = Arc::new(AtomicUsize::new(0));
+    /// let mut m = heap.mutator();
+    /// m.scope(|s| {
+    ///     let f = s.alloc(file).unwrap();
+    ///     let c = closed.clone();
+    ///     s.register_finalizer(f, move || {
+    ///         c.fetch_add(1, Ordering::Relaxed); // close the native file here
+    ///     });
+    /// });
+    /// m.collect(CollectionKind::Minor); // finds the File dead and queues its cleanup
+    /// assert_eq!(closed.load(Ordering::Relaxed), 0, "cleanups never run inside a collection");
+    /// assert_eq!(m.run_pending_finalizers(), 1);
+    /// assert_eq!(closed.load(Ordering::Relaxed), 1);
+    /// assert_eq!(m.run_pending_finalizers(), 0, "exactly once");
+    /// ```
+    pub fn register_finalizer(
+        &mut self,
+        obj: Local<'s>,
+        cleanup: impl FnOnce() + Send + 'static,
+    ) -> Finalizer {
+        let o = self.raw(obj);
+        let young = self.m.is_young(o);
+        // SAFETY: `o` is a live object of this heap (a local), read just now, and
+        // `young` says whether it is in the nursery.
+        unsafe {
+            self.m
+                .heap
+                .weak_handles
+                .register_cleanup(o, young, Box::new(cleanup))
+        }
+    }
+
+    /// See [`Mutator::run_pending_finalizers`]: runs the cleanups of the finalizers
+    /// whose objects have been found dead; returns how many ran.
+    pub fn run_pending_finalizers(&mut self) -> usize {
+        self.m.run_pending_finalizers()
+    }
+
+    /// See [`Mutator::pending_finalizers`].
+    pub fn pending_finalizers(&self) -> usize {
+        self.m.pending_finalizers()
     }
 
     /// A local for the object a weak handle refers to (which keeps it alive from now

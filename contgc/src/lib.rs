@@ -58,10 +58,10 @@
 
 pub use contgc_collector::{
     AllocError, Byref, ByrefError, Census, CollectionKind, Config, ConfigBuilder, ConfigError,
-    ContinuationPlacement, DescriptorError, Heap, HeapError, HeapStats, LiveHeap, Local, Mutator,
-    NestedScope, ObjectRef, ParkedMutator, PauseParts, PauseRecord, PauseSummary, Persistent,
-    Plain, Resumed, RootMode, RootProvider, RootProviderId, RootVisitor, Scope, TaskRoot,
-    TaskletWord, TypeAttachment, TypeDescriptor, TypeId, Typed, MAX_GC_WORKERS,
+    ContinuationPlacement, DescriptorError, Finalizer, Heap, HeapError, HeapStats, LiveHeap, Local,
+    Mutator, NestedScope, ObjectRef, ParkedMutator, PauseParts, PauseRecord, PauseSummary,
+    Persistent, Plain, Resumed, RootMode, RootProvider, RootProviderId, RootVisitor, Scope,
+    TaskRoot, TaskletWord, TypeAttachment, TypeDescriptor, TypeId, Typed, MAX_GC_WORKERS,
 };
 pub use contgc_heap::{SizeKind, SlotKind, MAX_OBJECT_BYTES, MAX_SMALL_OBJECT};
 

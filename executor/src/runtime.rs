@@ -217,6 +217,9 @@ impl<E: 'static> Runtime<E> {
     /// wakes from other threads; returns [`Stalled`] when tasks are left that nothing
     /// on this thread can wake (no task ready, no timer set, no Rust future pending):
     /// they wait on completions or channels that only another thread could complete.
+    ///
+    /// Between jobs it runs the heap's pending finalizers on this thread
+    /// (`Mutator::run_pending_finalizers`), as does [`block_on`](Runtime::block_on).
     pub fn run(&mut self, m: &mut Mutator) -> Result<(), Stalled> {
         let core = self.core.clone();
         let r = self.run_until(m, || core.live.load(Ordering::Acquire) == 0);
@@ -251,6 +254,9 @@ impl<E: 'static> Runtime<E> {
 
     fn run_until(&mut self, m: &mut Mutator, done: impl Fn() -> bool) -> Result<(), Stalled> {
         loop {
+            if m.has_pending_finalizers() {
+                m.run_pending_finalizers();
+            }
             if done() {
                 return Ok(());
             }

@@ -402,3 +402,37 @@ fn call_returns_without_a_task_and_suspends_into_one() {
     }
     assert_eq!(rt.live_tasks(), 0);
 }
+
+/// The runtime runs the heap's pending finalizers between jobs: a cleanup registered
+/// by a task on an object that dies runs during `block_on`, on this thread, once.
+#[test]
+fn the_runtime_runs_pending_finalizers_between_jobs() {
+    use contgc_collector::{CollectionKind, TypeDescriptor};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let heap = heap(None);
+    let obj = heap
+        .register_type(&TypeDescriptor::fixed("Resource", 8))
+        .unwrap();
+    let mut rt = Runtime::new(&heap, vm(&heap)).unwrap();
+    let mut m = heap.mutator();
+    let ran = Arc::new(AtomicUsize::new(0));
+    let r = ran.clone();
+    let out = rt.block_on(&mut m, move |s, _cx| {
+        s.scope(|i| {
+            let o = i.alloc(obj).unwrap();
+            let r = r.clone();
+            i.register_finalizer(o, move || {
+                r.fetch_add(1, Ordering::Relaxed);
+            });
+        });
+        s.collect(CollectionKind::Minor);
+        Step::Return(Value::Data(0))
+    });
+    assert_eq!(out.unwrap().unwrap().data(), Some(0));
+    let h = rt.spawn(|_s, _cx| Step::Return(Value::Data(1)));
+    rt.run(&mut m).unwrap();
+    assert_eq!(h.result().unwrap().unwrap().data(), Some(1));
+    assert_eq!(ran.load(Ordering::Relaxed), 1);
+    assert_eq!(m.pending_finalizers(), 0);
+}

@@ -37,7 +37,7 @@ pub use handles::Persistent;
 pub use provider::{RootProvider, RootProviderId, RootVisitor};
 pub use task_groups::{Member, RootMode, TaskRoot};
 pub use tasklet::Tasklet;
-pub use weak_handles::WeakHandle;
+pub use weak_handles::{Finalizer, WeakHandle};
 
 /// Collector-internal: the tables behind the roots.
 ///
@@ -54,5 +54,5 @@ pub mod internal {
         GroupFull, Inspector, LocatorCache, MemberVisitor, TaskRegistry, AGE_OLD, AGE_YOUNG,
         GROUP_SIZE,
     };
-    pub use crate::weak_handles::WeakTable;
+    pub use crate::weak_handles::{Cleanup, WeakTable};
 }

@@ -10,21 +10,48 @@
 //! handle is created or set to one, kept while its object stays young): a minor
 //! collection settles only those ([`WeakTable::settle_young`]); a major collection
 //! settles every slot ([`WeakTable::settle_all`]).
+//!
+//! The same slots carry **finalizers** ([`WeakTable::register_cleanup`]): a slot with a
+//! cleanup belongs to its registration, not to a handle. When a collection clears it
+//! (its object died), the cleanup moves to the table's pending queue and the slot is
+//! freed; the mutator takes the queue ([`WeakTable::take_pending`]) and runs the
+//! cleanups outside any collection. A slot's generation counts its reuses, so a
+//! [`Finalizer`] never cancels a later registration that got the same slot.
 
 use contgc_heap::ObjectRef;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-#[derive(Debug, Default)]
+/// A finalizer's cleanup: run once, by a mutator, after its object died.
+pub type Cleanup = Box<dyn FnOnce() + Send>;
+
+#[derive(Default)]
 struct Slots {
     /// Addresses (0: empty or cleared).
     slots: Vec<usize>,
     /// Per slot: its index is in `young`.
     in_young: Vec<bool>,
+    /// Per slot: the cleanup of the finalizer that owns it, if one does.
+    cleanup: Vec<Option<Cleanup>>,
+    /// Per slot: how many times it has been freed.
+    generation: Vec<u32>,
     /// Slots that may hold a young object.
     young: Vec<u32>,
-    /// Slots of dropped handles.
+    /// Slots of dropped handles and of finalizers that ran or were cancelled.
     free: Vec<u32>,
+    /// Cleanups whose object died, in the order the collections found them.
+    pending: Vec<Cleanup>,
     live: usize,
+}
+
+impl std::fmt::Debug for Slots {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Slots")
+            .field("live", &self.live)
+            .field("young", &self.young.len())
+            .field("pending", &self.pending.len())
+            .finish()
+    }
 }
 
 impl Slots {
@@ -35,6 +62,46 @@ impl Slots {
             self.young.push(index);
         }
     }
+
+    /// A free slot holding `addr`.
+    fn take_slot(&mut self, addr: usize, young: bool) -> u32 {
+        let index = match self.free.pop() {
+            Some(i) => i,
+            None => {
+                let i = u32::try_from(self.slots.len()).expect("contgc: too many weak handles");
+                self.slots.push(0);
+                self.in_young.push(false);
+                self.cleanup.push(None);
+                self.generation.push(0);
+                i
+            }
+        };
+        self.slots[index as usize] = addr;
+        if young {
+            self.note_young(index);
+        }
+        self.live += 1;
+        index
+    }
+
+    /// Frees slot `i` (its handle was dropped, or its finalizer ran or was cancelled).
+    /// A slot still in the young list is dropped from it when the list is next settled.
+    fn free_slot(&mut self, i: usize) {
+        self.slots[i] = 0;
+        self.cleanup[i] = None;
+        self.generation[i] = self.generation[i].wrapping_add(1);
+        self.free.push(i as u32);
+        self.live -= 1;
+    }
+
+    /// A collection found slot `i`'s object dead: its cleanup, if it has one, becomes
+    /// pending and the slot is freed.
+    fn cleared(&mut self, i: usize) {
+        if let Some(c) = self.cleanup[i].take() {
+            self.pending.push(c);
+            self.free_slot(i);
+        }
+    }
 }
 
 /// The weak handles of one heap.
@@ -42,6 +109,9 @@ impl Slots {
 pub struct WeakTable {
     heap: u32,
     inner: Mutex<Slots>,
+    /// `inner.pending.len()`, written under the lock, read without it by
+    /// [`has_pending`](Self::has_pending).
+    pending_hint: AtomicUsize,
 }
 
 impl WeakTable {
@@ -50,7 +120,19 @@ impl WeakTable {
         Arc::new(WeakTable {
             heap,
             inner: Mutex::new(Slots::default()),
+            pending_hint: AtomicUsize::new(0),
         })
+    }
+
+    /// True if cleanups may be pending: one relaxed load, for a dispatcher loop to
+    /// check between jobs. A hint: [`take_pending`](Self::take_pending) is the truth.
+    #[inline]
+    pub fn has_pending(&self) -> bool {
+        self.pending_hint.load(Ordering::Relaxed) != 0
+    }
+
+    fn note_pending(&self, s: &Slots) {
+        self.pending_hint.store(s.pending.len(), Ordering::Relaxed);
     }
 
     fn lock(&self) -> MutexGuard<'_, Slots> {
@@ -64,25 +146,56 @@ impl WeakTable {
     /// run between the caller obtaining `obj` and this call, and `young` must be true
     /// if `obj` is young (`Scope::weak_handle` is the safe way in).
     pub unsafe fn create(self: &Arc<Self>, obj: ObjectRef, young: bool) -> WeakHandle {
-        let mut s = self.lock();
-        let index = match s.free.pop() {
-            Some(i) => i,
-            None => {
-                let i = u32::try_from(s.slots.len()).expect("contgc: too many weak handles");
-                s.slots.push(0);
-                s.in_young.push(false);
-                i
-            }
-        };
-        s.slots[index as usize] = obj.addr();
-        if young {
-            s.note_young(index);
-        }
-        s.live += 1;
+        let index = self.lock().take_slot(obj.addr(), young);
         WeakHandle {
             table: Arc::clone(self),
             index,
         }
+    }
+
+    /// Registers `cleanup` to run once `obj` has died (`young`: `obj` is in the
+    /// nursery): the collection that finds it dead queues the cleanup, and
+    /// [`take_pending`](Self::take_pending) hands it out.
+    ///
+    /// # Safety
+    /// As for [`create`](Self::create).
+    pub unsafe fn register_cleanup(
+        self: &Arc<Self>,
+        obj: ObjectRef,
+        young: bool,
+        cleanup: Cleanup,
+    ) -> Finalizer {
+        let mut s = self.lock();
+        let index = s.take_slot(obj.addr(), young);
+        s.cleanup[index as usize] = Some(cleanup);
+        Finalizer {
+            table: Arc::clone(self),
+            index,
+            generation: s.generation[index as usize],
+        }
+    }
+
+    /// The cleanups whose object died since the last call, oldest first; the caller
+    /// runs them (outside any collection).
+    pub fn take_pending(&self) -> Vec<Cleanup> {
+        let mut s = self.lock();
+        let p = std::mem::take(&mut s.pending);
+        self.note_pending(&s);
+        p
+    }
+
+    /// Puts `cleanups` (taken, not run) back at the head of the pending queue, in
+    /// their order.
+    pub fn requeue(&self, cleanups: Vec<Cleanup>) {
+        let mut s = self.lock();
+        let later = std::mem::replace(&mut s.pending, cleanups);
+        s.pending.extend(later);
+        self.note_pending(&s);
+    }
+
+    /// How many cleanups wait to be taken.
+    pub fn pending_len(&self) -> usize {
+        self.lock().pending.len()
     }
 
     /// Number of live handles (cleared ones included).
@@ -101,13 +214,13 @@ impl WeakTable {
     /// leave the young list. Returns how many slots were cleared.
     pub fn settle_young(&self, mut f: impl FnMut(usize) -> (usize, bool)) -> usize {
         let mut s = self.lock();
+        let mut dead = Vec::new();
         let Slots {
             slots,
             in_young,
             young,
             ..
         } = &mut *s;
-        let mut cleared = 0;
         young.retain(|&i| {
             let slot = &mut slots[i as usize];
             let keep = if *slot == 0 {
@@ -115,7 +228,7 @@ impl WeakTable {
             } else {
                 let (new, still_young) = f(*slot);
                 if new == 0 {
-                    cleared += 1;
+                    dead.push(i as usize);
                 }
                 *slot = new;
                 new != 0 && still_young
@@ -123,22 +236,30 @@ impl WeakTable {
             in_young[i as usize] = keep;
             keep
         });
-        cleared
+        for &i in &dead {
+            s.cleared(i);
+        }
+        self.note_pending(&s);
+        dead.len()
     }
 
     /// Settles every slot (a major collection, after marking): `f` maps a non-null
     /// address to itself if the object lives, else 0. Returns how many were cleared.
     pub fn settle_all(&self, mut f: impl FnMut(usize) -> usize) -> usize {
         let mut s = self.lock();
-        let mut cleared = 0;
-        for slot in s.slots.iter_mut().filter(|s| **s != 0) {
+        let mut dead = Vec::new();
+        for (i, slot) in s.slots.iter_mut().enumerate().filter(|(_, s)| **s != 0) {
             let new = f(*slot);
             if new == 0 {
-                cleared += 1;
+                dead.push(i);
             }
             *slot = new;
         }
-        cleared
+        for &i in &dead {
+            s.cleared(i);
+        }
+        self.note_pending(&s);
+        dead.len()
     }
 }
 
@@ -178,10 +299,39 @@ impl WeakHandle {
 
 impl Drop for WeakHandle {
     fn drop(&mut self) {
+        self.table.lock().free_slot(self.index as usize);
+    }
+}
+
+/// A finalizer's registration (made by `Scope::register_finalizer` in
+/// `contgc-collector`, see [`WeakTable::register_cleanup`]). Dropping it does not
+/// cancel the finalizer: the cleanup still runs once the object dies.
+#[derive(Debug)]
+pub struct Finalizer {
+    table: Arc<WeakTable>,
+    index: u32,
+    generation: u32,
+}
+
+impl Finalizer {
+    /// Cancels the finalizer if its cleanup has not been queued yet: returns true if
+    /// it was cancelled (the cleanup is dropped without running), false if the object
+    /// was already found dead (the cleanup is pending or has run) or it was cancelled
+    /// before.
+    pub fn cancel(&self) -> bool {
         let mut s = self.table.lock();
-        s.slots[self.index as usize] = 0;
-        s.free.push(self.index);
-        s.live -= 1;
+        let i = self.index as usize;
+        if s.generation[i] == self.generation && s.cleanup[i].is_some() {
+            s.free_slot(i);
+            true
+        } else {
+            false
+        }
+    }
+
+    /// The id of the heap whose table holds the registration.
+    pub fn heap_id(&self) -> u32 {
+        self.table.heap
     }
 }
 
