@@ -117,3 +117,28 @@ impl fmt::Display for ByrefError {
 }
 
 impl std::error::Error for ByrefError {}
+
+/// A tagged value the heap refused to store.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TaggedError {
+    /// An immediate whose bits say "reference" under the slot's tag scheme: stored, it
+    /// would make the collector follow an arbitrary address. Store references as
+    /// [`Tagged::Ref`](crate::Tagged::Ref).
+    LooksLikeReference {
+        /// The word given.
+        word: u64,
+    },
+}
+
+impl fmt::Display for TaggedError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TaggedError::LooksLikeReference { word } => write!(
+                f,
+                "immediate {word:#x} has the tag bits of a reference under the slot's tag scheme"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for TaggedError {}

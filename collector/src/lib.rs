@@ -50,15 +50,17 @@ mod verify;
 mod work_pool;
 
 pub use config::{Config, ConfigBuilder, ConfigError, ContinuationPlacement, MAX_GC_WORKERS};
-pub use contgc_heap::{DescriptorError, ObjectRef, TypeAttachment, TypeDescriptor, TypeId};
+pub use contgc_heap::{
+    DescriptorError, ObjectRef, TagScheme, TypeAttachment, TypeDescriptor, TypeId,
+};
 pub use contgc_roots::{
     Finalizer, Persistent, RootMode, RootProvider, RootProviderId, RootVisitor, TaskRoot, Tasklet,
     WeakHandle,
 };
-pub use error::{AllocError, ByrefError, HeapError};
+pub use error::{AllocError, ByrefError, HeapError, TaggedError};
 pub use heap::Heap;
 pub use mutator::{Mutator, ParkedMutator};
-pub use scope::{Byref, Local, NestedScope, Scope};
+pub use scope::{Byref, Local, NestedScope, Scope, Tagged};
 pub use stats::{
     Census, CollectionKind, HeapStats, LiveHeap, PauseParts, PauseRecord, PauseSummary,
 };

@@ -717,6 +717,22 @@ impl Mutator {
         }
     }
 
+    /// Stores `word` into tagged value slot `offset` of `obj`, with the write barrier
+    /// (see [`Scope::set_tagged`](crate::Scope::set_tagged)).
+    ///
+    /// # Safety
+    /// `obj` must be a live object of this heap and `offset` one of its tagged slots;
+    /// if the type's tag scheme decodes `word` to a reference, it must be a live
+    /// object of this heap.
+    #[inline(always)]
+    pub unsafe fn store_tagged(&mut self, obj: ObjectRef, offset: usize, word: u64) {
+        // SAFETY: guaranteed by the caller.
+        unsafe {
+            obj.store_slot(offset, word as usize);
+            self.write_barrier(obj);
+        }
+    }
+
     /// Stores `value` into weak reference slot `offset` of `obj`, with the write
     /// barrier (see [`Scope::set_weak`](crate::Scope::set_weak) for what a weak slot
     /// guarantees).

@@ -14,7 +14,9 @@
 //!   interior address and what the collector knows of its base object;
 //! - [`WeakSlot`]: one word like a reference slot, which does not keep its referent
 //!   alive: phases record it while tracing and settle it once liveness is known
-//!   (null if the referent died, its new address if it moved).
+//!   (null if the referent died, its new address if it moved);
+//! - [`TaggedSlot`]: one word that holds a reference or an immediate, as the type's
+//!   `TagScheme` says; a reference in it is a reference slot's, in its encoding.
 //!
 //! A new slot kind (a tagged value, a weak reference) is added here: a slot type, a
 //! method on [`SlotVisitor`] (without a default, so every collector phase must decide
@@ -32,7 +34,7 @@
 
 use contgc_heap::byref::{self as byref_slot, ByrefState};
 use contgc_heap::size_classes::{class_of, MAX_SMALL_OBJECT};
-use contgc_heap::{Header, ObjectRef, SizeKind, TypeInfo};
+use contgc_heap::{Header, ObjectRef, SizeKind, TagScheme, TypeInfo};
 use std::marker::PhantomData;
 use std::sync::Arc;
 
@@ -204,6 +206,46 @@ pub(crate) unsafe fn settle_weak(addr: usize, f: impl FnOnce(usize) -> usize) {
     }
 }
 
+/// A tagged value slot: one word, a reference (in `scheme`'s encoding) or an
+/// immediate the collector never interprets.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct TaggedSlot<'a>(*mut usize, TagScheme, PhantomData<&'a mut usize>);
+
+impl<'a> TaggedSlot<'a> {
+    /// The tagged slot at payload byte `offset` of `obj`, of a type whose scheme is
+    /// `scheme`.
+    #[inline(always)]
+    fn at(obj: ObjectRef, offset: usize, scheme: TagScheme) -> TaggedSlot<'a> {
+        TaggedSlot(
+            obj.payload().wrapping_add(offset).cast(),
+            scheme,
+            PhantomData,
+        )
+    }
+
+    /// The slot's address (for diagnostics).
+    #[inline(always)]
+    pub(crate) fn addr(self) -> usize {
+        self.0 as usize
+    }
+
+    /// The address the slot refers to, or `None` if it holds an immediate.
+    #[inline(always)]
+    pub(crate) fn load_ref(self) -> Option<usize> {
+        // SAFETY: made by `scan_object` from a live object's descriptor; the caller
+        // has exclusive access to it during the scan (see `RefSlot::load`).
+        self.1.decode(unsafe { self.0.read() } as u64)
+    }
+
+    /// Makes the slot refer to the object at `addr` (it held a reference).
+    #[inline(always)]
+    pub(crate) fn store_ref(self, addr: usize) {
+        // SAFETY: as for `load_ref`; the collector has exclusive access to every slot
+        // while the world is stopped.
+        unsafe { self.0.write(self.1.encode(addr) as usize) }
+    }
+}
+
 /// What a collector phase does with each slot of a scanned object.
 pub(crate) trait SlotVisitor {
     /// A reference slot (possibly null).
@@ -212,11 +254,26 @@ pub(crate) trait SlotVisitor {
     fn visit_byref(&mut self, slot: ByrefSlot<'_>);
     /// A weak reference slot (possibly null): must not keep its referent alive.
     fn visit_weak(&mut self, slot: WeakSlot<'_>);
+    /// A tagged value slot. One rule for every phase: when it holds a reference, it
+    /// is a reference slot, so the reference goes through [`visit_ref`](Self::visit_ref)
+    /// (decoded into a word of its own, re-encoded if the phase changed it); an
+    /// immediate is left alone.
+    #[inline(always)]
+    fn visit_tagged(&mut self, slot: TaggedSlot<'_>) {
+        if let Some(addr) = slot.load_ref() {
+            let mut word = addr;
+            self.visit_ref(RefSlot::from_mut(&mut word));
+            if word != addr {
+                slot.store_ref(word);
+            }
+        }
+    }
 }
 
 /// Hands every slot of `obj`, an object of type `ty` with `len` elements, to `v`:
-/// the fixed part's reference slots, then its byref slots, then its weak slots (each
-/// in increasing offset order), then each element's, element by element.
+/// the fixed part's reference slots, then its byref slots, its weak slots and its
+/// tagged slots (each in increasing offset order), then each element's, element by
+/// element.
 ///
 /// # Safety
 /// `obj` must be a live, non-forwarded object of type `ty` with `len` elements, to
@@ -239,9 +296,16 @@ pub(crate) unsafe fn scan_object<V: SlotVisitor>(
     for &off in ty.weak() {
         v.visit_weak(WeakSlot::at(obj, off as usize));
     }
+    let scheme = ty.tag_scheme();
+    if let Some(scheme) = scheme {
+        for &off in ty.tagged() {
+            v.visit_tagged(TaggedSlot::at(obj, off as usize, scheme));
+        }
+    }
     if let SizeKind::Variable { base, elem } = ty.size_kind() {
         let (refs, byrefs, weak) = (ty.elem_refs(), ty.elem_byrefs(), ty.elem_weak());
-        if refs.is_empty() && byrefs.is_empty() && weak.is_empty() {
+        let tagged = ty.elem_tagged();
+        if refs.is_empty() && byrefs.is_empty() && weak.is_empty() && tagged.is_empty() {
             return;
         }
         let (base, elem) = (base as usize, elem as usize);
@@ -255,6 +319,11 @@ pub(crate) unsafe fn scan_object<V: SlotVisitor>(
             }
             for &off in weak {
                 v.visit_weak(WeakSlot::at(obj, start + off as usize));
+            }
+            if let Some(scheme) = scheme {
+                for &off in tagged {
+                    v.visit_tagged(TaggedSlot::at(obj, start + off as usize, scheme));
+                }
             }
         }
     }
@@ -302,6 +371,7 @@ impl TypeSummary {
         let mask_ok = fixed.is_some()
             && !ty.has_byrefs()
             && !ty.has_weak()
+            && !ty.has_tagged()
             && ty.refs().iter().all(|&off| off % 8 == 0 && off / 8 < 64);
         let how = if !ty.needs_scan() {
             ScanHow::Skip

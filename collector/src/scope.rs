@@ -25,12 +25,12 @@
 //! and written only as references (with the write barrier), data only as data, and
 //! nothing outside the payload. A violation panics with the type and offset named.
 
-use crate::error::{AllocError, ByrefError};
+use crate::error::{AllocError, ByrefError, TaggedError};
 use crate::mutator::Mutator;
 use crate::stats::{Census, CollectionKind, HeapStats};
 use contgc_heap::byref::{self as byref_slot, ByrefState};
 use contgc_heap::descriptor::FieldCheck;
-use contgc_heap::{Header, ObjectRef, SlotKind, TypeId};
+use contgc_heap::{Header, ObjectRef, SlotKind, TagScheme, TypeId};
 use contgc_roots::{Finalizer, Persistent, WeakHandle};
 use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
@@ -476,6 +476,82 @@ impl<'s> Scope<'s> {
         unsafe { self.m.store_weak(o, offset, v) };
     }
 
+    /// Reads tagged value slot `offset` of `obj` (see
+    /// [`TypeDescriptor::with_tagged`](crate::TypeDescriptor::with_tagged)): a
+    /// reference, as a local of this scope, or the word itself if the type's tag
+    /// scheme says it is an immediate (null included).
+    ///
+    /// Panics if `offset` is not a tagged slot of `obj`.
+    ///
+    /// ```
+    /// use contgc_collector::{CollectionKind, Config, Heap, TagScheme, Tagged, TypeDescriptor};
+    /// let heap = Heap::new(Config::default()).unwrap();
+    /// // An interpreter's value vector: small integers (low bit 1) or references.
+    /// let values = heap
+    ///     .register_type(&TypeDescriptor::array("Values", 0, 8).with_elem_tagged(&[0], TagScheme::LOW_BIT))
+    ///     .unwrap();
+    /// let string = heap.register_type(&TypeDescriptor::fixed("Str", 8)).unwrap();
+    /// let mut m = heap.mutator();
+    /// m.scope(|s| {
+    ///     let v = s.alloc_array(values, 2).unwrap();
+    ///     let int = |i: u64| Tagged::Imm((i << 1) | 1);
+    ///     s.set_tagged(v, 0, int(21)).unwrap(); // unboxed: no allocation
+    ///     let str = s.alloc(string).unwrap();
+    ///     s.set_tagged(v, 8, Tagged::Ref(str)).unwrap();
+    ///     assert!(s.set_tagged(v, 0, Tagged::Imm(0x1000)).is_err(), "an even word is a reference");
+    ///     s.collect(CollectionKind::Major); // moves `str` and `v`; the integer stays as it is
+    ///     assert!(matches!(s.get_tagged(v, 0), Tagged::Imm(w) if w >> 1 == 21));
+    ///     assert!(matches!(s.get_tagged(v, 8), Tagged::Ref(r) if s.same(r, str)));
+    /// });
+    /// ```
+    pub fn get_tagged(&mut self, obj: Local<'s>, offset: usize) -> Tagged<'s> {
+        let (o, scheme) = self.tagged_slot(obj, offset);
+        // SAFETY: checked to be a tagged slot of a live object.
+        let w = unsafe { o.load_slot(offset) } as u64;
+        match scheme.decode(w).and_then(ObjectRef::from_addr) {
+            Some(r) => Tagged::Ref(self.push(r)),
+            None => Tagged::Imm(w),
+        }
+    }
+
+    /// Stores a tagged value into tagged slot `offset` of `obj`, through the write
+    /// barrier: a reference in the type's encoding, or an immediate word as it is.
+    /// Refuses an immediate whose tag bits say "reference"
+    /// ([`TaggedError::LooksLikeReference`]), which the collector would follow.
+    ///
+    /// Panics if `offset` is not a tagged slot of `obj`.
+    pub fn set_tagged(
+        &mut self,
+        obj: Local<'s>,
+        offset: usize,
+        value: Tagged<'s>,
+    ) -> Result<(), TaggedError> {
+        let (o, scheme) = self.tagged_slot(obj, offset);
+        let word = match value {
+            Tagged::Ref(r) => scheme.encode(self.raw(r).addr()),
+            Tagged::Imm(w) if scheme.is_ref(w) => {
+                return Err(TaggedError::LooksLikeReference { word: w })
+            }
+            Tagged::Imm(w) => w,
+        };
+        // SAFETY: checked tagged slot of a live object; the word is a reference to a
+        // live local of this heap in the slot's encoding, or an immediate.
+        unsafe { self.m.store_tagged(o, offset, word) };
+        Ok(())
+    }
+
+    fn tagged_slot(&mut self, obj: Local<'s>, offset: usize) -> (ObjectRef, TagScheme) {
+        let o = self.check_slot(obj, offset, SlotKind::Tagged);
+        // SAFETY: locals hold live objects of this heap.
+        let h = unsafe { o.header() };
+        let scheme = self
+            .m
+            .type_info(h.type_index())
+            .tag_scheme()
+            .expect("a type with tagged slots has a tag scheme");
+        (o, scheme)
+    }
+
     fn byref_slot(&mut self, obj: Local<'s>, slot: usize) -> Result<ObjectRef, ByrefError> {
         let o = self.raw(obj);
         // SAFETY: locals hold live objects of this heap.
@@ -882,6 +958,16 @@ impl<'s> Scope<'s> {
             .payload_size(h.len())
             .unwrap_or(0)
     }
+}
+
+/// What a tagged value slot holds (see [`Scope::get_tagged`]).
+#[derive(Clone, Copy, Debug)]
+pub enum Tagged<'s> {
+    /// A reference.
+    Ref(Local<'s>),
+    /// An immediate: the word as stored, which the slot's tag scheme says is not a
+    /// reference (null included).
+    Imm(u64),
 }
 
 /// What a byref slot holds, as seen through the safe API.

@@ -41,7 +41,7 @@
 //! members are checked against the same bitmaps.
 
 use crate::chain_check::check_task_chain;
-use crate::scan::{self, ByrefSlot, RefSlot, RootScan, SlotVisitor, WeakSlot};
+use crate::scan::{self, ByrefSlot, RefSlot, RootScan, SlotVisitor, TaggedSlot, WeakSlot};
 use crate::spaces::Spaces;
 use contgc_heap::byref::ByrefState;
 use contgc_heap::header::{FORWARDED, MARK, UNLOGGED};
@@ -782,11 +782,11 @@ impl SlotCheck<'_, '_> {
     /// checked later, anything else breaks invariant 1.
     #[cold]
     #[inline(never)]
-    fn not_indexed(&mut self, slot: RefSlot<'_>, t: usize) {
+    fn not_indexed(&mut self, slot: usize, t: usize) {
         if self.ix.sp.old.contains(t) {
             self.pending.push(Pending::Ref {
                 src: self.obj.addr(),
-                slot: slot.addr(),
+                slot,
                 target: t,
             })
         } else {
@@ -796,27 +796,22 @@ impl SlotCheck<'_, '_> {
 
     #[cold]
     #[inline(never)]
-    fn bad_ref(&mut self, slot: RefSlot<'_>, t: usize, young: bool) {
+    fn bad_ref(&mut self, slot: usize, t: usize, young: bool) {
         if self.err.is_none() {
             self.err = Some(bad_ref(
                 self.ix,
                 self.obj.addr(),
                 self.space,
-                slot.addr(),
+                slot,
                 t,
                 young,
             ));
         }
     }
-}
 
-impl SlotVisitor for SlotCheck<'_, '_> {
+    /// Checks reference `t` (not 0), held by the slot at address `slot`.
     #[inline(always)]
-    fn visit_ref(&mut self, slot: RefSlot<'_>) {
-        let t = slot.load();
-        if t == 0 {
-            return;
-        }
+    fn check_ref(&mut self, slot: usize, t: usize) {
         match self.ix.space_of(t) {
             Some(Space::Old | Space::Large) => {}
             Some(Space::Young) => {
@@ -825,6 +820,25 @@ impl SlotVisitor for SlotCheck<'_, '_> {
                 }
             }
             None => self.not_indexed(slot, t),
+        }
+    }
+}
+
+impl SlotVisitor for SlotCheck<'_, '_> {
+    #[inline(always)]
+    fn visit_ref(&mut self, slot: RefSlot<'_>) {
+        let t = slot.load();
+        if t != 0 {
+            self.check_ref(slot.addr(), t);
+        }
+    }
+
+    /// A tagged slot holding a reference is checked as a reference slot, under its
+    /// own address.
+    #[inline(always)]
+    fn visit_tagged(&mut self, slot: TaggedSlot<'_>) {
+        if let Some(t) = slot.load_ref() {
+            self.check_ref(slot.addr(), t);
         }
     }
 

@@ -92,6 +92,87 @@ pub enum SlotKind {
     /// referent is found dead, the collection that found it sets the slot to null.
     /// While the referent lives the slot follows it when it moves.
     Weak,
+    /// A tagged value: a word that is either a reference or an immediate (a small
+    /// integer, a boxed double's bits, ...), told apart by the type's [`TagScheme`].
+    /// The collector traces and updates it only when it holds a reference.
+    Tagged,
+}
+
+/// How a tagged slot's word says whether it holds a reference: it does when
+/// `word & mask == refs` and the address, `word & !mask`, is not 0; a reference to
+/// the object at `addr` is stored as `addr | refs`. Every other word is an immediate,
+/// which the collector never interprets.
+///
+/// `mask` may only cover bits that no object address has: the low three (objects are
+/// 8-aligned) and the top sixteen (user-space addresses on 64-bit machines have them
+/// clear), and `refs` only bits of `mask`.
+///
+/// ```
+/// use contgc_heap::TagScheme;
+/// // Small integers with the low bit set, references with it clear.
+/// let low_bit = TagScheme::LOW_BIT;
+/// assert!(low_bit.is_ref(0x1000) && !low_bit.is_ref((21 << 1) | 1));
+/// // NaN-boxing: references in one NaN space, doubles everywhere else.
+/// let nan = TagScheme::new(0xFFFF_0000_0000_0000, 0xFFFC_0000_0000_0000).unwrap();
+/// assert!(nan.is_ref(0xFFFC_0000_0000_1000) && !nan.is_ref(1.5f64.to_bits()));
+/// assert_eq!(nan.encode(0x1000), 0xFFFC_0000_0000_1000);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct TagScheme {
+    mask: u64,
+    refs: u64,
+}
+
+impl TagScheme {
+    /// Bits an object address never has set (see the type documentation).
+    pub const FREE_BITS: u64 = 0xFFFF_0000_0000_0007;
+
+    /// The low-bit scheme: a word with its low bit set is an immediate (a 63-bit
+    /// integer `w >> 1`, say), one with it clear is a reference (or null, 0).
+    pub const LOW_BIT: TagScheme = TagScheme { mask: 1, refs: 0 };
+
+    /// A scheme, or `None` if `mask` is 0 or covers address bits, or `refs` has bits
+    /// outside `mask`.
+    pub const fn new(mask: u64, refs: u64) -> Option<TagScheme> {
+        if mask == 0 || mask & !Self::FREE_BITS != 0 || refs & !mask != 0 {
+            None
+        } else {
+            Some(TagScheme { mask, refs })
+        }
+    }
+
+    /// The bits that tell references from immediates.
+    pub const fn mask(self) -> u64 {
+        self.mask
+    }
+
+    /// What those bits are in a reference.
+    pub const fn refs(self) -> u64 {
+        self.refs
+    }
+
+    /// The address `word` refers to, or `None` if it is an immediate (or null).
+    #[inline(always)]
+    pub const fn decode(self, word: u64) -> Option<usize> {
+        let addr = word & !self.mask;
+        if word & self.mask == self.refs && addr != 0 {
+            Some(addr as usize)
+        } else {
+            None
+        }
+    }
+
+    /// True if `word` holds a reference.
+    #[inline(always)]
+    pub const fn is_ref(self, word: u64) -> bool {
+        self.decode(word).is_some()
+    }
+
+    /// The word that refers to the object at `addr` (8-aligned, below 2^48).
+    #[inline(always)]
+    pub const fn encode(self, addr: usize) -> u64 {
+        addr as u64 | self.refs
+    }
 }
 
 impl SlotKind {
@@ -104,6 +185,7 @@ impl SlotKind {
             SlotKind::PrivateRef => "private reference",
             SlotKind::Byref => "byref",
             SlotKind::Weak => "weak reference",
+            SlotKind::Tagged => "tagged",
         }
     }
 }
@@ -136,6 +218,13 @@ pub struct TypeDescriptor {
     pub weak: Vec<u32>,
     /// Weak reference slots inside each element.
     pub elem_weak: Vec<u32>,
+    /// Tagged value slots of the fixed part (or base) (see [`SlotKind::Tagged`]).
+    pub tagged: Vec<u32>,
+    /// Tagged value slots inside each element.
+    pub elem_tagged: Vec<u32>,
+    /// How the type's tagged slots tell references from immediates (required when it
+    /// has tagged slots).
+    pub tag_scheme: Option<TagScheme>,
     /// Objects of this type are continuations (suspended frames): reference slot 0 is
     /// `next`, the caller's continuation. The verifier checks that chains are well
     /// formed; otherwise the collector treats them like any object.
@@ -174,6 +263,9 @@ impl TypeDescriptor {
             elem_byrefs: Vec::new(),
             weak: Vec::new(),
             elem_weak: Vec::new(),
+            tagged: Vec::new(),
+            elem_tagged: Vec::new(),
+            tag_scheme: None,
             continuation: false,
             private: Vec::new(),
             private_refs: Vec::new(),
@@ -263,6 +355,28 @@ impl TypeDescriptor {
         self
     }
 
+    /// Adds tagged value slots to the fixed part, whose words `scheme` tells apart (see
+    /// [`SlotKind::Tagged`]; a type has one scheme, for all its tagged slots).
+    ///
+    /// ```
+    /// use contgc_heap::{TagScheme, TypeDescriptor};
+    /// // An interpreter's pair: two values, each a small integer or a reference.
+    /// let pair = TypeDescriptor::fixed("Pair", 16).with_tagged(&[0, 8], TagScheme::LOW_BIT);
+    /// assert!(pair.validate().is_ok());
+    /// ```
+    pub fn with_tagged(mut self, offsets: &[u32], scheme: TagScheme) -> Self {
+        self.tagged.extend_from_slice(offsets);
+        self.tag_scheme = Some(scheme);
+        self
+    }
+
+    /// Adds tagged value slots to every element (an interpreter's value vector).
+    pub fn with_elem_tagged(mut self, offsets: &[u32], scheme: TagScheme) -> Self {
+        self.elem_tagged.extend_from_slice(offsets);
+        self.tag_scheme = Some(scheme);
+        self
+    }
+
     /// Adds weak reference slots to every element (a weak array or table).
     pub fn with_elem_weak_refs(mut self, offsets: &[u32]) -> Self {
         self.elem_weak.extend_from_slice(offsets);
@@ -283,6 +397,7 @@ impl TypeDescriptor {
                 if !self.elem_refs.is_empty()
                     || !self.elem_byrefs.is_empty()
                     || !self.elem_weak.is_empty()
+                    || !self.elem_tagged.is_empty()
                 {
                     return Err(DescriptorError::ElementSlotsOnFixedType);
                 }
@@ -296,7 +411,8 @@ impl TypeDescriptor {
                 }
                 let elem_has_slots = !self.elem_refs.is_empty()
                     || !self.elem_byrefs.is_empty()
-                    || !self.elem_weak.is_empty();
+                    || !self.elem_weak.is_empty()
+                    || !self.elem_tagged.is_empty();
                 if elem_has_slots && (base % 8 != 0 || elem % 8 != 0) {
                     return Err(DescriptorError::MisalignedElements { base, elem });
                 }
@@ -332,12 +448,16 @@ impl TypeDescriptor {
         {
             return Err(DescriptorError::BadContinuation);
         }
+        if (!self.tagged.is_empty() || !self.elem_tagged.is_empty()) && self.tag_scheme.is_none() {
+            return Err(DescriptorError::NoTagScheme);
+        }
         let kinds = slot_map(
             &self.refs,
             &self.byrefs,
             &self.private,
             &self.private_refs,
             &self.weak,
+            &self.tagged,
             fixed_len,
             "object",
         )?;
@@ -348,6 +468,7 @@ impl TypeDescriptor {
                 &[],
                 &[],
                 &self.elem_weak,
+                &self.elem_tagged,
                 elem,
                 "element",
             )?
@@ -367,9 +488,11 @@ impl TypeDescriptor {
                     ref_mask |= 1 << w;
                     slot_mask |= 1 << w;
                 }
-                SlotKind::Byref | SlotKind::Private | SlotKind::PrivateRef | SlotKind::Weak => {
-                    slot_mask |= 1 << w
-                }
+                SlotKind::Byref
+                | SlotKind::Private
+                | SlotKind::PrivateRef
+                | SlotKind::Weak
+                | SlotKind::Tagged => slot_mask |= 1 << w,
                 SlotKind::Data => {}
             }
         }
@@ -386,6 +509,9 @@ impl TypeDescriptor {
             elem_byrefs: sorted(&self.elem_byrefs),
             weak: sorted(&self.weak),
             elem_weak: sorted(&self.elem_weak),
+            tagged: sorted(&self.tagged),
+            elem_tagged: sorted(&self.elem_tagged),
+            tag_scheme: self.tag_scheme,
             kinds: kinds.into_boxed_slice(),
             elem_kinds: elem_kinds.into_boxed_slice(),
             filler: false,
@@ -404,6 +530,7 @@ fn slot_map(
     private: &[u32],
     private_refs: &[u32],
     weak: &[u32],
+    tagged: &[u32],
     len: u32,
     region: &'static str,
 ) -> Result<Vec<SlotKind>, DescriptorError> {
@@ -416,7 +543,8 @@ fn slot_map(
         .chain(byrefs.iter().map(|&o| (o, SlotKind::Byref)))
         .chain(private.iter().map(|&o| (o, SlotKind::Private)))
         .chain(private_refs.iter().map(|&o| (o, SlotKind::PrivateRef)))
-        .chain(weak.iter().map(|&o| (o, SlotKind::Weak)));
+        .chain(weak.iter().map(|&o| (o, SlotKind::Weak)))
+        .chain(tagged.iter().map(|&o| (o, SlotKind::Tagged)));
     for (offset, kind) in all {
         if offset % 8 != 0 {
             return Err(DescriptorError::MisalignedSlot { offset });
@@ -522,6 +650,8 @@ pub enum DescriptorError {
     },
     /// The heap's type table is full.
     TooManyTypes,
+    /// Tagged slots were given without a [`TagScheme`].
+    NoTagScheme,
 }
 
 impl fmt::Display for DescriptorError {
@@ -572,6 +702,7 @@ impl fmt::Display for DescriptorError {
                 "a continuation type must be fixed-size (16 bytes or more), with a private `next` reference at offset 0 and a private word at 8"
             ),
             Self::TooManyTypes => write!(f, "the heap's type table is full"),
+            Self::NoTagScheme => write!(f, "tagged slots need a tag scheme"),
         }
     }
 }
@@ -589,6 +720,9 @@ pub struct TypeInfo {
     elem_byrefs: Box<[u32]>,
     weak: Box<[u32]>,
     elem_weak: Box<[u32]>,
+    tagged: Box<[u32]>,
+    elem_tagged: Box<[u32]>,
+    tag_scheme: Option<TagScheme>,
     kinds: Box<[SlotKind]>,
     elem_kinds: Box<[SlotKind]>,
     /// Fillers pad gaps of any multiple of 8 bytes, so they skip the minimum size.
@@ -706,7 +840,32 @@ impl TypeInfo {
     /// collector must scan them).
     #[inline]
     pub fn needs_scan(&self) -> bool {
-        self.has_refs() || self.has_byrefs() || self.has_weak()
+        self.has_refs() || self.has_byrefs() || self.has_weak() || self.has_tagged()
+    }
+
+    /// True if objects of this type hold tagged value slots.
+    #[inline]
+    pub fn has_tagged(&self) -> bool {
+        !self.tagged.is_empty() || !self.elem_tagged.is_empty()
+    }
+
+    /// Tagged value slots of the fixed part, sorted.
+    #[inline]
+    pub fn tagged(&self) -> &[u32] {
+        &self.tagged
+    }
+
+    /// Tagged value slots of each element, sorted; empty for fixed-size types.
+    #[inline]
+    pub fn elem_tagged(&self) -> &[u32] {
+        &self.elem_tagged
+    }
+
+    /// How the type's tagged slots tell references from immediates (set when it has
+    /// tagged slots).
+    #[inline]
+    pub fn tag_scheme(&self) -> Option<TagScheme> {
+        self.tag_scheme
     }
 
     /// True if objects of this type hold weak reference slots.

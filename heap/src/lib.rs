@@ -41,7 +41,7 @@ mod type_table;
 pub mod types;
 
 pub use descriptor::{
-    DescriptorError, SizeKind, SlotKind, TypeAttachment, TypeDescriptor, TypeInfo,
+    DescriptorError, SizeKind, SlotKind, TagScheme, TypeAttachment, TypeDescriptor, TypeInfo,
 };
 pub use header::Header;
 pub use object::{ObjectRef, HEADER_SIZE};
