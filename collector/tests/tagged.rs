@@ -138,8 +138,12 @@ fn an_immediate_with_reference_tag_bits_is_refused() {
             Err(TaggedError::LooksLikeReference { word: fake })
         );
         // The reference tag with a null address is an immediate (null).
-        s.set_tagged(b, 8, Tagged::Imm(0xFFFC_0000_0000_0000)).unwrap();
-        assert!(matches!(s.get_tagged(b, 8), Tagged::Imm(0xFFFC_0000_0000_0000)));
+        s.set_tagged(b, 8, Tagged::Imm(0xFFFC_0000_0000_0000))
+            .unwrap();
+        assert!(matches!(
+            s.get_tagged(b, 8),
+            Tagged::Imm(0xFFFC_0000_0000_0000)
+        ));
     });
 }
 
@@ -147,7 +151,10 @@ fn an_immediate_with_reference_tag_bits_is_refused() {
 fn tag_schemes_and_descriptors_are_checked() {
     assert!(TagScheme::new(0, 0).is_none(), "no tag bits");
     assert!(TagScheme::new(0x10, 0).is_none(), "an address bit");
-    assert!(TagScheme::new(0x1, 0x2).is_none(), "reference bits outside the mask");
+    assert!(
+        TagScheme::new(0x1, 0x2).is_none(),
+        "reference bits outside the mask"
+    );
     assert!(TagScheme::new(0x7, 0x2).is_some());
     let mut d = TypeDescriptor::fixed("NoScheme", 8);
     d.tagged.push(0);

@@ -452,23 +452,25 @@ impl TypeDescriptor {
             return Err(DescriptorError::NoTagScheme);
         }
         let kinds = slot_map(
-            &self.refs,
-            &self.byrefs,
-            &self.private,
-            &self.private_refs,
-            &self.weak,
-            &self.tagged,
+            &[
+                (&self.refs, SlotKind::Ref),
+                (&self.byrefs, SlotKind::Byref),
+                (&self.private, SlotKind::Private),
+                (&self.private_refs, SlotKind::PrivateRef),
+                (&self.weak, SlotKind::Weak),
+                (&self.tagged, SlotKind::Tagged),
+            ],
             fixed_len,
             "object",
         )?;
         let elem_kinds = if elem > 0 {
             slot_map(
-                &self.elem_refs,
-                &self.elem_byrefs,
-                &[],
-                &[],
-                &self.elem_weak,
-                &self.elem_tagged,
+                &[
+                    (&self.elem_refs, SlotKind::Ref),
+                    (&self.elem_byrefs, SlotKind::Byref),
+                    (&self.elem_weak, SlotKind::Weak),
+                    (&self.elem_tagged, SlotKind::Tagged),
+                ],
                 elem,
                 "element",
             )?
@@ -525,26 +527,16 @@ impl TypeDescriptor {
 
 /// Builds the per-word slot map of a region of `len` bytes, checking every slot.
 fn slot_map(
-    refs: &[u32],
-    byrefs: &[u32],
-    private: &[u32],
-    private_refs: &[u32],
-    weak: &[u32],
-    tagged: &[u32],
+    slots: &[(&[u32], SlotKind)],
     len: u32,
     region: &'static str,
 ) -> Result<Vec<SlotKind>, DescriptorError> {
     let mut kinds = vec![SlotKind::Data; (len as usize).div_ceil(8)];
     // The offset of the slot each word belongs to, to name both slots of a conflict.
     let mut owner = vec![0u32; kinds.len()];
-    let all = refs
+    let all = slots
         .iter()
-        .map(|&o| (o, SlotKind::Ref))
-        .chain(byrefs.iter().map(|&o| (o, SlotKind::Byref)))
-        .chain(private.iter().map(|&o| (o, SlotKind::Private)))
-        .chain(private_refs.iter().map(|&o| (o, SlotKind::PrivateRef)))
-        .chain(weak.iter().map(|&o| (o, SlotKind::Weak)))
-        .chain(tagged.iter().map(|&o| (o, SlotKind::Tagged)));
+        .flat_map(|&(offsets, kind)| offsets.iter().map(move |&o| (o, kind)));
     for (offset, kind) in all {
         if offset % 8 != 0 {
             return Err(DescriptorError::MisalignedSlot { offset });
