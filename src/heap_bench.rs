@@ -16,6 +16,9 @@
 //!   for (1 and 2 by default), in the same run, and the speed-up over one worker;
 //! - `binary-trees`: the classic GC benchmark through the safe API and through the raw
 //!   layer, against the same trees built with `Box` and with gc-arena;
+//! - `tagged`: an interpreter loop (`v[i] = v[i] + v[i + 1]` over a vector of 1,000
+//!   values) through the safe API with integers as tagged immediates, against the same
+//!   loop with every integer boxed (an allocation per add);
 //! - `weak`: minor and major pauses of a heap of 1,000,000 old objects with a weak
 //!   reference to each (weak slots of one array, or weak handles), against the same
 //!   heap with none;
@@ -56,7 +59,7 @@ pub struct Options {
     /// GC worker counts of the major-collection benchmark (the first is the baseline).
     pub major_workers: Vec<usize>,
     /// Sections to run (`alloc`, `barrier`, `minor-gc`, `survivors`, `binary-trees`,
-    /// `weak`, `verify`, `major`); empty runs them all.
+    /// `tagged`, `weak`, `verify`, `major`); empty runs them all.
     pub only: Vec<String>,
 }
 
@@ -197,6 +200,9 @@ pub fn run(opts: &Options) -> Vec<ResultLine> {
     }
     if opts.runs_section("binary-trees") {
         out.extend(binary_trees_section(opts));
+    }
+    if opts.runs_section("tagged") {
+        out.push(tagged_section(opts));
     }
     if opts.runs_section("weak") {
         out.extend(weak_section(opts));
@@ -447,6 +453,116 @@ fn barrier(opts: &Options) -> (f64, f64) {
     // SAFETY: only the two roots pushed above are released; no scope is open.
     unsafe { m.truncate_roots(base) };
     (median(cs), median(ps))
+}
+
+/// Values in the interpreter loop's vector.
+const LOOP_VALUES: usize = 1000;
+/// Passes over the vector per timed run.
+const LOOP_PASSES: usize = 200;
+
+/// The interpreter loop: `v[i] = v[i] + v[i + 1]` (wrapping, mod 2^32) over a value
+/// vector, through the safe API, with every integer a tagged immediate; ns per
+/// operation (two reads, an add, a write).
+fn loop_tagged(opts: &Options) -> f64 {
+    use crate::{TagScheme, Tagged};
+    let heap = heap_with(default_config(opts));
+    let values = heap
+        .register_type(
+            &TypeDescriptor::array("Values", 0, 8).with_elem_tagged(&[0], TagScheme::LOW_BIT),
+        )
+        .unwrap();
+    let mut m = heap.mutator();
+    let int = |w: u64| w >> 1;
+    m.scope(|s| {
+        let v = s.alloc_array(values, LOOP_VALUES as u32).unwrap();
+        for i in 0..LOOP_VALUES {
+            s.set_tagged(v, 8 * i, Tagged::Imm(((i as u64) << 1) | 1))
+                .unwrap();
+        }
+        let t = Instant::now();
+        for _ in 0..LOOP_PASSES {
+            for i in 0..LOOP_VALUES {
+                let j = (i + 1) % LOOP_VALUES;
+                let (Tagged::Imm(a), Tagged::Imm(b)) =
+                    (s.get_tagged(v, 8 * i), s.get_tagged(v, 8 * j))
+                else {
+                    unreachable!("only integers")
+                };
+                let sum = (int(a) + int(b)) & 0xFFFF_FFFF;
+                s.set_tagged(v, 8 * i, Tagged::Imm((sum << 1) | 1)).unwrap();
+            }
+        }
+        let ns = t.elapsed().as_nanos() as f64 / (LOOP_PASSES * LOOP_VALUES) as f64;
+        black_box(s.get_tagged(v, 0));
+        ns
+    })
+}
+
+/// The same loop with every integer boxed: the vector holds references to `Int`
+/// objects, and every add allocates the box of its result.
+fn loop_boxed(opts: &Options) -> f64 {
+    let heap = heap_with(default_config(opts));
+    let values = heap
+        .register_type(&TypeDescriptor::array("Values", 0, 8).with_elem_refs(&[0]))
+        .unwrap();
+    let int = heap
+        .register_type(&TypeDescriptor::fixed("Int", 8))
+        .unwrap();
+    let mut m = heap.mutator();
+    m.scope(|s| {
+        let v = s.alloc_array(values, LOOP_VALUES as u32).unwrap();
+        for i in 0..LOOP_VALUES {
+            s.scope(|s| {
+                let b = s.alloc(int).unwrap();
+                s.write_u64(b, 0, i as u64);
+                s.set_ref(v, 8 * i, Some(b));
+            });
+        }
+        let t = Instant::now();
+        for _ in 0..LOOP_PASSES {
+            for i in 0..LOOP_VALUES {
+                let j = (i + 1) % LOOP_VALUES;
+                s.scope(|s| {
+                    let (a, b) = (s.get_ref(v, 8 * i).unwrap(), s.get_ref(v, 8 * j).unwrap());
+                    let sum = (s.read_u64(a, 0) + s.read_u64(b, 0)) & 0xFFFF_FFFF;
+                    let r = s.alloc(int).unwrap();
+                    s.write_u64(r, 0, sum);
+                    s.set_ref(v, 8 * i, Some(r));
+                });
+            }
+        }
+        let ns = t.elapsed().as_nanos() as f64 / (LOOP_PASSES * LOOP_VALUES) as f64;
+        black_box(s.get_ref(v, 0));
+        ns
+    })
+}
+
+/// The tagged row: the interpreter loop with tagged immediates against boxed
+/// integers, medians of `runs` interleaved runs.
+fn tagged_section(opts: &Options) -> ResultLine {
+    let (mut t, mut b) = (Vec::new(), Vec::new());
+    for _ in 0..opts.runs {
+        t.push(loop_tagged(opts));
+        b.push(loop_boxed(opts));
+    }
+    let (t, b) = (median(t), median(b));
+    println!(
+        "{:<28} {:>11.2} ns {:>11.2} ns {:>8.2}x",
+        "value loop, tagged (vs boxed)",
+        t,
+        b,
+        b / t
+    );
+    line(
+        "tagged",
+        &[
+            ("workload", "value-loop".to_string()),
+            ("values", LOOP_VALUES.to_string()),
+            ("tagged_ns_per_op", format!("{t:.2}")),
+            ("boxed_ns_per_op", format!("{b:.2}")),
+            ("speedup", format!("{:.2}", b / t)),
+        ],
+    )
 }
 
 /// How the weak benchmark holds its weak references.

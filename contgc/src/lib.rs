@@ -61,7 +61,8 @@ pub use contgc_collector::{
     ContinuationPlacement, DescriptorError, Finalizer, Heap, HeapError, HeapStats, LiveHeap, Local,
     Mutator, NestedScope, ObjectRef, ParkedMutator, PauseParts, PauseRecord, PauseSummary,
     Persistent, Plain, Resumed, RootMode, RootProvider, RootProviderId, RootVisitor, Scope,
-    TaskRoot, TaskletWord, TypeAttachment, TypeDescriptor, TypeId, Typed, MAX_GC_WORKERS,
+    TagScheme, Tagged, TaggedError, TaskRoot, TaskletWord, TypeAttachment, TypeDescriptor, TypeId,
+    Typed, WeakHandle, MAX_GC_WORKERS,
 };
 pub use contgc_heap::{SizeKind, SlotKind, MAX_OBJECT_BYTES, MAX_SMALL_OBJECT};
 
