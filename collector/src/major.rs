@@ -38,7 +38,9 @@
 //! count such an object twice.
 
 use crate::byrefs::{Resolver, SharedIndex};
-use crate::scan::{self, ByrefSlot, RefSlot, RootScan, SlotVisitor, TypeSummary, WeakSlot};
+use crate::scan::{
+    self, ByrefSlot, EphemeronSlot, RefSlot, RootScan, SlotVisitor, TypeSummary, WeakSlot,
+};
 use crate::work_pool::{run_workers, Packet, WorkPool};
 use contgc_heap::byref::EXTERNAL;
 use contgc_heap::header::MARK;
@@ -80,6 +82,8 @@ pub(crate) struct MarkOutcome {
     pub workers: usize,
     /// Weak slots cleared because their referent was not marked.
     pub weak_cleared: usize,
+    /// Ephemerons cleared because their key was not marked.
+    pub ephemerons_cleared: usize,
 }
 
 impl MarkOutcome {
@@ -106,6 +110,9 @@ struct Marker<'a, const PAR: bool> {
     /// Weak slots of the objects scanned (holding non-null), settled once marking is
     /// over.
     weak: Vec<usize>,
+    /// Ephemeron slots whose key was not marked when they were scanned, for the
+    /// fix-point.
+    ephemerons: Vec<usize>,
 }
 
 impl<'a, const PAR: bool> Marker<'a, PAR> {
@@ -120,6 +127,7 @@ impl<'a, const PAR: bool> Marker<'a, PAR> {
             pool,
             marked: 0,
             weak: Vec::new(),
+            ephemerons: Vec::new(),
         }
     }
 
@@ -232,6 +240,18 @@ impl<const PAR: bool> SlotVisitor for Marker<'_, PAR> {
         }
     }
 
+    /// The value is traced if the key is marked already; otherwise the pair waits for
+    /// the fix-point (`mark_ephemerons`).
+    #[inline(always)]
+    fn visit_ephemeron(&mut self, slot: EphemeronSlot<'_>) {
+        let k = slot.key().load();
+        if k != 0 && is_marked(k) {
+            self.visit_ref(slot.value());
+        } else if k != 0 || slot.value().load() != 0 {
+            self.ephemerons.push(slot.addr());
+        }
+    }
+
     /// Not traced: recorded, and cleared after marking if its referent was not marked.
     #[inline(always)]
     fn visit_weak(&mut self, slot: WeakSlot<'_>) {
@@ -276,6 +296,8 @@ pub(crate) fn mark(
     };
     if workers <= 1 {
         first.drain();
+        let pending = std::mem::take(&mut first.ephemerons);
+        out.ephemerons_cleared = mark_ephemerons(&mut first, pending);
         out.add(&first.resolver, first.marked);
         out.weak_cleared = clear_dead_weak(&first.weak);
         return out;
@@ -287,16 +309,68 @@ pub(crate) fn mark(
     let results = run_workers(workers, |_| {
         let mut m = Marker::<true>::new(sp, &index, Some(&pool));
         m.work(&pool);
-        (m.resolver.resolved, m.resolver.index_time, m.marked, m.weak)
+        let r = &m.resolver;
+        (r.resolved, r.index_time, m.marked, m.weak, m.ephemerons)
     });
-    for (resolved, index_time, marked, weak) in results {
+    let mut weak = Vec::new();
+    let mut pending = Vec::new();
+    for (resolved, index_time, marked, w, e) in results {
         out.byrefs_resolved += resolved;
         out.byref_index += index_time;
         out.marked += marked;
-        out.weak_cleared += clear_dead_weak(&weak);
+        weak.extend(w);
+        pending.extend(e);
     }
+    // The workers have finished: the fix-point runs on this thread alone.
+    let mut last = Marker::<false>::new(sp, &index, None);
+    out.ephemerons_cleared = mark_ephemerons(&mut last, pending);
+    out.add(&last.resolver, last.marked);
+    weak.extend(last.weak);
+    out.weak_cleared = clear_dead_weak(&weak);
     out.workers = workers;
     out
+}
+
+/// True if the object at `addr` is marked.
+#[inline(always)]
+fn is_marked(addr: usize) -> bool {
+    // SAFETY: `addr` is a live object's address (an ephemeron key or a weak referent
+    // held by a live object; nothing is freed before the sweep); the load is atomic.
+    unsafe { ObjectRef::from_addr(addr).expect("non-null").header() }.is_marked()
+}
+
+/// The major collection's ephemeron fix-point, once the mark stack is empty: the
+/// pairs whose key has been marked since get their value marked, and marking goes on,
+/// until a round marks no key; the pairs left have a dead key (or none) and are
+/// cleared. Runs on one thread. Returns how many pairs it cleared.
+fn mark_ephemerons(m: &mut Marker<'_, false>, mut pending: Vec<usize>) -> usize {
+    loop {
+        let before = pending.len();
+        pending.retain(|&a| {
+            // SAFETY: recorded from an ephemeron slot of a marked (live) object, which
+            // does not move during marking; the world is stopped.
+            let slot = unsafe { EphemeronSlot::from_addr(a) };
+            let k = slot.key().load();
+            if k != 0 && is_marked(k) {
+                m.visit_ref(slot.value());
+                false
+            } else {
+                true
+            }
+        });
+        let resolved = pending.len() < before;
+        m.drain();
+        let found = std::mem::take(&mut m.ephemerons);
+        if !resolved && found.is_empty() {
+            break;
+        }
+        pending.extend(found);
+    }
+    for &a in &pending {
+        // SAFETY: as above; the key died, so the pair holds nothing.
+        unsafe { EphemeronSlot::from_addr(a) }.clear();
+    }
+    pending.len()
 }
 
 /// Sets to null every recorded weak slot whose referent is not marked; returns how

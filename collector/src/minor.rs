@@ -34,7 +34,7 @@
 
 use crate::byrefs::{Resolver, SharedIndex};
 use crate::scan::{
-    self, ByrefSlot, RefSlot, RootScan, ScanHow, SlotVisitor, TypeSummary, WeakSlot,
+    self, ByrefSlot, EphemeronSlot, RefSlot, RootScan, ScanHow, SlotVisitor, TypeSummary, WeakSlot,
 };
 use crate::spaces::Spaces;
 use crate::stats::PhaseClock;
@@ -68,6 +68,49 @@ pub(crate) struct MinorOutcome {
     pub byref_index: Duration,
     /// Weak slots cleared because their young referent died.
     pub weak_cleared: usize,
+    /// Ephemerons cleared because their young key died.
+    pub ephemerons_cleared: usize,
+}
+
+/// The minor collection's ephemeron fix-point, after the transitive copy: a recorded
+/// pair whose key has been copied since gets its key updated and its value evacuated,
+/// and the copy continues from there, until a round resolves nothing; the pairs left
+/// have a dead key (or none) and are cleared. Returns the survivors the rounds copied
+/// and the pairs cleared.
+fn ephemeron_fixpoint(mut ev: Ev<'_, '_>, remset: &mut Vec<usize>) -> (usize, usize) {
+    let mut copied = 0;
+    loop {
+        let mut pending = std::mem::take(&mut ev.cold.ephemerons);
+        let before = pending.len();
+        pending.retain(|&a| {
+            // SAFETY: recorded from an ephemeron slot of an object this collection
+            // scanned (a copy, a promoted object or a remembered old one): live and
+            // not moved since; the world is stopped.
+            let slot = unsafe { EphemeronSlot::from_addr(a) };
+            match ev.live_young_key(slot.key().load()) {
+                Some(k) => {
+                    slot.key().store(k);
+                    Visit::<true, false>(ev.reborrow()).visit_ref(slot.value());
+                    false
+                }
+                None => true,
+            }
+        });
+        let resolved = pending.len() < before;
+        // Pairs recorded by the drain below join the next round.
+        let found = std::mem::replace(&mut ev.cold.ephemerons, pending);
+        if !resolved && found.is_empty() {
+            break;
+        }
+        ev.cold.ephemerons.extend(found);
+        copied += drain(ev.reborrow(), remset);
+    }
+    let dead = std::mem::take(&mut ev.cold.ephemerons);
+    for &a in &dead {
+        // SAFETY: as above.
+        unsafe { EphemeronSlot::from_addr(a) }.clear();
+    }
+    (copied, dead.len())
 }
 
 /// What evacuating and scanning an object reads and writes on every object (see the
@@ -109,6 +152,12 @@ struct Cold<'a> {
     /// Weak slots of scanned objects (copies and old objects) whose referent was
     /// young, settled once the transitive copy is complete.
     weak: BumpVec<'a, usize>,
+    /// Ephemeron slots whose key is young and not known to live yet (or null, with a
+    /// value), settled by the fix-point after the transitive copy.
+    ephemerons: Vec<usize>,
+    /// Where the drain loop's scan of the to-space has reached (it resumes there when
+    /// ephemerons bring more survivors).
+    scan: usize,
     /// Time spent building the nursery index that the clock has been told of.
     index_seen: Duration,
 }
@@ -165,6 +214,8 @@ pub(crate) fn collect(
         grey_head: 0,
         promoted: 0,
         weak: BumpVec::new_in(scratch),
+        ephemerons: Vec::new(),
+        scan: to_start,
         index_seen: Duration::ZERO,
     };
     let mut ev = Ev {
@@ -191,11 +242,16 @@ pub(crate) fn collect(
         ev.settle_old::<true>(obj, remset);
     }
     out.remembered = ev.lap(clock, remembered.len());
-    let objects = if ev.hot.to_top != ev.hot.to_start || !ev.cold.grey.is_empty() {
+    let mut objects = if ev.hot.to_top != ev.hot.to_start || !ev.cold.grey.is_empty() {
         drain(ev.reborrow(), remset)
     } else {
         0
     };
+    if !ev.cold.ephemerons.is_empty() {
+        let (more, cleared) = ephemeron_fixpoint(ev.reborrow(), remset);
+        objects += more;
+        out.ephemerons_cleared = cleared;
+    }
     // Timed if it copied anything much.
     out.copy = ev.lap(clock, objects + ev.cold.promoted);
     out.weak_cleared = settle_weak_slots(&ev.cold.weak, to_start, to_end);
@@ -256,6 +312,40 @@ impl<const CHECK_TO: bool, const TRACK: bool> SlotVisitor for Visit<'_, '_, CHEC
         let young = self.0.update_byref::<CHECK_TO>(slot);
         if TRACK {
             self.0.hot.young |= young;
+        }
+    }
+
+    /// The value is traced once the key is known to live: an old key (minor
+    /// collections free no old object) or a young one already copied. Otherwise the
+    /// pair waits for the fix-point (`ephemeron_fixpoint`); an old object holding one
+    /// stays remembered.
+    #[inline(always)]
+    fn visit_ephemeron(&mut self, slot: EphemeronSlot<'_>) {
+        let k = slot.key().load();
+        let live = if k == 0 {
+            None
+        } else if !self.0.hot.is_young(k) {
+            Some(k)
+        } else {
+            self.0.live_young_key(k)
+        };
+        match live {
+            Some(k) => {
+                if k != slot.key().load() {
+                    slot.key().store(k);
+                }
+                if TRACK {
+                    self.0.hot.young |= self.0.hot.is_young(k);
+                }
+                self.visit_ref(slot.value());
+            }
+            None if k == 0 && slot.value().load() == 0 => {}
+            None => {
+                self.0.cold.ephemerons.push(slot.addr());
+                if TRACK {
+                    self.0.hot.young = true;
+                }
+            }
         }
     }
 
@@ -591,6 +681,22 @@ impl<'a> Ev<'_, 'a> {
         dst
     }
 
+    /// The address now of young object `k` if it is known to live (copied already, or
+    /// a to-space address), else `None`.
+    #[inline(always)]
+    fn live_young_key(&self, k: usize) -> Option<usize> {
+        if k == 0 || !self.hot.is_young(k) {
+            return (k != 0).then_some(k);
+        }
+        if k.wrapping_sub(self.hot.to_start) < self.hot.to_end - self.hot.to_start {
+            return Some(k);
+        }
+        // SAFETY: `k` is a young object's address held by a live object's ephemeron
+        // key: its header, or the forwarding header left in its place, is still there.
+        let h = unsafe { ObjectRef::from_addr(k).expect("non-null").header() };
+        h.is_forwarded().then(|| h.forwarding_address())
+    }
+
     /// Resolves the byref at `slot` if needed and moves it with its base; returns true
     /// if the base is (still) young.
     #[inline(always)]
@@ -669,7 +775,7 @@ fn drain(ev: Ev<'_, '_>, remset: &mut Vec<usize>) -> usize {
 #[inline(always)]
 fn drain_with(mut ev: Ev<'_, '_>, remset: &mut Vec<usize>) -> usize {
     let types = ev.cold.types;
-    let mut scan = ev.hot.to_start;
+    let mut scan = ev.cold.scan;
     let mut copied = 0;
     loop {
         while scan < ev.hot.to_top {
@@ -694,6 +800,7 @@ fn drain_with(mut ev: Ev<'_, '_>, remset: &mut Vec<usize>) -> usize {
             None => break,
         }
     }
+    ev.cold.scan = scan;
     copied
 }
 

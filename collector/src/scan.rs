@@ -16,7 +16,11 @@
 //!   alive: phases record it while tracing and settle it once liveness is known
 //!   (null if the referent died, its new address if it moved);
 //! - [`TaggedSlot`]: one word that holds a reference or an immediate, as the type's
-//!   `TagScheme` says; a reference in it is a reference slot's, in its encoding.
+//!   `TagScheme` says; a reference in it is a reference slot's, in its encoding;
+//! - [`EphemeronSlot`]: two words, a key held weakly and a value held only while the
+//!   key lives. Phases trace the value once the key is known to live, keep the pairs
+//!   whose key is not known yet until their transitive closure reaches a fix-point,
+//!   and clear the pairs whose key died.
 //!
 //! A new slot kind (a tagged value, a weak reference) is added here: a slot type, a
 //! method on [`SlotVisitor`] (without a default, so every collector phase must decide
@@ -246,6 +250,53 @@ impl<'a> TaggedSlot<'a> {
     }
 }
 
+/// An ephemeron slot: two words, `[key, value]`, each null or the start of an object.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct EphemeronSlot<'a>(*mut usize, PhantomData<&'a mut [usize; 2]>);
+
+impl<'a> EphemeronSlot<'a> {
+    /// The ephemeron slot whose key is at payload byte `offset` of `obj`.
+    #[inline(always)]
+    fn at(obj: ObjectRef, offset: usize) -> EphemeronSlot<'a> {
+        EphemeronSlot(obj.payload().wrapping_add(offset).cast(), PhantomData)
+    }
+
+    /// The slot recorded at `addr` (its [`addr`](Self::addr)).
+    ///
+    /// # Safety
+    /// `addr` must be the address of an ephemeron slot of an object that is live and
+    /// has not moved since it was recorded, and the world must be stopped.
+    #[inline(always)]
+    pub(crate) unsafe fn from_addr(addr: usize) -> EphemeronSlot<'a> {
+        EphemeronSlot(addr as *mut usize, PhantomData)
+    }
+
+    /// The slot's address: the key word's.
+    #[inline(always)]
+    pub(crate) fn addr(self) -> usize {
+        self.0 as usize
+    }
+
+    /// The key word as a reference slot.
+    #[inline(always)]
+    pub(crate) fn key(self) -> RefSlot<'a> {
+        RefSlot(self.0, PhantomData)
+    }
+
+    /// The value word as a reference slot.
+    #[inline(always)]
+    pub(crate) fn value(self) -> RefSlot<'a> {
+        RefSlot(self.0.wrapping_add(1), PhantomData)
+    }
+
+    /// Sets both words to null: the key died.
+    #[inline(always)]
+    pub(crate) fn clear(self) {
+        self.key().store(0);
+        self.value().store(0);
+    }
+}
+
 /// What a collector phase does with each slot of a scanned object.
 pub(crate) trait SlotVisitor {
     /// A reference slot (possibly null).
@@ -254,6 +305,9 @@ pub(crate) trait SlotVisitor {
     fn visit_byref(&mut self, slot: ByrefSlot<'_>);
     /// A weak reference slot (possibly null): must not keep its referent alive.
     fn visit_weak(&mut self, slot: WeakSlot<'_>);
+    /// An ephemeron slot: the key must not keep anything alive, and the value must be
+    /// traced only once the key is known to live.
+    fn visit_ephemeron(&mut self, slot: EphemeronSlot<'_>);
     /// A tagged value slot. One rule for every phase: when it holds a reference, it
     /// is a reference slot, so the reference goes through [`visit_ref`](Self::visit_ref)
     /// (decoded into a word of its own, re-encoded if the phase changed it); an
@@ -271,9 +325,9 @@ pub(crate) trait SlotVisitor {
 }
 
 /// Hands every slot of `obj`, an object of type `ty` with `len` elements, to `v`:
-/// the fixed part's reference slots, then its byref slots, its weak slots and its
-/// tagged slots (each in increasing offset order), then each element's, element by
-/// element.
+/// the fixed part's reference slots, then its byref slots, its weak slots, its
+/// tagged slots and its ephemeron slots (each in increasing offset order), then each
+/// element's, element by element.
 ///
 /// # Safety
 /// `obj` must be a live, non-forwarded object of type `ty` with `len` elements, to
@@ -302,10 +356,18 @@ pub(crate) unsafe fn scan_object<V: SlotVisitor>(
             v.visit_tagged(TaggedSlot::at(obj, off as usize, scheme));
         }
     }
+    for &off in ty.ephemerons() {
+        v.visit_ephemeron(EphemeronSlot::at(obj, off as usize));
+    }
     if let SizeKind::Variable { base, elem } = ty.size_kind() {
         let (refs, byrefs, weak) = (ty.elem_refs(), ty.elem_byrefs(), ty.elem_weak());
-        let tagged = ty.elem_tagged();
-        if refs.is_empty() && byrefs.is_empty() && weak.is_empty() && tagged.is_empty() {
+        let (tagged, ephemerons) = (ty.elem_tagged(), ty.elem_ephemerons());
+        if refs.is_empty()
+            && byrefs.is_empty()
+            && weak.is_empty()
+            && tagged.is_empty()
+            && ephemerons.is_empty()
+        {
             return;
         }
         let (base, elem) = (base as usize, elem as usize);
@@ -324,6 +386,9 @@ pub(crate) unsafe fn scan_object<V: SlotVisitor>(
                 for &off in tagged {
                     v.visit_tagged(TaggedSlot::at(obj, start + off as usize, scheme));
                 }
+            }
+            for &off in ephemerons {
+                v.visit_ephemeron(EphemeronSlot::at(obj, start + off as usize));
             }
         }
     }
@@ -372,6 +437,7 @@ impl TypeSummary {
             && !ty.has_byrefs()
             && !ty.has_weak()
             && !ty.has_tagged()
+            && !ty.has_ephemerons()
             && ty.refs().iter().all(|&off| off % 8 == 0 && off / 8 < 64);
         let how = if !ty.needs_scan() {
             ScanHow::Skip

@@ -540,6 +540,89 @@ impl<'s> Scope<'s> {
         Ok(())
     }
 
+    /// Reads ephemeron slot `offset` of `obj` (see
+    /// [`TypeDescriptor::with_elem_ephemerons`](crate::TypeDescriptor::with_elem_ephemerons)):
+    /// its key and value, as locals of this scope (which keep them alive from now on),
+    /// each `None` if null. Once a collection found the key dead both are `None`.
+    ///
+    /// Panics if `offset` is not the start of an ephemeron slot of `obj`.
+    ///
+    /// ```
+    /// use contgc_collector::{CollectionKind, Config, Heap, TypeDescriptor};
+    /// let heap = Heap::new(Config::default()).unwrap();
+    /// // A weak map with room for 8 entries: key at 0, value at 8 of each element.
+    /// let map = heap
+    ///     .register_type(&TypeDescriptor::array("WeakMap", 0, 16).with_elem_ephemerons(&[0]))
+    ///     .unwrap();
+    /// let obj = heap.register_type(&TypeDescriptor::fixed("Obj", 8)).unwrap();
+    /// let mut m = heap.mutator();
+    /// m.scope(|s| {
+    ///     let wm = s.alloc_array(map, 8).unwrap();
+    ///     let key = s.alloc(obj).unwrap();
+    ///     s.scope(|i| {
+    ///         let value = i.alloc(obj).unwrap(); // only the entry refers to it
+    ///         i.set_ephemeron(wm, 0, Some(key), Some(value));
+    ///         let (dead_key, v2) = (i.alloc(obj).unwrap(), i.alloc(obj).unwrap());
+    ///         i.set_ephemeron(wm, 16, Some(dead_key), Some(v2));
+    ///     });
+    ///     s.collect(CollectionKind::Major);
+    ///     let (k, v) = s.get_ephemeron(wm, 0);
+    ///     assert!(k.is_some_and(|k| s.same(k, key)) && v.is_some(), "the key lives: so does its value");
+    ///     let (k, v) = s.get_ephemeron(wm, 16);
+    ///     assert!(k.is_none() && v.is_none(), "the key died: the entry is cleared");
+    /// });
+    /// ```
+    pub fn get_ephemeron(
+        &mut self,
+        obj: Local<'s>,
+        offset: usize,
+    ) -> (Option<Local<'s>>, Option<Local<'s>>) {
+        let o = self.ephemeron_slot(obj, offset);
+        // SAFETY: checked ephemeron slot (two reference-like words) of a live object.
+        let (k, v) = unsafe { (o.load_slot(offset), o.load_slot(offset + 8)) };
+        let k = ObjectRef::from_addr(k).map(|k| self.push(k));
+        let v = ObjectRef::from_addr(v).map(|v| self.push(v));
+        (k, v)
+    }
+
+    /// Stores `key` and `value` into ephemeron slot `offset` of `obj`, through the
+    /// write barrier. The entry keeps `value` alive only while something other than
+    /// ephemeron values keeps `key` alive; the collection that finds `key` dead clears
+    /// both words (a `None` key holds nothing: its value is cleared by the next
+    /// collection that scans the entry).
+    ///
+    /// Panics if `offset` is not the start of an ephemeron slot of `obj`.
+    pub fn set_ephemeron(
+        &mut self,
+        obj: Local<'s>,
+        offset: usize,
+        key: Option<Local<'s>>,
+        value: Option<Local<'s>>,
+    ) {
+        let o = self.ephemeron_slot(obj, offset);
+        let (k, v) = (key.map(|k| self.raw(k)), value.map(|v| self.raw(v)));
+        // SAFETY: checked ephemeron slot of a live object; `k` and `v` are null or
+        // live objects of this heap (locals of this mutator).
+        unsafe {
+            o.store_slot(offset, k.map_or(0, |k| k.addr()));
+            o.store_slot(offset + 8, v.map_or(0, |v| v.addr()));
+            self.m.write_barrier(o);
+        }
+    }
+
+    fn ephemeron_slot(&mut self, obj: Local<'s>, offset: usize) -> ObjectRef {
+        let o = self.raw(obj);
+        // SAFETY: locals hold live objects of this heap.
+        let h = unsafe { o.header() };
+        let info = self.m.type_info(h.type_index());
+        if !info.is_ephemeron_slot(offset, h.len()) {
+            let kind = info.slot_kind(offset, h.len());
+            let name = info.name().to_owned();
+            slot_mismatch(&name, offset, SlotKind::Ephemeron, kind);
+        }
+        o
+    }
+
     fn tagged_slot(&mut self, obj: Local<'s>, offset: usize) -> (ObjectRef, TagScheme) {
         let o = self.check_slot(obj, offset, SlotKind::Tagged);
         // SAFETY: locals hold live objects of this heap.

@@ -41,7 +41,9 @@
 //! members are checked against the same bitmaps.
 
 use crate::chain_check::check_task_chain;
-use crate::scan::{self, ByrefSlot, RefSlot, RootScan, SlotVisitor, TaggedSlot, WeakSlot};
+use crate::scan::{
+    self, ByrefSlot, EphemeronSlot, RefSlot, RootScan, SlotVisitor, TaggedSlot, WeakSlot,
+};
 use crate::spaces::Spaces;
 use contgc_heap::byref::ByrefState;
 use contgc_heap::header::{FORWARDED, MARK, UNLOGGED};
@@ -847,6 +849,14 @@ impl SlotVisitor for SlotCheck<'_, '_> {
     #[inline(always)]
     fn visit_weak(&mut self, slot: WeakSlot<'_>) {
         self.visit_ref(slot.as_ref_slot());
+    }
+
+    /// After a collection an ephemeron's key and value each hold null or a live
+    /// object: checked as two references.
+    #[inline(always)]
+    fn visit_ephemeron(&mut self, slot: EphemeronSlot<'_>) {
+        self.visit_ref(slot.key());
+        self.visit_ref(slot.value());
     }
 
     /// Byrefs are rare: checked out of line.

@@ -96,6 +96,12 @@ pub enum SlotKind {
     /// integer, a boxed double's bits, ...), told apart by the type's [`TagScheme`].
     /// The collector traces and updates it only when it holds a reference.
     Tagged,
+    /// An ephemeron: two words, a key and a value, both null or the address of an
+    /// object. The key is held weakly, and the value only while the key is alive
+    /// (reachable other than through the values of ephemerons whose keys are not):
+    /// the collection that finds the key dead sets both words to null. Weak-keyed
+    /// tables (JavaScript's `WeakMap`, Lua's tables with weak keys) are arrays of them.
+    Ephemeron,
 }
 
 /// How a tagged slot's word says whether it holds a reference: it does when
@@ -186,6 +192,7 @@ impl SlotKind {
             SlotKind::Byref => "byref",
             SlotKind::Weak => "weak reference",
             SlotKind::Tagged => "tagged",
+            SlotKind::Ephemeron => "ephemeron",
         }
     }
 }
@@ -225,6 +232,11 @@ pub struct TypeDescriptor {
     /// How the type's tagged slots tell references from immediates (required when it
     /// has tagged slots).
     pub tag_scheme: Option<TagScheme>,
+    /// Ephemeron slots of the fixed part (or base): the key's word; the value's
+    /// follows it (see [`SlotKind::Ephemeron`]).
+    pub ephemerons: Vec<u32>,
+    /// Ephemeron slots inside each element.
+    pub elem_ephemerons: Vec<u32>,
     /// Objects of this type are continuations (suspended frames): reference slot 0 is
     /// `next`, the caller's continuation. The verifier checks that chains are well
     /// formed; otherwise the collector treats them like any object.
@@ -266,6 +278,8 @@ impl TypeDescriptor {
             tagged: Vec::new(),
             elem_tagged: Vec::new(),
             tag_scheme: None,
+            ephemerons: Vec::new(),
+            elem_ephemerons: Vec::new(),
             continuation: false,
             private: Vec::new(),
             private_refs: Vec::new(),
@@ -377,6 +391,26 @@ impl TypeDescriptor {
         self
     }
 
+    /// Adds ephemeron slots (16 bytes each: the key, then the value) to the fixed part
+    /// (see [`SlotKind::Ephemeron`]).
+    pub fn with_ephemerons(mut self, offsets: &[u32]) -> Self {
+        self.ephemerons.extend_from_slice(offsets);
+        self
+    }
+
+    /// Adds ephemeron slots to every element: a weak-keyed table.
+    ///
+    /// ```
+    /// use contgc_heap::TypeDescriptor;
+    /// // A weak map's entries: key at 0, value at 8, one entry per element.
+    /// let table = TypeDescriptor::array("WeakMapEntries", 0, 16).with_elem_ephemerons(&[0]);
+    /// assert!(table.validate().is_ok());
+    /// ```
+    pub fn with_elem_ephemerons(mut self, offsets: &[u32]) -> Self {
+        self.elem_ephemerons.extend_from_slice(offsets);
+        self
+    }
+
     /// Adds weak reference slots to every element (a weak array or table).
     pub fn with_elem_weak_refs(mut self, offsets: &[u32]) -> Self {
         self.elem_weak.extend_from_slice(offsets);
@@ -398,6 +432,7 @@ impl TypeDescriptor {
                     || !self.elem_byrefs.is_empty()
                     || !self.elem_weak.is_empty()
                     || !self.elem_tagged.is_empty()
+                    || !self.elem_ephemerons.is_empty()
                 {
                     return Err(DescriptorError::ElementSlotsOnFixedType);
                 }
@@ -412,7 +447,8 @@ impl TypeDescriptor {
                 let elem_has_slots = !self.elem_refs.is_empty()
                     || !self.elem_byrefs.is_empty()
                     || !self.elem_weak.is_empty()
-                    || !self.elem_tagged.is_empty();
+                    || !self.elem_tagged.is_empty()
+                    || !self.elem_ephemerons.is_empty();
                 if elem_has_slots && (base % 8 != 0 || elem % 8 != 0) {
                     return Err(DescriptorError::MisalignedElements { base, elem });
                 }
@@ -459,6 +495,7 @@ impl TypeDescriptor {
                 (&self.private_refs, SlotKind::PrivateRef),
                 (&self.weak, SlotKind::Weak),
                 (&self.tagged, SlotKind::Tagged),
+                (&self.ephemerons, SlotKind::Ephemeron),
             ],
             fixed_len,
             "object",
@@ -470,6 +507,7 @@ impl TypeDescriptor {
                     (&self.elem_byrefs, SlotKind::Byref),
                     (&self.elem_weak, SlotKind::Weak),
                     (&self.elem_tagged, SlotKind::Tagged),
+                    (&self.elem_ephemerons, SlotKind::Ephemeron),
                 ],
                 elem,
                 "element",
@@ -494,7 +532,8 @@ impl TypeDescriptor {
                 | SlotKind::Private
                 | SlotKind::PrivateRef
                 | SlotKind::Weak
-                | SlotKind::Tagged => slot_mask |= 1 << w,
+                | SlotKind::Tagged
+                | SlotKind::Ephemeron => slot_mask |= 1 << w,
                 SlotKind::Data => {}
             }
         }
@@ -514,6 +553,8 @@ impl TypeDescriptor {
             tagged: sorted(&self.tagged),
             elem_tagged: sorted(&self.elem_tagged),
             tag_scheme: self.tag_scheme,
+            ephemerons: sorted(&self.ephemerons),
+            elem_ephemerons: sorted(&self.elem_ephemerons),
             kinds: kinds.into_boxed_slice(),
             elem_kinds: elem_kinds.into_boxed_slice(),
             filler: false,
@@ -542,7 +583,7 @@ fn slot_map(
             return Err(DescriptorError::MisalignedSlot { offset });
         }
         let bytes = match kind {
-            SlotKind::Byref => BYREF_SLOT_BYTES as u64,
+            SlotKind::Byref | SlotKind::Ephemeron => BYREF_SLOT_BYTES as u64,
             _ => 8,
         };
         if offset as u64 + bytes > len as u64 {
@@ -715,6 +756,8 @@ pub struct TypeInfo {
     tagged: Box<[u32]>,
     elem_tagged: Box<[u32]>,
     tag_scheme: Option<TagScheme>,
+    ephemerons: Box<[u32]>,
+    elem_ephemerons: Box<[u32]>,
     kinds: Box<[SlotKind]>,
     elem_kinds: Box<[SlotKind]>,
     /// Fillers pad gaps of any multiple of 8 bytes, so they skip the minimum size.
@@ -832,7 +875,29 @@ impl TypeInfo {
     /// collector must scan them).
     #[inline]
     pub fn needs_scan(&self) -> bool {
-        self.has_refs() || self.has_byrefs() || self.has_weak() || self.has_tagged()
+        self.has_refs()
+            || self.has_byrefs()
+            || self.has_weak()
+            || self.has_tagged()
+            || self.has_ephemerons()
+    }
+
+    /// True if objects of this type hold ephemeron slots.
+    #[inline]
+    pub fn has_ephemerons(&self) -> bool {
+        !self.ephemerons.is_empty() || !self.elem_ephemerons.is_empty()
+    }
+
+    /// Ephemeron slots of the fixed part (the key's offset), sorted.
+    #[inline]
+    pub fn ephemerons(&self) -> &[u32] {
+        &self.ephemerons
+    }
+
+    /// Ephemeron slots of each element, sorted; empty for fixed-size types.
+    #[inline]
+    pub fn elem_ephemerons(&self) -> &[u32] {
+        &self.elem_ephemerons
     }
 
     /// True if objects of this type hold tagged value slots.
@@ -987,6 +1052,21 @@ impl TypeInfo {
             }
         }
         self.byrefs.binary_search(&(offset as u32)).is_ok()
+    }
+
+    /// True if payload byte `offset` starts an ephemeron slot (its key word) of an
+    /// object with `len` elements.
+    pub fn is_ephemeron_slot(&self, offset: usize, len: u32) -> bool {
+        if self.slot_kind(offset, len) != Some(SlotKind::Ephemeron) || !offset.is_multiple_of(8) {
+            return false;
+        }
+        if let SizeKind::Variable { base, elem } = self.size {
+            if offset >= base as usize {
+                let within = ((offset - base as usize) % elem as usize) as u32;
+                return self.elem_ephemerons.binary_search(&within).is_ok();
+            }
+        }
+        self.ephemerons.binary_search(&(offset as u32)).is_ok()
     }
 
     /// True if payload byte `offset` starts a reference slot of an object with `len`
