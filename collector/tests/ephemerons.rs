@@ -146,7 +146,7 @@ fn ephemerons_under_gc_stress_keep_exactly_the_live_keys_entries() {
             let map = s.alloc_array(t.map, N as u32).unwrap();
             let holder = s.alloc_array(t.map, N as u32).unwrap(); // keys as strong values
             let strong = obj(s, &t, u64::MAX);
-            let mut held = vec![false; N];
+            let mut held = [false; N];
             let mut rng = 0xC0FF_EE00_u64;
             for round in 0..300u64 {
                 rng ^= rng << 13;
