@@ -19,6 +19,8 @@
 //! - `tagged`: an interpreter loop (`v[i] = v[i] + v[i + 1]` over a vector of 1,000
 //!   values) through the safe API with integers as tagged immediates, against the same
 //!   loop with every integer boxed (an allocation per add);
+//! - `ephemerons`: the major pause of a heap holding a table of 100,000 ephemerons
+//!   whose keys live, against the same table of plain reference pairs;
 //! - `weak`: minor and major pauses of a heap of 1,000,000 old objects with a weak
 //!   reference to each (weak slots of one array, or weak handles), against the same
 //!   heap with none;
@@ -59,7 +61,7 @@ pub struct Options {
     /// GC worker counts of the major-collection benchmark (the first is the baseline).
     pub major_workers: Vec<usize>,
     /// Sections to run (`alloc`, `barrier`, `minor-gc`, `survivors`, `binary-trees`,
-    /// `tagged`, `weak`, `verify`, `major`); empty runs them all.
+    /// `tagged`, `weak`, `ephemerons`, `verify`, `major`); empty runs them all.
     pub only: Vec<String>,
 }
 
@@ -206,6 +208,9 @@ pub fn run(opts: &Options) -> Vec<ResultLine> {
     }
     if opts.runs_section("weak") {
         out.extend(weak_section(opts));
+    }
+    if opts.runs_section("ephemerons") {
+        out.push(ephemeron_section(opts));
     }
     if opts.runs_section("verify") {
         let (live_mb, verify_ms) = verify_cost(opts);
@@ -561,6 +566,78 @@ fn tagged_section(opts: &Options) -> ResultLine {
             ("tagged_ns_per_op", format!("{t:.2}")),
             ("boxed_ns_per_op", format!("{b:.2}")),
             ("speedup", format!("{:.2}", b / t)),
+        ],
+    )
+}
+
+/// Entries of the ephemeron benchmark's table.
+const EPHEMERONS: usize = 100_000;
+
+/// Median major pause (µs) of a heap holding a table of `EPHEMERONS` entries, each a
+/// key (kept alive by a list) and a value of its own: ephemerons if `weak`, else the
+/// same pairs as plain reference slots. The keys are listed in the opposite order of
+/// the entries, so marking meets most entries before their keys.
+fn ephemeron_pause(weak: bool, opts: &Options) -> f64 {
+    let heap = heap_with(bench_config().nursery_size(16 << 20).build().unwrap());
+    let table = if weak {
+        TypeDescriptor::array("WeakMap", 0, 16).with_elem_ephemerons(&[0])
+    } else {
+        TypeDescriptor::array("Map", 0, 16).with_elem_refs(&[0, 8])
+    };
+    let table = heap.register_type(&table).unwrap();
+    let node = heap
+        .register_type(&TypeDescriptor::fixed("Node", 16).with_refs(&[0]))
+        .unwrap();
+    let mut m = heap.mutator();
+    m.scope(|s| {
+        let t = s.alloc_array(table, EPHEMERONS as u32).unwrap();
+        let keys = s.alloc(node).unwrap();
+        for e in (0..EPHEMERONS).rev() {
+            s.scope(|i| {
+                let (k, v) = (i.alloc(node).unwrap(), i.alloc(node).unwrap());
+                let head = i.get_ref(keys, 0);
+                i.set_ref(k, 0, head);
+                i.set_ref(keys, 0, Some(k));
+                if weak {
+                    i.set_ephemeron(t, 16 * e, Some(k), Some(v));
+                } else {
+                    i.set_ref(t, 16 * e, Some(k));
+                    i.set_ref(t, 16 * e + 8, Some(v));
+                }
+            });
+        }
+        s.collect(CollectionKind::Major);
+        heap.reset_pause_stats();
+        for _ in 0..opts.runs.max(3) {
+            s.collect(CollectionKind::Major);
+        }
+        if weak {
+            let (k, v) = s.get_ephemeron(t, 0);
+            assert!(k.is_some() && v.is_some(), "live keys keep their entries");
+        }
+    });
+    heap.pause_summary(CollectionKind::Major).median_ns as f64 / 1000.0
+}
+
+/// The ephemeron row: major pauses with a table of ephemerons against the same table
+/// of plain reference pairs, in the same run.
+fn ephemeron_section(opts: &Options) -> ResultLine {
+    let e = ephemeron_pause(true, opts);
+    let r = ephemeron_pause(false, opts);
+    println!(
+        "{:<28} {:>11.0} us {:>11.0} us {:>8.2}x",
+        format!("major GC, {EPHEMERONS} ephemerons (vs strong pairs)"),
+        e,
+        r,
+        e / r
+    );
+    line(
+        "ephemerons",
+        &[
+            ("n", EPHEMERONS.to_string()),
+            ("major_pause_us", format!("{e:.0}")),
+            ("strong_pairs_major_pause_us", format!("{r:.0}")),
+            ("ratio", format!("{:.2}", e / r)),
         ],
     )
 }

@@ -130,7 +130,7 @@ enum Command {
         #[arg(long, value_delimiter = ',', default_values_t = heap_bench::Options::default().major_workers)]
         major_workers: Vec<usize>,
         /// Run only these sections (comma-separated: alloc, barrier, minor-gc,
-        /// survivors, binary-trees, tagged, weak, verify, major); all by default.
+        /// survivors, binary-trees, tagged, weak, ephemerons, verify, major); all by default.
         #[arg(long, value_delimiter = ',')]
         only: Vec<String>,
     },
