@@ -280,7 +280,7 @@ pub(crate) fn census(heap: &HeapInner, _world: &WorldStopped) -> Census {
 }
 
 /// Hands every root slot to `f`: persistent handles, every mutator's scoped roots and
-/// parked objects, and the embedder's root providers.
+/// parked objects, the embedder's root providers, and pinned objects.
 pub(crate) fn visit_roots(heap: &HeapInner, mutators: &[LocalPtr], f: &mut dyn FnMut(&mut usize)) {
     heap.handles.for_each_slot(|s| f(s));
     for m in mutators {
@@ -293,6 +293,7 @@ pub(crate) fn visit_roots(heap: &HeapInner, mutators: &[LocalPtr], f: &mut dyn F
         }
     }
     heap.providers.visit_all(f);
+    heap.pins.for_each_root(f);
 }
 
 /// Clears the marks a major collection left on nursery objects; returns the bytes of

@@ -142,3 +142,30 @@ impl fmt::Display for TaggedError {
 }
 
 impl std::error::Error for TaggedError {}
+
+/// A pin the heap refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PinError {
+    /// The young object could not be promoted (the old generation is full): it cannot
+    /// be given a stable address.
+    HeapFull,
+    /// An unpin of an object that has no pin left.
+    NotPinned {
+        /// The object's address.
+        addr: usize,
+    },
+}
+
+impl fmt::Display for PinError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PinError::HeapFull => write!(
+                f,
+                "the young object could not be promoted to a place where it does not move: the heap is full"
+            ),
+            PinError::NotPinned { addr } => write!(f, "object {addr:#x} is not pinned"),
+        }
+    }
+}
+
+impl std::error::Error for PinError {}

@@ -3,6 +3,7 @@
 use crate::config::Config;
 use crate::error::HeapError;
 use crate::mutator::{LocalPtr, Mutator};
+use crate::pins::PinTable;
 use crate::safepoint::Rendezvous;
 use crate::scan::TypeSummaries;
 use crate::spaces::{promotion_need, Spaces};
@@ -22,6 +23,7 @@ pub(crate) struct HeapInner {
     pub spaces: Mutex<Spaces>,
     pub handles: Arc<HandleTable>,
     pub weak_handles: Arc<WeakTable>,
+    pub pins: PinTable,
     /// The nursery's address range `(start, len)`, fixed for the heap's life.
     pub young: (usize, usize),
     pub tasks: Arc<TaskRegistry>,
@@ -95,6 +97,7 @@ impl Heap {
                 }),
                 handles: HandleTable::new(id),
                 weak_handles: WeakTable::new(id),
+                pins: PinTable::default(),
                 young,
                 tasks: TaskRegistry::new(id, config.root_mode),
                 providers: RootProviders::new(id),

@@ -38,6 +38,7 @@ mod heap;
 mod major;
 mod minor;
 pub mod mutator;
+mod pins;
 mod safepoint;
 mod scan;
 pub mod scope;
@@ -57,10 +58,10 @@ pub use contgc_roots::{
     Finalizer, Persistent, RootMode, RootProvider, RootProviderId, RootVisitor, TaskRoot, Tasklet,
     WeakHandle,
 };
-pub use error::{AllocError, ByrefError, HeapError, TaggedError};
+pub use error::{AllocError, ByrefError, HeapError, PinError, TaggedError};
 pub use heap::Heap;
 pub use mutator::{Mutator, ParkedMutator};
-pub use scope::{Byref, Local, NestedScope, Scope, Tagged};
+pub use scope::{Byref, Local, NestedScope, Pinned, Scope, Tagged};
 pub use stats::{
     Census, CollectionKind, HeapStats, LiveHeap, PauseParts, PauseRecord, PauseSummary,
 };

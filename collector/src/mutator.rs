@@ -8,7 +8,7 @@
 //! call that can collect (allocation slow paths, safepoints, `collect`).
 
 use crate::collection::{self, Request};
-use crate::error::AllocError;
+use crate::error::{AllocError, PinError};
 use crate::heap::{Heap, HeapInner};
 use crate::stats::{Census, CollectionKind, HeapStats, PauseRecord};
 use crate::sync::lock;
@@ -395,6 +395,62 @@ impl Mutator {
     #[inline]
     pub fn has_pending_finalizers(&self) -> bool {
         self.heap.weak_handles.has_pending()
+    }
+
+    /// Pins `obj`: it will neither move nor die until as many
+    /// [`unpin_raw`](Self::unpin_raw) calls have removed its pins. Returns the object's
+    /// address from now on: an old or large object's own; for a young object, the
+    /// address of its promoted copy, made by a minor collection this call runs (the
+    /// collection updates every reference to it, roots included, like any other).
+    /// Pinning a young object therefore costs a collection: allocate objects that
+    /// native code will hold with a pretenured type
+    /// ([`TypeDescriptor::pretenured`](crate::TypeDescriptor::pretenured)).
+    ///
+    /// # Safety
+    /// `obj` must be a live object of this heap.
+    pub unsafe fn pin_raw(&mut self, obj: ObjectRef) -> Result<ObjectRef, PinError> {
+        let obj = if self.is_young(obj) {
+            // Old enough to be promoted by the next evacuation, whatever its type's
+            // promotion age (at most 15).
+            // SAFETY: a live object (the caller's guarantee); an atomic store, since
+            // other threads' barriers may read its header meanwhile.
+            unsafe {
+                let h = obj.header();
+                obj.header_atomic()
+                    .store(h.with_age(15).bits(), Ordering::Relaxed);
+            }
+            let base = self.roots_len();
+            // SAFETY: a live object of this heap (the caller's guarantee).
+            let at = unsafe { self.push_root(Some(obj)) };
+            self.collect(CollectionKind::Minor);
+            let moved = self.root(at).expect("a rooted object");
+            // SAFETY: only the root pushed above is released.
+            unsafe { self.truncate_roots(base) };
+            if self.is_young(moved) {
+                return Err(PinError::HeapFull);
+            }
+            moved
+        } else {
+            obj
+        };
+        self.heap.pins.add(obj.addr());
+        Ok(obj)
+    }
+
+    /// Removes one pin of `obj` (see [`pin_raw`](Self::pin_raw)); refused with
+    /// [`PinError::NotPinned`] if it has none. Once its last pin is gone, the object
+    /// lives and dies like any other (old objects still never move).
+    ///
+    /// # Safety
+    /// The pin removed must be one this code made with [`pin_raw`](Self::pin_raw), not
+    /// a [`Pinned`](crate::Pinned)'s, whose holder relies on it.
+    pub unsafe fn unpin_raw(&mut self, obj: ObjectRef) -> Result<(), PinError> {
+        self.heap.pins.remove(obj.addr()).map(|_| ())
+    }
+
+    /// How many pins `obj` has.
+    pub fn pin_count(&self, obj: ObjectRef) -> u32 {
+        self.heap.pins.count(obj.addr())
     }
 
     /// True if `obj` is in this heap's nursery.

@@ -25,7 +25,8 @@
 //! and written only as references (with the write barrier), data only as data, and
 //! nothing outside the payload. A violation panics with the type and offset named.
 
-use crate::error::{AllocError, ByrefError, TaggedError};
+use crate::error::{AllocError, ByrefError, PinError, TaggedError};
+use crate::heap::HeapInner;
 use crate::mutator::Mutator;
 use crate::stats::{Census, CollectionKind, HeapStats};
 use contgc_heap::byref::{self as byref_slot, ByrefState};
@@ -34,6 +35,7 @@ use contgc_heap::{Header, ObjectRef, SlotKind, TagScheme, TypeId};
 use contgc_roots::{Finalizer, Persistent, WeakHandle};
 use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
+use std::sync::Arc;
 
 /// A scoped reference to an object, valid while its [`Scope`] is open; `'s` is the
 /// scope's brand (see the [module documentation](self)).
@@ -925,6 +927,47 @@ impl<'s> Scope<'s> {
         unsafe { w.set(o, young) };
     }
 
+    /// Pins `obj` for native code: until the returned [`Pinned`] is dropped, the object
+    /// neither moves nor dies, and [`Pinned::payload`] is its payload's address. A
+    /// young object is promoted first, by a minor collection this call runs (every
+    /// reference to it, `obj` included, is updated as in any collection), so pinning
+    /// a young object costs a collection; old and large objects never move and cost
+    /// nothing. Pins nest (each `Pinned` is one pin, see [`pin_count`](Self::pin_count)).
+    /// Refused with [`PinError::HeapFull`] if the object cannot be promoted.
+    ///
+    /// ```
+    /// use contgc_collector::{CollectionKind, Config, Heap, TypeDescriptor};
+    /// let heap = Heap::new(Config::default()).unwrap();
+    /// let buf = heap.register_type(&TypeDescriptor::fixed("Buffer", 64)).unwrap();
+    /// let mut m = heap.mutator();
+    /// m.scope(|s| {
+    ///     let b = s.alloc(buf).unwrap();
+    ///     let pin = s.pin(b).unwrap();
+    ///     let at = pin.payload();
+    ///     // ... native code writes through `at` ...
+    ///     s.collect(CollectionKind::Minor);
+    ///     s.collect(CollectionKind::Major);
+    ///     assert_eq!(s.raw(b).payload(), at, "a pinned object never moves");
+    ///     assert_eq!(s.pin_count(b), 1);
+    ///     drop(pin);
+    ///     assert_eq!(s.pin_count(b), 0);
+    /// });
+    /// ```
+    pub fn pin(&mut self, obj: Local<'s>) -> Result<Pinned, PinError> {
+        let o = self.raw(obj);
+        // SAFETY: `o` is a live object of this heap (a local).
+        let o = unsafe { self.m.pin_raw(o) }?;
+        Ok(Pinned {
+            heap: self.m.heap.clone(),
+            addr: o.addr(),
+        })
+    }
+
+    /// How many pins `obj` has ([`pin`](Self::pin), `Mutator::pin_raw`).
+    pub fn pin_count(&self, obj: Local<'s>) -> u32 {
+        self.m.pin_count(self.raw(obj))
+    }
+
     /// A local for the object a persistent handle holds. Panics if the handle belongs
     /// to another heap.
     pub fn get_persistent(&mut self, p: &Persistent) -> Local<'s> {
@@ -1040,6 +1083,41 @@ impl<'s> Scope<'s> {
             .type_info(h.type_index())
             .payload_size(h.len())
             .unwrap_or(0)
+    }
+}
+
+/// One pin on an object (see [`Scope::pin`]): while it lives the object neither moves
+/// nor dies. Dropping it removes the pin. It is `Send` and `Sync`, so native code on
+/// other threads may hold it; reading or writing the payload through its address is
+/// the embedder's responsibility (no other mutator may race with it).
+pub struct Pinned {
+    heap: Arc<HeapInner>,
+    addr: usize,
+}
+
+impl Pinned {
+    /// The object's address (its header's), fixed while pinned.
+    pub fn object(&self) -> ObjectRef {
+        ObjectRef::from_addr(self.addr).expect("pinned objects are non-null")
+    }
+
+    /// The address of the object's payload, fixed while pinned.
+    pub fn payload(&self) -> *mut u8 {
+        self.object().payload()
+    }
+}
+
+impl std::fmt::Debug for Pinned {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Pinned({:#x})", self.addr)
+    }
+}
+
+impl Drop for Pinned {
+    fn drop(&mut self) {
+        // This guard made one pin, which only it removes.
+        let removed = self.heap.pins.remove(self.addr);
+        debug_assert!(removed.is_ok(), "a Pinned lost its pin");
     }
 }
 

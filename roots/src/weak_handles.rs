@@ -282,7 +282,9 @@ impl WeakHandle {
     /// Makes the handle refer to `obj` instead (`young`: `obj` is in the nursery).
     ///
     /// # Safety
-    /// As for [`WeakTable::create`].
+    /// `obj` must be a live object of the heap this handle belongs to, no collection
+    /// may run between the caller obtaining `obj` and this call, and `young` must be
+    /// true if `obj` is young (`Scope::set_weak_handle` is the safe way in).
     pub unsafe fn set(&self, obj: ObjectRef, young: bool) {
         let mut s = self.table.lock();
         s.slots[self.index as usize] = obj.addr();
@@ -304,8 +306,8 @@ impl Drop for WeakHandle {
 }
 
 /// A finalizer's registration (made by `Scope::register_finalizer` in
-/// `contgc-collector`, see [`WeakTable::register_cleanup`]). Dropping it does not
-/// cancel the finalizer: the cleanup still runs once the object dies.
+/// `contgc-collector`). Dropping it does not cancel the finalizer: the cleanup still
+/// runs once the object dies.
 #[derive(Debug)]
 pub struct Finalizer {
     table: Arc<WeakTable>,
