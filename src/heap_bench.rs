@@ -6,6 +6,10 @@
 //!   `Box::new` of the same payload (both write one word of it), collections included;
 //! - `barrier`: a reference store into an old object through the write barrier, against
 //!   a plain store;
+//! - `safe-access`: a data read and a barriered reference store into an old object
+//!   through the safe API's field tokens (`Scope::get`, `Scope::set_field`) and its
+//!   checked accessors (`Scope::read_u64`, `Scope::set_ref`), against the raw layer's
+//!   (`ObjectRef::load_u64`, `Mutator::store_ref`);
 //! - `minor-gc`: the pause of a minor collection with an empty nursery, with no old
 //!   objects and with 1,000,000 (it must not grow with the old generation);
 //! - `survivors`: the pause per surviving object of a minor collection that copies
@@ -60,7 +64,7 @@ pub struct Options {
     pub major_depth: usize,
     /// GC worker counts of the major-collection benchmark (the first is the baseline).
     pub major_workers: Vec<usize>,
-    /// Sections to run (`alloc`, `barrier`, `minor-gc`, `survivors`, `binary-trees`,
+    /// Sections to run (`alloc`, `barrier`, `safe-access`, `minor-gc`, `survivors`, `binary-trees`,
     /// `tagged`, `weak`, `ephemerons`, `verify`, `major`); empty runs them all.
     pub only: Vec<String>,
 }
@@ -171,6 +175,9 @@ pub fn run(opts: &Options) -> Vec<ResultLine> {
                 ("plain_ns", format!("{p:.2}")),
             ],
         ));
+    }
+    if opts.runs_section("safe-access") {
+        out.extend(safe_access_section(opts));
     }
     if opts.runs_section("minor-gc") {
         let mut pauses = Vec::new();
@@ -458,6 +465,107 @@ fn barrier(opts: &Options) -> (f64, f64) {
     // SAFETY: only the two roots pushed above are released; no scope is open.
     unsafe { m.truncate_roots(base) };
     (median(cs), median(ps))
+}
+
+/// One field access through the safe API's field tokens, through its checked
+/// accessors and through the raw layer, ns each: (data read, reference store with the
+/// barrier), each as (token, checked, raw).
+fn safe_access(opts: &Options) -> ((f64, f64, f64), (f64, f64, f64)) {
+    let heap = heap_with(bench_config().promotion_age(1).build().unwrap());
+    let ty = heap
+        .register_type(&TypeDescriptor::fixed("Pair", 24).with_refs(&[0, 8]))
+        .unwrap();
+    let n = opts.allocs * 5;
+    let (data, next) = (
+        heap.data_field(ty, 16).unwrap(),
+        heap.ref_field(ty, 0).unwrap(),
+    );
+    let mut m = heap.mutator();
+    m.scope(|s| {
+        let (a, b) = (s.alloc(ty).unwrap(), s.alloc(ty).unwrap());
+        s.write_u64(a, 16, 3);
+        s.collect(CollectionKind::Minor); // both old: stores take the barrier's old path
+        let (ra, rb) = (s.raw(a), s.raw(b));
+        let (mut read, mut read_raw, mut store, mut store_raw) = (vec![], vec![], vec![], vec![]);
+        let (mut read_tok, mut store_tok) = (vec![], vec![]);
+        for _ in 0..=opts.runs {
+            let t = Instant::now();
+            let mut sum = 0u64;
+            for _ in 0..n {
+                sum = sum.wrapping_add(s.get(black_box(a), data));
+            }
+            black_box(sum);
+            read_tok.push(t.elapsed().as_nanos() as f64 / n as f64);
+            let t = Instant::now();
+            for i in 0..n {
+                let v = if i & 1 == 0 { a } else { b };
+                s.set_field(black_box(a), next, Some(black_box(v)));
+            }
+            store_tok.push(t.elapsed().as_nanos() as f64 / n as f64);
+            let t = Instant::now();
+            let mut sum = 0u64;
+            for _ in 0..n {
+                sum = sum.wrapping_add(s.read_u64(black_box(a), 16));
+            }
+            black_box(sum);
+            read.push(t.elapsed().as_nanos() as f64 / n as f64);
+            let t = Instant::now();
+            let mut sum = 0u64;
+            for _ in 0..n {
+                // SAFETY: `ra` is live (a local; no collection runs in this loop) and
+                // word 16 is data.
+                sum = sum.wrapping_add(unsafe { black_box(ra).load_u64(16) });
+            }
+            black_box(sum);
+            read_raw.push(t.elapsed().as_nanos() as f64 / n as f64);
+            let t = Instant::now();
+            for i in 0..n {
+                let v = if i & 1 == 0 { a } else { b };
+                s.set_ref(black_box(a), 0, Some(black_box(v)));
+            }
+            store.push(t.elapsed().as_nanos() as f64 / n as f64);
+            let t = Instant::now();
+            for i in 0..n {
+                let v = if i & 1 == 0 { ra } else { rb };
+                // SAFETY: live objects (locals; no collection runs in this loop); 0 is
+                // a reference slot of `ra`.
+                unsafe { s.mutator().store_ref(black_box(ra), 0, Some(black_box(v))) };
+            }
+            store_raw.push(t.elapsed().as_nanos() as f64 / n as f64);
+        }
+        (
+            (median(read_tok), median(read), median(read_raw)),
+            (median(store_tok), median(store), median(store_raw)),
+        )
+    })
+}
+
+/// The safe-access rows: a data read and a barriered reference store through the
+/// safe API against the raw layer, in the same run.
+fn safe_access_section(opts: &Options) -> Vec<ResultLine> {
+    let (read, store) = safe_access(opts);
+    let mut out = Vec::new();
+    for (op, (token, checked, raw)) in [("read", read), ("store", store)] {
+        println!(
+            "{:<28} {:>11.2} ns {:>11.2} ns {:>8.2}x  (checked accessor {checked:.2} ns)",
+            format!("safe {op}, field token (vs raw)"),
+            token,
+            raw,
+            token / raw
+        );
+        out.push(line(
+            "safe-access",
+            &[
+                ("op", op.to_string()),
+                ("contgc_ns", format!("{token:.2}")),
+                ("raw_ns", format!("{raw:.2}")),
+                ("ratio", format!("{:.2}", token / raw)),
+                ("checked_ns", format!("{checked:.2}")),
+                ("checked_ratio", format!("{:.2}", checked / raw)),
+            ],
+        ));
+    }
+    out
 }
 
 /// Values in the interpreter loop's vector.

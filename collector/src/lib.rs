@@ -34,6 +34,7 @@ mod chain_check;
 mod collection;
 pub mod config;
 pub mod error;
+mod fields;
 mod heap;
 mod major;
 mod minor;
@@ -59,6 +60,7 @@ pub use contgc_roots::{
     WeakHandle,
 };
 pub use error::{AllocError, ByrefError, HeapError, PinError, TaggedError};
+pub use fields::{DataField, FieldError, RefField};
 pub use heap::Heap;
 pub use mutator::{Mutator, ParkedMutator};
 pub use scope::{Byref, Local, NestedScope, Pinned, Scope, Tagged};

@@ -26,6 +26,7 @@
 //! nothing outside the payload. A violation panics with the type and offset named.
 
 use crate::error::{AllocError, ByrefError, PinError, TaggedError};
+use crate::fields::{DataField, RefField};
 use crate::heap::HeapInner;
 use crate::mutator::Mutator;
 use crate::stats::{Census, CollectionKind, HeapStats};
@@ -421,6 +422,78 @@ impl<'s> Scope<'s> {
         // SAFETY: checked reference slot of a live object; `v` is a live object of
         // this heap (a local of this mutator).
         unsafe { self.m.store_ref(o, offset, v) };
+    }
+
+    /// Reads the data word `field` names (see [`Heap::data_field`](crate::Heap::data_field)):
+    /// checks only that `obj` is of the field's type.
+    ///
+    /// Panics if `obj` is not of the type the field was made for.
+    #[inline(always)]
+    pub fn get(&mut self, obj: Local<'s>, field: DataField) -> u64 {
+        let o = self.of_field_type(obj, field.heap, field.type_index);
+        // SAFETY: `o` is of the field's type, whose fixed part has an 8-aligned data
+        // word at the field's offset (checked when the field was made); types never
+        // change.
+        unsafe { o.load_u64(field.offset) }
+    }
+
+    /// Writes the data word `field` names (see [`get`](Self::get)).
+    #[inline(always)]
+    pub fn put(&mut self, obj: Local<'s>, field: DataField, value: u64) {
+        let o = self.of_field_type(obj, field.heap, field.type_index);
+        // SAFETY: as in `get`.
+        unsafe { o.store_u64(field.offset, value) }
+    }
+
+    /// Reads the reference slot `field` names (see
+    /// [`Heap::ref_field`](crate::Heap::ref_field)), as a local of this scope.
+    ///
+    /// Panics if `obj` is not of the type the field was made for.
+    #[inline(always)]
+    pub fn get_field(&mut self, obj: Local<'s>, field: RefField) -> Option<Local<'s>> {
+        let o = self.of_field_type(obj, field.heap, field.type_index);
+        // SAFETY: `o` is of the field's type, whose fixed part has a reference slot at
+        // the field's offset (checked when the field was made).
+        let v = unsafe { o.load_slot(field.offset) };
+        ObjectRef::from_addr(v).map(|v| self.push(v))
+    }
+
+    /// Stores into the reference slot `field` names, through the write barrier.
+    ///
+    /// Panics if `obj` is not of the type the field was made for.
+    #[inline(always)]
+    pub fn set_field(&mut self, obj: Local<'s>, field: RefField, value: Option<Local<'s>>) {
+        let o = self.of_field_type(obj, field.heap, field.type_index);
+        let v = value.map(|v| self.raw(v));
+        // SAFETY: a reference slot of a live object (as in `get_field`); `v` is a live
+        // object of this heap (a local of this mutator).
+        unsafe { self.m.store_ref(o, field.offset, v) };
+    }
+
+    /// `obj`, checked to be of type `type_index` of heap `heap` (a field token's).
+    #[inline(always)]
+    fn of_field_type(&self, obj: Local<'s>, heap: u32, type_index: u32) -> ObjectRef {
+        let o = self.raw(obj);
+        // SAFETY: locals hold live objects of this heap.
+        let h = unsafe { o.header() };
+        if h.type_index() != type_index || heap != self.m.heap_id() {
+            self.wrong_field_type(o, heap, type_index);
+        }
+        o
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn wrong_field_type(&self, o: ObjectRef, heap: u32, type_index: u32) -> ! {
+        if heap != self.m.heap_id() {
+            panic!(
+                "contgc: a field token of heap {heap} used on heap {}",
+                self.m.heap_id()
+            );
+        }
+        // SAFETY: a live local's object.
+        let got = unsafe { o.header() }.type_index();
+        panic!("contgc: a field token of type index {type_index} used on an object of type index {got}")
     }
 
     /// Reads weak reference slot `offset` of `obj` (see

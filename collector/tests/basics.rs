@@ -565,3 +565,52 @@ fn a_long_young_list_is_promoted_through_the_queue() {
         assert_eq!(expect, 20_000);
     });
 }
+
+/// Field tokens (`Heap::data_field`, `Heap::ref_field`): checked once, then each access
+/// checks only the object's type; a token of another type or kind is refused when
+/// made, and using one on an object of another type panics.
+#[test]
+fn field_tokens_access_their_fields_and_refuse_other_types() {
+    use contgc_collector::FieldError;
+    let h = Heap::new(Config::builder().verify_after_gc(true).build().unwrap()).unwrap();
+    let node = h
+        .register_type(&TypeDescriptor::fixed("Node", 16).with_refs(&[0]))
+        .unwrap();
+    let other = h
+        .register_type(&TypeDescriptor::fixed("Other", 16))
+        .unwrap();
+    let (next, val) = (
+        h.ref_field(node, 0).unwrap(),
+        h.data_field(node, 8).unwrap(),
+    );
+    assert!(
+        matches!(h.data_field(node, 0), Err(FieldError::WrongSlot { .. })),
+        "a reference"
+    );
+    assert!(
+        matches!(h.ref_field(node, 8), Err(FieldError::WrongSlot { .. })),
+        "data"
+    );
+    assert!(
+        matches!(h.data_field(node, 16), Err(FieldError::WrongSlot { .. })),
+        "outside"
+    );
+    assert!(
+        matches!(h.data_field(node, 4), Err(FieldError::WrongSlot { .. })),
+        "misaligned"
+    );
+    let elsewhere = Heap::new(Config::default()).unwrap();
+    assert_eq!(elsewhere.data_field(node, 8), Err(FieldError::UnknownType));
+    let mut m = h.mutator();
+    m.scope(|s| {
+        let (a, b) = (s.alloc(node).unwrap(), s.alloc(node).unwrap());
+        s.put(b, val, 7);
+        s.set_field(a, next, Some(b));
+        s.collect(CollectionKind::Major);
+        let got = s.get_field(a, next).unwrap();
+        assert_eq!(s.get(got, val), 7);
+        let o = s.alloc(other).unwrap();
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| s.get(o, val)));
+        assert!(r.is_err(), "a Node token on an Other");
+    });
+}
