@@ -155,28 +155,26 @@ impl<'a> ByrefSlot<'a> {
 /// object: a phase records it (see [`WeakSlot::addr`]) and settles it with
 /// [`settle_weak`] once the transitive closure is complete.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct WeakSlot<'a>(*mut usize, PhantomData<&'a mut usize>);
+pub(crate) struct WeakSlot<'a>(RefSlot<'a>);
 
 impl<'a> WeakSlot<'a> {
     /// The weak slot at payload byte `offset` of `obj`.
     #[inline(always)]
     fn at(obj: ObjectRef, offset: usize) -> WeakSlot<'a> {
-        WeakSlot(obj.payload().wrapping_add(offset).cast(), PhantomData)
+        WeakSlot(RefSlot::at(obj, offset))
     }
 
     /// The slot's address: a word inside a live object, to be recorded and settled
     /// later with [`settle_weak`].
     #[inline(always)]
     pub(crate) fn addr(self) -> usize {
-        self.0 as usize
+        self.0.addr()
     }
 
     /// Reads the slot.
     #[inline(always)]
     pub(crate) fn load(self) -> usize {
-        // SAFETY: made by `scan_object` from a live object's descriptor; the caller
-        // has exclusive access to it during the scan (see `RefSlot::load`).
-        unsafe { self.0.read() }
+        self.0.load()
     }
 
     /// The same word seen as a reference slot, for phases that check a weak slot as
@@ -184,7 +182,7 @@ impl<'a> WeakSlot<'a> {
     /// live object).
     #[inline(always)]
     pub(crate) fn as_ref_slot(self) -> RefSlot<'a> {
-        RefSlot(self.0, PhantomData)
+        self.0
     }
 }
 
