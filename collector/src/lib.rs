@@ -63,7 +63,7 @@ pub use error::{AllocError, ByrefError, HeapError, PinError, TaggedError};
 pub use fields::{DataField, FieldError, RefField};
 pub use heap::Heap;
 pub use mutator::{Mutator, ParkedMutator};
-pub use scope::{Byref, Local, NestedScope, Pinned, Scope, Tagged};
+pub use scope::{Byref, Local, NestedScope, ObjView, ObjViewMut, Pinned, Scope, Tagged};
 pub use stats::{
     Census, CollectionKind, HeapStats, LiveHeap, PauseParts, PauseRecord, PauseSummary,
 };

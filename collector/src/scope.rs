@@ -470,6 +470,53 @@ impl<'s> Scope<'s> {
         unsafe { self.m.store_ref(o, field.offset, v) };
     }
 
+    /// A view of `obj` for reading fields through tokens at the raw layer's speed: its
+    /// address, read once, and its type, so that [`ObjView::get`] compares two words
+    /// and loads. The view borrows the scope, so nothing that could collect (and move
+    /// the object) can run while it lives.
+    ///
+    /// ```
+    /// use contgc_collector::{Config, Heap, TypeDescriptor};
+    /// let heap = Heap::new(Config::default()).unwrap();
+    /// let point = heap.register_type(&TypeDescriptor::fixed("Point", 16)).unwrap();
+    /// let (x, y) = (heap.data_field(point, 0).unwrap(), heap.data_field(point, 8).unwrap());
+    /// let mut m = heap.mutator();
+    /// m.scope(|s| {
+    ///     let p = s.alloc(point).unwrap();
+    ///     let mut w = s.view_mut(p);
+    ///     w.put(x, 3);
+    ///     w.put(y, 4);
+    ///     let v = s.view(p);
+    ///     assert_eq!(v.get(x) * v.get(x) + v.get(y) * v.get(y), 25);
+    /// });
+    /// ```
+    #[inline(always)]
+    pub fn view(&self, obj: Local<'s>) -> ObjView<'_> {
+        let o = self.raw(obj);
+        ObjView {
+            obj: o,
+            // SAFETY: locals hold live objects of this heap.
+            type_index: unsafe { o.header() }.type_index(),
+            heap: self.m.heap_id(),
+            _scope: PhantomData,
+        }
+    }
+
+    /// A view of `obj` for writing fields through tokens (see [`view`](Self::view)):
+    /// [`ObjViewMut::put`] and [`ObjViewMut::set_field`] (with the write barrier).
+    #[inline(always)]
+    pub fn view_mut(&mut self, obj: Local<'s>) -> ObjViewMut<'_, 's> {
+        let o = self.raw(obj);
+        ObjViewMut {
+            obj: o,
+            // SAFETY: locals hold live objects of this heap.
+            type_index: unsafe { o.header() }.type_index(),
+            heap: self.m.heap_id(),
+            m: self.m,
+            _brand: PhantomData,
+        }
+    }
+
     /// `obj`, checked to be of type `type_index` of heap `heap` (a field token's).
     #[inline(always)]
     fn of_field_type(&self, obj: Local<'s>, heap: u32, type_index: u32) -> ObjectRef {
@@ -1157,6 +1204,75 @@ impl<'s> Scope<'s> {
             .payload_size(h.len())
             .unwrap_or(0)
     }
+}
+
+/// A view of one object for token reads (see [`Scope::view`]).
+#[derive(Clone, Copy, Debug)]
+pub struct ObjView<'v> {
+    obj: ObjectRef,
+    type_index: u32,
+    heap: u32,
+    _scope: PhantomData<&'v ()>,
+}
+
+impl ObjView<'_> {
+    /// Reads the data word `field` names. Panics if the object is not of the field's
+    /// type.
+    #[inline(always)]
+    pub fn get(&self, field: DataField) -> u64 {
+        if field.type_index != self.type_index || field.heap != self.heap {
+            field_type_mismatch(field.type_index, self.type_index);
+        }
+        // SAFETY: the object is live and does not move while the view borrows its
+        // scope; it is of the field's type, which has an 8-aligned data word at the
+        // field's offset (checked when the field was made).
+        unsafe { self.obj.load_u64(field.offset) }
+    }
+}
+
+/// A view of one object for token writes (see [`Scope::view_mut`]).
+pub struct ObjViewMut<'v, 's> {
+    obj: ObjectRef,
+    type_index: u32,
+    heap: u32,
+    m: &'v mut Mutator,
+    _brand: PhantomData<fn(&'s ()) -> &'s ()>,
+}
+
+impl<'s> ObjViewMut<'_, 's> {
+    /// Writes the data word `field` names. Panics if the object is not of the
+    /// field's type.
+    #[inline(always)]
+    pub fn put(&mut self, field: DataField, value: u64) {
+        if field.type_index != self.type_index || field.heap != self.heap {
+            field_type_mismatch(field.type_index, self.type_index);
+        }
+        // SAFETY: as in `ObjView::get`.
+        unsafe { self.obj.store_u64(field.offset, value) }
+    }
+
+    /// Stores `value` (a local of the scope, or null) into the reference slot `field`
+    /// names, through the write barrier. Panics if the object is not of the field's
+    /// type.
+    #[inline(always)]
+    pub fn set_field(&mut self, field: RefField, value: Option<Local<'s>>) {
+        if field.type_index != self.type_index || field.heap != self.heap {
+            field_type_mismatch(field.type_index, self.type_index);
+        }
+        let v = value.map(|l| {
+            ObjectRef::from_addr(self.m.local_ref().shadow.get(l.slot()))
+                .expect("locals are non-null")
+        });
+        // SAFETY: a reference slot of a live object that does not move while the
+        // view borrows its scope (as in `ObjView::get`); `v` is a local's object.
+        unsafe { self.m.store_ref(self.obj, field.offset, v) };
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn field_type_mismatch(want: u32, got: u32) -> ! {
+    panic!("contgc: a field token of type index {want} used on an object of type index {got} (or of another heap)")
 }
 
 /// One pin on an object (see [`Scope::pin`]): while it lives the object neither moves

@@ -614,3 +614,47 @@ fn field_tokens_access_their_fields_and_refuse_other_types() {
         assert!(r.is_err(), "a Node token on an Other");
     });
 }
+
+/// Object views (`Scope::view`, `Scope::view_mut`): token reads and writes through
+/// them see and make the same words as the checked accessors, stores go through the
+/// write barrier (a young object stored into an old one through a view survives the
+/// next minor collection), and a token of another type panics.
+#[test]
+fn object_views_read_and_write_through_field_tokens() {
+    let h = Heap::new(
+        Config::builder()
+            .promotion_age(1)
+            .verify_after_gc(true)
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    let node = h
+        .register_type(&TypeDescriptor::fixed("Node", 16).with_refs(&[0]))
+        .unwrap();
+    let other = h
+        .register_type(&TypeDescriptor::fixed("Other", 16))
+        .unwrap();
+    let (next, val) = (
+        h.ref_field(node, 0).unwrap(),
+        h.data_field(node, 8).unwrap(),
+    );
+    let mut m = h.mutator();
+    m.scope(|s| {
+        let old = s.alloc(node).unwrap();
+        s.collect(CollectionKind::Minor); // `old` is old now
+        let young = s.alloc(node).unwrap();
+        s.write_u64(young, 8, 41);
+        let mut w = s.view_mut(old);
+        w.put(val, 5);
+        w.set_field(next, Some(young));
+        s.collect(CollectionKind::Minor); // the barrier remembered `old`
+        assert_eq!(s.view(old).get(val), 5);
+        assert_eq!(s.read_u64(old, 8), 5);
+        let y = s.get_ref(old, 0).unwrap();
+        assert_eq!(s.view(y).get(val), 41);
+        let o = s.alloc(other).unwrap();
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| s.view(o).get(val)));
+        assert!(r.is_err(), "a Node token on an Other");
+    });
+}

@@ -59,10 +59,11 @@
 pub use contgc_collector::{
     AllocError, Byref, ByrefError, Census, CollectionKind, Config, ConfigBuilder, ConfigError,
     ContinuationPlacement, DataField, DescriptorError, FieldError, Finalizer, Heap, HeapError,
-    HeapStats, LiveHeap, Local, Mutator, NestedScope, ObjectRef, ParkedMutator, PauseParts,
-    PauseRecord, PauseSummary, Persistent, PinError, Pinned, Plain, RefField, Resumed, RootMode,
-    RootProvider, RootProviderId, RootVisitor, Scope, TagScheme, Tagged, TaggedError, TaskRoot,
-    TaskletWord, TypeAttachment, TypeDescriptor, TypeId, Typed, WeakHandle, MAX_GC_WORKERS,
+    HeapStats, LiveHeap, Local, Mutator, NestedScope, ObjView, ObjViewMut, ObjectRef,
+    ParkedMutator, PauseParts, PauseRecord, PauseSummary, Persistent, PinError, Pinned, Plain,
+    RefField, Resumed, RootMode, RootProvider, RootProviderId, RootVisitor, Scope, TagScheme,
+    Tagged, TaggedError, TaskRoot, TaskletWord, TypeAttachment, TypeDescriptor, TypeId, Typed,
+    WeakHandle, MAX_GC_WORKERS,
 };
 pub use contgc_heap::{SizeKind, SlotKind, MAX_OBJECT_BYTES, MAX_SMALL_OBJECT};
 
