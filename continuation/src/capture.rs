@@ -24,7 +24,7 @@
 //! suspended caller) is kept and cannot be replaced.
 
 use crate::layout::{flags, FrameType, FLAGS_OFFSET, NEXT_OFFSET, STATE_OFFSET};
-use contgc_collector::{AllocError, ByrefError, Local, ObjectRef, Scope};
+use contgc_collector::{AllocError, ByrefError, Local, ObjectRef, Scope, Tagged, TaggedError};
 
 /// A continuation being written. Nothing can allocate while it is open, so the
 /// continuation's address stays valid; [`finish`](Capture::finish) returns it as a
@@ -136,6 +136,28 @@ impl<'a, 's, C> Capture<'a, 's, C> {
         // object of this heap (a local).
         unsafe { self.scope.mutator().store_ref(self.obj, off, v) };
         self
+    }
+
+    /// Stores live tagged value `i` (see [`FrameLayout::tagged`](crate::FrameLayout::tagged)):
+    /// refused, as by `Scope::set_tagged`, for an immediate whose tag bits say
+    /// "reference".
+    pub fn set_tagged(&mut self, i: u32, value: Tagged<'s>) -> Result<&mut Self, TaggedError> {
+        let off = self.ft.tagged_offset(i);
+        let scheme = self
+            .ft
+            .tag_scheme
+            .expect("a frame with tagged values has a scheme");
+        let word = match value {
+            Tagged::Ref(r) => scheme.encode(self.scope.raw(r).addr()),
+            Tagged::Imm(w) if scheme.is_ref(w) => {
+                return Err(TaggedError::LooksLikeReference { word: w })
+            }
+            Tagged::Imm(w) => w,
+        };
+        // SAFETY: `off` is tagged slot i of this live continuation; `word` is an
+        // immediate or a reference to a live local's object, in the slot's encoding.
+        unsafe { self.scope.mutator().store_tagged(self.obj, off, word) };
+        Ok(self)
     }
 
     /// Stores live data bytes at `byte`.

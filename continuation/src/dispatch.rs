@@ -27,7 +27,7 @@
 
 use crate::capture::{Capture, Continuation};
 use crate::layout::{flags, frame_info, FrameType, FLAGS_OFFSET, NEXT_OFFSET, STATE_OFFSET};
-use contgc_collector::{AllocError, Local, ObjectRef, Scope};
+use contgc_collector::{AllocError, Local, ObjectRef, Scope, Tagged};
 use contgc_heap::continuation_prefix::{follow_chain, ChainEnd};
 use std::fmt;
 use std::ops::ControlFlow;
@@ -312,6 +312,14 @@ impl<'r, 's, C> Frame<'r, 's, C> {
         // SAFETY: the continuation is of layout `ft` (checked), so `off` is one of its
         // reference slots.
         ObjectRef::from_addr(unsafe { self.obj().load_slot(off) })
+    }
+
+    /// Live tagged value `i`: a reference (as a local) or an immediate.
+    #[inline]
+    pub fn tagged(&mut self, ft: &FrameType<C>, i: u32) -> Tagged<'s> {
+        self.check(ft);
+        let off = ft.tagged_offset(i);
+        self.scope.get_tagged(self.cont, off)
     }
 
     /// Live reference `i`.

@@ -32,7 +32,7 @@
 
 use crate::ResumeFn;
 use contgc_collector::{
-    ContinuationPlacement, Heap, Scope, TypeAttachment, TypeDescriptor, TypeId,
+    ContinuationPlacement, Heap, Scope, TagScheme, TypeAttachment, TypeDescriptor, TypeId,
 };
 use contgc_heap::byref::BYREF_SLOT_BYTES;
 use contgc_heap::DescriptorError;
@@ -175,6 +175,9 @@ pub struct FrameLayout {
     name: String,
     refs: u32,
     byrefs: u32,
+    /// Live tagged values (a reference or an immediate each), and their scheme.
+    tagged: u32,
+    tag_scheme: Option<TagScheme>,
     data_bytes: u32,
     result: ResultKind,
     handles_exceptions: bool,
@@ -189,6 +192,8 @@ impl FrameLayout {
             name: name.into(),
             refs: 0,
             byrefs: 0,
+            tagged: 0,
+            tag_scheme: None,
             data_bytes: 0,
             result: ResultKind::None,
             handles_exceptions: false,
@@ -203,6 +208,16 @@ impl FrameLayout {
     /// Number of live byrefs.
     pub fn byrefs(mut self, n: u32) -> Self {
         self.byrefs = n;
+        self
+    }
+    /// Number of live tagged values: words that hold a reference or an immediate, as
+    /// `scheme` tells (an interpreter's frame is a vector of values; see
+    /// `contgc_collector::TagScheme`). Read and written with
+    /// [`Frame::tagged`](crate::Frame::tagged) and
+    /// [`Capture::set_tagged`](crate::Capture::set_tagged).
+    pub fn tagged(mut self, n: u32, scheme: TagScheme) -> Self {
+        self.tagged = n;
+        self.tag_scheme = Some(scheme);
         self
     }
     /// Bytes of live data.
@@ -277,7 +292,8 @@ impl FrameLayout {
         let w = 8u64;
         let ref_at = FRAME_OFFSET as u64;
         let byref_at = ref_at + self.refs as u64 * w;
-        let mut at = byref_at + self.byrefs as u64 * BYREF_SLOT_BYTES as u64;
+        let tagged_at = byref_at + self.byrefs as u64 * BYREF_SLOT_BYTES as u64;
+        let mut at = tagged_at + self.tagged as u64 * w;
         let result_at = at;
         if self.result != ResultKind::None {
             at += w;
@@ -295,10 +311,11 @@ impl FrameLayout {
             });
         }
         // Everything fits in 32 bits now.
-        let (w, ref_at, byref_at, result_at, exception_at, data_at, size) = (
+        let (w, ref_at, byref_at, tagged_at, result_at, exception_at, data_at, size) = (
             w as u32,
             ref_at as u32,
             byref_at as u32,
+            tagged_at as u32,
             result_at as u32,
             exception_at as u32,
             data_at as u32,
@@ -314,12 +331,16 @@ impl FrameLayout {
         let byrefs: Vec<u32> = (0..self.byrefs)
             .map(|i| byref_at + i * BYREF_SLOT_BYTES as u32)
             .collect();
-        let desc = TypeDescriptor::fixed(self.name.clone(), size)
+        let mut desc = TypeDescriptor::fixed(self.name.clone(), size)
             .with_private_refs(&[NEXT_OFFSET as u32])
             .with_refs(&refs)
             .with_byrefs(&byrefs)
             .with_private(&[STATE_OFFSET as u32])
             .as_continuation();
+        if let Some(scheme) = self.tag_scheme.filter(|_| self.tagged > 0) {
+            let tagged: Vec<u32> = (0..self.tagged).map(|i| tagged_at + i * w).collect();
+            desc = desc.with_tagged(&tagged, scheme);
+        }
         let desc = match heap.config().continuation_placement() {
             ContinuationPlacement::Nursery => desc.with_promotion_age(1),
             ContinuationPlacement::OldGeneration => desc.pretenured(true),
@@ -350,10 +371,13 @@ impl FrameLayout {
             ty,
             refs: self.refs,
             byrefs: self.byrefs,
+            tagged: self.tagged,
+            tag_scheme: self.tag_scheme,
             data_bytes: self.data_bytes,
             flags: fl,
             ref_at,
             byref_at,
+            tagged_at,
             data_at,
             size: 8 + size,
             resume,
@@ -416,10 +440,13 @@ pub struct FrameType<C = ()> {
     pub(crate) ty: TypeId,
     pub(crate) refs: u32,
     pub(crate) byrefs: u32,
+    pub(crate) tagged: u32,
+    pub(crate) tag_scheme: Option<TagScheme>,
     pub(crate) data_bytes: u32,
     pub(crate) flags: u32,
     pub(crate) ref_at: u32,
     pub(crate) byref_at: u32,
+    pub(crate) tagged_at: u32,
     pub(crate) data_at: u32,
     pub(crate) size: u32,
     /// The method's resumption stub, called by the dispatcher for every continuation
@@ -509,6 +536,17 @@ impl<C> FrameType<C> {
             i as u64 + 1
         );
         (self.byref_at + i * BYREF_SLOT_BYTES as u32) as usize
+    }
+    /// Payload offset of tagged value `i` (panics if out of range).
+    #[inline]
+    pub fn tagged_offset(&self, i: u32) -> usize {
+        assert!(
+            i < self.tagged,
+            "frame has {} tagged values, not {}",
+            self.tagged,
+            i as u64 + 1
+        );
+        (self.tagged_at + i * 8) as usize
     }
     /// Payload offset of data byte `byte` for an access of `width` bytes (panics if
     /// out of range, or if `byte` is not a multiple of `width`).
