@@ -18,7 +18,7 @@ struct Ctx {
 fn sum<'s>(f: &mut Frame<'_, 's, Ctx>) -> Outcome<'s> {
     let ft = f.frame_type();
     let (Tagged::Imm(a), Tagged::Imm(b), Tagged::Ref(o)) =
-        (f.tagged(&ft, 0), f.tagged(&ft, 1), f.tagged(&ft, 2))
+        (f.tagged(ft, 0), f.tagged(ft, 1), f.tagged(ft, 2))
     else {
         panic!("the values changed kind");
     };
