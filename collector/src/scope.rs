@@ -507,11 +507,14 @@ impl<'s> Scope<'s> {
     #[inline(always)]
     pub fn view_mut(&mut self, obj: Local<'s>) -> ObjViewMut<'_, 's> {
         let o = self.raw(obj);
+        let roots = self.m.local_ref().shadow.slots();
         ObjViewMut {
             obj: o,
             // SAFETY: locals hold live objects of this heap.
             type_index: unsafe { o.header() }.type_index(),
             heap: self.m.heap_id(),
+            roots: roots.as_ptr(),
+            roots_len: roots.len(),
             m: self.m,
             _brand: PhantomData,
         }
@@ -1235,6 +1238,11 @@ pub struct ObjViewMut<'v, 's> {
     obj: ObjectRef,
     type_index: u32,
     heap: u32,
+    /// The shadow stack's slots, as they are while the view lives: nothing pushes or
+    /// pops them meanwhile (that takes the scope, which the view borrows; the barrier
+    /// does not touch them).
+    roots: *const usize,
+    roots_len: usize,
     m: &'v mut Mutator,
     _brand: PhantomData<fn(&'s ()) -> &'s ()>,
 }
@@ -1260,8 +1268,11 @@ impl<'s> ObjViewMut<'_, 's> {
             field_type_mismatch(field.type_index, self.type_index);
         }
         let v = value.map(|l| {
-            ObjectRef::from_addr(self.m.local_ref().shadow.get(l.slot()))
-                .expect("locals are non-null")
+            let i = l.slot() as usize;
+            assert!(i < self.roots_len, "contgc: a local of a closed scope");
+            // SAFETY: `roots` is the shadow stack's slot array, unchanged while the
+            // view lives (see the field), and `i` is within it.
+            ObjectRef::from_addr(unsafe { *self.roots.add(i) }).expect("locals are non-null")
         });
         // SAFETY: a reference slot of a live object that does not move while the
         // view borrows its scope (as in `ObjView::get`); `v` is a local's object.

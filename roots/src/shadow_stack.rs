@@ -24,6 +24,12 @@ impl ShadowStack {
         i as u32
     }
 
+    /// Every slot, bottom first.
+    #[inline(always)]
+    pub fn slots(&self) -> &[usize] {
+        &self.slots
+    }
+
     /// The slot at `index`; panics with a clear message if the index is not live (a
     /// local used after its scope ended).
     #[inline(always)]
