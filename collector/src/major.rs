@@ -378,10 +378,9 @@ fn mark_ephemerons(m: &mut Marker<'_, false>, mut pending: Vec<usize>) -> usize 
 fn clear_dead_weak(slots: &[usize]) -> usize {
     let mut cleared = 0;
     for &a in slots {
-        // SAFETY: `a` was recorded from a weak slot of an object marking scanned: a
-        // live object, which does not move during a major collection's marking and
-        // sweeping; the world is stopped and the workers have finished. Its referent
-        // is still a valid object (nothing is freed before the sweep).
+        // A weak slot of an object marking scanned: live and unmoved (nothing moves
+        // or is freed before the sweep), and the workers have finished.
+        // SAFETY: as just said; its referent is still a valid object.
         unsafe {
             scan::settle_weak(a, |v| {
                 let obj = ObjectRef::from_addr(v).expect("non-null");

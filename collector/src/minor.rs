@@ -370,11 +370,10 @@ impl<const CHECK_TO: bool, const TRACK: bool> SlotVisitor for Visit<'_, '_, CHEC
 fn settle_weak_slots(slots: &[usize], to_start: usize, to_end: usize) -> usize {
     let mut cleared = 0;
     for &a in slots {
-        // SAFETY: `a` was recorded from a weak slot of an object this collection
-        // scanned after copying it (a survivor's copy or a promoted object) or an
-        // old remembered object: live and not moved since. Its referent was a young
-        // object, whose header (or forwarding header) the nursery still holds: the
-        // from-space and eden are not reused before the collection ends.
+        // `a` is a weak slot of an object this collection scanned (a copy, a
+        // promoted or a remembered old object): live and not moved since.
+        // SAFETY: as just said; its referent's header (or forwarding header) is still
+        // in the nursery, which is not reused before the collection ends.
         unsafe {
             scan::settle_weak(a, |v| {
                 let n = settled_young(v, to_start, to_end);
