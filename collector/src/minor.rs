@@ -254,7 +254,7 @@ pub(crate) fn collect(
     }
     // Timed if it copied anything much.
     out.copy = ev.lap(clock, objects + ev.cold.promoted);
-    out.weak_cleared = settle_weak_slots(&ev.cold.weak, to_start, to_end);
+    out.weak_cleared = settle_weak_slots(&ev.cold.weak, (young_start, young_len), to_start, to_end);
     out.weak_cleared += weak_handles.settle_young(|v| {
         // A slot reused or set for an old object may still be on the young list.
         if !hot_young(young_start, young_len, v) {
@@ -367,7 +367,12 @@ impl<const CHECK_TO: bool, const TRACK: bool> SlotVisitor for Visit<'_, '_, CHEC
 /// a referent that was copied (its header forwards) becomes its copy, a to-space
 /// address stays, and any other young referent died: the slot becomes null. Returns
 /// how many were cleared.
-fn settle_weak_slots(slots: &[usize], to_start: usize, to_end: usize) -> usize {
+fn settle_weak_slots(
+    slots: &[usize],
+    (young_start, young_len): (usize, usize),
+    to_start: usize,
+    to_end: usize,
+) -> usize {
     let mut cleared = 0;
     for &a in slots {
         // `a` is a weak slot of an object this collection scanned (a copy, a
@@ -376,6 +381,10 @@ fn settle_weak_slots(slots: &[usize], to_start: usize, to_end: usize) -> usize {
         // in the nursery, which is not reused before the collection ends.
         unsafe {
             scan::settle_weak(a, |v| {
+                // Settled already (a slot recorded twice): leave it.
+                if !hot_young(young_start, young_len, v) {
+                    return v;
+                }
                 let n = settled_young(v, to_start, to_end);
                 cleared += usize::from(n == 0);
                 n

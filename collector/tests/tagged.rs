@@ -166,6 +166,17 @@ fn tag_schemes_and_descriptors_are_checked() {
         clash.validate(),
         Err(DescriptorError::ConflictingSlots { .. })
     ));
+    // One scheme per type: a second, different one is refused when given.
+    let two = std::panic::catch_unwind(|| {
+        TypeDescriptor::array("TwoSchemes", 8, 8)
+            .with_tagged(&[0], TagScheme::LOW_BIT)
+            .with_elem_tagged(&[0], NAN_BOX)
+    });
+    assert!(two.is_err());
+    let same = TypeDescriptor::array("OneScheme", 8, 8)
+        .with_tagged(&[0], TagScheme::LOW_BIT)
+        .with_elem_tagged(&[0], TagScheme::LOW_BIT);
+    assert!(same.validate().is_ok());
 }
 
 /// Under GC stress, a vector of values rewritten at random between immediates and

@@ -378,17 +378,33 @@ impl TypeDescriptor {
     /// let pair = TypeDescriptor::fixed("Pair", 16).with_tagged(&[0, 8], TagScheme::LOW_BIT);
     /// assert!(pair.validate().is_ok());
     /// ```
+    ///
+    /// # Panics
+    /// If the descriptor was given another scheme before.
     pub fn with_tagged(mut self, offsets: &[u32], scheme: TagScheme) -> Self {
         self.tagged.extend_from_slice(offsets);
-        self.tag_scheme = Some(scheme);
+        self.set_tag_scheme(scheme);
         self
     }
 
     /// Adds tagged value slots to every element (an interpreter's value vector).
+    ///
+    /// # Panics
+    /// If the descriptor was given another scheme before.
     pub fn with_elem_tagged(mut self, offsets: &[u32], scheme: TagScheme) -> Self {
         self.elem_tagged.extend_from_slice(offsets);
-        self.tag_scheme = Some(scheme);
+        self.set_tag_scheme(scheme);
         self
+    }
+
+    fn set_tag_scheme(&mut self, scheme: TagScheme) {
+        if let Some(s) = self.tag_scheme.filter(|&s| s != scheme) {
+            panic!(
+                "contgc: type {} has one tag scheme, {s:?}, not also {scheme:?}",
+                self.name
+            );
+        }
+        self.tag_scheme = Some(scheme);
     }
 
     /// Adds ephemeron slots (16 bytes each: the key, then the value) to the fixed part
