@@ -242,8 +242,8 @@ impl ConfigBuilder {
     /// restarts, share the work, handing it to each other when one runs dry. Minor
     /// collections are single-threaded whatever this says, and so is a major
     /// collection of a heap smaller than [`parallel_threshold`](Self::parallel_threshold).
-    /// What survives a collection does not depend on the number (where objects
-    /// promoted later land may: the order of free cells does).
+    /// The collection's outcome (what survives, where every object is) does not depend
+    /// on the number.
     pub fn gc_workers(mut self, n: usize) -> Self {
         self.config.gc_workers = n;
         self

@@ -117,3 +117,64 @@ fn live_bytes_come_from_the_last_major_collection() {
         assert_eq!(st.live, Some(live));
     });
 }
+
+/// The number of GC workers changes nothing but speed: the same program, run with 1,
+/// 2 and 4 workers (every major collection parallel), leaves every object at the same
+/// place (addresses compared relative to the lowest, since each heap has its own
+/// region), through majors that free cells and minors that promote into them.
+#[test]
+fn objects_land_in_the_same_places_whatever_the_number_of_gc_workers() {
+    let layout = |workers: usize| -> Vec<usize> {
+        let h = Heap::new(
+            Config::builder()
+                .promotion_age(1)
+                .gc_workers(workers)
+                .parallel_threshold(0)
+                .verify_after_gc(true)
+                .build()
+                .unwrap(),
+        )
+        .unwrap();
+        let node = h
+            .register_type(&TypeDescriptor::fixed("Node", 24).with_refs(&[0]))
+            .unwrap();
+        let big = h
+            .register_type(&TypeDescriptor::fixed("Big", 200).with_refs(&[0]))
+            .unwrap();
+        let list = h
+            .register_type(&TypeDescriptor::array("List", 0, 8).with_elem_refs(&[0]))
+            .unwrap();
+        let mut m = h.mutator();
+        m.scope(|s| {
+            let keep = s.alloc_array(list, 40_000).unwrap();
+            for round in 0..4usize {
+                for i in 0..40_000usize {
+                    // Replace every third entry each round (garbage for the majors).
+                    if (i + round) % 3 == 0 || round == 0 {
+                        s.scope(|s| {
+                            let ty = if i % 7 == 0 { big } else { node };
+                            let o = s.alloc(ty).unwrap();
+                            s.set_ref(keep, 8 * i, Some(o));
+                        });
+                    }
+                }
+                s.collect(CollectionKind::Minor);
+                s.collect(CollectionKind::Major);
+            }
+            s.collect(CollectionKind::Minor);
+            let addrs: Vec<usize> = (0..40_000)
+                .map(|i| {
+                    s.scope(|s| {
+                        let o = s.get_ref(keep, 8 * i).unwrap();
+                        s.raw(o).addr()
+                    })
+                })
+                .collect();
+            let low = *addrs.iter().min().unwrap();
+            addrs.iter().map(|a| a - low).collect()
+        })
+    };
+    let one = layout(1);
+    assert_eq!(one, layout(2), "2 workers");
+    assert_eq!(one, layout(4), "4 workers");
+}

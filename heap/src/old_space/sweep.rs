@@ -3,9 +3,11 @@
 //! The blocks are handed out in chunks of [`CHUNK_BLOCKS`] through one atomic cursor,
 //! so each block is swept by exactly one sweeper, which alone writes its cells (frees
 //! the unmarked, clears the marks of the marked). A sweeper gathers what it found in a
-//! [`Share`]: per class, the free cells it found, the bytes and objects that survived,
-//! and the blocks it found empty. Merging the shares (`&mut self`, one thread) then
-//! releases the empty blocks and appends the free cells to the classes' free stacks. Blocks that no sweeper claimed (a runner that never
+//! chunk in a [`Share`]: per class, the free cells it found, the bytes and objects that
+//! survived, and the blocks it found empty. Merging the shares (`&mut self`, one
+//! thread) in chunk order then releases the empty blocks and appends the free cells
+//! to the classes' free stacks, so the result, free-cell order included, is the same
+//! whichever sweeper swept which chunk, and however many there were. Blocks that no sweeper claimed (a runner that never
 //! called the work function) are swept by the merging thread, so a sweep is always
 //! complete.
 
@@ -62,30 +64,33 @@ struct Sweep<'a, F> {
     start: usize,
     meta: &'a [u64],
     cursor: AtomicUsize,
-    shares: Mutex<Vec<Share>>,
+    /// Each chunk's share, with the chunk's first block.
+    shares: Mutex<Vec<(usize, Share)>>,
     size_of: &'a F,
 }
 
 impl<F: Fn(Header) -> usize + Sync> Sweep<'_, F> {
     /// Claims chunks until none is left, sweeping each; files what it found.
     fn run(&self) {
-        let mut share = Share::default();
+        let mut found = Vec::new();
         loop {
             let first = self.cursor.fetch_add(CHUNK_BLOCKS, Ordering::Relaxed);
             if first >= self.meta.len() {
                 break;
             }
+            let mut share = Share::default();
             for b in first..(first + CHUNK_BLOCKS).min(self.meta.len()) {
                 // SAFETY: block `b` was claimed by this call alone (the cursor hands
                 // each chunk out once), and the sweep's caller guarantees the world
                 // is stopped with marking over.
                 unsafe { self.sweep_block(b, &mut share) };
             }
+            found.push((first, share));
         }
         self.shares
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .push(share);
+            .extend(found);
     }
 
     /// Sweeps block `b` into `share`.
@@ -171,12 +176,13 @@ impl OldSpace {
         run(&|| sweep.run());
         // Whatever `run` left (nothing, when it called the work at least once).
         sweep.run();
-        let shares = sweep.shares.into_inner().unwrap_or_else(|e| e.into_inner());
-        self.merge(shares)
+        let mut shares = sweep.shares.into_inner().unwrap_or_else(|e| e.into_inner());
+        shares.sort_unstable_by_key(|&(first, _)| first);
+        self.merge(shares.into_iter().map(|(_, s)| s))
     }
 
     /// Releases the blocks the sweepers found empty and stacks their free cells.
-    fn merge(&mut self, shares: Vec<Share>) -> SweepOutcome {
+    fn merge(&mut self, shares: impl Iterator<Item = Share>) -> SweepOutcome {
         let mut out = SweepOutcome::default();
         for cs in &mut self.classes {
             *cs = ClassState {
