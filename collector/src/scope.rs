@@ -458,6 +458,24 @@ impl<'s> Scope<'s> {
         ObjectRef::from_addr(v).map(|v| self.push(v))
     }
 
+    /// Overwrites local `dst` with the object in the reference slot `field` names, if
+    /// that slot is not null; returns whether it was not null. Like
+    /// [`load_into`](Self::load_into), it pushes no local: an interpreter keeps a fixed
+    /// set of locals as its registers and loads into them, so its shadow stack does not
+    /// grow with the instructions it runs, with no nested scope per instruction.
+    ///
+    /// Panics if `obj` is not of the type the field was made for.
+    #[inline(always)]
+    pub fn load_field_into(&mut self, dst: Local<'s>, obj: Local<'s>, field: RefField) -> bool {
+        let o = self.of_field_type(obj, field.heap, field.type_index);
+        // SAFETY: as in `get_field`.
+        let v = unsafe { o.load_slot(field.offset) };
+        if v != 0 {
+            self.m.local().shadow.set(dst.slot(), v);
+        }
+        v != 0
+    }
+
     /// Stores into the reference slot `field` names, through the write barrier.
     ///
     /// Panics if `obj` is not of the type the field was made for.

@@ -658,3 +658,36 @@ fn object_views_read_and_write_through_field_tokens() {
         assert!(r.is_err(), "a Node token on an Other");
     });
 }
+
+/// Register-style locals: walking a long list with `load_field_into` reuses one local,
+/// so the scope's shadow stack does not grow with the walk.
+#[test]
+fn loading_into_a_local_walks_a_list_without_growing_the_scope() {
+    let h = Heap::new(Config::builder().verify_after_gc(true).build().unwrap()).unwrap();
+    let node = h
+        .register_type(&TypeDescriptor::fixed("Node", 16).with_refs(&[0]))
+        .unwrap();
+    let next = h.ref_field(node, 0).unwrap();
+    let mut m = h.mutator();
+    m.scope(|s| {
+        let head = s.alloc(node).unwrap();
+        let cur = s.alloc(node).unwrap();
+        s.set_local(cur, head);
+        for _ in 0..1000 {
+            s.scope(|i| {
+                let n = i.alloc(node).unwrap();
+                i.set_field(cur, next, Some(n));
+                i.load_field_into(cur, cur, next);
+            });
+        }
+        s.collect(CollectionKind::Minor);
+        s.set_local(cur, head);
+        let before = s.roots_len();
+        let mut steps = 0;
+        while s.load_field_into(cur, cur, next) {
+            steps += 1;
+        }
+        assert_eq!(steps, 1000);
+        assert_eq!(s.roots_len(), before, "no local was pushed");
+    });
+}
