@@ -1,13 +1,15 @@
 //! contgc-collector: the generational collector and the mutator API.
 //!
 //! This crate owns collection: the stop-the-world handshake (`safepoint.rs`), the
-//! minor collection that evacuates the nursery, the major mark-sweep collection, the
-//! write barrier and remembered set, byref resolution, the visiting of suspended-task
-//! roots, the policy that chooses between collections, pause statistics and the heap
-//! verifier. It exposes [`Heap`] (shared by threads) and [`Mutator`] (one per thread),
-//! with a safe API ([`Scope`], [`Local`], typed allocation of [`Plain`] values,
-//! suspended tasks in [`tasks`]) for the common embedding path and a documented
-//! `unsafe` raw layer on [`Mutator`] for code generators.
+//! minor collection that evacuates the nursery, the major mark-sweep collection (on
+//! several GC workers, `work_pool.rs`), the write barrier and remembered set, byref
+//! resolution, weak references, ephemerons, finalization and pins, the visiting of
+//! suspended-task roots, the policy that chooses between collections, pause
+//! statistics and the heap verifier. It exposes [`Heap`] (shared by threads) and
+//! [`Mutator`] (one per thread), with a safe API ([`Scope`], [`Local`], field tokens
+//! and object views, typed allocation of [`Plain`] values, suspended tasks in
+//! [`tasks`]) for the common embedding path and a documented `unsafe` raw layer on
+//! [`Mutator`] for code generators.
 //!
 //! It must never let safe code hand the collector an address that is not a live object
 //! of its heap, and never unwind out of a stopped world (a panic there aborts).
