@@ -116,17 +116,9 @@ pub(crate) fn collect<'h>(
         gc_workers = marked.workers;
         // Weak handles to objects marking did not reach are cleared before anything
         // is freed.
-        heap.weak_handles.settle_all(|v| {
-            let obj = ObjectRef::from_addr(v).expect("non-null");
-            // SAFETY: a weak handle's slot holds a live object's address until the
-            // collection that finds it dead clears it, and nothing has been freed
-            // yet; the world is stopped.
-            if unsafe { obj.header() }.is_marked() {
-                v
-            } else {
-                0
-            }
-        });
+        // A handle's slot holds an object that was live until this collection.
+        heap.weak_handles
+            .settle_all(|v| if major::is_marked(v) { v } else { 0 });
         parts.byref_index += marked.byref_index;
         clock.exclude(marked.byref_index);
         parts.mark = clock.lap_always();

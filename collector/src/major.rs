@@ -288,7 +288,8 @@ pub(crate) fn mark(
     let index = SharedIndex::new();
     let mut first = Marker::<false>::new(sp, &index, None);
     roots(&mut |slot: &mut usize| first.visit_ref(RefSlot::from_mut(slot)));
-    // SAFETY: the world is stopped; marking rewrites no reference slot.
+    // SAFETY: the world is stopped, and marking rewrites no reference slot of a
+    // member (byref slots only, with their resolution).
     unsafe { tasks.visit(false, &mut first) };
     let mut out = MarkOutcome {
         workers: 1,
@@ -331,11 +332,12 @@ pub(crate) fn mark(
     out
 }
 
-/// True if the object at `addr` is marked.
+/// True if the object at `addr` is marked. `addr` must be an object that was live
+/// when marking started (an ephemeron key, or a weak referent of a slot or handle):
+/// nothing is freed before the sweep.
 #[inline(always)]
-fn is_marked(addr: usize) -> bool {
-    // SAFETY: `addr` is a live object's address (an ephemeron key or a weak referent
-    // held by a live object; nothing is freed before the sweep); the load is atomic.
+pub(crate) fn is_marked(addr: usize) -> bool {
+    // SAFETY: as the caller guarantees: a valid object until the sweep; atomic load.
     unsafe { ObjectRef::from_addr(addr).expect("non-null").header() }.is_marked()
 }
 
@@ -383,8 +385,7 @@ fn clear_dead_weak(slots: &[usize]) -> usize {
         // SAFETY: as just said; its referent is still a valid object.
         unsafe {
             scan::settle_weak(a, |v| {
-                let obj = ObjectRef::from_addr(v).expect("non-null");
-                if obj.header().is_marked() {
+                if is_marked(v) {
                     v
                 } else {
                     cleared += 1;

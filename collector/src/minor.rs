@@ -394,17 +394,18 @@ fn settle_weak_slots(
     cleared
 }
 
-/// Where the young object `v` (weakly referred to) is after the transitive copy: its
-/// copy if it was copied, itself if it is a to-space address already, else 0 (it
-/// died). Run before the nursery flips, while forwarding headers are intact.
+/// Where the young object `v` (held weakly: by a weak slot or handle, or as an
+/// ephemeron key) is now: its copy if it has been copied, itself if it is a to-space
+/// address already, else 0 (not copied: dead once the copy is complete). Run before
+/// the nursery flips, while forwarding headers are intact.
 #[inline]
 fn settled_young(v: usize, to_start: usize, to_end: usize) -> usize {
     if v.wrapping_sub(to_start) < to_end - to_start {
         return v;
     }
-    // SAFETY: `v` is a young object's address that a weak slot or handle held before
-    // this collection: its header, or the forwarding header left in its place, is
-    // still there (the from-space and eden are not reused before the flip).
+    // SAFETY: `v` is a young object's address held weakly since before this
+    // collection: its header, or the forwarding header left in its place, is still
+    // there (the from-space and eden are not reused before the flip).
     let h = unsafe { ObjectRef::from_addr(v).expect("non-null").header() };
     if h.is_forwarded() {
         h.forwarding_address()
@@ -696,13 +697,8 @@ impl<'a> Ev<'_, 'a> {
         if k == 0 || !self.hot.is_young(k) {
             return (k != 0).then_some(k);
         }
-        if k.wrapping_sub(self.hot.to_start) < self.hot.to_end - self.hot.to_start {
-            return Some(k);
-        }
-        // SAFETY: `k` is a young object's address held by a live object's ephemeron
-        // key: its header, or the forwarding header left in its place, is still there.
-        let h = unsafe { ObjectRef::from_addr(k).expect("non-null").header() };
-        h.is_forwarded().then(|| h.forwarding_address())
+        let n = settled_young(k, self.hot.to_start, self.hot.to_end);
+        (n != 0).then_some(n)
     }
 
     /// Resolves the byref at `slot` if needed and moves it with its base; returns true
