@@ -982,7 +982,7 @@ pub fn old_generation(old: usize) -> (Heap, crate::Persistent) {
 /// What the binary-trees benchmark measured: medians in ms.
 #[derive(Clone, Copy, Debug)]
 pub struct TreesFigures {
-    /// contgc through the safe API (scopes and checked locals).
+    /// contgc through the safe API (scopes, locals, field tokens and views).
     pub safe_ms: f64,
     /// contgc through the raw layer (`alloc_raw`, `store_ref`, shadow-stack roots).
     pub raw_ms: f64,
@@ -1062,52 +1062,64 @@ fn trees_contgc(max_depth: u32, config: Config) -> u64 {
     let node = heap
         .register_type(&TypeDescriptor::fixed("TreeNode", 16).with_refs(&[0, 8]))
         .unwrap();
+    let t = SafeTree {
+        node,
+        left: heap.ref_field(node, 0).unwrap(),
+        right: heap.ref_field(node, 8).unwrap(),
+    };
     let mut m = heap.mutator();
     m.scope(|s| {
         let min_depth = 4;
-        let stretch = gc_tree(s, node, max_depth + 1);
-        let mut total = gc_check(s, stretch);
-        let long_lived = gc_tree(s, node, max_depth);
+        let stretch = t.build(s, max_depth + 1);
+        let mut total = t.check(s.view(stretch));
+        let long_lived = t.build(s, max_depth);
         let mut d = min_depth;
         while d <= max_depth {
             let iterations = 1u64 << (max_depth - d + min_depth);
             for _ in 0..iterations {
                 total += s.scope(|s| {
-                    let t = gc_tree(s, node, d);
-                    gc_check(s, t)
+                    let tree = t.build(s, d);
+                    t.check(s.view(tree))
                 });
             }
             d += 2;
         }
-        total + gc_check(s, long_lived)
+        total + t.check(s.view(long_lived))
     })
 }
 
-fn gc_tree<'s>(s: &mut crate::Scope<'s>, node: crate::TypeId, depth: u32) -> crate::Local<'s> {
-    s.scope_escape(|s| {
-        let n = s.alloc(node).unwrap();
-        if depth > 0 {
-            let l = gc_tree(s, node, depth - 1);
-            s.set_ref(n, 0, Some(l));
-            let r = gc_tree(s, node, depth - 1);
-            s.set_ref(n, 8, Some(r));
-        }
-        Some(n)
-    })
-    .expect("a tree")
+/// binary-trees through the safe API, written as its documentation recommends: field
+/// tokens for the two children, a nested scope per inner node (its children's locals
+/// are released when it returns the node), and a read-only walk through views, which
+/// need no locals.
+struct SafeTree {
+    node: crate::TypeId,
+    left: crate::RefField,
+    right: crate::RefField,
 }
 
-fn gc_check<'s>(s: &mut crate::Scope<'s>, n: crate::Local<'s>) -> u64 {
-    s.scope(|s| {
-        let mut total = 1;
-        if let Some(l) = s.get_ref(n, 0) {
-            total += gc_check(s, l);
+impl SafeTree {
+    /// A tree of `depth`, bottom-up: the children first, then the node that holds
+    /// them. A leaf is a local of the caller's scope.
+    fn build<'s>(&self, s: &mut crate::Scope<'s>, depth: u32) -> crate::Local<'s> {
+        if depth == 0 {
+            return s.alloc(self.node).expect("alloc");
         }
-        if let Some(r) = s.get_ref(n, 8) {
-            total += gc_check(s, r);
-        }
-        total
-    })
+        s.scope_escape(|s| {
+            let l = self.build(s, depth - 1);
+            let r = self.build(s, depth - 1);
+            let n = s.alloc(self.node).expect("alloc");
+            s.set_field(n, self.left, Some(l));
+            s.set_field(n, self.right, Some(r));
+            Some(n)
+        })
+        .expect("a tree")
+    }
+
+    fn check(&self, n: crate::ObjView<'_>) -> u64 {
+        1 + n.get_field(self.left).map_or(0, |l| self.check(l))
+            + n.get_field(self.right).map_or(0, |r| self.check(r))
+    }
 }
 
 /// binary-trees through the raw layer, as generated code would do it: each node is

@@ -1236,7 +1236,7 @@ pub struct ObjView<'v> {
     _scope: PhantomData<&'v ()>,
 }
 
-impl ObjView<'_> {
+impl<'v> ObjView<'v> {
     /// Reads the data word `field` names. Panics if the object is not of the field's
     /// type.
     #[inline(always)]
@@ -1248,6 +1248,58 @@ impl ObjView<'_> {
         // scope; it is of the field's type, which has an 8-aligned data word at the
         // field's offset (checked when the field was made).
         unsafe { self.obj.load_u64(field.offset) }
+    }
+
+    /// Follows the reference slot `field` names: a view of the object it holds (or
+    /// `None` for null), valid as long as this view. Nothing roots it, and nothing
+    /// needs to: while a view borrows its scope the mutator cannot allocate, reach a
+    /// safepoint or collect, so no object moves or dies. This makes read-only walks of
+    /// a structure as cheap as raw loads. Panics if the object is not of the field's
+    /// type.
+    ///
+    /// ```
+    /// use contgc_collector::{Config, Heap, ObjView, RefField, TypeDescriptor};
+    /// let heap = Heap::new(Config::default()).unwrap();
+    /// let node = heap.register_type(&TypeDescriptor::fixed("Node", 8).with_refs(&[0])).unwrap();
+    /// let next = heap.ref_field(node, 0).unwrap();
+    /// let mut m = heap.mutator();
+    /// m.scope(|s| {
+    ///     let mut list = None;
+    ///     for _ in 0..10 {
+    ///         list = s.scope_escape(|i| {
+    ///             let n = i.alloc(node).unwrap();
+    ///             i.set_field(n, next, list);
+    ///             Some(n)
+    ///         });
+    ///     }
+    ///     fn len(v: ObjView<'_>, next: RefField) -> usize {
+    ///         1 + v.get_field(next).map_or(0, |n| len(n, next))
+    ///     }
+    ///     assert_eq!(len(s.view(list.unwrap()), next), 10);
+    /// });
+    /// ```
+    #[inline(always)]
+    pub fn get_field(&self, field: RefField) -> Option<ObjView<'v>> {
+        if field.type_index != self.type_index || field.heap != self.heap {
+            field_type_mismatch(field.type_index, self.type_index);
+        }
+        // SAFETY: as in `get`; the field is a reference slot of the object's type
+        // (checked when the token was made), so it holds null or a live object of
+        // this heap, which cannot move or die while the view borrows its scope.
+        let target = ObjectRef::from_addr(unsafe { self.obj.load_slot(field.offset) })?;
+        Some(ObjView {
+            obj: target,
+            // SAFETY: a live object of this heap (above).
+            type_index: unsafe { target.header() }.type_index(),
+            heap: self.heap,
+            _scope: PhantomData,
+        })
+    }
+
+    /// The object's type index (compare with [`TypeId::index`](contgc_heap::TypeId::index)).
+    #[inline(always)]
+    pub fn type_index(&self) -> u32 {
+        self.type_index
     }
 }
 

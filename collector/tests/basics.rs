@@ -659,6 +659,67 @@ fn object_views_read_and_write_through_field_tokens() {
     });
 }
 
+/// Following references through views (`ObjView::get_field`): a walk reaches every
+/// node of a list that collections have moved (into survivor space and into the old
+/// generation) and reads each node's own value, stops at null, reports each object's
+/// type, and a token of another type panics on a followed view as on a first one.
+#[test]
+fn views_follow_references_across_moved_objects() {
+    let h = Heap::new(
+        Config::builder()
+            .promotion_age(2)
+            .verify_after_gc(true)
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    let node = h
+        .register_type(&TypeDescriptor::fixed("Node", 16).with_refs(&[0]))
+        .unwrap();
+    let other = h
+        .register_type(&TypeDescriptor::fixed("Other", 16).with_refs(&[0]))
+        .unwrap();
+    let (next, val) = (
+        h.ref_field(node, 0).unwrap(),
+        h.data_field(node, 8).unwrap(),
+    );
+    let mut m = h.mutator();
+    m.scope(|s| {
+        let mut list = None;
+        for i in 0..300u64 {
+            list = s.scope_escape(|s| {
+                let n = s.alloc(node).unwrap();
+                s.write_u64(n, 8, i);
+                s.set_field(n, next, list);
+                Some(n)
+            });
+            if i % 100 == 99 {
+                s.collect(CollectionKind::Minor); // older nodes move, then promote
+            }
+        }
+        let head = list.unwrap();
+        let mut seen = Vec::new();
+        let mut v = Some(s.view(head));
+        while let Some(n) = v {
+            assert_eq!(n.type_index(), node.index());
+            seen.push(n.get(val));
+            v = n.get_field(next);
+        }
+        assert_eq!(seen, (0..300u64).rev().collect::<Vec<_>>());
+        // A node whose next is an Other: following works, a Node token on it panics.
+        let o = s.alloc(other).unwrap();
+        let n = s.alloc(node).unwrap();
+        s.set_field(n, next, Some(o));
+        let followed = s.view(n).get_field(next).unwrap();
+        assert_eq!(followed.type_index(), other.index());
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| followed.get_field(next)));
+        assert!(
+            r.is_err(),
+            "a Node token on an Other reached through a view"
+        );
+    });
+}
+
 /// Register-style locals: walking a long list with `load_field_into` reuses one local,
 /// so the scope's shadow stack does not grow with the walk.
 #[test]
