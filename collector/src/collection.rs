@@ -16,7 +16,7 @@ use contgc_heap::header::MARK;
 use contgc_heap::internal::Nursery;
 use contgc_heap::size_classes::class_of;
 use contgc_heap::types::FILLER_TYPE_INDEX;
-use contgc_heap::{ObjectRef, TypeInfo};
+use contgc_heap::TypeInfo;
 use std::sync::{Arc, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -118,15 +118,14 @@ pub(crate) fn collect<'h>(
         // is freed.
         // A handle's slot holds an object that was live until this collection.
         heap.weak_handles
-            .settle_all(|v| if major::is_marked(v) { v } else { 0 });
+            .settle_all(|v| if major::is_marked(&sp.old, v) { v } else { 0 });
         parts.byref_index += marked.byref_index;
         clock.exclude(marked.byref_index);
         parts.mark = clock.lap_always();
         // Remembered objects that died are dropped before their cells are freed.
-        sp.remset.retain(|&a| {
-            // SAFETY: remembered objects are live old objects until this sweep.
-            unsafe { ObjectRef::from_addr(a).expect("non-null").header() }.is_marked()
-        });
+        // Remembered objects are old (small or large) objects, live until this sweep.
+        let old = &sp.old;
+        sp.remset.retain(|&a| major::is_marked(old, a));
         let sums = sp.summaries.as_slice();
         let size_of = |h: contgc_heap::Header| match sums[h.type_index() as usize].size {
             0 => object_size(&types, h),

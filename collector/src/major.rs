@@ -148,27 +148,40 @@ impl<'a, const PAR: bool> Marker<'a, PAR> {
     #[inline(always)]
     fn process(&mut self, addr: usize) {
         let obj = ObjectRef::from_addr(addr).expect("edges are non-null");
-        // SAFETY: by invariant 1 every reference slot and root holds null (never
-        // pushed) or the start of a live object, and so does a resolved byref base;
-        // the world is stopped. The load is atomic: other workers may set the mark.
-        let h = unsafe { obj.header() };
-        if h.is_marked() {
-            return;
-        }
-        if PAR {
-            // A plain atomic store, not a read-modify-write: two workers that read
-            // the header unmarked at the same moment both mark and scan the object,
-            // which is harmless (see `mark`), and far cheaper than a locked
-            // instruction per object, which waits for every store before it.
-            // SAFETY: as above; while several workers mark, headers are only
-            // accessed atomically, and only their mark bit changes.
-            unsafe { obj.header_atomic() }.store(h.with(MARK).bits(), Ordering::Relaxed);
-        } else {
-            // SAFETY: as above, and this worker marks alone.
-            unsafe { obj.set_header(h.with(MARK)) };
-        }
-        self.marked += 1;
         let sp = self.sp;
+        // SAFETY (both header loads below): by invariant 1 every reference slot and
+        // root holds null (never pushed) or the start of a live object, and so does a
+        // resolved byref base; the world is stopped. The loads are atomic: other
+        // workers may set a young or large object's mark bit.
+        let h = if sp.old.contains(addr) {
+            // Old objects are marked in the space's side map: an object marked
+            // already is not touched, and marking writes nothing to the object.
+            if sp.old.is_marked(addr) {
+                return;
+            }
+            sp.old.mark(addr);
+            unsafe { obj.header() }
+        } else {
+            let h = unsafe { obj.header() };
+            if h.is_marked() {
+                return;
+            }
+            if PAR {
+                // A plain atomic store, not a read-modify-write: two workers that
+                // read the header unmarked at the same moment both mark and scan the
+                // object, which is harmless (see `mark`), and far cheaper than a
+                // locked instruction per object, which waits for every store before
+                // it.
+                // SAFETY: as above; while several workers mark, headers are only
+                // accessed atomically, and only their mark bit changes.
+                unsafe { obj.header_atomic() }.store(h.with(MARK).bits(), Ordering::Relaxed);
+            } else {
+                // SAFETY: as above, and this worker marks alone.
+                unsafe { obj.set_header(h.with(MARK)) };
+            }
+            h
+        };
+        self.marked += 1;
         let sum = &sp.sums[h.type_index() as usize];
         // SAFETY: a live object with header `h` (less its mark); the world is stopped,
         // and another worker scanning it at the same time writes only its byref
@@ -183,6 +196,7 @@ impl<'a, const PAR: bool> Marker<'a, PAR> {
             while self.len < RING {
                 let Some(a) = self.stack.pop() else { break };
                 scan::prefetch(a);
+                self.sp.old.prefetch_mark(a);
                 self.ring[(self.head + self.len) % RING] = a;
                 self.len += 1;
             }
@@ -245,7 +259,7 @@ impl<const PAR: bool> SlotVisitor for Marker<'_, PAR> {
     #[inline(always)]
     fn visit_ephemeron(&mut self, slot: EphemeronSlot<'_>) {
         let k = slot.key().load();
-        if k != 0 && is_marked(k) {
+        if k != 0 && is_marked(self.sp.old, k) {
             self.visit_ref(slot.value());
         } else if k != 0 || slot.value().load() != 0 {
             self.ephemerons.push(slot.addr());
@@ -300,7 +314,7 @@ pub(crate) fn mark(
         let pending = std::mem::take(&mut first.ephemerons);
         out.ephemerons_cleared = mark_ephemerons(&mut first, pending);
         out.add(&first.resolver, first.marked);
-        out.weak_cleared = clear_dead_weak(&first.weak);
+        out.weak_cleared = clear_dead_weak(sp.old, &first.weak);
         return out;
     }
     out.add(&first.resolver, 0);
@@ -327,16 +341,20 @@ pub(crate) fn mark(
     out.ephemerons_cleared = mark_ephemerons(&mut last, pending);
     out.add(&last.resolver, last.marked);
     weak.extend(last.weak);
-    out.weak_cleared = clear_dead_weak(&weak);
+    out.weak_cleared = clear_dead_weak(sp.old, &weak);
     out.workers = workers;
     out
 }
 
-/// True if the object at `addr` is marked. `addr` must be an object that was live
-/// when marking started (an ephemeron key, or a weak referent of a slot or handle):
-/// nothing is freed before the sweep.
+/// True if the object at `addr` is marked: in the old space's side map for an old
+/// object, in its header otherwise. `addr` must be an object that was live when
+/// marking started (an ephemeron key, a weak referent of a slot or handle, a
+/// remembered object): nothing is freed before the sweep.
 #[inline(always)]
-pub(crate) fn is_marked(addr: usize) -> bool {
+pub(crate) fn is_marked(old: &OldSpace, addr: usize) -> bool {
+    if old.contains(addr) {
+        return old.is_marked(addr);
+    }
     // SAFETY: as the caller guarantees: a valid object until the sweep; atomic load.
     unsafe { ObjectRef::from_addr(addr).expect("non-null").header() }.is_marked()
 }
@@ -353,7 +371,7 @@ fn mark_ephemerons(m: &mut Marker<'_, false>, mut pending: Vec<usize>) -> usize 
             // does not move during marking; the world is stopped.
             let slot = unsafe { EphemeronSlot::from_addr(a) };
             let k = slot.key().load();
-            if k != 0 && is_marked(k) {
+            if k != 0 && is_marked(m.sp.old, k) {
                 m.visit_ref(slot.value());
                 false
             } else {
@@ -377,7 +395,7 @@ fn mark_ephemerons(m: &mut Marker<'_, false>, mut pending: Vec<usize>) -> usize 
 
 /// Sets to null every recorded weak slot whose referent is not marked; returns how
 /// many it cleared. Runs once marking is complete, before anything is swept.
-fn clear_dead_weak(slots: &[usize]) -> usize {
+fn clear_dead_weak(old: &OldSpace, slots: &[usize]) -> usize {
     let mut cleared = 0;
     for &a in slots {
         // A weak slot of an object marking scanned: live and unmoved (nothing moves
@@ -385,7 +403,7 @@ fn clear_dead_weak(slots: &[usize]) -> usize {
         // SAFETY: as just said; its referent is still a valid object.
         unsafe {
             scan::settle_weak(a, |v| {
-                if is_marked(v) {
+                if is_marked(old, v) {
                     v
                 } else {
                     cleared += 1;

@@ -4,7 +4,8 @@
 //!    object.
 //! 2. Every old->young reference is remembered: its source object is in the
 //!    remembered set, with its `UNLOGGED` bit clear.
-//! 3. No forwarding pointer is left behind (nor a mark bit).
+//! 3. No forwarding pointer is left behind (nor a mark bit, in a header or in the
+//!    old space's mark map).
 //! 4. Every byref is null, external, or resolved, and a resolved byref's base is a live
 //!    object whose extent contains the byref's address (an old object whose byref base
 //!    is young is remembered, as for references). An external byref's address lies
@@ -246,6 +247,9 @@ pub(crate) fn verify(
     };
     let mut pending = Vec::new();
     ix.index_nursery()?;
+    if !sp.old.marks_are_clear() {
+        return Err("invariant 3: a mark is left in the old space's mark map".to_owned());
+    }
     let old_bytes = ix.walk_old(&mut pending)?;
     let large_bytes = ix.walk_large(&mut pending)?;
     if old_bytes != sp.old.object_bytes() || large_bytes != sp.los.bytes() {

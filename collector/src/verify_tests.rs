@@ -268,6 +268,19 @@ fn a_leftover_mark_is_invariant_3() {
     );
 }
 
+/// Old objects are marked in the old space's side map: a mark left there is caught
+/// as a header mark is.
+#[test]
+fn a_leftover_mark_in_the_old_mark_map_is_invariant_3() {
+    let mut w = world();
+    let p = root(&w, PLAIN_OLD);
+    expect_err(
+        &mut w,
+        |sp, _| sp.old.mark(p.addr()),
+        "invariant 3: a mark is left in the old space's mark map",
+    );
+}
+
 #[test]
 fn bad_headers_are_caught() {
     let mut w = world();

@@ -23,7 +23,9 @@ use crate::region::Region;
 use crate::size_classes::{class_of, CLASS_SIZES, NUM_CLASSES};
 use std::io;
 
+mod marks;
 mod sweep;
+use marks::MarkMap;
 pub use sweep::SweepOutcome;
 
 /// Bytes per block: 32 KiB (32,768).
@@ -147,6 +149,8 @@ pub struct OldSpace {
     classes: [ClassState; NUM_CLASSES],
     blocks_in_use: usize,
     object_bytes: usize,
+    /// Mark bytes of a major collection (see `marks`).
+    marks: MarkMap,
 }
 
 impl OldSpace {
@@ -159,6 +163,7 @@ impl OldSpace {
             .filter(|&b| b <= isize::MAX as usize)
             .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "old space too large"))?;
         let region = Region::reserve(bytes, BLOCK_SIZE)?;
+        let marks = MarkMap::new(region.start(), nblocks)?;
         Ok(OldSpace {
             region,
             nblocks,
@@ -168,7 +173,39 @@ impl OldSpace {
             classes: std::array::from_fn(|_| ClassState::default()),
             blocks_in_use: 0,
             object_bytes: 0,
+            marks,
         })
+    }
+
+    /// True if the object at `addr` has been marked since the last sweep. Old
+    /// objects are marked in a side map, never in their header (see
+    /// [`mark`](Self::mark)). Panics if `addr` is not inside the space.
+    #[inline(always)]
+    pub fn is_marked(&self, addr: usize) -> bool {
+        self.marks.is_marked(addr)
+    }
+
+    /// Marks the object at `addr` for the next [`sweep`](Self::sweep), which keeps
+    /// marked objects, frees the others and clears every mark. Takes `&self`:
+    /// several marking threads may mark at once (a relaxed byte store; marking twice
+    /// is harmless). Marking a free cell would make the sweep count it live: mark only
+    /// objects. Panics if `addr` is not inside the space.
+    #[inline(always)]
+    pub fn mark(&self, addr: usize) {
+        self.marks.mark(addr)
+    }
+
+    /// Starts fetching `addr`'s mark into the cache if `addr` is in the space (does
+    /// nothing otherwise): a marker calls it for the objects it will visit next.
+    #[inline(always)]
+    pub fn prefetch_mark(&self, addr: usize) {
+        self.marks.prefetch(addr)
+    }
+
+    /// True if no mark is set in any block in use (the state outside a major
+    /// collection, which the heap verifier checks).
+    pub fn marks_are_clear(&self) -> bool {
+        (0..self.fresh).all(|b| self.meta[b] == 0 || self.marks.block_is_clear(b))
     }
 
     /// True if `addr` lies in this space's region.
@@ -401,7 +438,6 @@ impl OldSpace {
 mod tests {
     use super::*;
     use crate::header::Header;
-    use crate::header::MARK;
     use crate::MAX_SMALL_OBJECT;
 
     fn put(space: &mut OldSpace, size: usize) -> ObjectRef {
@@ -433,9 +469,10 @@ mod tests {
         let objs: Vec<_> = (0..100).map(|_| put(&mut s, 32)).collect();
         let lone = put(&mut s, 512);
         for o in objs.iter().step_by(2) {
-            // SAFETY: live objects we own.
-            unsafe { o.set_header(o.header().with(MARK)) };
+            s.mark(o.addr());
         }
+        assert!(s.is_marked(objs[0].addr()) && !s.is_marked(objs[1].addr()));
+        assert!(!s.marks_are_clear());
         let out = s.sweep(|h| h.len() as usize);
         assert_eq!(out.live_objects, 50);
         assert_eq!(out.freed_objects, 51);
@@ -443,8 +480,10 @@ mod tests {
         assert_eq!(s.object_bytes(), 50 * 32);
         assert_eq!(s.object_start(objs[1].addr()), None);
         assert_eq!(s.object_start(lone.addr()), None);
-        // SAFETY: a survivor.
-        assert!(!unsafe { objs[0].header() }.is_marked());
+        assert!(s.marks_are_clear(), "the sweep clears every mark");
+        assert!(!s.is_marked(objs[0].addr()));
+        // SAFETY: a survivor, untouched by the sweep.
+        assert_eq!(unsafe { objs[0].header() }, Header::new(2, 32));
         // freed cells are reused before new blocks are taken
         let before = s.committed_bytes();
         let again = put(&mut s, 32);
@@ -544,8 +583,7 @@ mod tests {
         let mut s = OldSpace::new(1 << 20).unwrap();
         let objs: Vec<_> = (0..64).map(|_| put(&mut s, 24)).collect();
         for o in objs.iter().step_by(2) {
-            // SAFETY: live objects we own.
-            unsafe { o.set_header(o.header().with(MARK)) };
+            s.mark(o.addr());
         }
         s.sweep(|_| 24);
         let c = class_of(24);
@@ -562,12 +600,13 @@ mod tests {
             "a new block after the free cells"
         );
         for &a in got.iter().chain([next].iter()) {
-            // SAFETY: cells handed out above; marked so that they survive the sweep.
+            // SAFETY: cells handed out above.
             unsafe {
                 ObjectRef::from_addr(a)
                     .unwrap()
-                    .set_header(Header::new(2, 0).with(MARK))
+                    .set_header(Header::new(2, 0))
             };
+            s.mark(a); // so that they survive the sweep
         }
         s.retire_promotion_buffers(&mut bufs);
         assert_eq!(s.object_bytes(), 32 * 24 + 33 * 24);
@@ -575,6 +614,26 @@ mod tests {
         assert_eq!(out.live_objects, 33);
         assert_eq!(out.freed_objects, 32);
         assert_eq!(s.object_bytes(), 33 * 24);
+    }
+
+    #[test]
+    #[should_panic(expected = "is not in the old space")]
+    fn refuses_to_mark_outside_the_space() {
+        let s = OldSpace::new(1 << 20).unwrap();
+        let outside = [0u64; 2];
+        s.mark(outside.as_ptr() as usize);
+    }
+
+    #[test]
+    fn marks_of_neighbouring_smallest_cells_are_distinct() {
+        let mut s = OldSpace::new(1 << 20).unwrap();
+        let (a, b) = (put(&mut s, 16), put(&mut s, 16));
+        assert_eq!(b.addr() - a.addr(), 16);
+        s.mark(b.addr());
+        assert!(!s.is_marked(a.addr()) && s.is_marked(b.addr()));
+        let out = s.sweep(|_| 16);
+        assert_eq!((out.live_objects, out.freed_objects), (1, 1));
+        assert!(s.marks_are_clear());
     }
 
     #[test]

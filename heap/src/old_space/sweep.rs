@@ -2,7 +2,8 @@
 //!
 //! The blocks are handed out in chunks of [`CHUNK_BLOCKS`] through one atomic cursor,
 //! so each block is swept by exactly one sweeper, which alone writes its cells (frees
-//! the unmarked, clears the marks of the marked). A sweeper gathers what it found in a
+//! the unmarked) and clears its mark bytes. A live object is only read (for its size),
+//! never written. A sweeper gathers what it found in a
 //! chunk in a [`Share`]: per class, the free cells it found, the bytes and objects that
 //! survived, and the blocks it found empty. Merging the shares (`&mut self`, one
 //! thread) in chunk order then releases the empty blocks and appends the free cells
@@ -11,8 +12,8 @@
 //! called the work function) are swept by the merging thread, so a sweep is always
 //! complete.
 
-use super::{BlockMeta, ClassState, OldSpace, BLOCK_SIZE};
-use crate::header::{Header, MARK};
+use super::{BlockMeta, ClassState, MarkMap, OldSpace, BLOCK_SIZE};
+use crate::header::Header;
 use crate::size_classes::NUM_CLASSES;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -63,6 +64,7 @@ impl Default for Share {
 struct Sweep<'a, F> {
     start: usize,
     meta: &'a [u64],
+    marks: &'a MarkMap,
     cursor: AtomicUsize,
     /// Each chunk's share, with the chunk's first block.
     shares: Mutex<Vec<(usize, Share)>>,
@@ -96,7 +98,7 @@ impl<F: Fn(Header) -> usize + Sync> Sweep<'_, F> {
     /// Sweeps block `b` into `share`.
     ///
     /// # Safety
-    /// The caller must have exclusive access to block `b`'s memory.
+    /// The caller must have exclusive access to block `b`'s memory and mark bytes.
     unsafe fn sweep_block(&self, b: usize, share: &mut Share) {
         let m = BlockMeta::unpack(self.meta[b]);
         if m.cell == 0 {
@@ -114,9 +116,7 @@ impl<F: Fn(Header) -> usize + Sync> Sweep<'_, F> {
                 free += 1;
                 continue;
             }
-            if h.is_marked() {
-                // SAFETY: as above.
-                unsafe { p.write(h.without(MARK).bits()) };
+            if self.marks.is_marked(p as usize) {
                 live += 1;
                 share.live_bytes += (self.size_of)(h);
             } else {
@@ -130,6 +130,8 @@ impl<F: Fn(Header) -> usize + Sync> Sweep<'_, F> {
             share.emptied.push(b as u32);
             return;
         }
+        // SAFETY: block `b` is this sweeper's (as above), its mark bytes too.
+        unsafe { self.marks.clear_block(b) };
         share.live_objects += live;
         if free == 0 {
             return;
@@ -146,7 +148,7 @@ impl<F: Fn(Header) -> usize + Sync> Sweep<'_, F> {
 }
 
 impl OldSpace {
-    /// Frees every unmarked object and clears the mark of every marked one; rebuilds
+    /// Frees every unmarked object (see [`mark`](Self::mark)) and clears every mark; rebuilds
     /// the free lists and returns empty blocks to the OS. `size_of` gives an object's
     /// size from its header.
     ///
@@ -169,6 +171,7 @@ impl OldSpace {
         let sweep = Sweep {
             start: self.region.start(),
             meta: &self.meta[..self.fresh],
+            marks: &self.marks,
             cursor: AtomicUsize::new(0),
             shares: Mutex::new(Vec::new()),
             size_of: &size_of,
