@@ -11,10 +11,15 @@
 //! - every cell of a block in use either holds an object (non-zero header) or is free
 //!   (header word 0); never-used and released memory reads as zero;
 //! - every free cell of a block in use that lies outside its class's bump range (and
-//!   outside any promotion run) is on its class's free stack, once; the stack is an
-//!   array of addresses beside the space, not a list threaded through the cells, so
-//!   that taking cells never chases pointers through cold memory and promotion can
-//!   prefetch the cells it will fill next;
+//!   outside any promotion run) is on one of its class's two free stacks, once: the
+//!   cells of blocks a sweep left at least a quarter free, or the **scattered** cells
+//!   of blocks it left fuller. The stacks are arrays of addresses beside the space,
+//!   not lists threaded through the cells, so that taking cells never chases pointers
+//!   through cold memory and promotion can prefetch the cells it will fill next;
+//! - promotion takes scattered cells only when no block is left: each would be a
+//!   cache miss and, over a large heap, a TLB miss of its own, and a pause must not
+//!   grow with the heap. The old space's own allocations (pretenured objects) take
+//!   them first;
 //! - objects never move; they are freed only by [`OldSpace::sweep`].
 
 use crate::header::Header;
@@ -56,8 +61,12 @@ impl BlockMeta {
 
 #[derive(Clone, Debug, Default)]
 struct ClassState {
-    /// Free cells, taken from the end (see the module invariants).
+    /// Free cells of blocks at least a quarter free, taken from the end (see the
+    /// module invariants).
     free: Vec<usize>,
+    /// Free cells of fuller blocks, taken from the end by [`OldSpace::alloc`] first
+    /// and by promotion only when no block is left.
+    scattered: Vec<usize>,
     bump: usize,
     bump_end: usize,
 }
@@ -243,7 +252,7 @@ impl OldSpace {
         // would let the caller write into the next one.
         let c = class_of(size);
         let cs = &mut self.classes[c];
-        let cell = if let Some(cell) = cs.free.pop() {
+        let cell = if let Some(cell) = cs.scattered.pop().or_else(|| cs.free.pop()) {
             cell
         } else if cs.bump + CLASS_SIZES[c] <= cs.bump_end {
             let cell = cs.bump;
@@ -349,9 +358,12 @@ impl OldSpace {
                 prefetch(ahead);
             }
             (at, at + cell)
-        } else {
-            let start = self.take_block(class)?;
+        } else if let Some(start) = self.take_block(class) {
             (start, start + (BLOCK_SIZE / cell) * cell)
+        } else {
+            // No block left: the scattered cells rather than a full heap.
+            let at = self.classes[class].scattered.pop()?;
+            (at, at + cell)
         };
         bufs.runs[class] = (run.0 + cell, run.1);
         bufs.bytes += size;
@@ -634,6 +646,38 @@ mod tests {
         let out = s.sweep(|_| 16);
         assert_eq!((out.live_objects, out.freed_objects), (1, 1));
         assert!(s.marks_are_clear());
+    }
+
+    /// A block a sweep leaves mostly full: its few free cells are scattered, so
+    /// promotion goes to a new block while the space's own allocation takes them;
+    /// with no block left, promotion takes them too rather than fail.
+    #[test]
+    fn promotion_skips_the_scattered_cells_of_full_blocks_unless_no_block_is_left() {
+        for capacity in [1 << 20, BLOCK_SIZE] {
+            let mut s = OldSpace::new(capacity).unwrap();
+            let per_block = BLOCK_SIZE / 32;
+            let objs: Vec<_> = (0..per_block).map(|_| put(&mut s, 32)).collect();
+            for (i, o) in objs.iter().enumerate() {
+                if i % 100 != 7 {
+                    s.mark(o.addr());
+                }
+            }
+            s.sweep(|_| 32);
+            let freed: Vec<usize> = objs.iter().skip(7).step_by(100).map(|o| o.addr()).collect();
+            let mut bufs = PromotionBuffers::new();
+            let p = s.promote_alloc(&mut bufs, class_of(32), 32).unwrap();
+            if capacity == BLOCK_SIZE {
+                assert!(freed.contains(&p), "no block left: a scattered cell");
+            } else {
+                assert!(!freed.contains(&p), "a new block, not a scattered cell");
+            }
+            s.retire_promotion_buffers(&mut bufs);
+            let a = s.alloc(32).unwrap();
+            assert!(
+                freed.contains(&a),
+                "the space's own allocation takes scattered cells"
+            );
+        }
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //! so each block is swept by exactly one sweeper, which alone writes its cells (frees
 //! the unmarked) and clears its mark bytes. A live object is only read (for its size),
 //! never written. A sweeper gathers what it found in a
-//! chunk in a [`Share`]: per class, the free cells it found, the bytes and objects that
+//! chunk in a [`Share`]: per class, the free cells it found (apart: those of blocks it
+//! left less than a quarter free, the scattered cells promotion avoids), the bytes and objects that
 //! survived, and the blocks it found empty. Merging the shares (`&mut self`, one
 //! thread) in chunk order then releases the empty blocks and appends the free cells
 //! to the classes' free stacks, so the result, free-cell order included, is the same
@@ -41,6 +42,9 @@ struct Share {
     /// Per class: the free cells this sweeper found, each block's in descending order
     /// (the stack is taken from its end, so a block's cells are reused lowest first).
     free: [Vec<usize>; NUM_CLASSES],
+    /// The same for the blocks less than a quarter free (the classes' scattered
+    /// cells, see the module invariants of `old_space`).
+    scattered: [Vec<usize>; NUM_CLASSES],
     live_bytes: usize,
     live_objects: usize,
     freed_objects: usize,
@@ -52,6 +56,7 @@ impl Default for Share {
     fn default() -> Self {
         Share {
             free: std::array::from_fn(|_| Vec::new()),
+            scattered: std::array::from_fn(|_| Vec::new()),
             live_bytes: 0,
             live_objects: 0,
             freed_objects: 0,
@@ -136,7 +141,11 @@ impl<F: Fn(Header) -> usize + Sync> Sweep<'_, F> {
         if free == 0 {
             return;
         }
-        let free_cells = &mut share.free[m.class as usize];
+        let free_cells = if free * 4 >= ncells {
+            &mut share.free[m.class as usize]
+        } else {
+            &mut share.scattered[m.class as usize]
+        };
         for i in (0..ncells).rev() {
             let p = start + i * cell;
             // SAFETY: as above.
@@ -190,9 +199,11 @@ impl OldSpace {
         for cs in &mut self.classes {
             *cs = ClassState {
                 free: std::mem::take(&mut cs.free),
+                scattered: std::mem::take(&mut cs.scattered),
                 ..ClassState::default()
             };
             cs.free.clear();
+            cs.scattered.clear();
         }
         for share in shares {
             out.live_objects += share.live_objects;
@@ -207,15 +218,23 @@ impl OldSpace {
                 self.free_blocks.push(b as u32);
                 out.blocks_released += 1;
             }
-            for (cs, cells) in self.classes.iter_mut().zip(share.free) {
-                if cs.free.is_empty() {
-                    cs.free = cells;
-                } else {
-                    cs.free.extend_from_slice(&cells);
-                }
+            for ((cs, cells), scattered) in
+                self.classes.iter_mut().zip(share.free).zip(share.scattered)
+            {
+                append(&mut cs.free, cells);
+                append(&mut cs.scattered, scattered);
             }
         }
         self.object_bytes = out.live_bytes;
         out
+    }
+}
+
+/// Appends `cells` to `stack`, taking the vector itself when the stack is empty.
+fn append(stack: &mut Vec<usize>, cells: Vec<usize>) {
+    if stack.is_empty() {
+        *stack = cells;
+    } else {
+        stack.extend_from_slice(&cells);
     }
 }
