@@ -10,11 +10,12 @@
 use crate::collection::{self, Request};
 use crate::error::{AllocError, PinError};
 use crate::heap::{Heap, HeapInner};
+use crate::spaces::promotion_need;
 use crate::stats::{Census, CollectionKind, HeapStats, PauseRecord};
 use crate::sync::lock;
 use contgc_heap::header::UNLOGGED;
-use contgc_heap::internal::Nursery;
-use contgc_heap::size_classes::MAX_SMALL_OBJECT;
+use contgc_heap::internal::{Nursery, BLOCK_SIZE};
+use contgc_heap::size_classes::{MAX_SMALL_OBJECT, NUM_CLASSES};
 use contgc_heap::{Header, ObjectRef, TypeId, TypeInfo, MAX_OBJECT_BYTES};
 use contgc_roots::internal::{
     Cleanup, GroupFull, LocatorCache, ShadowStack, TaskRegistry, WeakTable,
@@ -332,7 +333,22 @@ impl Mutator {
         outcome.record.duration = started.elapsed();
         outcome.record.parts.other = outcome.record.duration.saturating_sub(outcome.timed);
         sp.stats.record(outcome.record.clone());
+        // Fault in, after the pause, the blocks the next collection will likely
+        // promote into (see `contgc_heap`'s `ready_blocks`): the pages are committed
+        // with the heap's lock released, by this thread, in its own time.
+        let keep = promotion_need(
+            self.heap.config.nursery_size + 2 * self.heap.config.survivor_size,
+            NUM_CLASSES,
+        );
+        let reservation = sp
+            .old
+            .reserve_blocks(ready_target(outcome.record.promoted_bytes), keep);
         drop(sp);
+        if !reservation.is_empty() {
+            // SAFETY: the spaces live as long as the heap, which this mutator holds.
+            unsafe { reservation.prefault() };
+            lock(&self.heap.spaces).old.add_ready_blocks(reservation);
+        }
         if let Some(e) = outcome.verify_error.take() {
             panic!("contgc: {e}");
         }
@@ -1058,4 +1074,18 @@ impl Drop for ParkedMutator {
             drop(m);
         }
     }
+}
+
+/// Old-space blocks to keep faulted in after a collection that promoted `promoted`
+/// bytes: room for half as much again as it promoted plus a partly used block per
+/// size class it may touch, at most 2 MiB (64 blocks).
+fn ready_target(promoted: usize) -> usize {
+    const MAX_READY_BLOCKS: usize = 64;
+    if promoted == 0 {
+        return 0;
+    }
+    (promoted + promoted / 2)
+        .div_ceil(BLOCK_SIZE)
+        .saturating_add(4)
+        .min(MAX_READY_BLOCKS)
 }

@@ -59,7 +59,9 @@ pub mod internal {
     pub use crate::large_objects::LargeObjectSpace;
     pub use crate::nursery::Nursery;
     pub use crate::nursery_index::NurseryIndex;
-    pub use crate::old_space::{OldSpace, PromotionBuffers, SweepOutcome, BLOCK_SIZE};
+    pub use crate::old_space::{
+        BlockReservation, OldSpace, PromotionBuffers, SweepOutcome, BLOCK_SIZE,
+    };
     pub use crate::type_table::TypeTable;
 }
 

@@ -29,8 +29,10 @@ use crate::size_classes::{class_of, CLASS_SIZES, NUM_CLASSES};
 use std::io;
 
 mod marks;
+mod ready_blocks;
 mod sweep;
 use marks::MarkMap;
+pub use ready_blocks::BlockReservation;
 pub use sweep::SweepOutcome;
 
 /// Bytes per block: 32 KiB (32,768).
@@ -160,6 +162,11 @@ pub struct OldSpace {
     object_bytes: usize,
     /// Mark bytes of a major collection (see `marks`).
     marks: MarkMap,
+    /// Blocks not in use whose pages are committed, taken before any other (see
+    /// `ready_blocks`).
+    ready: Vec<u32>,
+    /// Blocks out on a [`BlockReservation`]: neither in use nor available.
+    reserved_out: usize,
 }
 
 impl OldSpace {
@@ -183,6 +190,8 @@ impl OldSpace {
             blocks_in_use: 0,
             object_bytes: 0,
             marks,
+            ready: Vec::new(),
+            reserved_out: 0,
         })
     }
 
@@ -228,9 +237,10 @@ impl OldSpace {
         self.blocks_in_use * BLOCK_SIZE
     }
 
-    /// Bytes of blocks still available (free or never used).
+    /// Bytes of blocks still available (free, ready or never used; not those out on
+    /// a [`BlockReservation`]).
     pub fn available_bytes(&self) -> usize {
-        (self.nblocks - self.blocks_in_use) * BLOCK_SIZE
+        (self.nblocks - self.blocks_in_use - self.reserved_out) * BLOCK_SIZE
     }
 
     /// Bytes of objects allocated (object sizes, not cell sizes) since the last sweep
@@ -284,7 +294,7 @@ impl OldSpace {
 
     /// Takes a free or never-used block for class `c` and returns its start.
     fn take_block(&mut self, c: usize) -> Option<usize> {
-        let b = match self.free_blocks.pop() {
+        let b = match self.ready.pop().or_else(|| self.free_blocks.pop()) {
             Some(b) => b as usize,
             None if self.fresh < self.nblocks => {
                 self.fresh += 1;
