@@ -169,6 +169,7 @@ impl Heap {
             young_bytes: sp.nursery.used_bytes(),
             old_bytes: sp.old.object_bytes(),
             old_committed_bytes: sp.old.committed_bytes(),
+            old_ready_bytes: sp.old.ready_blocks() * contgc_heap::internal::BLOCK_SIZE,
             large_bytes: sp.los.bytes(),
             large_objects: sp.los.len(),
             remembered: sp.remset.len(),

@@ -344,6 +344,12 @@ pub struct HeapStats {
     pub old_bytes: usize,
     /// Bytes of old-generation blocks in use.
     pub old_committed_bytes: usize,
+    /// Bytes of old-generation blocks not in use but faulted in ahead of promotion (at
+    /// most 2 MiB): after a collection that promoted, the collecting thread commits
+    /// the pages of the blocks the next one will likely fill, once the world has
+    /// restarted, so that no pause pays those page faults. They count in the
+    /// process's resident memory, not in [`old_committed_bytes`](Self::old_committed_bytes).
+    pub old_ready_bytes: usize,
     /// Bytes of large objects.
     pub large_bytes: usize,
     /// Number of large objects.
