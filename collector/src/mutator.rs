@@ -137,6 +137,9 @@ unsafe impl Send for LocalPtr {}
 pub struct Mutator {
     pub(crate) heap: Arc<HeapInner>,
     local: *mut MutatorLocal,
+    /// The heap's id, kept here so that the checks every access makes (a type's or a
+    /// field token's heap) read no shared memory.
+    heap_id: u32,
 }
 
 // SAFETY: the local state is owned by this mutator and handed to the collector only
@@ -179,7 +182,12 @@ impl Mutator {
             types: Vec::new(),
         }));
         lock(&heap.mutators).push(LocalPtr(local));
-        Mutator { heap, local }
+        let heap_id = heap.id;
+        Mutator {
+            heap,
+            local,
+            heap_id,
+        }
     }
 
     /// The local state. Never hold the result across a call that can collect.
@@ -367,7 +375,7 @@ impl Mutator {
     /// Panics if `ty` was registered with another heap.
     #[inline(always)]
     pub fn check_type(&self, ty: TypeId) {
-        if ty.heap_id() != self.heap.id {
+        if ty.heap_id() != self.heap_id {
             self.wrong_heap("type", ty.heap_id());
         }
     }
@@ -477,7 +485,7 @@ impl Mutator {
     }
 
     pub(crate) fn check_heap_of(&self, what: &str, heap: u32) {
-        if heap != self.heap.id {
+        if heap != self.heap_id {
             self.wrong_heap(what, heap);
         }
     }
@@ -504,7 +512,7 @@ impl Mutator {
     /// This mutator's heap's id.
     #[inline]
     pub fn heap_id(&self) -> u32 {
-        self.heap.id
+        self.heap_id
     }
 
     /// True if type `index` of this heap is a continuation layout. Panics if no such
