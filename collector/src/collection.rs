@@ -126,17 +126,12 @@ pub(crate) fn collect<'h>(
         // Remembered objects are old (small or large) objects, live until this sweep.
         let old = &sp.old;
         sp.remset.retain(|&a| major::is_marked(old, a));
-        let sums = sp.summaries.as_slice();
-        let size_of = |h: contgc_heap::Header| match sums[h.type_index() as usize].size {
-            0 => object_size(&types, h),
-            size => size as usize,
-        };
-        sp.old.sweep_shared(size_of, |work| {
+        sp.old.sweep_shared(|work| {
             run_workers(marked.workers, |_| work());
         });
         sp.los.sweep();
         live_young = Some(clear_young_marks(&sp.nursery, &types));
-        sp.last_major_bytes = sp.old.object_bytes() + sp.los.bytes();
+        sp.last_major_bytes = sp.old.cell_bytes() + sp.los.bytes();
         sp.major_due = false;
         parts.sweep = clock.lap_always();
     }
@@ -176,7 +171,7 @@ pub(crate) fn collect<'h>(
         // Everything in the old generation is live now (swept), and so is everything
         // left in the nursery if it was evacuated; otherwise eden still holds the
         // garbage the marks told apart.
-        let old_bytes = sp.old.object_bytes() + sp.los.bytes();
+        let old_bytes = sp.old.cell_bytes() + sp.los.bytes();
         let young_bytes = if minor_ran {
             sp.nursery.used_bytes()
         } else {
@@ -199,7 +194,7 @@ pub(crate) fn collect<'h>(
     } else {
         None
     };
-    let old_now = sp.old.object_bytes() + sp.los.bytes();
+    let old_now = sp.old.cell_bytes() + sp.los.bytes();
     let threshold = ((sp.last_major_bytes as f64) * heap.config.major_growth_factor) as usize;
     if old_now > threshold.max(heap.config.min_major_bytes) {
         sp.major_due = true;
@@ -261,7 +256,8 @@ pub(crate) fn census(heap: &HeapInner, _world: &WorldStopped) -> Census {
     }
     sp.old.for_each_object(|_, h| {
         c.old_objects += 1;
-        c.old_bytes += object_size(&types, h);
+        // Cells, as the old space counts them (see `Census::old_bytes`).
+        c.old_bytes += contgc_heap::cell_size(object_size(&types, h)).unwrap_or(0);
     });
     sp.los.for_each_object(|_, h| {
         c.large_objects += 1;

@@ -167,7 +167,7 @@ impl Heap {
             collections: sp.stats.numbered(),
             live: sp.stats.live(),
             young_bytes: sp.nursery.used_bytes(),
-            old_bytes: sp.old.object_bytes(),
+            old_bytes: sp.old.cell_bytes(),
             old_committed_bytes: sp.old.committed_bytes(),
             old_ready_bytes: sp.old.ready_blocks() * contgc_heap::internal::BLOCK_SIZE,
             large_bytes: sp.los.bytes(),

@@ -38,7 +38,7 @@ impl Spaces {
 
     /// Bytes in use in all spaces.
     pub fn in_use(&self) -> usize {
-        self.nursery.used_bytes() + self.old.object_bytes() + self.los.bytes()
+        self.nursery.used_bytes() + self.old.cell_bytes() + self.los.bytes()
     }
 
     /// True if the old space has room to promote every byte now in the nursery.

@@ -316,7 +316,7 @@ pub struct LiveHeap {
     pub collection: u64,
     /// Bytes of live objects in every space right after that collection: the old and
     /// large objects it kept, the nursery objects it promoted and those it left in the
-    /// nursery.
+    /// nursery (old objects counted by their cells, as in [`HeapStats::old_bytes`]).
     pub bytes: usize,
     /// Of those, bytes of old and large objects (promoted ones included).
     pub old_bytes: usize,
@@ -339,8 +339,12 @@ pub struct HeapStats {
     pub live: Option<LiveHeap>,
     /// Bytes in the nursery (eden handed out plus survivors).
     pub young_bytes: usize,
-    /// Bytes of objects in the old generation's blocks, live ones and garbage not yet
-    /// swept (see [`live`](Self::live) for the live figure).
+    /// Bytes of the cells of the old generation's blocks that hold objects, live ones
+    /// and garbage not yet swept (see [`live`](Self::live) for the live figure). A
+    /// cell is the smallest size class that holds its object
+    /// ([`cell_size`](contgc_heap::cell_size): at most about a quarter more than the
+    /// object), which lets a major collection's sweep count the live bytes from its
+    /// mark map without reading the live objects.
     pub old_bytes: usize,
     /// Bytes of old-generation blocks in use.
     pub old_committed_bytes: usize,
@@ -383,7 +387,8 @@ pub struct Census {
     pub young_bytes: usize,
     /// Objects in the old space's blocks.
     pub old_objects: usize,
-    /// Their bytes.
+    /// The bytes of their cells (each the smallest size class holding its object, see
+    /// [`cell_size`](contgc_heap::cell_size)), as [`HeapStats::old_bytes`] counts them.
     pub old_bytes: usize,
     /// Large objects.
     pub large_objects: usize,

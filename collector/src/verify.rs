@@ -48,6 +48,7 @@ use crate::scan::{
 use crate::spaces::Spaces;
 use contgc_heap::byref::ByrefState;
 use contgc_heap::header::{FORWARDED, MARK, UNLOGGED};
+use contgc_heap::size_classes::{class_of, CLASS_SIZES, MAX_SMALL_OBJECT};
 use contgc_heap::types::{FILLER_TYPE_INDEX, FREE_TYPE_INDEX};
 use contgc_heap::{Header, ObjectRef, TypeInfo, HEADER_SIZE};
 use contgc_roots::internal::{MemberVisitor, TaskRegistry, AGE_OLD};
@@ -252,10 +253,10 @@ pub(crate) fn verify(
     }
     let old_bytes = ix.walk_old(&mut pending)?;
     let large_bytes = ix.walk_large(&mut pending)?;
-    if old_bytes != sp.old.object_bytes() || large_bytes != sp.los.bytes() {
+    if old_bytes != sp.old.cell_bytes() || large_bytes != sp.los.bytes() {
         return Err(format!(
             "byte counters drifted: old {} counted, {old_bytes} walked; large {} counted, {large_bytes} walked",
-            sp.old.object_bytes(),
+            sp.old.cell_bytes(),
             sp.los.bytes()
         ));
     }
@@ -432,7 +433,7 @@ impl Index<'_> {
     }
 
     /// The one pass over the old space: headers, barriers, object starts, bytes, and
-    /// every object's slots. Returns the bytes walked.
+    /// every object's slots. Returns the bytes of the cells walked.
     fn walk_old(&mut self, pending: &mut Vec<Pending>) -> Result<usize, String> {
         let sp = self.sp;
         let mut err = None;
@@ -445,7 +446,15 @@ impl Index<'_> {
             if size == 0 {
                 return;
             }
-            bytes += size;
+            if size > MAX_SMALL_OBJECT {
+                err = Some(format!(
+                    "old object {:#x} has a large size, {size}",
+                    obj.addr()
+                ));
+                return;
+            }
+            // The space counts the cells' bytes (see `OldSpace::cell_bytes`).
+            bytes += CLASS_SIZES[class_of(size)];
             self.old.insert(obj.addr());
             self.check_object(obj, h, Space::Old, pending, &mut err);
         });

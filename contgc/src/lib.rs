@@ -65,7 +65,7 @@ pub use contgc_collector::{
     Tagged, TaggedError, TaskRoot, TaskletWord, TypeAttachment, TypeDescriptor, TypeId, Typed,
     WeakHandle, MAX_GC_WORKERS,
 };
-pub use contgc_heap::{SizeKind, SlotKind, MAX_OBJECT_BYTES, MAX_SMALL_OBJECT};
+pub use contgc_heap::{cell_size, SizeKind, SlotKind, MAX_OBJECT_BYTES, MAX_SMALL_OBJECT};
 
 pub mod continuation {
     //! Suspended async frames as heap objects: [`FrameLayout`]s registered as

@@ -45,7 +45,7 @@ pub use descriptor::{
 };
 pub use header::Header;
 pub use object::{ObjectRef, HEADER_SIZE};
-pub use size_classes::MAX_SMALL_OBJECT;
+pub use size_classes::{cell_size, MAX_SMALL_OBJECT};
 pub use types::TypeId;
 
 /// Collector-internal: the spaces and the type table.

@@ -89,6 +89,8 @@ pub struct PromotionBuffers {
     runs: [(usize, usize); NUM_CLASSES],
     /// Object bytes allocated through the buffers since they were made.
     bytes: usize,
+    /// The bytes of the cells they took (what the space counts).
+    cell_bytes: usize,
     /// Bit `c` set: class `c` has had a run (so retiring visits only those).
     used: u32,
 }
@@ -102,6 +104,7 @@ impl PromotionBuffers {
         PromotionBuffers {
             runs: [(0, 0); NUM_CLASSES],
             bytes: 0,
+            cell_bytes: 0,
             used: 0,
         }
     }
@@ -113,7 +116,7 @@ impl PromotionBuffers {
 
     /// True if the buffers hold no cell and count no byte (new, or just retired).
     pub fn is_empty(&self) -> bool {
-        self.bytes == 0 && self.used == 0
+        self.bytes == 0 && self.cell_bytes == 0 && self.used == 0
     }
 }
 
@@ -159,7 +162,7 @@ pub struct OldSpace {
     fresh: usize,
     classes: [ClassState; NUM_CLASSES],
     blocks_in_use: usize,
-    object_bytes: usize,
+    cell_bytes: usize,
     /// Mark bytes of a major collection (see `marks`).
     marks: MarkMap,
     /// Blocks not in use whose pages are committed, taken before any other (see
@@ -188,7 +191,7 @@ impl OldSpace {
             fresh: 0,
             classes: std::array::from_fn(|_| ClassState::default()),
             blocks_in_use: 0,
-            object_bytes: 0,
+            cell_bytes: 0,
             marks,
             ready: Vec::new(),
             reserved_out: 0,
@@ -243,10 +246,12 @@ impl OldSpace {
         (self.nblocks - self.blocks_in_use - self.reserved_out) * BLOCK_SIZE
     }
 
-    /// Bytes of objects allocated (object sizes, not cell sizes) since the last sweep
-    /// plus those that survived it.
-    pub fn object_bytes(&self) -> usize {
-        self.object_bytes
+    /// Bytes of the cells holding objects: those allocated since the last sweep plus
+    /// those whose objects survived it. A cell is its size class's size, at most about
+    /// a quarter more than its object; counting cells lets a sweep find the live bytes
+    /// from the mark map alone, without reading the live objects.
+    pub fn cell_bytes(&self) -> usize {
+        self.cell_bytes
     }
 
     /// Allocates a cell for an object of `size` bytes, in the smallest class that holds
@@ -271,7 +276,7 @@ impl OldSpace {
         } else {
             self.refill(c)?
         };
-        self.object_bytes += size;
+        self.cell_bytes += CLASS_SIZES[c];
         Some(cell)
     }
 
@@ -332,6 +337,7 @@ impl OldSpace {
             let at = run.0;
             run.0 += cell;
             bufs.bytes += size;
+            bufs.cell_bytes += cell;
             return Some(at);
         }
         self.refill_promotion_buffer(bufs, class, size)
@@ -377,6 +383,7 @@ impl OldSpace {
         };
         bufs.runs[class] = (run.0 + cell, run.1);
         bufs.bytes += size;
+        bufs.cell_bytes += cell;
         bufs.used |= 1 << class;
         Some(run.0)
     }
@@ -384,8 +391,8 @@ impl OldSpace {
     /// Ends a collection's promotion: the cells left in `bufs` go back to their
     /// classes (as the class's bump range if it has none, which is the case when
     /// nothing else allocated in the space while the buffers were in use, else to the
-    /// free list), and the promoted bytes are counted in
-    /// [`object_bytes`](Self::object_bytes).
+    /// free list), and the promoted cells' bytes are counted in
+    /// [`cell_bytes`](Self::cell_bytes).
     pub fn retire_promotion_buffers(&mut self, bufs: &mut PromotionBuffers) {
         let mut used = std::mem::take(&mut bufs.used);
         while used != 0 {
@@ -404,7 +411,8 @@ impl OldSpace {
             // Descending, so that the lowest address is taken first.
             cs.free.extend((start..end).step_by(cell).rev());
         }
-        self.object_bytes += std::mem::take(&mut bufs.bytes);
+        bufs.bytes = 0;
+        self.cell_bytes += std::mem::take(&mut bufs.cell_bytes);
     }
 
     /// Maps any address to the allocated cell containing it, or `None` if the address
@@ -495,11 +503,11 @@ mod tests {
         }
         assert!(s.is_marked(objs[0].addr()) && !s.is_marked(objs[1].addr()));
         assert!(!s.marks_are_clear());
-        let out = s.sweep(|h| h.len() as usize);
+        let out = s.sweep();
         assert_eq!(out.live_objects, 50);
         assert_eq!(out.freed_objects, 51);
         assert_eq!(out.blocks_released, 1, "the 512-byte block is empty");
-        assert_eq!(s.object_bytes(), 50 * 32);
+        assert_eq!(s.cell_bytes(), 50 * 32);
         assert_eq!(s.object_start(objs[1].addr()), None);
         assert_eq!(s.object_start(lone.addr()), None);
         assert!(s.marks_are_clear(), "the sweep clears every mark");
@@ -562,10 +570,10 @@ mod tests {
             // SAFETY: cells handed out above, ours alone.
             unsafe { o.set_header(Header::new(2, 0)) };
         }
-        let before = s.object_bytes();
+        let before = s.cell_bytes();
         s.retire_promotion_buffers(&mut bufs);
         assert!(bufs.is_empty());
-        assert_eq!(s.object_bytes(), before + 2 * 48 + 3000 * 16);
+        assert_eq!(s.cell_bytes(), before + 2 * 48 + 3000 * 16);
         // The runs went back as the classes' bump ranges.
         assert_eq!(s.alloc(48), Some(b + 48));
         assert_eq!(s.alloc(16), Some(small[2999] + 16));
@@ -607,7 +615,7 @@ mod tests {
         for o in objs.iter().step_by(2) {
             s.mark(o.addr());
         }
-        s.sweep(|_| 24);
+        s.sweep();
         let c = class_of(24);
         let mut bufs = PromotionBuffers::new();
         // The sweep reset the bump range: free cells come first, in address order.
@@ -631,11 +639,11 @@ mod tests {
             s.mark(a); // so that they survive the sweep
         }
         s.retire_promotion_buffers(&mut bufs);
-        assert_eq!(s.object_bytes(), 32 * 24 + 33 * 24);
-        let out = s.sweep(|_| 24);
+        assert_eq!(s.cell_bytes(), 32 * 24 + 33 * 24);
+        let out = s.sweep();
         assert_eq!(out.live_objects, 33);
         assert_eq!(out.freed_objects, 32);
-        assert_eq!(s.object_bytes(), 33 * 24);
+        assert_eq!(s.cell_bytes(), 33 * 24);
     }
 
     #[test]
@@ -653,7 +661,7 @@ mod tests {
         assert_eq!(b.addr() - a.addr(), 16);
         s.mark(b.addr());
         assert!(!s.is_marked(a.addr()) && s.is_marked(b.addr()));
-        let out = s.sweep(|_| 16);
+        let out = s.sweep();
         assert_eq!((out.live_objects, out.freed_objects), (1, 1));
         assert!(s.marks_are_clear());
     }
@@ -672,7 +680,7 @@ mod tests {
                     s.mark(o.addr());
                 }
             }
-            s.sweep(|_| 32);
+            s.sweep();
             let freed: Vec<usize> = objs.iter().skip(7).step_by(100).map(|o| o.addr()).collect();
             let mut bufs = PromotionBuffers::new();
             let p = s.promote_alloc(&mut bufs, class_of(32), 32).unwrap();

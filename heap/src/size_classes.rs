@@ -42,6 +42,20 @@ pub fn class_of(size: usize) -> usize {
     }
 }
 
+/// The bytes an old object of `size` bytes (header included) occupies: its cell, the
+/// smallest size class that holds it, which is what [`OldSpace`](crate::internal::OldSpace)
+/// and the heap's statistics count for it; `None` above [`MAX_SMALL_OBJECT`] (a large
+/// object occupies its own size).
+///
+/// ```
+/// assert_eq!(contgc_heap::cell_size(40), Some(40));
+/// assert_eq!(contgc_heap::cell_size(72), Some(80));
+/// assert_eq!(contgc_heap::cell_size(5000), None);
+/// ```
+pub fn cell_size(size: usize) -> Option<usize> {
+    (size <= MAX_SMALL_OBJECT).then(|| CLASS_SIZES[class_of(size)])
+}
+
 #[cold]
 #[inline(never)]
 fn not_small(size: usize) -> ! {

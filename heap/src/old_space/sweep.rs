@@ -2,8 +2,8 @@
 //!
 //! The blocks are handed out in chunks of [`CHUNK_BLOCKS`] through one atomic cursor,
 //! so each block is swept by exactly one sweeper, which alone writes its cells (frees
-//! the unmarked) and clears its mark bytes. A live object is only read (for its size),
-//! never written. A sweeper gathers what it found in a
+//! the unmarked) and clears its mark bytes. A live object is neither read nor written:
+//! the live bytes are the marked cells' bytes, counted from the mark map. A sweeper gathers what it found in a
 //! chunk in a [`Share`]: per class, the free cells it found (apart: those of blocks it
 //! left less than a quarter free, the scattered cells promotion avoids), the bytes and objects that
 //! survived, and the blocks it found empty. Merging the shares (`&mut self`, one
@@ -28,7 +28,7 @@ const CHUNK_BLOCKS: usize = 16;
 pub struct SweepOutcome {
     /// Objects that survived.
     pub live_objects: usize,
-    /// Bytes of the objects that survived.
+    /// Bytes of the cells whose objects survived.
     pub live_bytes: usize,
     /// Objects freed.
     pub freed_objects: usize,
@@ -66,17 +66,16 @@ impl Default for Share {
 }
 
 /// A sweep in progress: what the sweepers share.
-struct Sweep<'a, F> {
+struct Sweep<'a> {
     start: usize,
     meta: &'a [u64],
     marks: &'a MarkMap,
     cursor: AtomicUsize,
     /// Each chunk's share, with the chunk's first block.
     shares: Mutex<Vec<(usize, Share)>>,
-    size_of: &'a F,
 }
 
-impl<F: Fn(Header) -> usize + Sync> Sweep<'_, F> {
+impl Sweep<'_> {
     /// Claims chunks until none is left, sweeping each; files what it found.
     fn run(&self) {
         let mut found = Vec::new();
@@ -115,55 +114,51 @@ impl<F: Fn(Header) -> usize + Sync> Sweep<'_, F> {
         let (mut live, mut free) = (0, 0);
         for i in 0..ncells {
             let p = (start + i * cell) as *mut u64;
-            // SAFETY: a cell boundary in a block in use, which the caller owns.
-            let h = Header(unsafe { p.read() });
-            if h.is_free() {
-                free += 1;
-                continue;
-            }
             if self.marks.is_marked(p as usize) {
                 live += 1;
-                share.live_bytes += (self.size_of)(h);
-            } else {
+                continue;
+            }
+            free += 1;
+            // SAFETY: a cell boundary in a block in use, which the caller owns.
+            let h = Header(unsafe { p.read() });
+            if !h.is_free() {
                 // SAFETY: as above; the object is unreachable.
                 unsafe { p.write(0) };
                 share.freed_objects += 1;
-                free += 1;
             }
         }
+        share.live_bytes += live * cell;
         if live == 0 {
             share.emptied.push(b as u32);
             return;
         }
-        // SAFETY: block `b` is this sweeper's (as above), its mark bytes too.
-        unsafe { self.marks.clear_block(b) };
         share.live_objects += live;
-        if free == 0 {
-            return;
-        }
-        let free_cells = if free * 4 >= ncells {
-            &mut share.free[m.class as usize]
-        } else {
-            &mut share.scattered[m.class as usize]
-        };
-        for i in (0..ncells).rev() {
-            let p = start + i * cell;
-            // SAFETY: as above.
-            if unsafe { (p as *const u64).read() } == 0 {
-                free_cells.push(p);
+        if free > 0 {
+            let free_cells = if free * 4 >= ncells {
+                &mut share.free[m.class as usize]
+            } else {
+                &mut share.scattered[m.class as usize]
+            };
+            // Every unmarked cell is free now.
+            for i in (0..ncells).rev() {
+                let p = start + i * cell;
+                if !self.marks.is_marked(p) {
+                    free_cells.push(p);
+                }
             }
         }
+        // SAFETY: block `b` is this sweeper's (as above), its mark bytes too.
+        unsafe { self.marks.clear_block(b) };
     }
 }
 
 impl OldSpace {
     /// Frees every unmarked object (see [`mark`](Self::mark)) and clears every mark; rebuilds
-    /// the free lists and returns empty blocks to the OS. `size_of` gives an object's
-    /// size from its header.
+    /// the free lists and returns empty blocks to the OS.
     ///
     /// Must run with the world stopped, after marking.
-    pub fn sweep(&mut self, size_of: impl Fn(Header) -> usize + Sync) -> SweepOutcome {
-        self.sweep_shared(size_of, |work| work())
+    pub fn sweep(&mut self) -> SweepOutcome {
+        self.sweep_shared(|work| work())
     }
 
     /// [`sweep`](Self::sweep) shared between threads: `run` is handed the work and
@@ -172,18 +167,13 @@ impl OldSpace {
     /// call has returned. What no call swept is swept here afterwards, so the sweep is
     /// complete whatever `run` does. The outcome does not depend on the number of
     /// threads (the order of the free lists does).
-    pub fn sweep_shared(
-        &mut self,
-        size_of: impl Fn(Header) -> usize + Sync,
-        run: impl FnOnce(&(dyn Fn() + Sync)),
-    ) -> SweepOutcome {
+    pub fn sweep_shared(&mut self, run: impl FnOnce(&(dyn Fn() + Sync))) -> SweepOutcome {
         let sweep = Sweep {
             start: self.region.start(),
             meta: &self.meta[..self.fresh],
             marks: &self.marks,
             cursor: AtomicUsize::new(0),
             shares: Mutex::new(Vec::new()),
-            size_of: &size_of,
         };
         run(&|| sweep.run());
         // Whatever `run` left (nothing, when it called the work at least once).
@@ -225,7 +215,7 @@ impl OldSpace {
                 append(&mut cs.scattered, scattered);
             }
         }
-        self.object_bytes = out.live_bytes;
+        self.cell_bytes = out.live_bytes;
         out
     }
 }
