@@ -179,6 +179,16 @@ fn objects_land_in_the_same_places_whatever_the_number_of_gc_workers() {
     assert_eq!(one, layout(4), "4 workers");
 }
 
+/// A verified heap promoting every survivor, with a 40-byte `Node` type (a reference at
+/// 0, data at 8).
+fn promoting_heap(b: contgc_collector::ConfigBuilder) -> (Heap, contgc_collector::TypeId) {
+    let heap = Heap::new(b.promotion_age(1).verify_after_gc(true).build().unwrap()).unwrap();
+    let node = heap
+        .register_type(&TypeDescriptor::fixed("Node", 32).with_refs(&[0]))
+        .unwrap();
+    (heap, node)
+}
+
 /// After a collection that promoted, blocks are faulted in ahead of the next one
 /// (`HeapStats::old_ready_bytes`, at most 2 MiB), taken before any other: the next
 /// promotion consumes them, every object stays intact (the verifier runs after each
@@ -186,17 +196,7 @@ fn objects_land_in_the_same_places_whatever_the_number_of_gc_workers() {
 /// fills up to the same point as before.
 #[test]
 fn blocks_are_faulted_in_after_a_promoting_collection_and_used_first() {
-    let heap = Heap::new(
-        Config::builder()
-            .promotion_age(1)
-            .verify_after_gc(true)
-            .build()
-            .unwrap(),
-    )
-    .unwrap();
-    let node = heap
-        .register_type(&TypeDescriptor::fixed("Node", 32).with_refs(&[0]))
-        .unwrap();
+    let (heap, node) = promoting_heap(Config::builder());
     let mut m = heap.mutator();
     assert_eq!(heap.stats().old_ready_bytes, 0, "nothing promoted yet");
     let keep = m.scope(|s| {
@@ -256,20 +256,12 @@ fn blocks_are_faulted_in_after_a_promoting_collection_and_used_first() {
 /// before allocation fails.
 #[test]
 fn a_heap_near_its_limit_keeps_its_blocks_for_collections() {
-    let heap = Heap::new(
+    let (heap, node) = promoting_heap(
         Config::builder()
             .nursery_size(256 << 10)
-            .promotion_age(1)
             .heap_limit(2 << 20)
-            .min_major_bytes(0)
-            .verify_after_gc(true)
-            .build()
-            .unwrap(),
-    )
-    .unwrap();
-    let node = heap
-        .register_type(&TypeDescriptor::fixed("Node", 32).with_refs(&[0]))
-        .unwrap();
+            .min_major_bytes(0),
+    );
     let mut m = heap.mutator();
     let kept = m.scope(|s| {
         let mut list = None;
