@@ -151,19 +151,20 @@ impl<'a, const PAR: bool> Marker<'a, PAR> {
     fn process(&mut self, addr: usize) {
         let obj = ObjectRef::from_addr(addr).expect("edges are non-null");
         let sp = self.sp;
-        // SAFETY (both header loads below): by invariant 1 every reference slot and
-        // root holds null (never pushed) or the start of a live object, and so does a
-        // resolved byref base; the world is stopped. The loads are atomic: other
-        // workers may set a young or large object's mark bit.
+        // Old objects are marked in the space's side map: an object marked already is
+        // not touched, and marking writes nothing to the object.
         let h = if sp.old.contains(addr) {
-            // Old objects are marked in the space's side map: an object marked
-            // already is not touched, and marking writes nothing to the object.
             if sp.old.is_marked(addr) {
                 return;
             }
             sp.old.mark(addr);
+            // By invariant 1 every reference slot and root holds null (never pushed) or
+            // the start of a live object, and so does a resolved byref base.
+            // SAFETY: a live object; the world is stopped, no old header is written.
             unsafe { obj.header() }
         } else {
+            // SAFETY: as above; the load is atomic: other workers may set the mark
+            // bit of a young or large object.
             let h = unsafe { obj.header() };
             if h.is_marked() {
                 return;
