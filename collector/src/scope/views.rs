@@ -203,10 +203,11 @@ impl<'v> ObjView<'v> {
         if field.type_index != self.type_index || field.heap != self.heap {
             field_type_mismatch(field.type_index, self.type_index);
         }
-        // SAFETY: as in `get`; the field is a reference slot of the object's type
-        // (checked when the token was made), so it holds null or a live object of
-        // this heap, which cannot move or die while the view borrows its scope.
-        let target = ObjectRef::from_addr(unsafe { self.obj.load_slot(field.offset) })?;
+        // The field is a reference slot of the object's type (checked when the token was
+        // made): it holds null or a live object, unmoving while the view borrows its scope.
+        // SAFETY: as in `get`, and a reference slot of the object.
+        let word = unsafe { self.obj.load_slot(field.offset) };
+        let target = ObjectRef::from_addr(word)?;
         Some(ObjView {
             obj: target,
             // SAFETY: a live object of this heap (above).

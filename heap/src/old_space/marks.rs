@@ -55,9 +55,9 @@ impl MarkMap {
     fn byte(&self, addr: usize) -> &AtomicU8 {
         let i = addr.wrapping_sub(self.base) >> GRANULE_SHIFT;
         assert!(i < self.len, "contgc: {addr:#x} is not in the old space");
-        // SAFETY: `i` is inside the map (just checked); the map's memory lives as long
-        // as `self`, and is only accessed through atomics but by a sweeper clearing a
-        // block it owns (`clear_block`), when no one else accesses that block's bytes.
+        // The map's memory lives as long as `self`, and is only accessed through atomics
+        // but by a sweeper clearing a block it owns (`clear_block`), alone.
+        // SAFETY: `i` is inside the map (just checked), see above.
         unsafe { &*((self.region.start() + i) as *const AtomicU8) }
     }
 

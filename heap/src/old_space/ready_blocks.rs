@@ -49,10 +49,9 @@ impl BlockReservation {
         for &b in &self.blocks {
             let base = self.start + b as usize * BLOCK_SIZE;
             for page in (base..base + BLOCK_SIZE).step_by(PAGE) {
-                // SAFETY: the page lies in a block of the space's region, which the
-                // caller guarantees is mapped; the block is not in use and is this
-                // reservation's alone (out of the space's pools, so no allocation,
-                // sweep or walk looks at its memory), and it reads as zero.
+                // The block is not in use and is this reservation's alone (out of the
+                // space's pools, so no allocation, sweep or walk looks at its memory).
+                // SAFETY: a page of the (mapped) region, ours, reading as zero.
                 unsafe { (page as *mut u8).write_volatile(0) };
             }
         }
