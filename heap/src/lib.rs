@@ -9,11 +9,13 @@
 //!   variable size, reference, byref and private slots), validated into a
 //!   [`TypeInfo`]; [`types`]: the [`TypeId`] a registration returns;
 //! - [`byref`]: the two-word byref slot format;
-//! - [`size_classes`]: the cell sizes of the old space, and [`MAX_SMALL_OBJECT`],
+//! - [`size_classes`]: the cell sizes of the old space ([`cell_size`]: what an old
+//!   object occupies, and what the heap's statistics count), and [`MAX_SMALL_OBJECT`],
 //!   above which objects are large.
 //!
 //! The spaces objects live in (the nursery with its object-start index, the
-//! size-segregated old space, the large-object space) and the type table are the
+//! size-segregated old space with its side mark map and its blocks faulted in ahead of
+//! promotion, the large-object space) and the type table are the
 //! collector's: their methods assume the collector's protocol (a stopped world, retired
 //! allocation buffers, marks set by a major collection), so they sit behind the
 //! `internal` path, which is not part of the API and may change at any time.
