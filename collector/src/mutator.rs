@@ -352,13 +352,15 @@ impl Mutator {
             self.heap.config.nursery_size + 2 * self.heap.config.survivor_size,
             NUM_CLASSES,
         );
-        let reservation = sp
+        let mut reservation = sp
             .old
             .reserve_blocks(ready_target(outcome.record.promoted_bytes), keep);
         drop(sp);
         if !reservation.is_empty() {
+            // This thread still counts as running: stop as soon as a collection waits.
+            let rendezvous = &self.heap.rendezvous;
             // SAFETY: the spaces live as long as the heap, which this mutator holds.
-            unsafe { reservation.prefault() };
+            unsafe { reservation.prefault(|| rendezvous.poll()) };
             lock(&self.heap.spaces).old.add_ready_blocks(reservation);
         }
         if let Some(e) = outcome.verify_error.take() {

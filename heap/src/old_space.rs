@@ -223,10 +223,10 @@ impl OldSpace {
         self.marks.prefetch(addr)
     }
 
-    /// True if no mark is set in any block in use (the state outside a major
+    /// True if no mark is set in any block ever used (the state outside a major
     /// collection, which the heap verifier checks).
     pub fn marks_are_clear(&self) -> bool {
-        (0..self.fresh).all(|b| self.meta[b] == 0 || self.marks.block_is_clear(b))
+        (0..self.fresh).all(|b| self.marks.block_is_clear(b))
     }
 
     /// True if `addr` lies in this space's region.

@@ -99,7 +99,8 @@ impl MarkMap {
         };
     }
 
-    /// True if no mark byte of block `b` is set.
+    /// True if no mark byte of block `b` is set. (Byte by byte: the map's bytes are
+    /// only ever accessed as bytes, so a concurrent marker races with nothing.)
     pub(super) fn block_is_clear(&self, b: usize) -> bool {
         let start = self.base + b * BLOCK_SIZE;
         (0..BLOCK_MARK_BYTES).all(|g| !self.is_marked(start + (g << GRANULE_SHIFT)))

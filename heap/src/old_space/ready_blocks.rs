@@ -10,10 +10,13 @@
 //! The protocol, run by a collecting thread once the world has restarted:
 //! [`OldSpace::reserve_blocks`] (under the heap's lock) takes blocks out of the space's
 //! pools into a [`BlockReservation`], which owns them; [`BlockReservation::prefault`]
-//! (with the lock released, so that no thread waits on it) writes a zero byte to each
-//! of their pages; [`OldSpace::add_ready_blocks`] (under the lock again) makes them
-//! the first blocks the space takes. While a reservation is out its blocks count as
-//! unavailable, so no collection relies on them.
+//! (with the lock released, so that no thread waits for the lock) writes a zero byte to
+//! each of their pages; [`OldSpace::add_ready_blocks`] (under the lock again) makes
+//! them the first blocks the space takes. While a reservation is out its blocks count
+//! as unavailable, so no collection relies on them. The faulting thread is still a
+//! running mutator, which a collection requested meanwhile must wait for: `prefault`
+//! asks before each block whether to stop, so such a wait lasts one block's faults at
+//! most (the blocks not faulted are handed back all the same).
 
 use super::{OldSpace, BLOCK_SIZE};
 
@@ -41,12 +44,18 @@ impl BlockReservation {
     }
 
     /// Commits every page of the reserved blocks by writing a zero byte to it (a
-    /// block not in use reads as zero, so nothing changes but the page's commitment).
+    /// block not in use reads as zero, so nothing changes but the page's commitment),
+    /// block by block until `stop` says to stop; returns the blocks faulted in.
     ///
     /// # Safety
     /// The space the reservation came from must still exist (its memory mapped).
-    pub unsafe fn prefault(&self) {
+    pub unsafe fn prefault(&mut self, stop: impl Fn() -> bool) -> usize {
+        let mut done = 0;
         for &b in &self.blocks {
+            if stop() {
+                break;
+            }
+            done += 1;
             let base = self.start + b as usize * BLOCK_SIZE;
             for page in (base..base + BLOCK_SIZE).step_by(PAGE) {
                 // The block is not in use and is this reservation's alone (out of the
@@ -55,6 +64,7 @@ impl BlockReservation {
                 unsafe { (page as *mut u8).write_volatile(0) };
             }
         }
+        done
     }
 }
 
@@ -121,11 +131,11 @@ mod tests {
     fn reserved_blocks_are_unavailable_until_handed_back_then_taken_first() {
         let mut s = OldSpace::new(8 * BLOCK_SIZE).unwrap();
         let before = s.available_bytes();
-        let r = s.reserve_blocks(3, 0);
+        let mut r = s.reserve_blocks(3, 0);
         assert_eq!(r.len(), 3);
         assert_eq!(s.available_bytes(), before - 3 * BLOCK_SIZE);
         // SAFETY: the space is alive.
-        unsafe { r.prefault() };
+        assert_eq!(unsafe { r.prefault(|| false) }, 3);
         let starts: Vec<usize> = r
             .blocks
             .iter()
@@ -141,6 +151,22 @@ mod tests {
         assert!(starts.contains(&cell), "a ready block is taken first");
         // SAFETY: a fresh cell of 64 bytes; ready blocks read as zero.
         assert_eq!(unsafe { (cell as *const u64).read() }, 0);
+    }
+
+    #[test]
+    fn prefaulting_stops_when_asked_and_hands_every_block_back() {
+        let mut s = OldSpace::new(8 * BLOCK_SIZE).unwrap();
+        let before = s.available_bytes();
+        let mut r = s.reserve_blocks(4, 0);
+        let asked = std::cell::Cell::new(0);
+        let stop = || {
+            asked.set(asked.get() + 1);
+            asked.get() > 2
+        };
+        // SAFETY: the space is alive.
+        assert_eq!(unsafe { r.prefault(stop) }, 2);
+        s.add_ready_blocks(r);
+        assert_eq!((s.available_bytes(), s.ready_blocks()), (before, 4));
     }
 
     #[test]

@@ -129,6 +129,10 @@ impl Sweep<'_> {
         }
         share.live_bytes += live * cell;
         if live == 0 {
+            // No cell is marked; a mark anywhere else in the block would be a stray
+            // one, cleared all the same so that it cannot outlive the block's class.
+            // SAFETY: block `b` is this sweeper's (as above), its mark bytes too.
+            unsafe { self.marks.clear_block(b) };
             share.emptied.push(b as u32);
             return;
         }
