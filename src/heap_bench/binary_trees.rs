@@ -185,10 +185,10 @@ fn raw_tree(m: &mut Mutator, node: crate::TypeId, depth: u32) -> crate::ObjectRe
     if depth == 0 {
         return n;
     }
-    // SAFETY: `n` was just allocated. The root keeps it (and, once stored, its left
-    // child) alive and up to date across the children's allocations; each store
-    // re-reads it from the root after the allocation, and stores an object returned
-    // by the allocation just made.
+    // The root keeps `n` (and, once stored, its left child) alive and up to date
+    // across the children's allocations; each store re-reads it from the root after
+    // the allocation, and stores an object returned by the allocation just made.
+    // SAFETY: `n` was just allocated; see above.
     unsafe {
         let r = m.push_root(Some(n));
         let left = raw_tree(m, node, depth - 1);
