@@ -10,9 +10,9 @@
 use crate::collection::{self, Request};
 use crate::error::{AllocError, PinError};
 use crate::heap::{Heap, HeapInner};
-use crate::spaces::promotion_need;
+use crate::spaces::{promotion_need, Spaces};
 use crate::stats::{Census, CollectionKind, HeapStats, PauseRecord};
-use crate::sync::lock;
+use crate::sync::{lock, MutexGuard};
 use contgc_heap::header::UNLOGGED;
 use contgc_heap::internal::{Nursery, BLOCK_SIZE};
 use contgc_heap::size_classes::{MAX_SMALL_OBJECT, NUM_CLASSES};
@@ -345,28 +345,32 @@ impl Mutator {
         outcome.record.duration = started.elapsed();
         outcome.record.parts.other = outcome.record.duration.saturating_sub(outcome.timed);
         sp.stats.record(outcome.record.clone());
-        // Fault in, after the pause, the blocks the next collection will likely
-        // promote into (see `contgc_heap`'s `ready_blocks`): the pages are committed
-        // with the heap's lock released, by this thread, in its own time.
-        let keep = promotion_need(
-            self.heap.config.nursery_size + 2 * self.heap.config.survivor_size,
-            NUM_CLASSES,
-        );
-        let mut reservation = sp
-            .old
-            .reserve_blocks(ready_target(outcome.record.promoted_bytes), keep);
-        drop(sp);
-        if !reservation.is_empty() {
-            // This thread still counts as running: stop as soon as a collection waits.
-            let rendezvous = &self.heap.rendezvous;
-            // SAFETY: the spaces live as long as the heap, which this mutator holds.
-            unsafe { reservation.prefault(|| rendezvous.poll()) };
-            lock(&self.heap.spaces).old.add_ready_blocks(reservation);
-        }
+        self.fault_in_ready_blocks(sp, outcome.record.promoted_bytes);
         if let Some(e) = outcome.verify_error.take() {
             panic!("contgc: {e}");
         }
         Some((outcome, buffer))
+    }
+
+    /// After a collection that promoted `promoted` bytes, with the world restarted:
+    /// faults in the old-space blocks the next collection will likely promote into
+    /// (see `contgc_heap`'s `ready_blocks`), taking them out under the lock `sp`
+    /// holds, committing their pages with it released, in this thread's own time.
+    fn fault_in_ready_blocks(&self, mut sp: MutexGuard<'_, Spaces>, promoted: usize) {
+        let keep = promotion_need(
+            self.heap.config.nursery_size + 2 * self.heap.config.survivor_size,
+            NUM_CLASSES,
+        );
+        let mut reservation = sp.old.reserve_blocks(ready_target(promoted), keep);
+        drop(sp);
+        if reservation.is_empty() {
+            return;
+        }
+        // This thread still counts as running: stop as soon as a collection waits.
+        let rendezvous = &self.heap.rendezvous;
+        // SAFETY: the spaces live as long as the heap, which this mutator holds.
+        unsafe { reservation.prefault(|| rendezvous.poll()) };
+        lock(&self.heap.spaces).old.add_ready_blocks(reservation);
     }
 
     #[cold]

@@ -48,7 +48,6 @@ use crate::scan::{
 use crate::spaces::Spaces;
 use contgc_heap::byref::ByrefState;
 use contgc_heap::header::{FORWARDED, MARK, UNLOGGED};
-use contgc_heap::size_classes::{class_of, CLASS_SIZES, MAX_SMALL_OBJECT};
 use contgc_heap::types::{FILLER_TYPE_INDEX, FREE_TYPE_INDEX};
 use contgc_heap::{Header, ObjectRef, TypeInfo, HEADER_SIZE};
 use contgc_roots::internal::{MemberVisitor, TaskRegistry, AGE_OLD};
@@ -446,15 +445,15 @@ impl Index<'_> {
             if size == 0 {
                 return;
             }
-            if size > MAX_SMALL_OBJECT {
+            // The space counts the cells' bytes (see `OldSpace::cell_bytes`).
+            let Some(cell) = contgc_heap::cell_size(size) else {
                 err = Some(format!(
                     "old object {:#x} has a large size, {size}",
                     obj.addr()
                 ));
                 return;
-            }
-            // The space counts the cells' bytes (see `OldSpace::cell_bytes`).
-            bytes += CLASS_SIZES[class_of(size)];
+            };
+            bytes += cell;
             self.old.insert(obj.addr());
             self.check_object(obj, h, Space::Old, pending, &mut err);
         });

@@ -1,6 +1,8 @@
 //! End-to-end checks of the collector through the safe API, with the verifier on.
 
-use contgc_collector::{AllocError, CollectionKind, Config, Heap, TypeDescriptor};
+use contgc_collector::{
+    AllocError, CollectionKind, Config, DataField, Heap, RefField, TypeDescriptor, TypeId,
+};
 
 fn heap(config: contgc_collector::ConfigBuilder) -> Heap {
     Heap::new(config.verify_after_gc(true).build().unwrap()).unwrap()
@@ -615,15 +617,13 @@ fn field_tokens_access_their_fields_and_refuse_other_types() {
     });
 }
 
-/// Object views (`Scope::view`, `Scope::view_mut`): token reads and writes through
-/// them see and make the same words as the checked accessors, stores go through the
-/// write barrier (a young object stored into an old one through a view survives the
-/// next minor collection), and a token of another type panics.
-#[test]
-fn object_views_read_and_write_through_field_tokens() {
+/// The view tests' heap (verified, with `promotion_age`): a `Node` (`next` reference
+/// at 0, `val` data at 8) and an `Other` of the same size (a reference at 0), so that
+/// a `Node` token can be tried on the wrong type.
+fn view_heap(promotion_age: u8) -> (Heap, TypeId, TypeId, RefField, DataField) {
     let h = Heap::new(
         Config::builder()
-            .promotion_age(1)
+            .promotion_age(promotion_age)
             .verify_after_gc(true)
             .build()
             .unwrap(),
@@ -633,12 +633,22 @@ fn object_views_read_and_write_through_field_tokens() {
         .register_type(&TypeDescriptor::fixed("Node", 16).with_refs(&[0]))
         .unwrap();
     let other = h
-        .register_type(&TypeDescriptor::fixed("Other", 16))
+        .register_type(&TypeDescriptor::fixed("Other", 16).with_refs(&[0]))
         .unwrap();
     let (next, val) = (
         h.ref_field(node, 0).unwrap(),
         h.data_field(node, 8).unwrap(),
     );
+    (h, node, other, next, val)
+}
+
+/// Object views (`Scope::view`, `Scope::view_mut`): token reads and writes through
+/// them see and make the same words as the checked accessors, stores go through the
+/// write barrier (a young object stored into an old one through a view survives the
+/// next minor collection), and a token of another type panics.
+#[test]
+fn object_views_read_and_write_through_field_tokens() {
+    let (h, node, other, next, val) = view_heap(1);
     let mut m = h.mutator();
     m.scope(|s| {
         let old = s.alloc(node).unwrap();
@@ -665,24 +675,7 @@ fn object_views_read_and_write_through_field_tokens() {
 /// type, and a token of another type panics on a followed view as on a first one.
 #[test]
 fn views_follow_references_across_moved_objects() {
-    let h = Heap::new(
-        Config::builder()
-            .promotion_age(2)
-            .verify_after_gc(true)
-            .build()
-            .unwrap(),
-    )
-    .unwrap();
-    let node = h
-        .register_type(&TypeDescriptor::fixed("Node", 16).with_refs(&[0]))
-        .unwrap();
-    let other = h
-        .register_type(&TypeDescriptor::fixed("Other", 16).with_refs(&[0]))
-        .unwrap();
-    let (next, val) = (
-        h.ref_field(node, 0).unwrap(),
-        h.data_field(node, 8).unwrap(),
-    );
+    let (h, node, other, next, val) = view_heap(2);
     let mut m = h.mutator();
     m.scope(|s| {
         let mut list = None;

@@ -252,8 +252,9 @@ fn blocks_are_faulted_in_after_a_promoting_collection_and_used_first() {
     });
 }
 
-/// A heap near its limit reserves no ready blocks: it can still fill every block
-/// before allocation fails.
+/// Ready blocks never cost a heap near its limit any room: with reservations kept
+/// out of what a minor collection may need, it still fills (nearly) its whole limit
+/// before allocation fails, and what is ready stays within 2 MiB.
 #[test]
 fn a_heap_near_its_limit_keeps_its_blocks_for_collections() {
     let (heap, node) = promoting_heap(
