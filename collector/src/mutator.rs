@@ -12,7 +12,7 @@ use crate::error::{AllocError, PinError};
 use crate::heap::{Heap, HeapInner};
 use crate::spaces::{promotion_need, Spaces};
 use crate::stats::{Census, CollectionKind, HeapStats, PauseRecord};
-use crate::sync::{lock, MutexGuard};
+use crate::sync::lock;
 use contgc_heap::header::UNLOGGED;
 use contgc_heap::internal::{Nursery, BLOCK_SIZE};
 use contgc_heap::size_classes::{MAX_SMALL_OBJECT, NUM_CLASSES};
@@ -356,7 +356,7 @@ impl Mutator {
     /// faults in the old-space blocks the next collection will likely promote into
     /// (see `contgc_heap`'s `ready_blocks`), taking them out under the lock `sp`
     /// holds, committing their pages with it released, in this thread's own time.
-    fn fault_in_ready_blocks(&self, mut sp: MutexGuard<'_, Spaces>, promoted: usize) {
+    fn fault_in_ready_blocks(&self, mut sp: std::sync::MutexGuard<'_, Spaces>, promoted: usize) {
         let keep = promotion_need(
             self.heap.config.nursery_size + 2 * self.heap.config.survivor_size,
             NUM_CLASSES,
