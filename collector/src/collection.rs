@@ -9,7 +9,6 @@ use crate::scan::object_size;
 use crate::spaces::{promotion_need, Spaces};
 use crate::stats::{Census, CollectionKind, LiveHeap, PauseParts, PauseRecord, PhaseClock};
 use crate::sync::lock;
-use crate::work_pool::run_workers;
 use crate::{major, minor, verify};
 use bumpalo::Bump;
 use contgc_heap::header::MARK;
@@ -111,7 +110,7 @@ pub(crate) fn collect<'h>(
             old: &sp.old,
             los: &sp.los,
         };
-        let marked = major::mark(spaces, &mut roots, &heap.tasks, workers);
+        let marked = major::mark(spaces, &mut roots, &heap.tasks, &heap.gc_threads, workers);
         byrefs_resolved += marked.byrefs_resolved;
         gc_workers = marked.workers;
         // Weak handles to objects marking did not reach are cleared before anything
@@ -127,7 +126,7 @@ pub(crate) fn collect<'h>(
         let old = &sp.old;
         sp.remset.retain(|&a| major::is_marked(old, a));
         sp.old.sweep_shared(|work| {
-            run_workers(marked.workers, |_| work());
+            heap.gc_threads.run(marked.workers, |_| work());
         });
         sp.los.sweep();
         live_young = Some(clear_young_marks(&sp.nursery, &types));

@@ -2,6 +2,7 @@
 
 use crate::config::Config;
 use crate::error::HeapError;
+use crate::gc_threads::GcThreads;
 use crate::mutator::{LocalPtr, Mutator};
 use crate::pins::PinTable;
 use crate::safepoint::Rendezvous;
@@ -30,6 +31,8 @@ pub(crate) struct HeapInner {
     pub providers: RootProviders,
     pub rendezvous: Rendezvous,
     pub mutators: Mutex<Vec<LocalPtr>>,
+    /// The GC helper threads of parallel collection phases.
+    pub gc_threads: GcThreads,
 }
 
 /// One managed heap, shared by every thread that uses it (`Heap` is `Send + Sync` and
@@ -103,6 +106,7 @@ impl Heap {
                 providers: RootProviders::new(id),
                 rendezvous: Rendezvous::new(),
                 mutators: Mutex::new(Vec::new()),
+                gc_threads: GcThreads::new(),
                 config,
             }),
         })

@@ -37,6 +37,7 @@ mod collection;
 pub mod config;
 pub mod error;
 mod fields;
+mod gc_threads;
 mod heap;
 mod major;
 mod minor;
@@ -77,6 +78,7 @@ pub use typed::{Plain, Typed};
 /// `tests/loom_work_pool.rs`). Not part of the API.
 #[doc(hidden)]
 pub mod internal {
+    pub use crate::gc_threads::GcThreads;
     pub use crate::safepoint::{Rendezvous, WorldStopped};
     pub use crate::work_pool::{Packet, WorkPool};
 }

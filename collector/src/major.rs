@@ -38,10 +38,11 @@
 //! count such an object twice.
 
 use crate::byrefs::{Resolver, SharedIndex};
+use crate::gc_threads::GcThreads;
 use crate::scan::{
     self, ByrefSlot, EphemeronSlot, RefSlot, RootScan, SlotVisitor, TypeSummary, WeakSlot,
 };
-use crate::work_pool::{run_workers, Packet, WorkPool};
+use crate::work_pool::{Packet, WorkPool};
 use contgc_heap::byref::EXTERNAL;
 use contgc_heap::header::MARK;
 use contgc_heap::internal::{LargeObjectSpace, Nursery, OldSpace};
@@ -291,8 +292,8 @@ impl<const PAR: bool> MemberVisitor for Marker<'_, PAR> {
 }
 
 /// Marks everything reachable from `roots` and the suspended tasks through references
-/// and byref bases, resolving unresolved byrefs on the way, with `workers` threads
-/// (the collecting thread and `workers - 1` helpers; 1 = this thread alone).
+/// and byref bases, resolving unresolved byrefs on the way, with up to `workers`
+/// threads (the collecting thread and helpers from `threads`; 1 = this thread alone).
 ///
 /// The world must be stopped, every allocation buffer retired, and no object may be
 /// marked when this starts.
@@ -300,6 +301,7 @@ pub(crate) fn mark(
     sp: MarkSpaces<'_>,
     roots: &mut RootScan<'_>,
     tasks: &TaskRegistry,
+    threads: &GcThreads,
     workers: usize,
 ) -> MarkOutcome {
     let index = SharedIndex::new();
@@ -311,6 +313,11 @@ pub(crate) fn mark(
     let mut out = MarkOutcome {
         workers: 1,
         ..MarkOutcome::default()
+    };
+    let workers = if workers > 1 {
+        threads.start(workers)
+    } else {
+        1
     };
     if workers <= 1 {
         first.drain();
@@ -324,7 +331,7 @@ pub(crate) fn mark(
     let packets: Vec<Packet<usize>> = first.stack.chunks(PACKET).map(<[usize]>::to_vec).collect();
     drop(first);
     let pool = WorkPool::new(workers, packets);
-    let results = run_workers(workers, |_| {
+    let results = threads.run(workers, |_| {
         let mut m = Marker::<true>::new(sp, &index, Some(&pool));
         m.work(&pool);
         let r = &m.resolver;

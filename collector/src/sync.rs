@@ -1,8 +1,8 @@
 //! The synchronisation primitives of the stop-the-world protocol, from `std` normally
 //! and from `loom` when the protocol is model-checked (`RUSTFLAGS="--cfg loom"`).
 //!
-//! Only the protocols' own state (`safepoint::Rendezvous`, `work_pool::WorkPool`)
-//! switches to loom; the
+//! Only the protocols' own state (`safepoint::Rendezvous`, `work_pool::WorkPool`,
+//! `gc_threads::GcThreads`) switches to loom; the
 //! heap's other locks stay `std` mutexes, and [`lock`] accepts both.
 
 #[cfg(loom)]
@@ -14,6 +14,32 @@ pub(crate) use loom::sync::{Condvar, Mutex, MutexGuard};
 pub(crate) use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 #[cfg(not(loom))]
 pub(crate) use std::sync::{Condvar, Mutex, MutexGuard};
+
+/// Thread spawning: `std`'s threads, and loom's under `cfg(loom)`.
+pub(crate) mod thread {
+    #[cfg(loom)]
+    pub(crate) use loom::thread::JoinHandle;
+    #[cfg(not(loom))]
+    pub(crate) use std::thread::JoinHandle;
+
+    /// Starts a thread named `name` running `f`, or `None` if the system refuses.
+    #[cfg(not(loom))]
+    pub(crate) fn spawn_named(
+        name: String,
+        f: impl FnOnce() + Send + 'static,
+    ) -> Option<JoinHandle<()>> {
+        std::thread::Builder::new().name(name).spawn(f).ok()
+    }
+
+    /// Starts a model thread running `f` (loom threads have no names).
+    #[cfg(loom)]
+    pub(crate) fn spawn_named(
+        _name: String,
+        f: impl FnOnce() + Send + 'static,
+    ) -> Option<JoinHandle<()>> {
+        Some(loom::thread::spawn(f))
+    }
+}
 
 /// A mutex that [`lock`] can take: `std`'s, and loom's under `cfg(loom)`.
 pub(crate) trait Lock {

@@ -23,19 +23,6 @@
 
 use crate::sync::{lock, AtomicUsize, Condvar, Mutex, Ordering};
 
-/// Aborts the process if dropped while unwinding: a GC worker that panics would leave
-/// the others waiting for it with the world stopped.
-struct AbortOnUnwind;
-
-impl Drop for AbortOnUnwind {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            eprintln!("contgc: panic in a GC worker; the heap cannot be recovered, aborting");
-            std::process::abort();
-        }
-    }
-}
-
 /// A batch of work items moved between workers.
 pub type Packet<T> = Vec<T>;
 
@@ -124,40 +111,4 @@ impl<T> WorkPool<T> {
             self.idle_hint.store(s.idle, Ordering::Relaxed);
         }
     }
-}
-
-/// Runs `work(i)` for every worker `i` in `0..workers`, worker 0 on the calling thread
-/// and the others on threads started for this call; returns once every call has
-/// returned, with their results by worker.
-///
-/// A panic in any worker, or a helper thread that cannot be started, aborts the
-/// process: the other workers would wait for it in [`WorkPool::take`] forever, with
-/// the world stopped (a stopped world never unwinds anyway).
-pub fn run_workers<R: Send>(workers: usize, work: impl Fn(usize) -> R + Sync) -> Vec<R> {
-    if workers <= 1 {
-        return vec![work(0)];
-    }
-    let work = &|i| {
-        let _guard = AbortOnUnwind;
-        work(i)
-    };
-    let _guard = AbortOnUnwind;
-    std::thread::scope(|sc| {
-        let helpers: Vec<_> = (1..workers)
-            .map(|i| {
-                std::thread::Builder::new()
-                    .name(format!("contgc-gc-{i}"))
-                    .spawn_scoped(sc, move || work(i))
-                    .expect("contgc: could not start a GC worker thread")
-            })
-            .collect();
-        let mut out = vec![work(0)];
-        for h in helpers {
-            match h.join() {
-                Ok(r) => out.push(r),
-                Err(e) => std::panic::resume_unwind(e),
-            }
-        }
-        out
-    })
 }
