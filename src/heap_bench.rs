@@ -64,6 +64,9 @@ pub struct Options {
     pub survivor_shapes: Vec<String>,
     /// Destinations of the survivor benchmark (`survivor`, `old`); empty runs both.
     pub survivor_to: Vec<String>,
+    /// GC worker counts of the survivor benchmark (the first is the baseline of the
+    /// speed-up).
+    pub survivor_workers: Vec<usize>,
     /// Suspended tasks of the major-collection benchmark.
     pub major_tasks: usize,
     /// Frames per task of the major-collection benchmark.
@@ -97,6 +100,7 @@ impl Default for Options {
             only: Vec::new(),
             survivor_shapes: Vec::new(),
             survivor_to: Vec::new(),
+            survivor_workers: vec![1, 2],
         }
     }
 }
@@ -259,28 +263,38 @@ fn survivor_section(opts: &Options) -> Vec<ResultLine> {
                 if !picked(&opts.survivor_to, to.name()) {
                     continue;
                 }
-                let s = survivors(shape, n, to, opts.runs);
-                println!(
-                    "{:<28} {:>11.2} ns per object ({:.0} us: {})",
-                    format!("survivors {} {n} -> {}", shape.name(), to.name()),
-                    s.ns_per_object,
-                    s.pause_us,
-                    parts_text(&s.parts),
-                );
-                out.push(line(
-                    "survivors",
-                    &[
-                        ("shape", shape.name().to_string()),
-                        ("objects", n.to_string()),
-                        ("workers", "1".to_string()),
-                        ("to", to.name().to_string()),
-                        ("ns_per_object", format!("{:.2}", s.ns_per_object)),
-                        ("pause_us", format!("{:.1}", s.pause_us)),
-                        ("roots_us", us(s.parts.roots)),
-                        ("copy_us", us(s.parts.copy)),
-                        ("other_us", us(s.parts.other)),
-                    ],
-                ));
+                let mut base = None;
+                for &workers in &opts.survivor_workers {
+                    let s = survivors(shape, n, to, workers, opts.runs);
+                    let speedup = *base.get_or_insert(s.ns_per_object) / s.ns_per_object;
+                    println!(
+                        "{:<34} {:>8.2} ns per object, {speedup:.2}x ({:.0} us: {})",
+                        format!(
+                            "survivors {} {n} -> {}, {workers}w",
+                            shape.name(),
+                            to.name()
+                        ),
+                        s.ns_per_object,
+                        s.pause_us,
+                        parts_text(&s.parts),
+                    );
+                    out.push(line(
+                        "survivors",
+                        &[
+                            ("shape", shape.name().to_string()),
+                            ("objects", n.to_string()),
+                            ("workers", workers.to_string()),
+                            ("workers_used", s.workers_used.to_string()),
+                            ("to", to.name().to_string()),
+                            ("ns_per_object", format!("{:.2}", s.ns_per_object)),
+                            ("speedup", format!("{speedup:.2}")),
+                            ("pause_us", format!("{:.1}", s.pause_us)),
+                            ("roots_us", us(s.parts.roots)),
+                            ("copy_us", us(s.parts.copy)),
+                            ("other_us", us(s.parts.other)),
+                        ],
+                    ));
+                }
             }
         }
     }

@@ -119,6 +119,10 @@ enum Command {
         /// default.
         #[arg(long, value_delimiter = ',')]
         survivor_to: Vec<String>,
+        /// GC worker counts of the survivor benchmark (comma-separated; the first is
+        /// the baseline of the speed-up).
+        #[arg(long, value_delimiter = ',', default_values_t = heap_bench::Options::default().survivor_workers)]
+        survivor_workers: Vec<usize>,
         /// Suspended tasks of the major-collection benchmark.
         #[arg(long, default_value_t = heap_bench::Options::default().major_tasks)]
         major_tasks: usize,
@@ -391,16 +395,18 @@ fn main() -> ExitCode {
             only,
             survivor_shapes,
             survivor_to,
+            survivor_workers,
             major_tasks,
             major_depth,
             major_workers,
         }) => {
             if let Some(&w) = major_workers
                 .iter()
+                .chain(&survivor_workers)
                 .find(|&&w| !(1..=contgc::MAX_GC_WORKERS).contains(&w))
             {
                 eprintln!(
-                    "--major-workers takes 1 to {} threads (got {w})",
+                    "--major-workers and --survivor-workers take 1 to {} threads (got {w})",
                     contgc::MAX_GC_WORKERS
                 );
                 return ExitCode::FAILURE;
@@ -416,6 +422,7 @@ fn main() -> ExitCode {
                 only,
                 survivor_shapes,
                 survivor_to,
+                survivor_workers,
                 major_tasks: major_tasks.max(1),
                 major_depth: major_depth.max(1),
                 major_workers,

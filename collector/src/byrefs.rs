@@ -28,7 +28,6 @@
 //! when it was stored, so the capture broke no promise.
 
 use crate::scan::object_size;
-use crate::spaces::owns;
 use contgc_heap::byref::{ByrefState, EXTERNAL};
 use contgc_heap::internal::{LargeObjectSpace, Nursery, NurseryIndex, OldSpace};
 use contgc_heap::types::FILLER_TYPE_INDEX;
@@ -39,6 +38,24 @@ use std::time::{Duration, Instant};
 /// The nursery's object-start index of one collection phase, built at most once, by
 /// whichever resolver needs it first (GC workers share it), with the time it took.
 pub(crate) type SharedIndex = OnceLock<(NurseryIndex, Duration)>;
+
+/// The old space as byref resolution sees it: the collector's own reference, or a
+/// parallel minor collection's shared one (see `minor`).
+pub(crate) trait OldLookup {
+    /// True if `addr` lies in the old space's region.
+    fn contains(&self, addr: usize) -> bool;
+    /// The allocated cell containing `addr` (see [`OldSpace::object_start`]).
+    fn object_start(&self, addr: usize) -> Option<usize>;
+}
+
+impl OldLookup for OldSpace {
+    fn contains(&self, addr: usize) -> bool {
+        OldSpace::contains(self, addr)
+    }
+    fn object_start(&self, addr: usize) -> Option<usize> {
+        OldSpace::object_start(self, addr).map(|o| o.addr())
+    }
+}
 
 /// What a collection resolves byrefs against. Each GC worker has its own; the nursery
 /// index is shared.
@@ -68,7 +85,7 @@ impl<'a> Resolver<'a> {
         &mut self,
         addr: usize,
         nursery: &Nursery,
-        old: &OldSpace,
+        old: &impl OldLookup,
         los: &LargeObjectSpace,
     ) -> Option<usize> {
         self.resolved += 1;
@@ -83,7 +100,8 @@ impl<'a> Resolver<'a> {
                 // workers marking meanwhile (setting a header bit) do not race.
                 let index = unsafe {
                     NurseryIndex::build(nursery, |o| {
-                        let mut h = o.header();
+                        // Acquire: another GC worker may have just copied it.
+                        let mut h = o.header_acquire();
                         if h.is_forwarded() {
                             h = ObjectRef::from_addr(h.forwarding_address())
                                 .expect("non-null")
@@ -101,7 +119,7 @@ impl<'a> Resolver<'a> {
             }
             index.object_start(addr)
         } else if old.contains(addr) {
-            old.object_start(addr).map(|o| o.addr())
+            old.object_start(addr)
         } else if let Some(o) = los.object_start(addr) {
             Some(o.addr())
         } else {
@@ -133,13 +151,16 @@ impl Resolver<'_> {
         &mut self,
         state: ByrefState,
         nursery: &Nursery,
-        old: &OldSpace,
+        old: &impl OldLookup,
         los: &LargeObjectSpace,
     ) -> (usize, usize) {
         match state {
             ByrefState::Null => (0, 0),
             ByrefState::External { addr } => {
-                if owns(nursery, old, los, addr) {
+                let owned = nursery.contains(addr)
+                    || old.contains(addr)
+                    || los.object_start(addr).is_some();
+                if owned {
                     // Memory that became the heap's since: resolved if it is in an
                     // object now, kept as it is otherwise.
                     (
@@ -168,7 +189,7 @@ impl Resolver<'_> {
         &mut self,
         addr: usize,
         nursery: &Nursery,
-        old: &OldSpace,
+        old: &impl OldLookup,
         los: &LargeObjectSpace,
     ) -> usize {
         match self.resolve(addr, nursery, old, los) {
@@ -183,7 +204,8 @@ fn size_at(types: &[Arc<TypeInfo>], addr: usize) -> usize {
     let obj = ObjectRef::from_addr(addr).expect("non-null");
     // SAFETY: `addr` is an object start found in an object-start map; the world is
     // stopped.
-    let mut h = unsafe { obj.header() };
+    // Acquire: another GC worker may have just copied it.
+    let mut h = unsafe { obj.header_acquire() };
     if h.is_forwarded() {
         // SAFETY: a forwarding address is the start of the object's copy.
         h = unsafe {

@@ -10,10 +10,9 @@ use crate::spaces::{promotion_need, Spaces};
 use crate::stats::{Census, CollectionKind, LiveHeap, PauseParts, PauseRecord, PhaseClock};
 use crate::sync::lock;
 use crate::{major, minor, verify};
-use bumpalo::Bump;
 use contgc_heap::header::MARK;
 use contgc_heap::internal::Nursery;
-use contgc_heap::size_classes::class_of;
+use contgc_heap::size_classes::{class_of, NUM_CLASSES};
 use contgc_heap::types::FILLER_TYPE_INDEX;
 use contgc_heap::TypeInfo;
 use std::sync::{Arc, MutexGuard};
@@ -89,7 +88,6 @@ pub(crate) fn collect<'h>(
     };
     let number = sp.stats.next_number();
 
-    let scratch = Bump::new();
     let mut roots = |f: &mut dyn FnMut(&mut usize)| visit_roots(heap, &mutators, f);
     let mut out = minor::MinorOutcome::default();
     let mut byrefs_resolved = 0;
@@ -147,13 +145,29 @@ pub(crate) fn collect<'h>(
         None => sp.minor_is_safe(),
     };
     if safe {
+        // Several workers need room for one partly used block per size class each.
+        let (young, classes) = match live_young {
+            Some((live, classes)) => (live, classes as usize),
+            None => (sp.nursery.used_bytes(), NUM_CLASSES),
+        };
+        let w = heap.config.gc_workers;
+        let workers = if w > 1 && sp.old.available_bytes() >= promotion_need(young, classes * w) {
+            w
+        } else {
+            1
+        };
+        let workers = minor::MinorWorkers {
+            threads: &heap.gc_threads,
+            workers,
+            eager: heap.config.parallel_threshold == 0,
+        };
         out = minor::collect(
             &types,
             sp,
             &mut roots,
             &heap.tasks,
             &heap.weak_handles,
-            &scratch,
+            workers,
             &mut clock,
         );
         byrefs_resolved += out.byrefs_resolved;
@@ -162,9 +176,9 @@ pub(crate) fn collect<'h>(
         parts.remembered = out.remembered;
         parts.copy = out.copy;
         parts.byref_index += out.byref_index;
+        gc_workers = gc_workers.max(out.workers);
         minor_ran = true;
     }
-    drop(scratch);
 
     if kind == CollectionKind::Major {
         // Everything in the old generation is live now (swept), and so is everything

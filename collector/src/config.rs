@@ -237,23 +237,36 @@ impl ConfigBuilder {
         self.config.verify = on;
         self
     }
-    /// Threads that share a major collection's marking and sweeping (default: the
-    /// cores this process may run on, at most 64; from 1 to 64). 1 runs every
-    /// collection on the thread that collects; with more, the collecting thread and
-    /// `n - 1` helper threads, started for the collection and joined before the world
-    /// restarts, share the work, handing it to each other when one runs dry. Minor
-    /// collections are single-threaded whatever this says, and so is a major
-    /// collection of a heap smaller than [`parallel_threshold`](Self::parallel_threshold).
-    /// The collection's outcome (what survives, where every object is) does not depend
-    /// on the number.
+    /// Threads that share a collection's parallel work (default: the cores this
+    /// process may run on, at most 64; from 1 to 64): a major collection's marking and
+    /// sweeping, and a minor collection's transitive copy. 1 runs every collection on
+    /// the thread that collects; with more, the collecting thread and `n - 1` helper
+    /// threads share the work, handing it to each other when one runs dry. The helpers
+    /// are started the first time a collection wants them and then kept, parked, until
+    /// the heap is dropped (if the system refuses a thread, collections use fewer).
+    ///
+    /// A major collection of a heap smaller than
+    /// [`parallel_threshold`](Self::parallel_threshold) runs on one thread. A minor
+    /// collection starts on one thread and wakes the helpers only once its copy has
+    /// work waiting to share (4 KiB of copies still to scan, checked every 1,024
+    /// objects; with `parallel_threshold(0)`, as soon as any work waits), so that a
+    /// collection with few survivors, or with survivors in one chain, costs nothing
+    /// more; and only if the old generation has room for one partly used block per
+    /// size class and worker (otherwise it runs alone).
+    ///
+    /// What survives, and every reference between survivors, does not depend on the
+    /// number; which survivors a minor collection keeps in the to-space and which it
+    /// promotes can, when the to-space runs out.
     pub fn gc_workers(mut self, n: usize) -> Self {
         self.config.gc_workers = n;
         self
     }
     /// Bytes in use (nursery, old generation and large objects) from which a major
     /// collection uses all its [`gc_workers`](Self::gc_workers) (default 4 MiB; any
-    /// value, 0 = always). Starting a helper thread costs tens of microseconds, more
-    /// than a major collection of a small heap takes on one thread.
+    /// value, 0 = always). Waking the helpers and handing them work costs microseconds,
+    /// more than a major collection of a small heap takes on one thread. 0 also makes
+    /// a minor collection go parallel as soon as any work waits (see `gc_workers`):
+    /// for tests that exercise parallel collection on small heaps.
     pub fn parallel_threshold(mut self, bytes: usize) -> Self {
         self.config.parallel_threshold = bytes;
         self

@@ -57,10 +57,12 @@ pub struct PauseRecord {
     pub heap_after: usize,
     /// Byrefs resolved from raw addresses to `<base, offset>`.
     pub byrefs_resolved: usize,
-    /// Threads that marked and swept: the heap's
-    /// [`gc_workers`](crate::ConfigBuilder::gc_workers) for a major collection of a heap
-    /// at or above the [`parallel_threshold`](crate::ConfigBuilder::parallel_threshold),
-    /// else 1 (always 1 for a minor collection).
+    /// Threads that did the collection's parallel part: for a major collection the
+    /// heap's [`gc_workers`](crate::ConfigBuilder::gc_workers) if the heap is at or
+    /// above the [`parallel_threshold`](crate::ConfigBuilder::parallel_threshold), else
+    /// 1; for a minor collection, the workers its transitive copy ran on (1 unless it
+    /// had enough to copy to go parallel, see `gc_workers`). At most `gc_workers`;
+    /// fewer if helper threads could not be started.
     pub gc_workers: usize,
     /// Where the pause's time went, part by part.
     pub parts: PauseParts,

@@ -36,6 +36,10 @@ pub struct Nursery {
     from: usize,
     from_top: usize,
     to_top: usize,
+    /// Bytes of fillers among the survivors in the from-space (and in the to-space,
+    /// during an evacuation): the unused tails of parallel GC workers' buffers.
+    from_fillers: usize,
+    to_fillers: usize,
 }
 
 impl Nursery {
@@ -65,6 +69,8 @@ impl Nursery {
             from: 0,
             from_top: s + eden,
             to_top: s + eden + surv,
+            from_fillers: 0,
+            to_fillers: 0,
             region,
         })
     }
@@ -133,14 +139,16 @@ impl Nursery {
         (self.survivor[self.from], self.from_top)
     }
 
-    /// Bytes held by objects in the nursery (eden's allocated part and survivors).
+    /// Bytes held by objects in the nursery: eden's allocated part, and the survivors
+    /// less the fillers among them (which no collection copies).
     pub fn used_bytes(&self) -> usize {
-        self.eden_used() + (self.from_top - self.survivor[self.from])
+        self.eden_used() + (self.from_top - self.survivor[self.from]) - self.from_fillers
     }
 
     /// Starts an evacuation: the to-space is emptied.
     pub fn begin_evacuation(&mut self) {
         self.to_top = self.survivor[1 - self.from];
+        self.to_fillers = 0;
     }
 
     /// Reserves `size` bytes in the to-space during an evacuation.
@@ -170,17 +178,21 @@ impl Nursery {
     }
 
     /// Sets the to-space's top during an evacuation: `[to-space start, top)` holds the
-    /// objects copied so far. Panics if `top` is outside the to-space.
-    pub fn set_to_top(&mut self, top: usize) {
+    /// objects copied so far, `fillers` bytes of it fillers. Panics if `top` is outside
+    /// the to-space or the fillers do not fit below it.
+    pub fn set_to_top(&mut self, top: usize, fillers: usize) {
         let (start, end) = self.to_space();
         assert!((start..=end).contains(&top), "to-space top out of range");
+        assert!(fillers <= top - start, "more fillers than to-space");
         self.to_top = top;
+        self.to_fillers = fillers;
     }
 
     /// Ends an evacuation: eden is empty, the to-space becomes the from-space.
     pub fn flip(&mut self) {
         self.from = 1 - self.from;
         self.from_top = self.to_top;
+        self.from_fillers = self.to_fillers;
         self.eden_top.store(self.eden_start, Ordering::Relaxed);
     }
 

@@ -62,6 +62,18 @@ impl ObjectRef {
         Header(unsafe { self.header_atomic() }.load(Ordering::Relaxed))
     }
 
+    /// Reads the header word with an acquire load: a collector thread that follows a
+    /// forwarding header another GC worker installed (with a release) then sees the
+    /// copy that worker wrote.
+    ///
+    /// # Safety
+    /// As for [`header`](Self::header).
+    #[inline(always)]
+    pub unsafe fn header_acquire(self) -> Header {
+        // SAFETY: as for `header`.
+        Header(unsafe { self.header_atomic() }.load(Ordering::Acquire))
+    }
+
     /// Overwrites the header word.
     ///
     /// # Safety

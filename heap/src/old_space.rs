@@ -114,6 +114,46 @@ impl PromotionBuffers {
         self.bytes
     }
 
+    /// A cell of class `class` for a `size`-byte object from the class's run, if the
+    /// run has one left (the fast path of [`OldSpace::promote_alloc`], which refills
+    /// the run otherwise).
+    #[inline(always)]
+    pub fn take(&mut self, class: usize, size: usize) -> Option<usize> {
+        debug_assert_eq!(class, class_of(size));
+        let run = &mut self.runs[class];
+        let cell = CLASS_SIZES[class];
+        if run.0 + cell <= run.1 {
+            let at = run.0;
+            run.0 += cell;
+            self.bytes += size;
+            self.cell_bytes += cell;
+            return Some(at);
+        }
+        None
+    }
+
+    /// Gives back the cell at `at`, the last one taken (by [`take`](Self::take) or
+    /// [`OldSpace::promote_alloc`]) for a `size`-byte object of class `class`, unused:
+    /// a parallel collection that lost the race to copy an object. The cell's first
+    /// word is cleared, so that it reads as free again.
+    ///
+    /// # Panics
+    /// If `at` is not the last cell taken from the class's run.
+    pub fn give_back(&mut self, class: usize, at: usize, size: usize) {
+        let cell = CLASS_SIZES[class];
+        let run = &mut self.runs[class];
+        assert!(
+            at != 0 && run.0 == at + cell,
+            "only the last cell taken is given back"
+        );
+        run.0 = at;
+        self.bytes -= size;
+        self.cell_bytes -= cell;
+        // SAFETY: `[at, at + cell)` is the cell just taken from this run (checked
+        // above), which these buffers own until it is taken again.
+        unsafe { (at as *mut u64).write(0) };
+    }
+
     /// True if the buffers hold no cell and count no byte (new, or just retired).
     pub fn is_empty(&self) -> bool {
         self.bytes == 0 && self.cell_bytes == 0 && self.used == 0
@@ -235,6 +275,12 @@ impl OldSpace {
         addr.wrapping_sub(self.region.start()) < self.nblocks * BLOCK_SIZE
     }
 
+    /// The space's region as `(start, len)`: [`contains`](Self::contains) is true
+    /// exactly for the addresses in `[start, start + len)`. Fixed for the space's life.
+    pub fn bounds(&self) -> (usize, usize) {
+        (self.region.start(), self.nblocks * BLOCK_SIZE)
+    }
+
     /// Bytes of blocks in use.
     pub fn committed_bytes(&self) -> usize {
         self.blocks_in_use * BLOCK_SIZE
@@ -330,14 +376,7 @@ impl OldSpace {
         class: usize,
         size: usize,
     ) -> Option<usize> {
-        debug_assert_eq!(class, class_of(size));
-        let run = &mut bufs.runs[class];
-        let cell = CLASS_SIZES[class];
-        if run.0 + cell <= run.1 {
-            let at = run.0;
-            run.0 += cell;
-            bufs.bytes += size;
-            bufs.cell_bytes += cell;
+        if let Some(at) = bufs.take(class, size) {
             return Some(at);
         }
         self.refill_promotion_buffer(bufs, class, size)

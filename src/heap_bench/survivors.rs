@@ -54,18 +54,27 @@ pub struct SurvivorFigures {
     pub bytes_per_object: usize,
     /// The parts of the median pause.
     pub parts: crate::PauseParts,
+    /// GC workers the median pause's copy ran on (see `PauseRecord::gc_workers`).
+    pub workers_used: usize,
 }
 
 /// The survivor benchmark: `n` young 16-byte objects (a header and one reference)
 /// linked into one list or [`WIDE_LISTS`] lists, kept by roots, then one forced minor
-/// collection, measured by its pause record (per surviving object). Each run builds the
+/// collection with up to `workers` GC workers, measured by its pause record (per surviving object). Each run builds the
 /// lists anew in the same heap (so the memory the collection copies into has been
 /// touched before, as in a running program); the median of `runs` is reported.
-pub fn survivors(shape: Shape, n: usize, to: Destination, runs: usize) -> SurvivorFigures {
+pub fn survivors(
+    shape: Shape,
+    n: usize,
+    to: Destination,
+    workers: usize,
+    runs: usize,
+) -> SurvivorFigures {
     let bytes = 16;
     let nursery = (n * bytes * 2).next_power_of_two().max(1 << 20);
     let heap = heap_with(
         bench_config()
+            .gc_workers(workers)
             .nursery_size(nursery)
             .survivor_size(nursery)
             .promotion_age(match to {
@@ -126,10 +135,12 @@ pub fn survivors(shape: Shape, n: usize, to: Destination, runs: usize) -> Surviv
             records.push(r);
         }
     }
+    let rec = median_record(records);
     SurvivorFigures {
         ns_per_object: median(per_object),
         pause_us: median(pauses),
         bytes_per_object: bytes,
-        parts: median_record(records).parts,
+        parts: rec.parts,
+        workers_used: rec.gc_workers,
     }
 }
