@@ -63,6 +63,7 @@ struct PoolState<T> {
 
 /// Spin iterations (each a processor pause) an idle worker waits for work before it
 /// sleeps: a few tens of microseconds.
+#[cfg(not(loom))]
 const SPINS: usize = 1 << 12;
 
 impl<T> WorkPool<T> {

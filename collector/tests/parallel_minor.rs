@@ -150,15 +150,29 @@ fn a_major_collection_evacuates_the_nursery_in_parallel_too() {
 }
 
 #[test]
-fn the_copy_goes_parallel_only_with_work_to_share() {
-    // Many lists, much to copy: shared.
-    let wide = lists_survive(workers(2), 1_000, 100_000, CollectionKind::Minor);
+fn the_copy_goes_parallel_only_when_it_pays() {
+    // Many lists, much to copy, promoted: shared.
+    let wide = lists_survive(
+        workers(2).promotion_age(1),
+        1_000,
+        100_000,
+        CollectionKind::Minor,
+    );
     assert_eq!(wide.gc_workers, 2, "{wide:?}");
+    // Copied to the to-space (500 lists: their table is young, not a large object,
+    // whose referents are promoted at once): one worker copies that as fast as two.
+    let young = lists_survive(workers(2), 500, 100_000, CollectionKind::Minor);
+    assert_eq!(young.gc_workers, 1, "{young:?}");
     // One list: never more than one object waits, nothing to share.
-    let chain = lists_survive(workers(2), 1, 100_000, CollectionKind::Minor);
+    let chain = lists_survive(
+        workers(2).promotion_age(1),
+        1,
+        100_000,
+        CollectionKind::Minor,
+    );
     assert_eq!(chain.gc_workers, 1, "{chain:?}");
     // Little to copy: done before it would pay.
-    let small = lists_survive(workers(2), 100, 500, CollectionKind::Minor);
+    let small = lists_survive(workers(2).promotion_age(1), 100, 500, CollectionKind::Minor);
     assert_eq!(small.gc_workers, 1, "{small:?}");
     // One worker configured: alone.
     let alone = lists_survive(

@@ -771,7 +771,7 @@ fn drain_with<const PAR: bool>(mut ev: Ev<'_, '_, PAR>, remset: &mut Vec<usize>)
             until_check -= 1;
             if until_check == 0 {
                 until_check = every;
-                if checkpoint(&mut ev) {
+                if checkpoint(&mut ev, copied) {
                     return (copied, true);
                 }
             }
@@ -786,7 +786,7 @@ fn drain_with<const PAR: bool>(mut ev: Ev<'_, '_, PAR>, remset: &mut Vec<usize>)
                 until_check -= 1;
                 if until_check == 0 {
                     until_check = every;
-                    if checkpoint(&mut ev) {
+                    if checkpoint(&mut ev, copied) {
                         return (copied, true);
                     }
                 }
@@ -802,15 +802,16 @@ fn drain_with<const PAR: bool>(mut ev: Ev<'_, '_, PAR>, remset: &mut Vec<usize>)
     (copied, false)
 }
 
-/// The drain loop's periodic look around: in parallel, hands work to idle workers;
-/// alone, returns true if the drain should continue in parallel.
+/// The drain loop's periodic look around, `copied` copies into the to-space scanned so
+/// far: in parallel, hands work to idle workers; alone, returns true if the drain
+/// should continue in parallel.
 #[inline(always)]
-fn checkpoint<const PAR: bool>(ev: &mut Ev<'_, '_, PAR>) -> bool {
+fn checkpoint<const PAR: bool>(ev: &mut Ev<'_, '_, PAR>, copied: usize) -> bool {
     if PAR {
         parallel::offer(ev);
         false
     } else {
-        ev.cold.may_switch && parallel::worth_it(ev)
+        ev.cold.may_switch && parallel::worth_it(ev, copied)
     }
 }
 

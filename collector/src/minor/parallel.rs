@@ -3,13 +3,21 @@
 //! # When
 //! A minor collection starts alone: roots, young task groups and the remembered set
 //! are visited by the collecting thread, and so is the start of the copy. The drain
-//! loop looks at its queues every 1,024 objects; if the work waiting there (copies
-//! not yet scanned, promoted objects counted 16 bytes each) is 4 KiB or more and the
-//! heap has more than one [`gc_workers`](crate::ConfigBuilder::gc_workers), it stops
-//! and the rest of the copy runs in parallel ([`drain_in_parallel`]). A collection that
-//! copies little, or whose survivors form one chain (nothing to share), never wakes a
-//! helper. (`parallel_threshold(0)` makes the switch happen at the first object
-//! waiting, so that tests exercise it on small heaps.)
+//! loop looks at its queues every 1,024 objects, and stops to let the rest of the copy
+//! run in parallel ([`drain_in_parallel`]) if the heap has more than one
+//! [`gc_workers`](crate::ConfigBuilder::gc_workers) and
+//! - the work waiting there (copies not yet scanned, promoted objects counted 16
+//!   bytes each) is 4 KiB or more: there is work to share; and
+//! - the survivors so far were promoted at least as often as copied to the to-space.
+//!
+//! The second rule comes from measurement (docs/BENCHMARKS.md, survivors): a copy
+//! into the to-space costs 4-5 ns an object alone, and the compare-and-swap each
+//! parallel copy needs costs as much again, so two workers copy young survivors no
+//! faster than one; promotion, which writes scattered old-space cells and waits on
+//! memory, is 8-13 ns an object alone and gains from a second worker (1.05-1.5x). A
+//! collection that copies little, or whose survivors form one chain, never wakes a
+//! helper. (`parallel_threshold(0)` makes the switch happen as soon as any work
+//! waits, whatever the mix, so that tests exercise it on small heaps.)
 //!
 //! # How
 //! - **Forwarding**: a worker copies the object into its own memory, then installs
@@ -123,12 +131,16 @@ impl Par {
     }
 }
 
-/// True if a lone drain should continue in parallel: enough work waits in its queues
-/// (see the module documentation).
+/// True if a lone drain that has scanned `copied` to-space copies should continue in
+/// parallel: enough work waits in its queues, and the survivors so far were promoted
+/// at least as often as copied to the to-space (see the module documentation).
 #[inline(never)]
-pub(super) fn worth_it<const PAR: bool>(ev: &Ev<'_, '_, PAR>) -> bool {
+pub(super) fn worth_it<const PAR: bool>(ev: &Ev<'_, '_, PAR>, copied: usize) -> bool {
     let pending = (ev.hot.scan_end() - ev.hot.scan) + 16 * (ev.cold.grey.len() - ev.cold.grey_head);
-    pending >= if ev.cold.eager { 1 } else { SWITCH_PENDING }
+    if ev.cold.eager {
+        return pending > 0;
+    }
+    pending >= SWITCH_PENDING && ev.cold.promoted >= copied
 }
 
 /// Retires the worker's allocation buffer (its unused tail made a filler; its copies
