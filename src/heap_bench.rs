@@ -12,9 +12,11 @@
 //!   (`ObjectRef::load_u64`, `Mutator::store_ref`);
 //! - `minor-gc`: the pause of a minor collection with an empty nursery, with no old
 //!   objects and with 1,000,000 (it must not grow with the old generation);
-//! - `survivors`: the pause per surviving object of a minor collection that copies
-//!   young linked lists (one list, or 1,000), to the to-space or into the old
-//!   generation;
+//! - `survivors` (run last but `major`: with 2 workers it starts GC worker threads):
+//!   the pause per surviving object of a minor collection that copies young linked
+//!   lists (one list, or 1,000), to the to-space or into the old generation, with each
+//!   number of GC workers asked for (1 and 2 by default) and the speed-up over the
+//!   first;
 //! - `major` (run last: it starts GC worker threads): the pause of a major collection of the main job's heap (suspended
 //!   tasks' frames, 10,000 x 100 by default), with each number of GC workers asked
 //!   for (1 and 2 by default), in the same run, and the speed-up over one worker;
@@ -214,9 +216,6 @@ pub fn run(opts: &Options) -> Vec<ResultLine> {
             pauses[1] / pauses[0]
         );
     }
-    if opts.runs_section("survivors") {
-        out.extend(survivor_section(opts));
-    }
     if opts.runs_section("binary-trees") {
         out.extend(binary_trees_section(opts));
     }
@@ -243,7 +242,10 @@ pub fn run(opts: &Options) -> Vec<ResultLine> {
             ],
         ));
     }
-    // Last: it starts GC worker threads (see `bench_config`).
+    // Last, these two: they start GC worker threads (see `bench_config`).
+    if opts.runs_section("survivors") {
+        out.extend(survivor_section(opts));
+    }
     if opts.runs_section("major") {
         out.extend(major_section(opts));
     }
@@ -375,13 +377,13 @@ fn binary_trees_section(opts: &Options) -> Vec<ResultLine> {
     )]
 }
 
-/// The configuration every heap-bench heap starts from, but the `major` section's: one
-/// GC worker. A major collection with more starts threads, and once a process has had
+/// The configuration every heap-bench heap starts from, but the `major` section's and
+/// the survivor section's rows with more workers: one GC worker. A major collection with more starts threads, and once a process has had
 /// a second thread glibc's `malloc` leaves its single-thread fast path for good, which
 /// makes the `Box` and gc-arena baselines up to twice as slow (measured: binary-trees'
 /// `Box` 197 ms before, 394 ms after); these benchmarks are single-threaded, so their
-/// baselines must not pay for the collector's helpers. The `major` section runs last
-/// for the same reason.
+/// baselines must not pay for the collector's helpers. The `survivors` and `major`
+/// sections run last for the same reason.
 fn bench_config() -> crate::ConfigBuilder {
     Config::builder().gc_workers(1)
 }
