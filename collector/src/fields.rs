@@ -5,7 +5,7 @@
 //! type and check the offset against its layout on every call. A [`DataField`] or
 //! [`RefField`] is that check done once, by [`Heap::data_field`] / [`Heap::ref_field`]:
 //! an access through it ([`Scope::get`](crate::Scope::get),
-//! [`Scope::set`](crate::Scope::set), ...) compares the object's type index and the
+//! [`Scope::set_field`](crate::Scope::set_field), ...) compares the object's type index and the
 //! token's heap with the token's, which is as strong, since a type's layout never
 //! changes once registered.
 

@@ -15,12 +15,12 @@
 //!
 //! # The per-object path
 //! Copying a survivor is meant to cost little more than the copy itself:
-//! - types are read from the dense [`TypeSummaries`] table (size, size class,
+//! - types are read from the dense [`TypeSummaries`](crate::scan::TypeSummaries) table (size, size class,
 //!   promotion age and a bitmap of reference words in 16 bytes), never from the
 //!   descriptors, except for variable-size objects and types the bitmap cannot
 //!   describe;
 //! - the to-space top and end live in the evacuator (a bounds check and a bump), and
-//!   promotion bumps through per-collection [`PromotionBuffers`], one run of cells per
+//!   promotion bumps through per-collection [`PromotionBuffers`](contgc_heap::internal::PromotionBuffers), one run of cells per
 //!   size class, refilled from the old space a block (or a free cell) at a time and
 //!   retired to it when the collection ends;
 //! - small objects are copied with a few fixed-size moves, not a `memcpy` call;
@@ -39,6 +39,7 @@
 
 mod evacuate;
 mod parallel;
+mod visit;
 
 use crate::byrefs::{Resolver, SharedIndex};
 use crate::gc_threads::GcThreads;
@@ -47,9 +48,10 @@ use crate::spaces::Spaces;
 use crate::stats::PhaseClock;
 use contgc_heap::{ObjectRef, TypeInfo};
 use contgc_roots::internal::{MemberVisitor, TaskRegistry, WeakTable};
-use evacuate::{drain, settled_young, Cold, Ev, Hot, OldAccess, Visit};
+use evacuate::{drain, Cold, Ev, Hot, OldAccess};
 use std::sync::Arc;
 use std::time::Duration;
+use visit::{settled_young, Visit};
 
 /// What a minor collection did, and where its time went.
 #[derive(Clone, Copy, Debug, Default)]

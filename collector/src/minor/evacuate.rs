@@ -10,10 +10,9 @@
 //! a plain store.
 
 use super::parallel::{self, Par, SharedOld};
+use super::visit::{settled_young, Visit};
 use crate::byrefs::{OldLookup, Resolver};
-use crate::scan::{
-    self, ByrefSlot, EphemeronSlot, RefSlot, ScanHow, SlotVisitor, TypeSummary, WeakSlot,
-};
+use crate::scan::{self, ByrefSlot, ScanHow, TypeSummary};
 use contgc_heap::byref::EXTERNAL;
 use contgc_heap::header::{Header, MARK, UNLOGGED};
 use contgc_heap::internal::{LargeObjectSpace, Nursery, OldSpace, PromotionBuffers};
@@ -151,110 +150,6 @@ pub(super) struct Cold<'a> {
 pub(super) struct Ev<'e, 'a, const PAR: bool> {
     pub hot: &'e mut Hot<'a>,
     pub cold: &'e mut Cold<'a>,
-}
-
-/// A slot visitor over the evacuator. `CHECK_TO`: the slot may already hold a
-/// to-space address (root slots, which an embedder may report twice; task members and
-/// remembered objects, to be safe); the drain loop's slots never do, since they were
-/// copied from nursery objects, which never refer to the to-space (it held no live
-/// object before this collection). `TRACK`: record in `young` whether the referent
-/// stays young (for old objects and task members, whose filing depends on it).
-pub(super) struct Visit<'e, 'a, const CHECK_TO: bool, const TRACK: bool, const PAR: bool>(
-    pub Ev<'e, 'a, PAR>,
-);
-
-impl<const CHECK_TO: bool, const TRACK: bool, const PAR: bool> SlotVisitor
-    for Visit<'_, '_, CHECK_TO, TRACK, PAR>
-{
-    /// Evacuates a young referent and updates the slot.
-    #[inline(always)]
-    fn visit_ref(&mut self, slot: RefSlot<'_>) {
-        let ev = &mut self.0;
-        let v = slot.load();
-        if ev.hot.is_young(v) {
-            let n = ev.evacuate::<CHECK_TO>(v);
-            slot.store(n);
-            if TRACK {
-                ev.hot.young |= ev.hot.is_young(n);
-            }
-        }
-    }
-
-    /// Resolves the byref if needed and moves it with its base.
-    #[inline(always)]
-    fn visit_byref(&mut self, slot: ByrefSlot<'_>) {
-        let young = self.0.update_byref::<CHECK_TO>(slot);
-        if TRACK {
-            self.0.hot.young |= young;
-        }
-    }
-
-    /// The value is traced once the key is known to live: an old key (minor
-    /// collections free no old object) or a young one already copied. Otherwise the
-    /// pair waits for the fix-point (`ephemeron_fixpoint`); an old object holding one
-    /// stays remembered.
-    #[inline(always)]
-    fn visit_ephemeron(&mut self, slot: EphemeronSlot<'_>) {
-        let k = slot.key().load();
-        let live = if k == 0 {
-            None
-        } else if !self.0.hot.is_young(k) {
-            Some(k)
-        } else {
-            self.0.live_young_key(k)
-        };
-        match live {
-            Some(k) => {
-                if k != slot.key().load() {
-                    slot.key().store(k);
-                }
-                if TRACK {
-                    self.0.hot.young |= self.0.hot.is_young(k);
-                }
-                self.visit_ref(slot.value());
-            }
-            None if k == 0 && slot.value().load() == 0 => {}
-            None => {
-                self.0.cold.ephemerons.push(slot.addr());
-                if TRACK {
-                    self.0.hot.young = true;
-                }
-            }
-        }
-    }
-
-    /// Not traced: a young referent is recorded and settled after the copy (moved if
-    /// it survived, null if not). An old object holding one stays remembered, since
-    /// its referent may stay young.
-    #[inline(always)]
-    fn visit_weak(&mut self, slot: WeakSlot<'_>) {
-        if self.0.hot.is_young(slot.load()) {
-            self.0.cold.weak.push(slot.addr());
-            if TRACK {
-                self.0.hot.young = true;
-            }
-        }
-    }
-}
-
-/// Where the young object `v` (held weakly: by a weak slot or handle, or as an
-/// ephemeron key) is now: its copy if it has been copied, itself if it is a to-space
-/// address already, else 0 (not copied: dead once the copy is complete). Run before
-/// the nursery flips, while forwarding headers are intact.
-#[inline]
-pub(super) fn settled_young(v: usize, to_start: usize, to_end: usize) -> usize {
-    if v.wrapping_sub(to_start) < to_end - to_start {
-        return v;
-    }
-    // SAFETY: `v` is a young object's address held weakly since before this
-    // collection: its header, or the forwarding header left in its place, is still
-    // there (the from-space and eden are not reused before the flip).
-    let h = unsafe { ObjectRef::from_addr(v).expect("non-null").header() };
-    if h.is_forwarded() {
-        h.forwarding_address()
-    } else {
-        0
-    }
 }
 
 /// Copies `len` bytes (a multiple of 8, at least 8) from `src` to `dst`: up to 64
@@ -635,7 +530,7 @@ impl<'a, const PAR: bool> Ev<'_, 'a, PAR> {
     /// Resolves the byref at `slot` if needed and moves it with its base; returns true
     /// if the base is (still) young.
     #[inline(always)]
-    fn update_byref<const CHECK_TO: bool>(&mut self, slot: ByrefSlot<'_>) -> bool {
+    pub(super) fn update_byref<const CHECK_TO: bool>(&mut self, slot: ByrefSlot<'_>) -> bool {
         let cold = &mut *self.cold;
         let (addr, base) = cold
             .resolver
