@@ -94,10 +94,11 @@ impl<'a> Resolver<'a> {
             let mut built = None;
             let (index, _) = self.index.get_or_init(|| {
                 let started = Instant::now();
-                // SAFETY: collections resolve with every buffer retired and the
-                // world stopped; objects already evacuated are forwarded, and their
-                // size is read from their copy. Headers are read atomically, so GC
-                // workers marking meanwhile (setting a header bit) do not race.
+                // Collections resolve with every buffer retired and the world
+                // stopped; objects already evacuated are forwarded, and their size is
+                // read from their copy. Headers are read atomically, so GC workers
+                // marking or copying meanwhile do not race.
+                // SAFETY: as just said.
                 let index = unsafe {
                     NurseryIndex::build(nursery, |o| {
                         // Acquire: another GC worker may have just copied it.
@@ -202,9 +203,9 @@ impl Resolver<'_> {
 /// Size of the object at `addr`, following a forwarding header.
 fn size_at(types: &[Arc<TypeInfo>], addr: usize) -> usize {
     let obj = ObjectRef::from_addr(addr).expect("non-null");
+    // Acquire: another GC worker may have just copied it.
     // SAFETY: `addr` is an object start found in an object-start map; the world is
     // stopped.
-    // Acquire: another GC worker may have just copied it.
     let mut h = unsafe { obj.header_acquire() };
     if h.is_forwarded() {
         // SAFETY: a forwarding address is the start of the object's copy.

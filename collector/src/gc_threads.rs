@@ -124,12 +124,13 @@ impl GcThreads {
         };
         if n > 1 {
             let job: &(dyn Fn(usize) + Sync) = &job;
-            // SAFETY: only the lifetime is changed. The job is withdrawn below before
-            // this function returns, after every participant has counted itself out,
-            // which each does only after its call has returned; a helper reads the
-            // job only under the lock, while it is published. A panic anywhere in
-            // between aborts the process (`AbortOnUnwind`), so this frame cannot be
-            // left early while a helper may still call the job.
+            // Only the lifetime is changed. The job is withdrawn below before this
+            // function returns, after every participant has counted itself out, which
+            // each does only after its call has returned; a helper reads the job only
+            // under the lock, while it is published. A panic anywhere in between
+            // aborts the process (`AbortOnUnwind`), so this frame cannot be left early
+            // while a helper may still call the job.
+            // SAFETY: as just said.
             let job: &'static (dyn Fn(usize) + Sync) = unsafe { std::mem::transmute(job) };
             let mut s = lock(&self.shared.state);
             s.epoch += 1;

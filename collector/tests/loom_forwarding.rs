@@ -54,8 +54,12 @@ fn evacuate(src: &Object, copies: &[Copy], me: u64) -> u64 {
         return h >> 1;
     }
     let mine = &copies[me as usize];
+    // SAFETY: loom's cell pointers are valid; loom itself checks that the accesses
+    // are ordered (the point of this model), here and below.
     let p = src.payload.with(|p| unsafe { *p });
+    // SAFETY: as above.
     mine.payload.with_mut(|d| unsafe { *d = p });
+    // SAFETY: as above.
     mine.header.with_mut(|d| unsafe { *d = COPY_HEADER });
     match src
         .header
@@ -65,6 +69,7 @@ fn evacuate(src: &Object, copies: &[Copy], me: u64) -> u64 {
         Err(now) => {
             assert!(now & FORWARDED != 0, "only forwarding changes the header");
             // Lost: the copy's memory goes back to the buffer, to be reused at once.
+            // SAFETY: as above.
             mine.header.with_mut(|d| unsafe { *d = 0 });
             now >> 1
         }
@@ -77,7 +82,9 @@ fn observe(src: &Object, copies: &[Copy]) {
     let h = src.header.load(Acquire);
     if h & FORWARDED != 0 {
         let c = &copies[(h >> 1) as usize];
+        // SAFETY: as in `evacuate`.
         assert_eq!(c.header.with(|p| unsafe { *p }), COPY_HEADER);
+        // SAFETY: as in `evacuate`.
         assert_eq!(c.payload.with(|p| unsafe { *p }), PAYLOAD);
     }
 }
