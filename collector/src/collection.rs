@@ -2,6 +2,7 @@
 //! buffers, choosing minor or major, running it, verifying, recording the pause, and
 //! the policy that decides when the next major collection is due.
 
+use crate::gc_threads::run_fresh;
 use crate::heap::HeapInner;
 use crate::mutator::LocalPtr;
 use crate::safepoint::WorldStopped;
@@ -108,7 +109,7 @@ pub(crate) fn collect<'h>(
             old: &sp.old,
             los: &sp.los,
         };
-        let marked = major::mark(spaces, &mut roots, &heap.tasks, &heap.gc_threads, workers);
+        let marked = major::mark(spaces, &mut roots, &heap.tasks, workers);
         byrefs_resolved += marked.byrefs_resolved;
         gc_workers = marked.workers;
         // Weak handles to objects marking did not reach are cleared before anything
@@ -124,7 +125,7 @@ pub(crate) fn collect<'h>(
         let old = &sp.old;
         sp.remset.retain(|&a| major::is_marked(old, a));
         sp.old.sweep_shared(|work| {
-            heap.gc_threads.run(marked.workers, |_| work());
+            run_fresh(marked.workers, |_| work());
         });
         sp.los.sweep();
         live_young = Some(clear_young_marks(&sp.nursery, &types));

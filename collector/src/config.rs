@@ -241,9 +241,11 @@ impl ConfigBuilder {
     /// process may run on, at most 64; from 1 to 64): a major collection's marking and
     /// sweeping, and a minor collection's transitive copy. 1 runs every collection on
     /// the thread that collects; with more, the collecting thread and `n - 1` helper
-    /// threads share the work, handing it to each other when one runs dry. The helpers
-    /// are started the first time a collection wants them and then kept, parked, until
-    /// the heap is dropped (if the system refuses a thread, collections use fewer).
+    /// threads share the work, handing it to each other when one runs dry. A major
+    /// collection starts its helpers for each phase and joins them before the world
+    /// restarts; a minor collection's helpers are started the first time one wants them
+    /// and then kept, parked, until the heap is dropped (if the system refuses a
+    /// thread, minor collections use fewer).
     ///
     /// A major collection of a heap smaller than
     /// [`parallel_threshold`](Self::parallel_threshold) runs on one thread. A minor

@@ -38,7 +38,7 @@
 //! count such an object twice.
 
 use crate::byrefs::{Resolver, SharedIndex};
-use crate::gc_threads::GcThreads;
+use crate::gc_threads::run_fresh;
 use crate::scan::{
     self, ByrefSlot, EphemeronSlot, RefSlot, RootScan, SlotVisitor, TypeSummary, WeakSlot,
 };
@@ -292,8 +292,9 @@ impl<const PAR: bool> MemberVisitor for Marker<'_, PAR> {
 }
 
 /// Marks everything reachable from `roots` and the suspended tasks through references
-/// and byref bases, resolving unresolved byrefs on the way, with up to `workers`
-/// threads (the collecting thread and helpers from `threads`; 1 = this thread alone).
+/// and byref bases, resolving unresolved byrefs on the way, with `workers` threads
+/// (the collecting thread and helpers started for the phase, see
+/// [`run_fresh`]; 1 = this thread alone).
 ///
 /// The world must be stopped, every allocation buffer retired, and no object may be
 /// marked when this starts.
@@ -301,7 +302,6 @@ pub(crate) fn mark(
     sp: MarkSpaces<'_>,
     roots: &mut RootScan<'_>,
     tasks: &TaskRegistry,
-    threads: &GcThreads,
     workers: usize,
 ) -> MarkOutcome {
     let index = SharedIndex::new();
@@ -313,11 +313,6 @@ pub(crate) fn mark(
     let mut out = MarkOutcome {
         workers: 1,
         ..MarkOutcome::default()
-    };
-    let workers = if workers > 1 {
-        threads.start(workers)
-    } else {
-        1
     };
     if workers <= 1 {
         first.drain();
@@ -331,7 +326,7 @@ pub(crate) fn mark(
     let packets: Vec<Packet<usize>> = first.stack.chunks(PACKET).map(<[usize]>::to_vec).collect();
     drop(first);
     let pool = WorkPool::new(workers, packets);
-    let results = threads.run(workers, |_| {
+    let results = run_fresh(workers, |_| {
         let mut m = Marker::<true>::new(sp, &index, Some(&pool));
         m.work(&pool);
         let r = &m.resolver;
