@@ -149,9 +149,11 @@ impl PromotionBuffers {
         run.0 = at;
         self.bytes -= size;
         self.cell_bytes -= cell;
+        // Atomic: a parallel collection's byref resolution may read the word.
         // SAFETY: `[at, at + cell)` is the cell just taken from this run (checked
         // above), which these buffers own until it is taken again.
-        unsafe { (at as *mut u64).write(0) };
+        let word = unsafe { ObjectRef::from_addr(at).expect("non-null").header_atomic() };
+        word.store(0, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// True if the buffers hold no cell and count no byte (new, or just retired).

@@ -222,8 +222,11 @@ fn install_shared(
     // another worker copies it too is a read-read overlap.
     unsafe { copy_words(obj.addr() + 8, dst + 8, size - 8) };
     let new = ObjectRef::from_addr(dst).expect("non-null");
-    // SAFETY: `dst` is this worker's own fresh memory, unpublished until the swap.
-    unsafe { new.set_header(nh) };
+    // Atomic, though the memory is this worker's own and unpublished until the swap:
+    // a byref resolution under the old space's lock may read a cell's first word
+    // whatever the cell holds.
+    // SAFETY: `dst` is this worker's own fresh memory, a readable, aligned word.
+    unsafe { new.header_atomic() }.store(nh.bits(), Ordering::Relaxed);
     // Release: a worker that reads the forwarding header (with acquire) and then the
     // copy sees it complete.
     // SAFETY: `obj` is a live young object; its header is only accessed atomically
@@ -582,9 +585,11 @@ impl<'a, const PAR: bool> Ev<'_, 'a, PAR> {
         if self.hot.young {
             remset.push(obj.addr());
         } else {
-            // SAFETY: a live old object; the world is stopped, and no other worker
-            // touches its header (it is old: never forwarded in a minor collection).
-            unsafe { obj.set_header(h.with(UNLOGGED)) };
+            // Atomic: in parallel, another worker may read the header meanwhile (a
+            // just promoted object is reached through its forwarding header by the
+            // byref resolver and the nursery index); only this worker writes it.
+            // SAFETY: a live old object; the world is stopped.
+            unsafe { obj.header_atomic() }.store(h.with(UNLOGGED).bits(), Ordering::Relaxed);
         }
     }
 

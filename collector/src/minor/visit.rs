@@ -99,6 +99,8 @@ pub(super) fn settled_young(v: usize, to_start: usize, to_end: usize) -> usize {
     if v.wrapping_sub(to_start) < to_end - to_start {
         return v;
     }
+    // Relaxed is enough: only the copy's address is used, never its contents (which
+    // another GC worker may still be writing; reading them needs `header_acquire`).
     // SAFETY: `v` is a young object's address held weakly since before this
     // collection: its header, or the forwarding header left in its place, is still
     // there (the from-space and eden are not reused before the flip).
