@@ -165,6 +165,11 @@ pub struct PauseMedians {
     pub other_us: f64,
     /// Bytes copied to the survivor space or promoted (KiB).
     pub copied_kib: f64,
+    /// The part of those promoted (KiB).
+    pub promoted_kib: f64,
+    /// The most GC workers a forced minor's copy ran on (see
+    /// `PauseRecord::gc_workers`).
+    pub gc_workers_max: usize,
 }
 
 impl Report {
@@ -184,6 +189,11 @@ impl Report {
                 f("gen0_pause_us_p99", format!("{:.2}", self.p99_us)),
                 f("gen0_pause_us_max", format!("{:.2}", self.max_us)),
                 f("copied_kib_median", format!("{:.1}", self.parts.copied_kib)),
+                f(
+                    "promoted_kib_median",
+                    format!("{:.1}", self.parts.promoted_kib),
+                ),
+                f("minor_workers_max", self.parts.gc_workers_max.to_string()),
                 f("roots_us", format!("{:.2}", self.parts.roots_us)),
                 f(
                     "task_groups_us",
@@ -535,7 +545,10 @@ pub fn run(opts: &Options) -> Report {
         remembered_us: med(&|r| us(r.parts.remembered)),
         copy_us: med(&|r| us(r.parts.copy)),
         other_us: med(&|r| us(r.parts.other)),
-        copied_kib: med(&|r| (r.survivor_bytes + r.promoted_bytes) as f64 / 1024.0),
+        // `survivor_bytes` counts every survivor, promoted ones included.
+        copied_kib: med(&|r| r.survivor_bytes as f64 / 1024.0),
+        promoted_kib: med(&|r| r.promoted_bytes as f64 / 1024.0),
+        gc_workers_max: minors.iter().map(|r| r.gc_workers).max().unwrap_or(1),
     };
     let st = heap.stats();
     let heap_mb = (st.young_bytes + st.old_bytes + st.large_bytes) as f64 / (1 << 20) as f64;
