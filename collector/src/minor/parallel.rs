@@ -267,6 +267,11 @@ pub(super) fn more_work<const PAR: bool>(
                     ev.scan_copy(at, h, sum);
                     at += size;
                     *copied += 1;
+                    // A range may hold 2,000 copies: idle workers are fed meanwhile
+                    // (from this worker's other queues; the range itself is not split).
+                    if *copied % 64 == 0 {
+                        offer(ev);
+                    }
                 }
             }
             return true;
