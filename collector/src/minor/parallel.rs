@@ -269,7 +269,7 @@ pub(super) fn more_work<const PAR: bool>(
                     *copied += 1;
                     // A range may hold 2,000 copies: idle workers are fed meanwhile
                     // (from this worker's other queues; the range itself is not split).
-                    if *copied % 64 == 0 {
+                    if copied.is_multiple_of(64) {
                         offer(ev);
                     }
                 }
