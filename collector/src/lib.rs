@@ -1,8 +1,9 @@
 //! contgc-collector: the generational collector and the mutator API.
 //!
 //! This crate owns collection: the stop-the-world handshake (`safepoint.rs`), the
-//! minor collection that evacuates the nursery, the major mark-sweep collection (on
-//! several GC workers, `work_pool.rs`), the write barrier and remembered set, byref
+//! minor collection that evacuates the nursery (`minor/`, its copy on several GC
+//! workers when it has much to promote), the major mark-sweep collection (on several
+//! GC workers; `work_pool.rs` and `gc_threads.rs` for both), the write barrier and remembered set, byref
 //! resolution, weak references, ephemerons, finalization and pins, the visiting of
 //! suspended-task roots, the policy that chooses between collections, pause
 //! statistics and the heap verifier. It exposes [`Heap`] (shared by threads) and
