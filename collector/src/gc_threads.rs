@@ -23,20 +23,12 @@
 //! A panic in a job aborts the process: the other workers would wait for the
 //! panicking one with the world stopped, and the job's borrows must not end early.
 
+use crate::safepoint::AbortOnUnwind;
 use crate::sync::{lock, thread, Condvar, Mutex};
 use std::sync::Arc;
 
-/// Aborts the process if dropped while unwinding (see the module documentation).
-pub(crate) struct AbortOnUnwind;
-
-impl Drop for AbortOnUnwind {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            eprintln!("contgc: panic in a GC worker; the heap cannot be recovered, aborting");
-            std::process::abort();
-        }
-    }
-}
+/// A GC worker's abort guard (see the module documentation).
+const WORKER: AbortOnUnwind = AbortOnUnwind("a GC worker");
 
 /// A job with its lifetime erased: only dereferenced while the `run` call that
 /// published it is waiting for it (see the module documentation).
@@ -144,7 +136,7 @@ impl GcThreads {
             self.shared.start.notify_all();
         }
         {
-            let _guard = AbortOnUnwind;
+            let _guard = WORKER;
             job(0);
             if n > 1 {
                 let mut s = lock(&self.shared.state);
@@ -185,14 +177,14 @@ pub fn run_fresh<R: Send>(workers: usize, work: impl Fn(usize) -> R + Sync) -> V
         return vec![work(0)];
     }
     let work = &work;
-    let _guard = AbortOnUnwind;
+    let _guard = WORKER;
     std::thread::scope(|sc| {
         let helpers: Vec<_> = (1..workers)
             .map(|i| {
                 std::thread::Builder::new()
                     .name(format!("contgc-gc-{i}"))
                     .spawn_scoped(sc, move || {
-                        let _guard = AbortOnUnwind;
+                        let _guard = WORKER;
                         work(i)
                     })
                     .expect("contgc: could not start a GC worker thread")
@@ -226,7 +218,7 @@ impl Drop for GcThreads {
 /// A helper thread's life: wait for a phase it takes part in, run the job, count
 /// itself out; return at shutdown.
 fn helper(shared: &Shared, index: usize) {
-    let _guard = AbortOnUnwind;
+    let _guard = WORKER;
     let mut seen = 0;
     let mut s = lock(&shared.state);
     loop {

@@ -10,6 +10,7 @@
 use crate::collection::{self, Request};
 use crate::error::{AllocError, PinError};
 use crate::heap::{Heap, HeapInner};
+use crate::safepoint::AbortOnUnwind;
 use crate::spaces::{promotion_need, Spaces};
 use crate::stats::{Census, CollectionKind, HeapStats, PauseRecord};
 use crate::sync::lock;
@@ -28,18 +29,6 @@ use std::time::Instant;
 mod allocation;
 mod raw_roots;
 mod raw_slots;
-
-/// Aborts the process if dropped while unwinding (see `run_collection`).
-struct AbortOnUnwind;
-
-impl Drop for AbortOnUnwind {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            eprintln!("contgc: panic during a collection; the heap cannot be recovered, aborting");
-            std::process::abort();
-        }
-    }
-}
 
 /// A mutator's state that the collector reads and updates while the world is stopped.
 pub(crate) struct MutatorLocal {
@@ -230,7 +219,7 @@ impl Mutator {
             let Some(world) = self.heap.rendezvous.begin_collection() else {
                 continue;
             };
-            let guard = AbortOnUnwind;
+            let guard = AbortOnUnwind("a collection");
             let c = collection::census(&self.heap, &world);
             std::mem::forget(guard);
             self.heap.rendezvous.end_collection(world);
@@ -327,7 +316,7 @@ impl Mutator {
         let world = self.heap.rendezvous.begin_collection()?;
         // A panic with the world stopped would leave objects half-forwarded and every
         // other mutator parked: abort instead of unwinding.
-        let guard = AbortOnUnwind;
+        let guard = AbortOnUnwind("a collection");
         let (mut outcome, mut sp) = collection::collect(&self.heap, request, started, &world);
         let mut buffer = grant.and_then(|(min, preferred)| sp.nursery.grant(min, preferred));
         if outcome.verify_error.is_some() {

@@ -28,6 +28,24 @@
 
 use crate::sync::{lock, AtomicBool, Condvar, Mutex, Ordering};
 
+/// Aborts the process if dropped while unwinding: a panic with the world stopped would
+/// leave the heap half-collected (objects half-forwarded, marks half-set) and every
+/// other mutator parked, or leave other GC workers waiting for the panicking one.
+/// `what` names what panicked, for the message.
+pub(crate) struct AbortOnUnwind(pub &'static str);
+
+impl Drop for AbortOnUnwind {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!(
+                "contgc: panic in {}; the heap cannot be recovered, aborting",
+                self.0
+            );
+            std::process::abort();
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 struct State {
     running: usize,

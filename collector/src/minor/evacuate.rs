@@ -246,9 +246,6 @@ fn install_shared(
     }
 }
 
-/// How far ahead of its allocation a parallel worker fetches its to-space buffer.
-const TO_SPACE_AHEAD: usize = 512;
-
 /// Places the copy of `obj` that was just allocated at `dst` in the to-space (the
 /// last allocation of the worker's buffer) and returns where the object now is: `dst`,
 /// or the copy another worker made first (the allocation is then undone).
@@ -262,9 +259,6 @@ fn place_copy<const PAR: bool>(
     nh: Header,
 ) -> usize {
     if PAR {
-        // The swap waits for every store before it: fetch the buffer's lines ahead,
-        // so that the copies' stores do not miss.
-        scan::prefetch(dst + TO_SPACE_AHEAD);
         if let Err(won) = install_shared(obj, h, dst, size, nh) {
             debug_assert_eq!(hot.to_top, dst + size);
             hot.to_top = dst;
