@@ -2,7 +2,6 @@
 //! buffers, choosing minor or major, running it, verifying, recording the pause, and
 //! the policy that decides when the next major collection is due.
 
-use crate::gc_threads::run_fresh;
 use crate::heap::HeapInner;
 use crate::mutator::LocalPtr;
 use crate::safepoint::WorldStopped;
@@ -125,7 +124,8 @@ pub(crate) fn collect<'h>(
         let old = &sp.old;
         sp.remset.retain(|&a| major::is_marked(old, a));
         sp.old.sweep_shared(|work| {
-            run_fresh(marked.workers, |_| work());
+            let n = heap.gc_threads.start(marked.workers);
+            heap.gc_threads.run(n, |_| work());
         });
         sp.los.sweep();
         live_young = Some(clear_young_marks(&sp.nursery, &types));

@@ -1,6 +1,6 @@
 //! The threads of parallel collection phases: the heap's parked helpers
-//! ([`GcThreads`]), for minor collections, and threads started for one phase
-//! ([`run_fresh`]), for major ones.
+//! ([`GcThreads`]), for minor collections and a major collection's sweep, and threads
+//! started for one phase ([`run_fresh`]), for a major collection's marking.
 //!
 //! Starting a thread and joining it costs 25-50 µs on the machines this is measured
 //! on, as much as a whole minor collection of 10,000 survivors; waking a parked one
@@ -167,7 +167,7 @@ impl GcThreads {
 /// returns the results by worker. A thread that cannot be started aborts the process
 /// (the other workers would wait for it with the world stopped).
 ///
-/// For a major collection's phases, which take milliseconds: measured on the main
+/// For a major collection's marking, which takes milliseconds: measured on the main
 /// job's heap (alternating builds, six pairs), its marking took 9.4-10.8 ms on fresh
 /// threads and 10.3-12.8 ms on the parked helpers of [`GcThreads`], for reasons not
 /// found (the helpers run on the other core, and start within 0.1 ms); starting a

@@ -77,7 +77,8 @@ impl MarkMap {
         }
     }
 
-    /// Marks the object at `addr`. A plain store, not a
+    /// Marks the object at `addr` (its byte holds 1 from then on, which
+    /// [`count_block`](Self::count_block) relies on). A plain store, not a
     /// read-modify-write: marking twice is harmless.
     #[inline(always)]
     pub(super) fn mark(&self, addr: usize) {
@@ -97,6 +98,23 @@ impl MarkMap {
                 BLOCK_MARK_BYTES,
             )
         };
+    }
+
+    /// How many objects of block `b` are marked: the number of its mark bytes that
+    /// are set, counted a word at a time. Every set byte is an object's (marks are
+    /// only set on objects, whose cells start on distinct granules), and a set byte
+    /// holds 1, so a word's set bits are its marked bytes.
+    ///
+    /// # Safety
+    /// No other thread may write block `b`'s mark bytes meanwhile.
+    pub(super) unsafe fn count_block(&self, b: usize) -> usize {
+        const WORDS: usize = BLOCK_MARK_BYTES / 8;
+        let at = (self.region.start() + b * BLOCK_MARK_BYTES) as *const u64;
+        // SAFETY: the block's `BLOCK_MARK_BYTES` bytes are inside the map, 8-aligned
+        // (the map is page-aligned and a block's bytes a multiple of 8), and nothing
+        // writes them meanwhile (the caller's promise).
+        let words = unsafe { std::slice::from_raw_parts(at, WORDS) };
+        words.iter().map(|w| w.count_ones() as usize).sum()
     }
 
     /// True if no mark byte of block `b` is set. (Byte by byte: the map's bytes are
