@@ -23,7 +23,10 @@
 //!
 //! Field accesses are checked against the type's descriptor: reference slots are read
 //! and written only as references (with the write barrier), data only as data, and
-//! nothing outside the payload. A violation panics with the type and offset named.
+//! nothing outside the payload. Every other kind of word (byref, weak, tagged,
+//! ephemeron, private) is reached only through its own accessors, never as data: the
+//! data accessors and data field tokens refuse it. A violation panics with the type
+//! and offset named.
 
 use crate::error::{AllocError, ByrefError, PinError, TaggedError};
 use crate::fields::{DataField, RefField};

@@ -200,3 +200,76 @@ fn sizes_and_slots() {
     let small = TypeDescriptor::fixed("Byte", 1).validate().unwrap();
     assert_eq!(small.object_size(0), Some(16));
 }
+
+/// Data accesses are refused over every kind of slot but data, in types with no
+/// reference or byref slot too, by the fast path (inside the masks) and the slow one
+/// (wide accesses, words past the masks, elements).
+#[test]
+fn data_checks_refuse_every_slot_kind_not_only_references() {
+    let scheme = TagScheme::LOW_BIT;
+    let cases: Vec<(TypeDescriptor, usize, SlotKind)> = vec![
+        (
+            TypeDescriptor::fixed("W", 16).with_weak_refs(&[8]),
+            8,
+            SlotKind::Weak,
+        ),
+        (
+            TypeDescriptor::fixed("T", 16).with_tagged(&[8], scheme),
+            8,
+            SlotKind::Tagged,
+        ),
+        (
+            TypeDescriptor::fixed("E", 24).with_ephemerons(&[8]),
+            8,
+            SlotKind::Ephemeron,
+        ),
+        (
+            TypeDescriptor::fixed("P", 16).with_private(&[8]),
+            8,
+            SlotKind::Private,
+        ),
+        (
+            TypeDescriptor::fixed("Q", 16).with_private_refs(&[8]),
+            8,
+            SlotKind::PrivateRef,
+        ),
+        (
+            TypeDescriptor::fixed("Far", 1024).with_weak_refs(&[1000]),
+            1000,
+            SlotKind::Weak,
+        ),
+        (
+            TypeDescriptor::array("A", 8, 16).with_elem_weak_refs(&[8]),
+            8 + 16 + 8,
+            SlotKind::Weak,
+        ),
+    ];
+    for (d, at, kind) in cases {
+        let t = d.validate().unwrap();
+        let len = 4;
+        assert_eq!(t.slot_kind(at, len), Some(kind), "{}", t.name());
+        let hit = FieldCheck::OverlapsSlot { offset: at, kind };
+        // One word, a byte inside it, and a wide access starting before it.
+        assert_eq!(t.check_data(at, 8, len), hit, "{} word", t.name());
+        assert_eq!(t.check_data(at + 3, 1, len), hit, "{} byte", t.name());
+        assert_eq!(t.check_data(at - 8, 16, len), hit, "{} wide", t.name());
+        // The data word before the slot is still data.
+        assert_eq!(
+            t.check_data(at - 8, 8, len),
+            FieldCheck::Ok,
+            "{} data",
+            t.name()
+        );
+    }
+    // An ephemeron's value word is its slot too.
+    let e = TypeDescriptor::fixed("E", 24)
+        .with_ephemerons(&[8])
+        .validate()
+        .unwrap();
+    let value = FieldCheck::OverlapsSlot {
+        offset: 16,
+        kind: SlotKind::Ephemeron,
+    };
+    assert_eq!(e.check_data(16, 8, 0), value);
+    assert_eq!(e.check_data(19, 1, 0), value);
+}

@@ -29,7 +29,8 @@ pub struct TypeInfo {
     /// Bit `w` set: payload word `w` of the fixed part (or base) is a reference slot;
     /// covers the first `mask_words` words, for the accessors' fast path.
     pub(super) ref_mask: u64,
-    /// Bit `w` set: payload word `w` is a reference or byref slot.
+    /// Bit `w` set: payload word `w` is a slot of any kind but data (reference,
+    /// byref, weak, tagged, ephemeron, private), which the data accessors refuse.
     pub(super) slot_mask: u64,
     pub(super) mask_words: u32,
     /// Payload bytes the masks cover (the fixed part, or base, up to 512 bytes).
@@ -367,10 +368,15 @@ impl TypeInfo {
             Some(end) if end <= payload && width > 0 => end,
             _ => return FieldCheck::OutOfBounds { payload },
         };
-        if self.refs.is_empty()
-            && self.byrefs.is_empty()
-            && self.elem_refs.is_empty()
-            && self.elem_byrefs.is_empty()
+        // A type whose every word is data (a byte string, say) needs no walk over
+        // the bytes. Every kind counts here, not only references and byrefs: weak,
+        // tagged, ephemeron and private words are the collector's or the embedder's,
+        // and a data write into one would hand the collector an arbitrary address.
+        if self
+            .kinds
+            .iter()
+            .chain(self.elem_kinds.iter())
+            .all(|&k| k == SlotKind::Data)
         {
             return FieldCheck::Ok;
         }

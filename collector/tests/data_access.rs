@@ -1,0 +1,95 @@
+//! The safe data accessors (`read_*`/`write_*`, `read_bytes`/`write_bytes`, data field
+//! tokens) refuse every word that is not plain data: weak, tagged, ephemeron and
+//! private words as well as references and byrefs. A data write into such a word
+//! would hand the collector an arbitrary address to follow; these tests would crash
+//! (or fail the verifier) if one got through.
+
+use contgc_collector::{
+    CollectionKind, Config, FieldError, Heap, TagScheme, TypeDescriptor, TypeId,
+};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+fn heap() -> Heap {
+    Heap::new(Config::builder().verify_after_gc(true).build().unwrap()).unwrap()
+}
+
+/// Types with one special word at payload offset 8 and data at offset 0.
+fn special_types(h: &Heap) -> Vec<TypeId> {
+    [
+        TypeDescriptor::fixed("WeakBox", 16).with_weak_refs(&[8]),
+        TypeDescriptor::fixed("TaggedBox", 16).with_tagged(&[8], TagScheme::LOW_BIT),
+        TypeDescriptor::fixed("Entry", 24).with_ephemerons(&[8]),
+        TypeDescriptor::fixed("Private", 16).with_private(&[8]),
+        TypeDescriptor::fixed("PrivateRef", 16).with_private_refs(&[8]),
+        TypeDescriptor::array("WeakArray", 8, 16).with_elem_weak_refs(&[0]),
+    ]
+    .iter()
+    .map(|d| h.register_type(d).unwrap())
+    .collect()
+}
+
+#[test]
+fn data_field_tokens_are_refused_for_special_words() {
+    let h = heap();
+    for t in special_types(&h) {
+        assert!(
+            matches!(
+                h.data_field(t, 8),
+                Err(FieldError::WrongSlot { offset: 8, .. })
+            ),
+            "{t:?}"
+        );
+        assert!(h.data_field(t, 0).is_ok(), "{t:?}: offset 0 is data");
+    }
+}
+
+#[test]
+fn every_data_accessor_panics_on_a_special_word_and_the_heap_stays_sound() {
+    let h = heap();
+    let types = special_types(&h);
+    let mut m = h.mutator();
+    m.scope(|s| {
+        for (i, &t) in types.iter().enumerate() {
+            // The last type is the array (its element's weak word at offset 8).
+            let o = if i + 1 == types.len() {
+                s.alloc_array(t, 2).unwrap()
+            } else {
+                s.alloc(t).unwrap()
+            };
+            let hit = |name: &str, r: std::thread::Result<()>| {
+                let e = r.expect_err(name);
+                let msg = e
+                    .downcast_ref::<String>()
+                    .map(String::as_str)
+                    .unwrap_or_default()
+                    .to_owned();
+                assert!(msg.contains("overlap its"), "{t:?} {name}: {msg}");
+            };
+            hit(
+                "write_u64",
+                catch_unwind(AssertUnwindSafe(|| s.write_u64(o, 8, 0x1000))),
+            );
+            hit(
+                "write_u8",
+                catch_unwind(AssertUnwindSafe(|| s.write_u8(o, 9, 1))),
+            );
+            hit(
+                "write_bytes",
+                catch_unwind(AssertUnwindSafe(|| s.write_bytes(o, 4, &[1; 8]))),
+            );
+            hit(
+                "read_u64",
+                catch_unwind(AssertUnwindSafe(|| {
+                    let _ = s.read_u64(o, 8);
+                })),
+            );
+            // The data word is still data.
+            s.write_u64(o, 0, 7);
+            assert_eq!(s.read_u64(o, 0), 7);
+        }
+        // Nothing was written: both kinds of collection find a sound heap (the
+        // verifier runs after each).
+        s.collect(CollectionKind::Minor);
+        s.collect(CollectionKind::Major);
+    });
+}
