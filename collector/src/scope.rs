@@ -802,6 +802,12 @@ fn misaligned(name: &str, offset: usize, align: usize) -> ! {
 fn slot_mismatch(name: &str, offset: usize, want: SlotKind, got: Option<SlotKind>) -> ! {
     match got {
         None => panic!("contgc: offset {offset} is outside the payload of a {name}"),
+        // Inside a slot of the wanted kind but not at its start: an ephemeron's value
+        // word, a byref's base word, or an offset that is not a multiple of 8.
+        Some(k) if k == want => panic!(
+            "contgc: offset {offset} of a {name} lies inside a {want:?} slot but does not \
+             start one (give the slot's first word's offset)"
+        ),
         Some(k) => {
             panic!("contgc: offset {offset} of a {name} is not a {want:?} slot (it holds {k:?})")
         }

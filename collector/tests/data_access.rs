@@ -93,3 +93,19 @@ fn every_data_accessor_panics_on_a_special_word_and_the_heap_stays_sound() {
         s.collect(CollectionKind::Major);
     });
 }
+
+/// An ephemeron's value word is inside its slot, not the slot's start: the panic says
+/// so rather than that the slot "is not an ephemeron slot (it holds Ephemeron)".
+#[test]
+#[should_panic(expected = "lies inside a Ephemeron slot but does not start one")]
+fn an_ephemeron_slot_is_named_by_its_key_word() {
+    let h = heap();
+    let e = h
+        .register_type(&TypeDescriptor::fixed("Entry", 24).with_ephemerons(&[8]))
+        .unwrap();
+    let mut m = h.mutator();
+    m.scope(|s| {
+        let o = s.alloc(e).unwrap();
+        s.set_ephemeron(o, 16, None, None);
+    });
+}

@@ -59,7 +59,7 @@
 pub use contgc_collector::{
     AllocError, Byref, ByrefError, Census, CollectionKind, Config, ConfigBuilder, ConfigError,
     ContinuationPlacement, DataField, DescriptorError, FieldError, Finalizer, Heap, HeapError,
-    HeapStats, LiveHeap, Local, Mutator, NestedScope, ObjView, ObjViewMut, ObjectRef,
+    HeapStats, LiveHeap, Local, Mutator, NestedScope, ObjView, ObjViewMut, ObjectRef, Parked,
     ParkedMutator, PauseParts, PauseRecord, PauseSummary, Persistent, PinError, Pinned, Plain,
     RefField, Resumed, RootMode, RootProvider, RootProviderId, RootVisitor, Scope, TagScheme,
     Tagged, TaggedError, TaskRoot, TaskletWord, TypeAttachment, TypeDescriptor, TypeId, Typed,

@@ -8,6 +8,16 @@
 //! `poll` resumes the task with a [`FaultKind::Panicked`](crate::FaultKind)
 //! exception. If the task is cancelled while it waits, the future is dropped at its
 //! next wake.
+//!
+//! The executor is not a tokio runtime, and polls run on its workers and on waking
+//! threads, outside any runtime's context: a future that needs one to be entered
+//! (tokio's timers and sockets, `tokio::time::sleep` say) panics on its first poll,
+//! which throws [`FaultKind::Panicked`](crate::FaultKind) into the frame. Await
+//! such work through a runtime of its own instead: spawn it on a tokio runtime and
+//! await the `JoinHandle` (which is runtime-independent), or send the result back
+//! over a channel whose receiving future needs no reactor
+//! (`tokio::sync::oneshot`, `futures::channel`). Runtime-independent futures
+//! (channels, `JoinHandle`s, hand-written ones) need nothing more.
 
 use crate::task::{Delivery, Task};
 use crate::wait::BoxedFuture;

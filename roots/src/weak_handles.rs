@@ -105,13 +105,22 @@ impl Slots {
 }
 
 /// The weak handles of one heap.
-#[derive(Debug)]
 pub struct WeakTable {
     heap: u32,
     inner: Mutex<Slots>,
     /// `inner.pending.len()`, written under the lock, read without it by
     /// [`has_pending`](Self::has_pending).
     pending_hint: AtomicUsize,
+}
+
+/// Names the heap only (as `HandleTable`'s): a weak handle's or finalizer's `Debug`
+/// shows its table.
+impl std::fmt::Debug for WeakTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WeakTable")
+            .field("heap", &self.heap)
+            .finish_non_exhaustive()
+    }
 }
 
 impl WeakTable {
