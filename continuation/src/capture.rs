@@ -294,6 +294,12 @@ impl<'a, 's, C> Capture<'a, 's, C> {
         } = self;
         match chain.tail {
             Some(t) if chain.tail_owned && done_flags & flags::LINKED == 0 => {
+                // The chain's own local, but one that `into_locals` hands out, so safe
+                // code can overwrite it: check it still holds a continuation before
+                // writing its `next` (its header is in cache: captured just now).
+                if !is_continuation(scope, t.0) {
+                    not_a_continuation("a chain's tail");
+                }
                 // SAFETY: `obj` is the continuation captured just now (no allocation
                 // since); FLAGS is its private word. The capture is complete and the
                 // continuation linked below.
@@ -366,7 +372,9 @@ pub struct Suspension<'s> {
     head: Option<Continuation<'s>>,
     tail: Option<Continuation<'s>>,
     /// The tail local belongs to the chain (made by `Capture::link`), so it may be
-    /// moved to each new tail.
+    /// moved to each new tail. Not a promise that it holds a continuation:
+    /// [`into_locals`](Self::into_locals) hands it out, and safe code can overwrite a
+    /// local, so every write through it checks first.
     tail_owned: bool,
 }
 
@@ -400,11 +408,11 @@ impl<'s> Suspension<'s> {
             already_linked(fl);
         }
         if let Some(t) = self.tail {
-            if !self.tail_owned && !is_continuation(scope, t.0) {
+            if !is_continuation(scope, t.0) {
                 not_a_continuation("a chain's tail");
             }
             let to = scope.raw(t.0);
-            // SAFETY: `t` is a live continuation (a `Continuation`, checked) whose slot
+            // SAFETY: `t` is a live continuation (checked just now) whose slot
             // NEXT_OFFSET is its `next` reference; `ko` is live. The mutator is only
             // used.
             unsafe { scope.mutator().store_ref(to, NEXT_OFFSET, Some(ko)) };

@@ -227,6 +227,46 @@ fn a_chain_tail_overwritten_by_safe_code_is_refused() {
     });
 }
 
+/// The same through the chain's own tail local, which `Capture::link` moves along
+/// and `into_locals` hands out: `link` and `push` check it too (they trusted it, and
+/// wrote a continuation's address into a plain object's first word).
+#[test]
+fn a_chains_own_tail_local_overwritten_by_safe_code_is_refused() {
+    let h = heap();
+    let ft = FrameLayout::new("F")
+        .data_bytes(8)
+        .register(&h, adding_frame)
+        .unwrap();
+    let victim = h
+        .register_type(&TypeDescriptor::fixed("Victim", 16))
+        .unwrap();
+    for via_link in [true, false] {
+        let mut m = h.mutator();
+        m.scope(|s| {
+            let v = s.alloc(victim).unwrap();
+            s.write_u64(v, 0, 77);
+            let mut chain = Suspension::new();
+            Capture::begin(s, &ft, None, 0).unwrap().link(&mut chain);
+            Capture::begin(s, &ft, None, 1).unwrap().link(&mut chain);
+            let [_, tail] = chain.into_locals();
+            s.set_local(tail.unwrap(), v);
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                if via_link {
+                    Capture::begin(s, &ft, None, 2).unwrap().link(&mut chain)
+                } else {
+                    let k = Capture::begin(s, &ft, None, 2).unwrap().finish();
+                    chain.push(s, k)
+                }
+            }));
+            let msg = r.expect_err("refused");
+            let msg = msg.downcast_ref::<String>().cloned().unwrap_or_default();
+            assert!(msg.contains("does not hold a continuation"), "{msg}");
+            assert_eq!(s.read_u64(v, 0), 77, "the plain object was not written");
+            s.collect(CollectionKind::Major);
+        });
+    }
+}
+
 #[test]
 fn a_short_lived_mutator_does_not_leak_task_groups() {
     let h = heap();
