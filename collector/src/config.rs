@@ -232,7 +232,15 @@ impl ConfigBuilder {
         self.config.root_mode = mode;
         self
     }
-    /// Run the heap verifier after every collection (panics on a broken invariant).
+    /// Run the heap verifier after every collection (panics on a broken invariant;
+    /// the invariants are listed in the repository's docs/DESIGN.md, "Heap
+    /// verifier"). Besides the collector's own invariants it checks one of the
+    /// embedder's protocol: every registered suspended task's chain is resumable. Safe
+    /// code can break that one without harm to the heap (resuming, through a
+    /// continuation local it kept, a frame of a chain it has also registered as a task,
+    /// or leaving such a frame mid-capture); the verifier then panics at the next
+    /// collection, where without it the task's later resumption is refused with
+    /// `ResumeError::AlreadyResumed`.
     pub fn verify_after_gc(mut self, on: bool) -> Self {
         self.config.verify = on;
         self
