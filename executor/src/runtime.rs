@@ -38,6 +38,15 @@ impl std::error::Error for Stalled {}
 /// spawn through a [`Spawner`] and wake tasks (completions, channels, Rust futures);
 /// what they queue runs at the next `run`.
 ///
+/// Every method that takes a [`Mutator`] panics unless it is a mutator of the heap
+/// the runtime was made for, before it touches any task.
+///
+/// Dropping a runtime with tasks that have not ended drops what they hold but does not
+/// end them: their [`JoinHandle`]s never get a result (`wait` would block forever,
+/// and the handle as a future never completes). Run the runtime until
+/// [`run`](Runtime::run) returns `Ok`, or cancel the tasks and run it, before
+/// dropping it.
+///
 /// ```
 /// use contgc_executor::{Runtime, Step};
 /// use contgc_continuation::Value;
@@ -152,6 +161,7 @@ impl<E: 'static> Runtime<E> {
     where
         F: for<'s> FnOnce(&mut Scope<'s>, &mut Cx<E>) -> Step<'s> + Send + 'static,
     {
+        self.check_heap(m);
         let (task, job) = self.core.new_task(Box::new(entry), None);
         let h = JoinHandle { task };
         m.scope(|s| run_job(s, &mut self.cx, job));
@@ -196,12 +206,23 @@ impl<E: 'static> Runtime<E> {
     where
         F: for<'s> FnOnce(&mut Scope<'s>, &mut Cx<E>) -> Step<'s>,
     {
+        self.check_heap(m);
         let cx = &mut self.cx;
         let out = m.scope(|s| call(s, cx, entry));
         if matches!(out, Called::Suspended(_)) {
             self.unpark_all(m);
         }
         out
+    }
+
+    /// Panics unless `m` is a mutator of this runtime's heap: checked before any job
+    /// is taken, so that a wrong mutator leaves every task as it was.
+    fn check_heap(&self, m: &Mutator) {
+        let (ours, given) = (self.core.heap.id(), m.heap_id());
+        assert!(
+            ours == given,
+            "contgc: this runtime runs on heap #{ours}, but the mutator given belongs to heap #{given}"
+        );
     }
 
     /// Re-registers the chains of yielded tasks parked on `m`, before a run returns:
@@ -231,6 +252,7 @@ impl<E: 'static> Runtime<E> {
     /// first; returns how many ran. A way to interleave the runtime with an embedder's
     /// own event loop.
     pub fn run_jobs(&mut self, m: &mut Mutator, max: usize) -> usize {
+        self.check_heap(m);
         self.core.timers.fire_due();
         let mut n = 0;
         while n < max {
@@ -248,11 +270,13 @@ impl<E: 'static> Runtime<E> {
     /// returns. A task that yields is ready again at once, so this does not return
     /// while one keeps yielding: use [`run_jobs`](Runtime::run_jobs) for a bound.
     pub fn run_ready(&mut self, m: &mut Mutator) {
+        self.check_heap(m);
         while run_next(&self.core, m, &mut self.cx) {}
         self.unpark_all(m);
     }
 
     fn run_until(&mut self, m: &mut Mutator, done: impl Fn() -> bool) -> Result<(), Stalled> {
+        self.check_heap(m);
         loop {
             if m.has_pending_finalizers() {
                 m.run_pending_finalizers();

@@ -156,3 +156,24 @@ fn a_cancelling_shutdown_ends_a_task_waiting_forever() {
     assert_eq!(h.state(), TaskState::Cancelled);
     drop(never);
 }
+
+/// A runtime given another heap's mutator panicked inside a task's job, which left the
+/// task running forever (later runs reported it stalled). The heap is now checked
+/// before any job is taken: the wrong mutator is refused and the task still finishes
+/// on the right one.
+#[test]
+fn a_mutator_of_another_heap_is_refused_before_any_task_is_touched() {
+    let (a, b) = (heap(None), heap(None));
+    let mut rt = contgc_executor::Runtime::new(&a, ()).unwrap();
+    let mut ma = a.mutator();
+    let contgc_executor::Called::Suspended(h) = rt.call(&mut ma, |s, cx| cx.yield_now(s)) else {
+        panic!("a yield suspends")
+    };
+    let mut mb = b.mutator();
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| rt.run(&mut mb)));
+    let msg = r.expect_err("refused");
+    let msg = msg.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(msg.contains("belongs to heap"), "{msg}");
+    rt.run(&mut ma).expect("nothing stalls");
+    assert!(matches!(h.result(), Some(Ok(TaskResult::Unit))));
+}
