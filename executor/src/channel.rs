@@ -1,8 +1,11 @@
-//! Bounded multi-producer, single-consumer channels between tasks.
+//! Bounded multi-producer channels between tasks, with one (shareable) receiver handle.
 //!
 //! A send into a full channel suspends the sender until the receiver makes room; a
 //! receive from an empty one suspends the receiver until a message arrives. A message
-//! is handed straight to a waiting receiver (it never waits in the buffer then).
+//! is handed straight to a waiting receiver (it never waits in the buffer then). The
+//! [`Receiver`] is one handle, but it may be shared (an `Arc`): several tasks
+//! awaiting it at once are served in the order they began to wait, and all see the
+//! close.
 //! Messages are values: unit, a `u64`, or a reference (kept alive by the channel while
 //! it is in flight).
 //!
@@ -29,7 +32,11 @@ pub(crate) struct Chan {
 struct ChanState {
     buf: VecDeque<Delivery>,
     cap: usize,
-    receiver: Option<(Arc<Task>, u64)>,
+    /// Receives waiting for a message, oldest first. A `Receiver` is one handle, but
+    /// it can be shared (`Arc`), so several tasks may await it at once: each gets a
+    /// message, or the close, in turn (a second waiter must not replace the first,
+    /// which would then wait forever).
+    receivers: VecDeque<(Arc<Task>, u64)>,
     senders_waiting: VecDeque<(Arc<Task>, u64, Delivery)>,
     senders: usize,
     receiver_alive: bool,
@@ -92,7 +99,7 @@ pub fn channel(capacity: usize) -> (Sender, Receiver) {
         state: Mutex::new(ChanState {
             buf: VecDeque::with_capacity(capacity.clamp(1, 1024)),
             cap: capacity.max(1),
-            receiver: None,
+            receivers: VecDeque::new(),
             senders_waiting: VecDeque::new(),
             senders: 1,
             receiver_alive: true,
@@ -125,8 +132,9 @@ impl Drop for Sender {
         let mut g = self.chan.lock();
         g.senders -= 1;
         if g.senders == 0 {
-            if let Some((t, seq)) = g.receiver.take() {
-                drop(g);
+            let waiting = std::mem::take(&mut g.receivers);
+            drop(g);
+            for (t, seq) in waiting {
                 let _ = t.wake(seq, Delivery::Fault(FaultKind::ChannelClosed));
             }
         }
@@ -229,15 +237,15 @@ impl Chan {
         &self,
         g: &mut MutexGuard<'_, ChanState>,
         mut msg: Delivery,
-        local: Wakes<'_>,
+        mut local: Wakes<'_>,
     ) -> SendNow {
         if !g.receiver_alive {
             return SendNow::Closed;
         }
-        if let Some((t, seq)) = g.receiver.take() {
-            match t.wake_to(seq, msg, local) {
+        while let Some((t, seq)) = g.receivers.pop_front() {
+            match t.wake_to(seq, msg, local.as_deref_mut()) {
                 Ok(()) => return SendNow::Sent,
-                // The receiver was cancelled meanwhile: buffer the message instead.
+                // That receive was cancelled meanwhile: the next one, or the buffer.
                 Err(m) => msg = m,
             }
         }
@@ -301,11 +309,19 @@ impl Chan {
         };
         g.senders -= 1;
         let closed = g.senders == 0 && g.buf.is_empty();
-        let receiver = if closed { g.receiver.take() } else { None };
+        let waiting = if closed {
+            std::mem::take(&mut g.receivers)
+        } else {
+            VecDeque::new()
+        };
         drop(g);
         let _ = task.wake_to(seq, done, local.as_deref_mut());
-        if let Some((t, rseq)) = receiver {
-            let _ = t.wake_to(rseq, Delivery::Fault(FaultKind::ChannelClosed), local);
+        for (t, rseq) in waiting {
+            let _ = t.wake_to(
+                rseq,
+                Delivery::Fault(FaultKind::ChannelClosed),
+                local.as_deref_mut(),
+            );
         }
     }
 
@@ -323,7 +339,7 @@ impl Chan {
                 drop(g);
                 let _ = task.wake_to(seq, Delivery::Fault(FaultKind::ChannelClosed), local);
             }
-            None => g.receiver = Some((task, seq)),
+            None => g.receivers.push_back((task, seq)),
         }
     }
 }

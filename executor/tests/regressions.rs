@@ -177,3 +177,35 @@ fn a_mutator_of_another_heap_is_refused_before_any_task_is_touched() {
     rt.run(&mut ma).expect("nothing stalls");
     assert!(matches!(h.result(), Some(Ok(TaskResult::Unit))));
 }
+
+/// Two tasks awaiting one shared `Receiver`: the second waiter replaced the first,
+/// which then waited forever, even after every sender was gone. Both are served now,
+/// in order, and a waiter left when the senders go sees the close.
+#[test]
+fn tasks_awaiting_one_shared_receiver_are_all_served() {
+    let h = heap(None);
+    let mut rt = contgc_executor::Runtime::new(&h, ()).unwrap();
+    let mut m = h.mutator();
+    let (tx, rx) = channel(4);
+    let rx = Arc::new(rx);
+    let waiters: Vec<_> = (0..3)
+        .map(|_| {
+            let r = rx.clone();
+            rt.start(&mut m, move |s, cx| cx.recv(s, &r))
+        })
+        .collect();
+    tx.try_send_data(1).unwrap();
+    tx.try_send_data(2).unwrap();
+    assert!(rt.run(&mut m).is_err(), "the third waits on");
+    let got: Vec<_> = waiters[..2]
+        .iter()
+        .map(|w| w.result().and_then(|r| r.ok()).and_then(|v| v.data()))
+        .collect();
+    assert_eq!(got, [Some(1), Some(2)], "served in the order they waited");
+    drop(tx);
+    rt.run(&mut m).expect("the close reaches the last waiter");
+    assert!(
+        matches!(waiters[2].result(), Some(Err(TaskError::Threw(_)))),
+        "the ChannelClosed exception, unhandled"
+    );
+}
