@@ -98,7 +98,10 @@ impl Config {
     pub fn tlab_size(&self) -> usize {
         self.tlab_size
     }
-    /// Most bytes the old generation and large objects may hold after a full collection.
+    /// The limit on the old generation's blocks in use plus large objects (see
+    /// [`ConfigBuilder::heap_limit`]): an allocation that would need more after a full
+    /// collection fails; a minor collection may promote past it by up to the nursery's
+    /// size.
     pub fn heap_limit(&self) -> usize {
         self.heap_limit
     }

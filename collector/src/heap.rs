@@ -59,6 +59,29 @@ pub struct Heap {
     pub(crate) inner: Arc<HeapInner>,
 }
 
+/// A weak handle on a [`Heap`] ([`Heap::downgrade`]): it does not keep the heap alive,
+/// and [`upgrade`](Self::upgrade) gives the heap back while some `Heap` or
+/// [`Mutator`] still holds it.
+#[derive(Clone)]
+pub struct WeakHeap {
+    inner: std::sync::Weak<HeapInner>,
+}
+
+impl WeakHeap {
+    /// The heap, if it has not been dropped.
+    pub fn upgrade(&self) -> Option<Heap> {
+        self.inner.upgrade().map(|inner| Heap { inner })
+    }
+}
+
+impl std::fmt::Debug for WeakHeap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WeakHeap")
+            .field("alive", &(self.inner.strong_count() > 0))
+            .finish()
+    }
+}
+
 impl std::fmt::Debug for Heap {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Heap")
@@ -127,6 +150,24 @@ impl Heap {
                     .map(|t| t.name().to_owned())
             })
             .flatten()
+    }
+
+    /// A handle that does not keep the heap alive: for what the heap itself owns, such
+    /// as a finalizer's cleanup that needs the heap (a cleanup that captured a `Heap`
+    /// would keep its own heap alive, and the heap would never be dropped).
+    ///
+    /// ```
+    /// use contgc_collector::{Config, Heap};
+    /// let heap = Heap::new(Config::default()).unwrap();
+    /// let weak = heap.downgrade();
+    /// assert!(weak.upgrade().is_some());
+    /// drop(heap);
+    /// assert!(weak.upgrade().is_none(), "the heap is gone");
+    /// ```
+    pub fn downgrade(&self) -> WeakHeap {
+        WeakHeap {
+            inner: Arc::downgrade(&self.inner),
+        }
     }
 
     /// Attaches a new mutator for the calling thread. Waits if a collection is in

@@ -65,7 +65,7 @@ pub use contgc_roots::{
 };
 pub use error::{AllocError, ByrefError, HeapError, PinError, TaggedError};
 pub use fields::{DataField, FieldError, RefField};
-pub use heap::Heap;
+pub use heap::{Heap, WeakHeap};
 pub use mutator::{Mutator, ParkedMutator};
 pub use scope::{Byref, Local, NestedScope, ObjView, ObjViewMut, Pinned, Scope, Tagged};
 pub use stats::{

@@ -384,28 +384,42 @@ impl Mutator {
     /// [`Scope::register_finalizer`](crate::Scope::register_finalizer)), oldest first;
     /// returns how many ran. Never called by the collector itself: an embedder calls
     /// it where cleanups may run (its event loop, after a collection, at shutdown).
-    /// Cleanups run with no lock of the heap held, so they may use the heap (through
-    /// this thread's mutator only once this returns). If one panics, the panic
-    /// propagates and the cleanups after it stay queued for the next call.
+    ///
+    /// Cleanups run with no lock of the heap held and with this mutator in native
+    /// state, as inside [`blocking`](Self::blocking): collections may run meanwhile
+    /// (raw [`ObjectRef`]s read before the call go stale, as across an allocation),
+    /// and a cleanup may use the heap through a mutator of its own, made from a
+    /// [`WeakHeap`](crate::WeakHeap) it captured (capturing a [`Heap`](crate::Heap)
+    /// would keep the heap alive forever, see `register_finalizer`). If a cleanup
+    /// panics, the panic propagates and the cleanups after it stay queued for the next
+    /// call.
     pub fn run_pending_finalizers(&mut self) -> usize {
-        let mut ran = 0;
-        loop {
-            let pending = self.heap.weak_handles.take_pending();
-            if pending.is_empty() {
-                return ran;
-            }
-            let mut rest = pending.into_iter();
-            while let Some(cleanup) = rest.next() {
-                // Requeue what is left if this one panics.
-                let guard = Requeue {
-                    table: &self.heap.weak_handles,
-                    rest: &mut rest,
-                };
-                cleanup();
-                std::mem::forget(guard);
-                ran += 1;
-            }
+        if self.heap.weak_handles.pending_len() == 0 {
+            // Not worth leaving and rejoining the world for.
+            return 0;
         }
+        let heap = Arc::clone(&self.heap);
+        self.blocking(|| {
+            let table = &heap.weak_handles;
+            let mut ran = 0;
+            loop {
+                let pending = table.take_pending();
+                if pending.is_empty() {
+                    return ran;
+                }
+                let mut rest = pending.into_iter();
+                while let Some(cleanup) = rest.next() {
+                    // Requeue what is left if this one panics.
+                    let guard = Requeue {
+                        table,
+                        rest: &mut rest,
+                    };
+                    cleanup();
+                    std::mem::forget(guard);
+                    ran += 1;
+                }
+            }
+        })
     }
 
     /// Cleanups waiting for [`run_pending_finalizers`](Self::run_pending_finalizers).

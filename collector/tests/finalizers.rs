@@ -156,3 +156,90 @@ fn a_panicking_cleanup_leaves_the_rest_queued() {
     got.sort_unstable();
     assert_eq!(got, vec![0, 1, 2]);
 }
+
+/// Cancelling drops the cleanup outside the weak table's lock: a cleanup that owns a
+/// weak handle of the same heap (whose drop takes that lock) used to deadlock
+/// `cancel`.
+#[test]
+fn cancelling_a_cleanup_that_owns_a_weak_handle_returns() {
+    let (h, obj) = heap(1);
+    let mut m = h.mutator();
+    m.scope(|s| {
+        let a = s.alloc(obj).unwrap();
+        let b = s.alloc(obj).unwrap();
+        let w = s.weak_handle(b);
+        let f = s.register_finalizer(a, move || drop(w));
+        assert!(f.cancel());
+        assert!(!f.cancel());
+    });
+}
+
+/// A cleanup may use the heap through a mutator of its own, made from a `WeakHeap`:
+/// its caller's mutator is in native state while it runs, so its collections do not
+/// wait for that one. (They used to wait forever.) GC stress makes every few
+/// allocations collect.
+#[test]
+fn a_cleanup_may_allocate_and_collect_through_its_own_mutator() {
+    let h = Heap::new(
+        Config::builder()
+            .gc_stress(3)
+            .verify_after_gc(true)
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    let obj = h
+        .register_type(&TypeDescriptor::fixed("Obj", 16).with_refs(&[0]))
+        .unwrap();
+    let done = Arc::new(AtomicUsize::new(0));
+    let mut m = h.mutator();
+    for _ in 0..3 {
+        let (weak, done) = (h.downgrade(), done.clone());
+        m.scope(|s| {
+            let o = s.alloc(obj).unwrap();
+            s.register_finalizer(o, move || {
+                let heap = weak.upgrade().expect("the heap lives while cleanups run");
+                let mut own = heap.mutator();
+                own.scope(|s| {
+                    for _ in 0..20 {
+                        s.alloc(obj).unwrap();
+                    }
+                });
+                own.collect(CollectionKind::Minor);
+                own.collect(CollectionKind::Major);
+                done.fetch_add(1, Relaxed);
+            });
+        });
+    }
+    m.collect(CollectionKind::Minor);
+    assert_eq!(m.run_pending_finalizers(), 3);
+    assert_eq!(done.load(Relaxed), 3);
+}
+
+/// A cleanup that holds a `WeakHeap` does not keep the heap alive: dropping the last
+/// `Heap` and mutator frees it with the cleanup still registered (a captured `Heap`
+/// would make a cycle through the heap's own finalizer table).
+#[test]
+fn a_cleanup_holding_a_weak_heap_lets_the_heap_be_dropped() {
+    let (h, obj) = heap(2);
+    let weak = h.downgrade();
+    let ran = Arc::new(AtomicUsize::new(0));
+    {
+        let mut m = h.mutator();
+        let (w, r) = (weak.clone(), ran.clone());
+        m.scope(|s| {
+            let o = s.alloc(obj).unwrap();
+            s.register_finalizer(o, move || {
+                let _ = w.upgrade();
+                r.fetch_add(1, Relaxed);
+            });
+        });
+    }
+    drop(h);
+    assert!(weak.upgrade().is_none(), "the heap was dropped");
+    assert_eq!(
+        ran.load(Relaxed),
+        0,
+        "queued or registered cleanups are dropped unrun"
+    );
+}

@@ -63,7 +63,7 @@ pub use contgc_collector::{
     ParkedMutator, PauseParts, PauseRecord, PauseSummary, Persistent, PinError, Pinned, Plain,
     RefField, Resumed, RootMode, RootProvider, RootProviderId, RootVisitor, Scope, TagScheme,
     Tagged, TaggedError, TaskRoot, TaskletWord, TypeAttachment, TypeDescriptor, TypeId, Typed,
-    WeakHandle, MAX_GC_WORKERS,
+    WeakHandle, WeakHeap, MAX_GC_WORKERS,
 };
 pub use contgc_heap::{cell_size, SizeKind, SlotKind, MAX_OBJECT_BYTES, MAX_SMALL_OBJECT};
 

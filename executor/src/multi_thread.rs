@@ -31,6 +31,12 @@ pub enum Shutdown {
 /// worker. Idle workers park in the state collections count as stopped, so they never
 /// delay a collection.
 ///
+/// Between jobs, workers run the heap's pending finalizers
+/// (`Mutator::run_pending_finalizers`), as the single-threaded [`Runtime`](crate::Runtime)
+/// does: a cleanup runs on whichever worker looks first, never inside a job. A
+/// cleanup that panics is abandoned (the panic hook reports it, as for any panic) and
+/// the worker goes on with the cleanups queued after it.
+///
 /// ```
 /// use contgc_executor::{Executor, Shutdown, Step};
 /// use contgc_continuation::Value;
@@ -170,6 +176,14 @@ fn worker<E: 'static>(
         LocalQueue::Shared(deque),
     );
     loop {
+        if m.has_pending_finalizers() {
+            let run = std::panic::AssertUnwindSafe(|| m.run_pending_finalizers());
+            if std::panic::catch_unwind(run).is_err() {
+                // A panicking cleanup is abandoned (the panic hook has reported it);
+                // the ones queued after it run now.
+                continue;
+            }
+        }
         if run_next(&core, &mut m, &mut cx) {
             continue;
         }

@@ -67,3 +67,45 @@ fn any_thread_spawns_and_cancel_shutdown_ends_every_task() {
         assert_eq!(h.state(), TaskState::Cancelled);
     }
 }
+
+/// The workers run the heap's pending finalizers between jobs: a cleanup queued by a
+/// collection on another thread has run once a worker has run a job after it (here,
+/// by the time the shutdown has joined the workers), and a cleanup that panics does
+/// not stop the worker or the ones queued after it.
+#[test]
+fn workers_run_pending_finalizers_between_jobs() {
+    use contgc_collector::{CollectionKind, TypeDescriptor};
+    use contgc_continuation::Value;
+    use contgc_executor::Step;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let heap = heap(None);
+    let obj = heap
+        .register_type(&TypeDescriptor::fixed("Native", 8))
+        .unwrap();
+    let ex = Executor::new(&heap, 2, |_| ()).unwrap();
+    let ran = Arc::new(AtomicUsize::new(0));
+    let mut m = heap.mutator();
+    m.scope(|s| {
+        for i in 0..3 {
+            let o = s.alloc(obj).unwrap();
+            let r = ran.clone();
+            s.register_finalizer(o, move || {
+                assert_ne!(i, 1, "cleanup 1 panics");
+                r.fetch_add(1, Ordering::Relaxed);
+            });
+        }
+    });
+    m.collect(CollectionKind::Minor);
+    assert_eq!(m.pending_finalizers(), 3);
+    drop(m);
+    let h = ex.spawn(|_s, _cx| Step::Return(Value::Data(1))).unwrap();
+    assert_eq!(h.wait().unwrap().data(), Some(1));
+    ex.shutdown(Shutdown::Drain);
+    assert_eq!(
+        ran.load(Ordering::Relaxed),
+        2,
+        "the two that do not panic ran"
+    );
+    assert_eq!(heap.mutator().pending_finalizers(), 0);
+}

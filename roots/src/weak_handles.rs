@@ -86,9 +86,14 @@ impl Slots {
 
     /// Frees slot `i` (its handle was dropped, or its finalizer ran or was cancelled).
     /// A slot still in the young list is dropped from it when the list is next settled.
+    /// The slot's cleanup must have been taken: dropping one may run any code (drop a
+    /// weak handle of this table, say), which must not happen under the table's lock.
     fn free_slot(&mut self, i: usize) {
+        debug_assert!(
+            self.cleanup[i].is_none(),
+            "a cleanup dropped under the lock"
+        );
         self.slots[i] = 0;
-        self.cleanup[i] = None;
         self.generation[i] = self.generation[i].wrapping_add(1);
         self.free.push(i as u32);
         self.live -= 1;
@@ -329,15 +334,22 @@ impl Finalizer {
     /// it was cancelled (the cleanup is dropped without running), false if the object
     /// was already found dead (the cleanup is pending or has run) or it was cancelled
     /// before.
+    ///
+    /// The cleanup is dropped after the table's lock is released, so dropping what it
+    /// captured may use the heap (drop a [`WeakHandle`], say).
     pub fn cancel(&self) -> bool {
-        let mut s = self.table.lock();
-        let i = self.index as usize;
-        if s.generation[i] == self.generation && s.cleanup[i].is_some() {
-            s.free_slot(i);
-            true
-        } else {
-            false
-        }
+        let cleanup = {
+            let mut s = self.table.lock();
+            let i = self.index as usize;
+            if s.generation[i] == self.generation && s.cleanup[i].is_some() {
+                let c = s.cleanup[i].take();
+                s.free_slot(i);
+                c
+            } else {
+                None
+            }
+        };
+        cleanup.is_some()
     }
 
     /// The id of the heap whose table holds the registration.
@@ -390,6 +402,25 @@ mod tests {
         assert_eq!(t.settle_all(|v| if v == 8 { 0 } else { v }), 1);
         assert_eq!(old.get(), None);
         drop((old, young, dies));
+        assert!(t.is_empty());
+    }
+
+    /// Cancelling drops the cleanup after releasing the table's lock: a cleanup that
+    /// owns a weak handle of the same table (whose drop takes the lock) used to
+    /// deadlock `cancel`.
+    #[test]
+    fn cancelling_a_cleanup_that_owns_a_handle_of_its_table_returns() {
+        let t = WeakTable::new(1);
+        // SAFETY: no heap is involved; the slots only hold test addresses.
+        let (handle, f) = unsafe {
+            let h = t.create(fr(8), false);
+            let f = t.register_cleanup(fr(16), false, Box::new(move || drop(h)));
+            (t.create(fr(24), false), f)
+        };
+        assert!(f.cancel(), "the first cancel cancels");
+        assert!(!f.cancel(), "the second finds nothing");
+        // The cleanup's handle was dropped with it: only `handle` is left.
+        drop(handle);
         assert!(t.is_empty());
     }
 }

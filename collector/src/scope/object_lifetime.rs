@@ -48,6 +48,14 @@ impl<'s> Scope<'s> {
     /// [`Persistent`] to its own object keeps that object alive, and so never runs.
     /// Dropping the returned [`Finalizer`] does not cancel it.
     ///
+    /// The heap owns the cleanup until it runs or is dropped, so a cleanup that
+    /// captures a [`Heap`](crate::Heap) (or a [`Mutator`]) keeps its own heap alive:
+    /// the heap, its memory and its GC threads are then never freed. A cleanup that
+    /// needs the heap captures [`Heap::downgrade`](crate::Heap::downgrade) and upgrades
+    /// it when it runs; cleanups run with their caller's mutator in native state (see
+    /// [`Mutator::run_pending_finalizers`]), so the cleanup may attach a mutator of its
+    /// own, allocate and collect.
+    ///
     /// ```
     /// use contgc_collector::{CollectionKind, Config, Heap, TypeDescriptor};
     /// use std::sync::atomic::{AtomicUsize, Ordering};
