@@ -240,7 +240,10 @@ impl<E: 'static> Runtime<E> {
     /// they wait on completions or channels that only another thread could complete.
     ///
     /// Between jobs it runs the heap's pending finalizers on this thread
-    /// (`Mutator::run_pending_finalizers`), as does [`block_on`](Runtime::block_on).
+    /// (`Mutator::run_pending_finalizers`), as does [`block_on`](Runtime::block_on). A
+    /// cleanup that panics ends the run with its panic; the runtime stays usable (its
+    /// tasks are as a return would leave them), and the cleanups queued after the
+    /// panicking one run at the next look.
     pub fn run(&mut self, m: &mut Mutator) -> Result<(), Stalled> {
         let core = self.core.clone();
         let r = self.run_until(m, || core.live.load(Ordering::Acquire) == 0);
@@ -279,7 +282,14 @@ impl<E: 'static> Runtime<E> {
         self.check_heap(m);
         loop {
             if m.has_pending_finalizers() {
-                m.run_pending_finalizers();
+                let run = std::panic::AssertUnwindSafe(|| m.run_pending_finalizers());
+                if let Err(panic) = std::panic::catch_unwind(run) {
+                    // The cleanup's panic is the caller's, but the runtime stays whole:
+                    // the chains parked on `m` are registered again first, as when a
+                    // run returns, so that a later run (on any mutator) resumes them.
+                    self.unpark_all(m);
+                    std::panic::resume_unwind(panic);
+                }
             }
             if done() {
                 return Ok(());

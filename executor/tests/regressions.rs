@@ -209,3 +209,67 @@ fn tasks_awaiting_one_shared_receiver_are_all_served() {
         "the ChannelClosed exception, unhandled"
     );
 }
+
+/// A cleanup that panicked inside `Runtime::run` unwound past the step that registers
+/// the tasks parked on the run's mutator again: a later run with another mutator then
+/// faulted a yielded task ("parked on another mutator"). The panic still reaches the
+/// caller; the runtime's tasks are as a return would leave them.
+#[test]
+fn a_finalizer_panicking_in_a_run_leaves_the_runtime_whole() {
+    use contgc_collector::{CollectionKind, TypeDescriptor};
+    use contgc_continuation::{Capture, Frame, FrameLayout, Outcome};
+    use contgc_executor::{Cx, Runtime};
+
+    fn resume<'s>(f: &mut Frame<'_, 's, Cx<()>>) -> Outcome<'s> {
+        let ft = f.frame_type();
+        let n = f.u64(ft, 0);
+        let k = f.continuation();
+        let (s, cx) = f.scope_and_ctx();
+        if n == 0 {
+            return Outcome::Return(Value::Data(42));
+        }
+        let Step::Suspend(mut chain) = cx.yield_now(s) else {
+            unreachable!("a yield suspends")
+        };
+        let mut c = Capture::begin(s, &ft, Some(k), 0).unwrap();
+        c.set_u64(0, n - 1);
+        c.link(&mut chain);
+        Outcome::Suspend(chain.head().unwrap())
+    }
+
+    let heap = Heap::new(
+        Config::builder()
+            .gc_stress(5)
+            .verify_after_gc(true)
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    let obj = heap.register_type(&TypeDescriptor::fixed("O", 8)).unwrap();
+    let ft = FrameLayout::new("Y")
+        .data_bytes(8)
+        .register_with_context::<Cx<()>>(&heap, resume)
+        .unwrap();
+    let mut rt = Runtime::new(&heap, ()).unwrap();
+    let mut m = heap.mutator();
+    let h = rt.spawn(move |s, cx| {
+        s.scope(|i| {
+            let o = i.alloc(obj).unwrap();
+            i.register_finalizer(o, || panic!("the cleanup panics"));
+        });
+        s.collect(CollectionKind::Minor);
+        let Step::Suspend(mut chain) = cx.yield_now(s) else {
+            unreachable!("a yield suspends")
+        };
+        let mut c = Capture::begin(s, &ft, None, 0).unwrap();
+        c.set_u64(0, 3);
+        c.link(&mut chain);
+        Step::Suspend(chain)
+    });
+    let first = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| rt.run(&mut m)));
+    assert!(first.is_err(), "the cleanup's panic reaches the caller");
+    let mut m2 = heap.mutator();
+    drop(m);
+    assert!(rt.run(&mut m2).is_ok());
+    assert!(matches!(h.result(), Some(Ok(TaskResult::Data(42)))));
+}
