@@ -458,8 +458,10 @@ impl<E: 'static> TaskCx<E> {
     /// Awaits a Rust future (its output as [`FutureValue`] says): the task suspends,
     /// and the future's waker makes it runnable again (see the
     /// [`future_interop`](crate::future_interop) module). The future is polled
-    /// outside any tokio runtime's context: one that needs it entered (tokio's
-    /// timers, say) panics and throws [`FaultKind::Panicked`]; spawn such work on a
+    /// outside any tokio runtime's context (unless the thread polling it entered
+    /// one): one that needs it entered (tokio's timers, say) panics and throws
+    /// [`FaultKind::Panicked`]. `tokio::time::sleep` panics already when it is
+    /// created, in the caller's frame, before this is called. Spawn such work on a
     /// tokio runtime and await its `JoinHandle` instead.
     pub fn await_future<'s, F>(&mut self, s: &mut Scope<'s>, fut: F) -> Step<'s>
     where

@@ -1,30 +1,46 @@
 //! Rust futures awaited by async2 frames.
 //!
 //! A frame awaits any `Future + Send + 'static` ([`TaskCx::await_future`](crate::TaskCx::await_future)):
-//! once the task is suspended the future is polled, first on the worker and then on
-//! whichever thread wakes it (its waker polls it there: a poll is plain Rust and needs
-//! no mutator); when it is ready its output resumes the task. Only one poll runs at a
-//! time: a wake that arrives during a poll makes that poll go round again. A panic in
-//! `poll` resumes the task with a [`FaultKind::Panicked`](crate::FaultKind)
-//! exception. If the task is cancelled while it waits, the future is dropped at its
-//! next wake.
+//! once the task is suspended the future is polled, first on the worker as the task
+//! suspends and then on whichever thread wakes it (its waker polls it there: a poll is
+//! plain Rust and needs no mutator); when it is ready its output resumes the task. Only
+//! one poll runs at a time. A future woken while it is polled (one that yields by
+//! waking itself, say) is polled again by the executor between jobs, with the worker's
+//! mutator in native state, never in a loop inside a job: the worker's other tasks run
+//! meanwhile, and collections do not wait for it. Polls should still be short: the
+//! first one runs while the worker's mutator runs (inside the task's suspension), and
+//! one on a waking thread holds up whatever that thread does. A panic in `poll`
+//! resumes the task with a [`FaultKind::Panicked`](crate::FaultKind) exception. If the
+//! task is cancelled while it waits, the future is dropped at once (after the poll
+//! running then, if one is).
 //!
-//! The executor is not a tokio runtime, and polls run on its workers and on waking
-//! threads, outside any runtime's context: a future that needs one to be entered
-//! (tokio's timers and sockets, `tokio::time::sleep` say) panics on its first poll,
-//! which throws [`FaultKind::Panicked`](crate::FaultKind) into the frame. Await
-//! such work through a runtime of its own instead: spawn it on a tokio runtime and
-//! await the `JoinHandle` (which is runtime-independent), or send the result back
-//! over a channel whose receiving future needs no reactor
-//! (`tokio::sync::oneshot`, `futures::channel`). Runtime-independent futures
-//! (channels, `JoinHandle`s, hand-written ones) need nothing more.
+//! The executor is not a tokio runtime. Polls run on its workers and on waking
+//! threads, inside whatever runtime context that thread has entered: normally none,
+//! so a future that needs one (tokio's timers and sockets) panics on its first poll,
+//! which throws [`FaultKind::Panicked`](crate::FaultKind) into the frame. Two traps:
+//! - tokio's `sleep` and `timeout` look for the runtime when they are *created*, not
+//!   polled: `cx.await_future(s, tokio::time::sleep(d))` panics in the frame's own
+//!   code, before the await, and the panic ends the whole task
+//!   ([`TaskError::Panicked`](crate::TaskError)) rather than throwing a fault a
+//!   handler could catch; `async move { tokio::time::sleep(d).await }` defers the
+//!   creation to the first poll, which throws the fault instead.
+//! - A runtime driven from inside `tokio_runtime.block_on(..)` (or any thread that
+//!   entered a tokio runtime) polls inside that runtime's context: a tokio timer then
+//!   registers with that runtime, and fires only while it is driven. Do not drive a
+//!   `Runtime` from inside tokio's `block_on` if its tasks await tokio timers.
+//!
+//! Await such work through a runtime of its own instead: spawn it on a tokio runtime
+//! and await the `JoinHandle` (which is runtime-independent), or send the result back
+//! over a channel whose receiving future needs no reactor (`tokio::sync::oneshot`,
+//! `futures::channel`). Runtime-independent futures (channels, `JoinHandle`s,
+//! hand-written ones) need nothing more.
 
 use crate::task::{Delivery, Task};
 use crate::wait::BoxedFuture;
 use crate::FaultKind;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::task::{Context, Poll, Wake, Waker};
 
 /// What a Rust future's output becomes in the awaiting frame.
@@ -72,35 +88,115 @@ impl From<FutureOutput> for Delivery {
     }
 }
 
-struct FutureJob {
+/// What the executor shares with the futures its tasks await.
+pub(crate) struct FutureShared {
+    /// Futures being awaited: not completed, not dropped (the current-thread runtime
+    /// parks while any is, rather than reporting `Stalled`).
+    in_flight: AtomicUsize,
+    /// Futures that woke themselves while being polled, to poll again between jobs.
+    repoll: Mutex<Vec<Arc<FutureJob>>>,
+    /// `repoll.len()`, written under the lock, read without it (a hint).
+    repoll_hint: AtomicUsize,
+}
+
+impl FutureShared {
+    pub(crate) fn new() -> Arc<FutureShared> {
+        Arc::new(FutureShared {
+            in_flight: AtomicUsize::new(0),
+            repoll: Mutex::new(Vec::new()),
+            repoll_hint: AtomicUsize::new(0),
+        })
+    }
+
+    /// Futures being awaited.
+    pub(crate) fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::Acquire)
+    }
+
+    /// True if futures wait to be polled again ([`poll_again`](Self::poll_again)).
+    pub(crate) fn has_repolls(&self) -> bool {
+        self.repoll_hint.load(Ordering::Acquire) != 0
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Arc<FutureJob>>> {
+        self.repoll.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Polls once more each future that woke itself during its last poll; returns how
+    /// many. Called by the runtime and the workers between jobs.
+    pub(crate) fn poll_again(&self) -> usize {
+        let jobs = {
+            let mut q = self.lock();
+            self.repoll_hint.store(0, Ordering::Release);
+            std::mem::take(&mut *q)
+        };
+        let n = jobs.len();
+        for job in jobs {
+            job.run();
+        }
+        n
+    }
+}
+
+pub(crate) struct FutureJob {
     state: Mutex<JobState>,
     task: Arc<Task>,
     seq: u64,
-    /// The executor's count of futures in flight; this one leaves it when its future
-    /// is done or dropped.
-    in_flight: Arc<AtomicUsize>,
+    /// The executor's side: its count of futures in flight (this one leaves it when
+    /// its future is done or dropped), and its queue of futures to poll again.
+    shared: Arc<FutureShared>,
 }
 
 struct JobState {
     fut: Option<BoxedFuture>,
     polling: bool,
     notified: bool,
+    /// The task was cancelled while a poll ran: the poller drops the future.
+    abandoned: bool,
 }
 
+/// A task's hold on the future it awaits, so that cancelling the task drops the
+/// future at once ([`abandon`]).
+pub(crate) type FutureHook = Weak<FutureJob>;
+
 /// Starts polling `fut` for suspended `task` at `seq`.
-pub(crate) fn start(fut: BoxedFuture, task: Arc<Task>, seq: u64, in_flight: Arc<AtomicUsize>) {
-    in_flight.fetch_add(1, Ordering::AcqRel);
+pub(crate) fn start(fut: BoxedFuture, task: Arc<Task>, seq: u64, shared: Arc<FutureShared>) {
+    shared.in_flight.fetch_add(1, Ordering::AcqRel);
     let job = Arc::new(FutureJob {
         state: Mutex::new(JobState {
             fut: Some(fut),
             polling: false,
             notified: false,
+            abandoned: false,
         }),
         task,
         seq,
-        in_flight,
+        shared,
     });
+    // Before the first poll: a cancellation from now on drops the future.
+    job.task.hook_future(seq, Arc::downgrade(&job));
     job.run();
+}
+
+/// Drops the future a cancelled task awaited (at once, or after the poll running
+/// now), so that it no longer counts as in flight.
+pub(crate) fn abandon(hook: &FutureHook) {
+    let Some(job) = hook.upgrade() else {
+        return; // every waker is gone: dropped already
+    };
+    let fut = {
+        let mut g = job.lock();
+        if g.polling {
+            g.abandoned = true;
+            return;
+        }
+        g.fut.take()
+    };
+    if let Some(fut) = fut {
+        // Outside the lock: dropping a future may wake it, which takes the lock.
+        drop(fut);
+        job.shared.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl FutureJob {
@@ -121,35 +217,45 @@ impl FutureJob {
             // The task was cancelled: drop the future.
             drop(g);
             drop(fut);
-            self.in_flight.fetch_sub(1, Ordering::AcqRel);
+            self.shared.in_flight.fetch_sub(1, Ordering::AcqRel);
             return;
         }
         g.polling = true;
         drop(g);
         let waker = Waker::from(self.clone());
-        loop {
-            let mut cx = Context::from_waker(&waker);
-            let polled = catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(&mut cx)));
-            let out = match polled {
-                Ok(Poll::Ready(d)) => d,
-                Err(_) => Delivery::Fault(FaultKind::Panicked),
-                Ok(Poll::Pending) => {
-                    let mut g = self.lock();
-                    if g.notified {
-                        g.notified = false;
-                        continue;
-                    }
-                    g.fut = Some(fut);
-                    g.polling = false;
+        let mut cx = Context::from_waker(&waker);
+        let polled = catch_unwind(AssertUnwindSafe(|| fut.as_mut().poll(&mut cx)));
+        let out = match polled {
+            Ok(Poll::Ready(d)) => d,
+            Err(_) => Delivery::Fault(FaultKind::Panicked),
+            Ok(Poll::Pending) => {
+                let mut g = self.lock();
+                g.polling = false;
+                if g.abandoned {
+                    drop(g);
+                    drop(fut);
+                    self.shared.in_flight.fetch_sub(1, Ordering::AcqRel);
                     return;
                 }
-            };
-            self.lock().polling = false;
-            drop(fut);
-            let _ = self.task.wake(self.seq, out);
-            self.in_flight.fetch_sub(1, Ordering::AcqRel);
-            return;
-        }
+                g.fut = Some(fut);
+                if std::mem::take(&mut g.notified) {
+                    // Woken while it was polled (a future that yields by waking itself,
+                    // say): polled again between jobs, never in a loop here, so that
+                    // the worker's other tasks run and its mutator reaches a safepoint.
+                    drop(g);
+                    let mut q = self.shared.lock();
+                    q.push(self.clone());
+                    self.shared.repoll_hint.store(q.len(), Ordering::Release);
+                    drop(q);
+                    self.task.notify_scheduler();
+                }
+                return;
+            }
+        };
+        self.lock().polling = false;
+        drop(fut);
+        let _ = self.task.wake(self.seq, out);
+        self.shared.in_flight.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -158,7 +264,7 @@ impl Drop for FutureJob {
         // Every waker is gone and the future never completed: it never will.
         let st = self.state.get_mut().unwrap_or_else(|e| e.into_inner());
         if st.fut.take().is_some() {
-            self.in_flight.fetch_sub(1, Ordering::AcqRel);
+            self.shared.in_flight.fetch_sub(1, Ordering::AcqRel);
         }
     }
 }

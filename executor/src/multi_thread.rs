@@ -192,6 +192,7 @@ fn worker<E: 'static>(
         if done() {
             break;
         }
+        core.timers.drop_stale();
         let timeout = core.timers.until_next();
         let cxr = &cx;
         m.blocking(|| core.parker.park(|| !core.has_work(cxr) && !done(), timeout));

@@ -297,8 +297,9 @@ impl<E: 'static> Runtime<E> {
             if run_next(&self.core, m, &mut self.cx) || done() {
                 continue;
             }
+            self.core.timers.drop_stale();
             let timeout = self.core.timers.until_next();
-            if timeout.is_none() && self.core.futures.load(Ordering::Acquire) == 0 {
+            if timeout.is_none() && self.core.futures.in_flight() == 0 {
                 if self.core.has_work(&self.cx) {
                     continue;
                 }

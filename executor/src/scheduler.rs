@@ -13,6 +13,7 @@
 //! (see [`Parker`](crate::park::Parker)).
 
 use crate::cx::{Cx, FaultKind, Step};
+use crate::future_interop::FutureShared;
 use crate::local_queue::LocalQueue;
 use crate::park::Parker;
 use crate::task::JoinHandle;
@@ -99,8 +100,9 @@ pub(crate) struct Core<E> {
     /// and every suspension is cancelled at once (so handlers that await again
     /// cannot keep the shutdown waiting on events nobody will cause).
     pub(crate) cancelling: AtomicBool,
-    /// Rust futures being awaited (the current-thread runtime parks while any is).
-    pub(crate) futures: Arc<AtomicUsize>,
+    /// Rust futures being awaited (the current-thread runtime parks while any is),
+    /// and those to poll again between jobs.
+    pub(crate) futures: Arc<FutureShared>,
     /// Every task not ended, for `Shutdown::Cancel` (the multi-threaded executor's;
     /// a current-thread runtime has no such shutdown and keeps no list).
     tasks: Option<TaskList>,
@@ -122,7 +124,7 @@ impl<E: 'static> Core<E> {
             next_id: AtomicU64::new(1),
             shut_down: AtomicBool::new(false),
             cancelling: AtomicBool::new(false),
-            futures: Arc::new(AtomicUsize::new(0)),
+            futures: FutureShared::new(),
             tasks: list_tasks.then(TaskList::new),
             types,
             me: me.clone(),
@@ -223,7 +225,8 @@ impl<E: 'static> Core<E> {
 
     /// True if any queue the worker could take from holds a job.
     pub(crate) fn has_work(&self, cx: &Cx<E>) -> bool {
-        !cx.local.is_empty()
+        self.futures.has_repolls()
+            || !cx.local.is_empty()
             || !cx.own.is_empty()
             || !self.injector.is_empty()
             || self
@@ -237,12 +240,20 @@ impl<E: 'static> Schedule for Core<E> {
     fn schedule(&self, task: Arc<Task>) {
         self.inject(Job::Resume(task));
     }
+
+    fn notify(&self) {
+        self.parker.notify_one();
+    }
 }
 
 /// One step of a worker's loop: runs the next job (with due timers fired and a
 /// safepoint taken every 64 looks for work), or else fires due timers. False if there
 /// was nothing to do: the worker is idle.
 pub(crate) fn run_next<E: 'static>(core: &Core<E>, m: &mut Mutator, cx: &mut Cx<E>) -> bool {
+    // Rust futures that woke themselves while polled: polled again here, with the
+    // mutator in native state (a poll needs none, and a slow one must not hold up a
+    // collection).
+    let repolled = core.futures.has_repolls() && m.blocking(|| core.futures.poll_again()) > 0;
     if let Some(job) = core.find_job(cx) {
         m.scope(|s| run_job(s, cx, job));
         if cx.tick.is_multiple_of(64) {
@@ -251,7 +262,7 @@ pub(crate) fn run_next<E: 'static>(core: &Core<E>, m: &mut Mutator, cx: &mut Cx<
         }
         return true;
     }
-    core.timers.fire_due() > 0
+    core.timers.fire_due() > 0 || repolled
 }
 
 /// Runs one job on the worker whose context is `cx`.

@@ -15,6 +15,7 @@
 //! same await, a cancellation that came first). So a suspension is resumed at most
 //! once: the one-shot rule of the dispatcher, kept by the executor as well.
 
+use crate::future_interop::FutureHook;
 use crate::sync::{Condvar, Mutex, MutexGuard};
 use crate::wait::WaitOn;
 use contgc_collector::{Parked, TaskRoot};
@@ -188,6 +189,9 @@ pub(crate) type Wakes<'a> = Option<&'a mut Vec<Arc<Task>>>;
 pub(crate) trait Schedule: Send + Sync {
     /// Queues a task that became ready (its state is `Ready`).
     fn schedule(&self, task: Arc<Task>);
+    /// Wakes a parked worker: work other than a task waits (a Rust future to poll
+    /// again).
+    fn notify(&self) {}
 }
 
 /// How a ready task's chain is kept until a worker resumes it.
@@ -230,6 +234,9 @@ pub(crate) struct Inner {
     /// Threads blocked in `JoinHandle::wait` (the end signals the condition variable
     /// only if there are any: a signal costs a system call).
     blocked: u32,
+    /// The Rust future the task awaits at suspension `.0`, dropped at once if the task
+    /// is cancelled there (`future_interop::abandon`).
+    future: Option<(u64, FutureHook)>,
 }
 
 /// A task: its id, its scheduler and its state.
@@ -261,6 +268,7 @@ impl Task {
                 output: None,
                 exception_stack: None,
                 blocked: 0,
+                future: None,
             }),
             done: Condvar::new(),
         })
@@ -311,6 +319,19 @@ impl Task {
         }
     }
 
+    /// Records the Rust future the task awaits at suspension `seq` (see
+    /// `Inner::future`).
+    pub(crate) fn hook_future(&self, seq: u64, hook: FutureHook) {
+        self.lock().future = Some((seq, hook));
+    }
+
+    /// Wakes a parked worker of the task's executor (if it still exists).
+    pub(crate) fn notify_scheduler(&self) {
+        if let Some(sched) = self.sched.upgrade() {
+            sched.notify();
+        }
+    }
+
     /// True if the task is still suspended at `seq` (for awaiters that drop stale
     /// waiters).
     pub(crate) fn waits_at(&self, seq: u64) -> bool {
@@ -321,14 +342,21 @@ impl Task {
     pub(crate) fn cancel(self: &Arc<Self>) -> bool {
         let mut g = self.lock();
         match std::mem::replace(&mut g.state, State::Done) {
-            State::Suspended { root, .. } => {
+            State::Suspended { root, seq, .. } => {
                 g.state = State::Ready {
                     root: Held::Root(root),
                     delivery: Delivery::Fault(crate::FaultKind::Cancelled),
                 };
+                let future = g.future.take().filter(|(at, _)| *at == seq);
                 drop(g);
                 if let Some(sched) = self.sched.upgrade() {
                     sched.schedule(self.clone());
+                }
+                if let Some((_, hook)) = future {
+                    // Its future will never be needed: dropped now, not at its next
+                    // wake (which may never come), so that it stops counting as work
+                    // in flight.
+                    crate::future_interop::abandon(&hook);
                 }
                 true
             }

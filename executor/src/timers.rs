@@ -70,6 +70,31 @@ impl Timers {
         self.earliest.store(n, AtomicOrdering::Release);
     }
 
+    /// Drops the timers at the top of the heap whose task no longer waits for them
+    /// (cancelled, or woken otherwise since), until the earliest one left is live, so
+    /// that [`until_next`](Self::until_next) names a deadline someone waits for: an
+    /// idle runtime parks until then, or reports `Stalled` if none is left. Called by
+    /// idle workers, which have time for the task locks it takes.
+    pub(crate) fn drop_stale(&self) {
+        loop {
+            // Popped, then checked without the heap's lock (the task's lock is taken
+            // with the heap's lock elsewhere in the other order).
+            let top = {
+                let mut h = self.lock();
+                let Some(top) = h.pop() else { return };
+                let n = h.peek().map_or(u64::MAX, |e| self.nanos(e.at));
+                self.earliest.store(n, AtomicOrdering::Release);
+                top
+            };
+            if top.task.waits_at(top.seq) {
+                // Live: back in the heap, with its deadline (a `fire_due` that ran
+                // meanwhile missed it; the next one will not).
+                self.add(top.at, top.task, top.seq);
+                return;
+            }
+        }
+    }
+
     /// True if a timer is set.
     pub(crate) fn any(&self) -> bool {
         self.earliest.load(AtomicOrdering::Acquire) != u64::MAX

@@ -12,11 +12,11 @@
 
 use crate::channel::{Chan, Sender};
 use crate::completion::CompletionInner;
+use crate::future_interop::FutureShared;
 use crate::task::{Delivery, Task, TaskId, Wakes};
 use crate::timers::Timers;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -76,7 +76,7 @@ impl Wait {
         task: &Arc<Task>,
         seq: u64,
         timers: &Timers,
-        futures: &Arc<AtomicUsize>,
+        futures: &Arc<FutureShared>,
         local: Wakes<'_>,
     ) {
         match self {

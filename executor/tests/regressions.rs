@@ -231,7 +231,7 @@ fn a_finalizer_panicking_in_a_run_leaves_the_runtime_whole() {
         let Step::Suspend(mut chain) = cx.yield_now(s) else {
             unreachable!("a yield suspends")
         };
-        let mut c = Capture::begin(s, &ft, Some(k), 0).unwrap();
+        let mut c = Capture::begin(s, ft, Some(k), 0).unwrap();
         c.set_u64(0, n - 1);
         c.link(&mut chain);
         Outcome::Suspend(chain.head().unwrap())
@@ -272,4 +272,121 @@ fn a_finalizer_panicking_in_a_run_leaves_the_runtime_whole() {
     drop(m);
     assert!(rt.run(&mut m2).is_ok());
     assert!(matches!(h.result(), Some(Ok(TaskResult::Data(42)))));
+}
+
+/// A cancelled task's timer stayed in the timer heap until its deadline, and an idle
+/// runtime parked until then before it reported `Stalled` (an hour here). Idle
+/// workers now drop timers nobody waits for. (A regression hangs this test.)
+#[test]
+fn a_cancelled_sleep_does_not_delay_stalled() {
+    use contgc_executor::{Completion, Runtime};
+    let heap = heap(Some(5));
+    let mut rt = Runtime::new(&heap, ()).unwrap();
+    let mut m = heap.mutator();
+    let c = Completion::new();
+    let c2 = c.clone();
+    let a = rt.spawn(move |s, cx| cx.await_completion(s, &c2));
+    let b = rt.spawn(|s, cx| cx.sleep(s, std::time::Duration::from_secs(3600)));
+    rt.run_ready(&mut m);
+    assert!(b.cancel());
+    let stalled = rt
+        .run(&mut m)
+        .expect_err("only the completion's setter can go on");
+    assert_eq!(stalled.tasks, 1);
+    assert!(matches!(b.result(), Some(Err(TaskError::Cancelled(_)))));
+    c.set_data(5).unwrap();
+    assert!(rt.run(&mut m).is_ok());
+    assert!(matches!(a.result(), Some(Ok(TaskResult::Data(5)))));
+}
+
+/// A cancelled task's Rust future was dropped only at its next wake, and counted as
+/// in flight until then: an idle runtime parked forever instead of reporting
+/// `Stalled`. Cancelling now drops the future at once. (A regression hangs this
+/// test.)
+#[test]
+fn a_cancelled_tasks_future_is_dropped_at_once() {
+    use contgc_executor::{Completion, Runtime};
+    let heap = heap(Some(5));
+    let mut rt = Runtime::new(&heap, ()).unwrap();
+    let mut m = heap.mutator();
+    let c = Completion::new();
+    let c2 = c.clone();
+    let _a = rt.spawn(move |s, cx| cx.await_completion(s, &c2));
+    let (tx, rx) = tokio::sync::oneshot::channel::<u64>();
+    let b = rt.spawn(move |s, cx| cx.await_future(s, async move { rx.await.unwrap_or(7) }));
+    rt.run_ready(&mut m);
+    assert!(b.cancel());
+    assert!(
+        rt.run(&mut m).is_err(),
+        "Stalled: only `c` can wake the last task"
+    );
+    assert!(tx.is_closed(), "the future (and its receiver) was dropped");
+    c.set_data(0).unwrap();
+    assert!(rt.run(&mut m).is_ok());
+}
+
+/// A future that yields by waking itself and returning `Pending`. It completes once
+/// `flag` is set.
+fn self_waking(
+    flag: Arc<std::sync::atomic::AtomicBool>,
+) -> impl std::future::Future<Output = u64> + Send + 'static {
+    std::future::poll_fn(move |cx| {
+        if flag.load(std::sync::atomic::Ordering::Acquire) {
+            std::task::Poll::Ready(1u64)
+        } else {
+            cx.waker().wake_by_ref();
+            std::task::Poll::Pending
+        }
+    })
+}
+
+/// A future woken during its own poll was polled again in a loop inside the job: on a
+/// current-thread runtime the task that would let it finish never ran. It is now
+/// polled again between jobs. (A regression hangs this test.)
+#[test]
+fn a_self_waking_future_lets_other_tasks_run() {
+    use contgc_executor::Runtime;
+    let heap = heap(Some(5));
+    let mut rt = Runtime::new(&heap, ()).unwrap();
+    let mut m = heap.mutator();
+    let flag = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let f = flag.clone();
+    let a = rt.spawn(move |s, cx| cx.await_future(s, self_waking(f)));
+    let b = rt.spawn(move |_s, _cx| {
+        flag.store(true, std::sync::atomic::Ordering::Release);
+        Step::Return(Value::Unit)
+    });
+    assert!(rt.run(&mut m).is_ok());
+    assert!(matches!(a.result(), Some(Ok(TaskResult::Data(1)))));
+    assert!(b.result().is_some());
+}
+
+/// The same on the multi-threaded executor was a deadlock: the spinning worker's
+/// mutator never reached a safepoint, so a collection started by the task on the
+/// other worker (GC stress: every allocation or so) waited forever. (A regression
+/// hangs this test.)
+#[test]
+fn a_self_waking_future_does_not_hold_up_collections() {
+    let heap = heap(Some(1));
+    let obj = heap
+        .register_type(&contgc_collector::TypeDescriptor::fixed("O", 16))
+        .unwrap();
+    let ex = Executor::new(&heap, 2, |_| ()).unwrap();
+    let flag = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let f = flag.clone();
+    let a = ex
+        .spawn(move |s, cx| cx.await_future(s, self_waking(f)))
+        .unwrap();
+    let b = ex
+        .spawn(move |s, _cx| {
+            for _ in 0..100 {
+                s.alloc(obj).unwrap();
+            }
+            flag.store(true, std::sync::atomic::Ordering::Release);
+            Step::Return(Value::Unit)
+        })
+        .unwrap();
+    assert!(b.wait().is_ok());
+    assert_eq!(a.wait().unwrap().data(), Some(1));
+    ex.shutdown(Shutdown::Drain);
 }
