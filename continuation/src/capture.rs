@@ -57,6 +57,9 @@ impl<'a, 's, C> Capture<'a, 's, C> {
     /// Reusing the continuation a frame was resumed from starts a new suspension: it
     /// can be linked and resumed again. Reusing one that was not resumed since it was
     /// captured rewrites that suspended frame in place (it stays linked where it is).
+    /// Reusing one whose frame has returned or thrown to its caller (the dispatcher
+    /// left it, [`flags::LEFT`]) is a fresh capture into old memory: its `next` is
+    /// cleared, since that caller is no longer its frame's.
     #[inline]
     pub fn begin(
         scope: &'a mut Scope<'s>,
@@ -76,9 +79,17 @@ impl<'a, 's, C> Capture<'a, 's, C> {
         let old = unsafe { obj.load_u32(FLAGS_OFFSET) };
         if reused.is_some() {
             clear_results(ft, obj);
+            if old & flags::LEFT != 0 {
+                // Its frame returned or threw to its caller: that caller is no longer
+                // this frame's (see `flags::LEFT`). The capture starts with none.
+                // SAFETY: NEXT_OFFSET is the `next` reference slot of this live
+                // continuation; storing null needs no barrier record.
+                unsafe { scope.mutator().store_ref(obj, NEXT_OFFSET, None) };
+            }
         }
+        let keeps_caller = reused.is_some() && old & flags::LEFT == 0;
         let mut c = Capture::fill(scope, ft, obj, Some(local), state);
-        c.reused = reused.is_some();
+        c.reused = keeps_caller;
         if old & flags::LINKED != 0 && old & flags::RESUMED == 0 {
             c.done_flags |= flags::LINKED;
         }

@@ -775,6 +775,12 @@ fn step<'s>(scope: &mut Scope<'s>, cur: Local<'s>, obj: ObjectRef) -> Option<Obj
     // SAFETY: `obj` is a live continuation whose NEXT_OFFSET slot is a reference slot:
     // null or a live object.
     let next = ObjectRef::from_addr(unsafe { obj.load_slot(NEXT_OFFSET) })?;
+    // Left for its caller: a later reuse must not keep `next` (see `flags::LEFT`).
+    // SAFETY: as above; FLAGS is its private word (in cache: read at its consumption).
+    unsafe {
+        let fl = obj.load_u32(FLAGS_OFFSET);
+        obj.store_u32(FLAGS_OFFSET, fl | flags::LEFT);
+    }
     // SAFETY: as above; read just now.
     unsafe { scope.set_raw(cur, Some(next)) };
     Some(next)

@@ -113,6 +113,13 @@ pub mod flags {
     /// [`ResumeError::NotCaptured`](crate::ResumeError::NotCaptured) and by the heap
     /// verifier on a suspended task's chain.
     pub const CAPTURED: u32 = 1 << 6;
+    /// The dispatcher left the continuation for its caller: its frame returned or
+    /// threw, or an exception unwound through it. Its `next` is then no suspended
+    /// caller of anything, so a capture that reuses it afterwards (outside the
+    /// dispatcher) starts with no caller ([`Capture::begin`](crate::Capture::begin)):
+    /// keeping the old one would let a chain be built that loops (the old caller,
+    /// since recaptured, pushed below it). Cleared by the next capture.
+    pub const LEFT: u32 = 1 << 7;
     /// Bits 8..20: payload offset of the result slot, in words.
     pub const RESULT_SHIFT: u32 = 8;
     /// Bits 20..32: payload offset of the exception slot, in words.

@@ -285,3 +285,66 @@ fn a_short_lived_mutator_does_not_leak_task_groups() {
     }
     assert!(h.stats().task_groups <= 2, "{:?}", h.stats());
 }
+
+/// A frame that recaptures itself and suspends as a new root (`x == 2` at state 0);
+/// any other returns its `x`.
+fn root_again<'s>(f: &mut Frame<'_, 's>) -> Outcome<'s> {
+    let ft = f.frame_type();
+    let x = f.u64(ft, 0);
+    if x == 2 && f.state() == 0 {
+        let mut c = f.recapture(ft, 1).unwrap();
+        c.set_u64(0, 2);
+        return Outcome::Suspend(c.finish());
+    }
+    Outcome::Return(Value::Data(x))
+}
+
+/// Reusing a continuation whose frame has returned to its caller kept that caller as
+/// `next`: after the caller recaptured itself, pushing the caller and then the reused
+/// continuation made a loop (caller -> reused -> caller) from `Capture` and `push`
+/// alone, which the verifier then reported as a broken task chain. A reuse after the
+/// dispatcher left the continuation now starts with no caller.
+#[test]
+fn reusing_a_continuation_whose_frame_returned_keeps_no_caller() {
+    let heap = heap();
+    let ft = FrameLayout::new("F")
+        .data_bytes(8)
+        .result(contgc_continuation::ResultKind::Data)
+        .register(&heap, root_again)
+        .unwrap();
+    let mut m = heap.mutator();
+    m.scope(|s| {
+        let mut c = Capture::begin(s, &ft, None, 0).unwrap();
+        c.set_u64(0, 1);
+        let k = c.finish();
+        let mut c = Capture::begin(s, &ft, None, 0).unwrap();
+        c.set_u64(0, 2);
+        let caller = c.finish();
+        let mut chain = Suspension::new();
+        chain.push(s, k);
+        chain.push(s, caller);
+        // k returns to its caller, which suspends again as a root.
+        let out = resume_chain(s, k).unwrap();
+        assert!(matches!(out, ChainOutcome::Suspended(_)));
+        let mut c = Capture::begin(s, &ft, Some(k), 0).unwrap();
+        c.set_u64(0, 1);
+        let k2 = c.finish();
+        assert!(
+            k2.next(s).is_none(),
+            "the caller it returned to is not kept"
+        );
+        let mut chain = Suspension::new();
+        chain.push(s, caller);
+        chain.push(s, k2);
+        let stack = contgc_continuation::async_stack(s, caller);
+        assert_eq!(stack.frames.len(), 2, "caller -> k2, then the end");
+        let t = s.suspend_task(caller.local());
+        s.collect(CollectionKind::Minor);
+        s.collect(CollectionKind::Major);
+        let leaf = s.resume_task(t).into_heap().unwrap();
+        let leaf = Continuation::from_local(s, leaf).unwrap();
+        // The caller (state 1) returns 2 into k2, which returns 1: the chain ends.
+        let out = resume_chain(s, leaf).unwrap();
+        assert!(matches!(out, ChainOutcome::Completed(Value::Data(1))));
+    });
+}
