@@ -1,8 +1,9 @@
 //! Loom model checks of the executor's protocols between threads, on the real code:
 //! parking idle workers (`park::Parker`, also against a stop-the-world request on the
 //! collector's own `Rendezvous`), a completion set racing with the registration of
-//! its await, a channel send racing with the receiver's registration, and a
-//! cancellation racing with a wake.
+//! its await, a channel send racing with the receiver's registration, a
+//! cancellation racing with a wake, and (as a model of its four accesses) a spawn
+//! racing with a shutdown.
 //!
 //! Run with
 //! `RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom cargo test -p contgc-executor --lib --release`.
@@ -214,5 +215,42 @@ fn a_cancellation_racing_with_a_wake_resumes_the_task_once() {
                 Some(Delivery::Fault(crate::FaultKind::Cancelled))
             ));
         }
+    });
+}
+
+/// The spawn / shutdown handshake (`Spawner::spawn` against `Executor::stop` and the
+/// workers' exit test): a spawn counts its task live, then reads the shutdown flag; the
+/// stopper sets the flag, then a worker that sees it reads the count and exits at 0.
+/// Every one of these accesses is a read-modify-write (acquire-release), so a spawn
+/// that is accepted is always seen by a worker, which then stays to run it. A model of
+/// those accesses (loom has no executor to run); with the spawn reading the flag
+/// before counting, as it once did, loom finds the run where the task is accepted and
+/// every worker has gone.
+#[test]
+fn an_accepted_spawn_is_never_left_behind_by_a_shutdown() {
+    use std::sync::atomic::Ordering::{AcqRel, Acquire};
+    model("spawn vs shutdown", || {
+        let live = loom::sync::Arc::new(AtomicUsize::new(0));
+        let shut = loom::sync::Arc::new(AtomicBool::new(false));
+        let spawner = {
+            let (live, shut) = (live.clone(), shut.clone());
+            thread::spawn(move || {
+                live.fetch_add(1, AcqRel);
+                if shut.fetch_or(false, AcqRel) {
+                    live.fetch_sub(1, AcqRel);
+                    false
+                } else {
+                    true
+                }
+            })
+        };
+        let worker = {
+            let (live, shut) = (live.clone(), shut.clone());
+            thread::spawn(move || shut.load(Acquire) && live.fetch_add(0, AcqRel) == 0)
+        };
+        shut.swap(true, AcqRel);
+        let exited = worker.join().unwrap();
+        let accepted = spawner.join().unwrap();
+        assert!(!(accepted && exited), "an accepted task would never run");
     });
 }

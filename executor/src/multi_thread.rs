@@ -140,7 +140,8 @@ impl<E: Send + 'static> Executor<E> {
     }
 
     fn stop(&mut self, mode: Shutdown) -> Vec<E> {
-        self.core.shut_down.store(true, Ordering::Release);
+        // A read-modify-write, as the spawner's count and read (see `Spawner::spawn`).
+        self.core.shut_down.swap(true, Ordering::AcqRel);
         if mode == Shutdown::Cancel {
             self.core.cancel_all();
         }
@@ -188,7 +189,8 @@ fn worker<E: 'static>(
             continue;
         }
         let done =
-            || core.shut_down.load(Ordering::Acquire) && core.live.load(Ordering::Acquire) == 0;
+            // The count read with a read-modify-write (see `Spawner::spawn`).
+            || core.shut_down.load(Ordering::Acquire) && core.live.fetch_add(0, Ordering::AcqRel) == 0;
         if done() {
             break;
         }

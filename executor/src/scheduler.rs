@@ -138,6 +138,15 @@ impl<E: 'static> Core<E> {
         context: Option<Persistent>,
     ) -> (Arc<Task>, Job<E>) {
         self.live.fetch_add(1, Ordering::Relaxed);
+        self.new_task_counted(entry, context)
+    }
+
+    /// [`new_task`](Self::new_task) for a task already counted in `live`.
+    pub(crate) fn new_task_counted(
+        &self,
+        entry: Entry<E>,
+        context: Option<Persistent>,
+    ) -> (Arc<Task>, Job<E>) {
         let id = TaskId(self.next_id.fetch_add(1, Ordering::Relaxed));
         let me: Weak<dyn Schedule> = self.me.clone();
         let task = match &self.tasks {

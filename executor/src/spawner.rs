@@ -55,10 +55,22 @@ impl<E: 'static> Spawner<E> {
     where
         F: for<'s> FnOnce(&mut Scope<'s>, &mut Cx<E>) -> Step<'s> + Send + 'static,
     {
-        if self.core.shut_down.load(Ordering::Acquire) {
+        // Counted live before the shutdown flag is read, both read-modify-writes (as
+        // the flag's setting and the workers' read of the count, see `Executor::stop`
+        // and `worker`): either this sees the shutdown and refuses, or the workers
+        // see the task and stay to run it. (Read first, a spawn between the workers'
+        // last look and their exit was accepted and never ran. Plain sequentially
+        // consistent loads would do too; loom checks only this form,
+        // `loom_models::an_accepted_spawn_is_never_left_behind_by_a_shutdown`.)
+        self.core.live.fetch_add(1, Ordering::AcqRel);
+        if self.core.shut_down.fetch_or(false, Ordering::AcqRel) {
+            if self.core.live.fetch_sub(1, Ordering::AcqRel) == 1 {
+                // A worker that saw this spawn's count may wait for it: look again.
+                self.core.parker.notify_all();
+            }
             return Err(SpawnError::ShutDown);
         }
-        let (task, job) = self.core.new_task(Box::new(entry), None);
+        let (task, job) = self.core.new_task_counted(Box::new(entry), None);
         self.core.inject(job);
         Ok(JoinHandle { task })
     }
