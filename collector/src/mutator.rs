@@ -389,7 +389,7 @@ impl Mutator {
     /// state, as inside [`blocking`](Self::blocking): collections may run meanwhile
     /// (raw [`ObjectRef`]s read before the call go stale, as across an allocation),
     /// and a cleanup may use the heap through a mutator of its own, made from a
-    /// [`WeakHeap`](crate::WeakHeap) it captured (capturing a [`Heap`](crate::Heap)
+    /// [`WeakHeap`](crate::WeakHeap) it captured (capturing a [`Heap`]
     /// would keep the heap alive forever, see `register_finalizer`). If a cleanup
     /// panics, the panic propagates and the cleanups after it stay queued for the next
     /// call.
