@@ -1,15 +1,15 @@
 //! Rust futures awaited by async2 frames.
 //!
 //! A frame awaits any `Future + Send + 'static` ([`TaskCx::await_future`](crate::TaskCx::await_future)):
-//! once the task is suspended the future is polled, first on the worker as the task
-//! suspends and then on whichever thread wakes it (its waker polls it there: a poll is
+//! once the task is suspended the future is polled, first by the executor between
+//! jobs and then on whichever thread wakes it (its waker polls it there: a poll is
 //! plain Rust and needs no mutator); when it is ready its output resumes the task. Only
-//! one poll runs at a time. A future woken while it is polled (one that yields by
-//! waking itself, say) is polled again by the executor between jobs, with the worker's
-//! mutator in native state, never in a loop inside a job: the worker's other tasks run
-//! meanwhile, and collections do not wait for it. Polls should still be short: the
-//! first one runs while the worker's mutator runs (inside the task's suspension), and
-//! one on a waking thread holds up whatever that thread does. A panic in `poll`
+//! one poll runs at a time. The executor's polls (the first one, and those of a future
+//! woken while it was polled, one that yields by waking itself, say) run between jobs
+//! with the worker's mutator in native state, never in a loop inside a job: the
+//! worker's other tasks run meanwhile, and collections do not wait for a poll. A poll
+//! on a waking thread holds up whatever that thread does, so polls should still be
+//! short. A panic in `poll`
 //! resumes the task with a [`FaultKind::Panicked`](crate::FaultKind) exception. If the
 //! task is cancelled while it waits, the future is dropped at once (after the poll
 //! running then, if one is).
@@ -93,7 +93,7 @@ pub(crate) struct FutureShared {
     /// Futures being awaited: not completed, not dropped (the current-thread runtime
     /// parks while any is, rather than reporting `Stalled`).
     in_flight: AtomicUsize,
-    /// Futures that woke themselves while being polled, to poll again between jobs.
+    /// Futures to poll between jobs: just awaited, or woken while being polled.
     repoll: Mutex<Vec<Arc<FutureJob>>>,
     /// `repoll.len()`, written under the lock, read without it (a hint).
     repoll_hint: AtomicUsize,
@@ -175,7 +175,9 @@ pub(crate) fn start(fut: BoxedFuture, task: Arc<Task>, seq: u64, shared: Arc<Fut
     });
     // Before the first poll: a cancellation from now on drops the future.
     job.task.hook_future(seq, Arc::downgrade(&job));
-    job.run();
+    // The first poll too runs between jobs, with the mutator in native state, not
+    // here (inside the task's suspension, with the worker's mutator running).
+    job.queue_poll();
 }
 
 /// Drops the future a cancelled task awaited (at once, or after the poll running
@@ -202,6 +204,16 @@ pub(crate) fn abandon(hook: &FutureHook) {
 impl FutureJob {
     fn lock(&self) -> std::sync::MutexGuard<'_, JobState> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Queues a poll for the executor's next look between jobs
+    /// ([`FutureShared::poll_again`]) and wakes a parked worker.
+    fn queue_poll(self: &Arc<Self>) {
+        let mut q = self.shared.lock();
+        q.push(self.clone());
+        self.shared.repoll_hint.store(q.len(), Ordering::Release);
+        drop(q);
+        self.task.notify_scheduler();
     }
 
     fn run(self: &Arc<Self>) {
@@ -243,11 +255,7 @@ impl FutureJob {
                     // say): polled again between jobs, never in a loop here, so that
                     // the worker's other tasks run and its mutator reaches a safepoint.
                     drop(g);
-                    let mut q = self.shared.lock();
-                    q.push(self.clone());
-                    self.shared.repoll_hint.store(q.len(), Ordering::Release);
-                    drop(q);
-                    self.task.notify_scheduler();
+                    self.queue_poll();
                 }
                 return;
             }

@@ -251,12 +251,18 @@ impl<E: 'static> Runtime<E> {
         r
     }
 
-    /// Runs at most `max` jobs (task starts and resumptions), firing due timers
-    /// first; returns how many ran. A way to interleave the runtime with an embedder's
+    /// Runs at most `max` jobs (task starts and resumptions), firing due timers and
+    /// polling the Rust futures that wait for the executor first; returns how many
+    /// ran. A way to interleave the runtime with an embedder's
     /// own event loop.
     pub fn run_jobs(&mut self, m: &mut Mutator, max: usize) -> usize {
         self.check_heap(m);
         self.core.timers.fire_due();
+        let futures = &self.core.futures;
+        if futures.has_repolls() {
+            // Rust futures waiting for the executor's poll (see `future_interop`).
+            m.blocking(|| futures.poll_again());
+        }
         let mut n = 0;
         while n < max {
             let Some(job) = self.core.find_job(&mut self.cx) else {

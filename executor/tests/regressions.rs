@@ -390,3 +390,21 @@ fn a_self_waking_future_does_not_hold_up_collections() {
     assert_eq!(a.wait().unwrap().data(), Some(1));
     ex.shutdown(Shutdown::Drain);
 }
+
+/// The executor's first poll of an awaited future runs between jobs now: an embedder
+/// that drives the runtime only through `run_jobs` still gets its futures polled.
+#[test]
+fn run_jobs_alone_drives_an_awaited_future() {
+    use contgc_executor::Runtime;
+    let heap = heap(Some(3));
+    let mut rt = Runtime::new(&heap, ()).unwrap();
+    let mut m = heap.mutator();
+    let h = rt.spawn(|s, cx| cx.await_future(s, async { 5u64 }));
+    for _ in 0..10 {
+        if h.result().is_some() {
+            break;
+        }
+        rt.run_jobs(&mut m, 1);
+    }
+    assert!(matches!(h.result(), Some(Ok(TaskResult::Data(5)))));
+}
