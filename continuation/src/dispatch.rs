@@ -635,6 +635,18 @@ fn dispatch<'s, C: 'static>(
                 unsafe { consume(obj)? };
             },
             Outcome::Suspend(new_leaf) => {
+                // A frame that suspended without capturing into its own continuation
+                // (in fresh ones, or `Frame::recapture` with another layout, which
+                // hands the caller on) has left that one too: it is still consumed
+                // (`RESUMED`), and no later reuse may keep its `next` (`flags::LEFT`).
+                // SAFETY: `obj` is the frame's live continuation; FLAGS is its
+                // private word.
+                unsafe {
+                    let fl = obj.load_u32(FLAGS_OFFSET);
+                    if fl & flags::RESUMED != 0 {
+                        obj.store_u32(FLAGS_OFFSET, fl | flags::LEFT);
+                    }
+                }
                 // The leaf is a local that frame code could have overwritten.
                 let leaf = scope.raw(new_leaf.local());
                 check_continuation(scope, leaf, &mut known)?;

@@ -114,7 +114,8 @@ pub mod flags {
     /// verifier on a suspended task's chain.
     pub const CAPTURED: u32 = 1 << 6;
     /// The dispatcher left the continuation for its caller: its frame returned or
-    /// threw, or an exception unwound through it. Its `next` is then no suspended
+    /// threw, an exception unwound through it, or the frame suspended again in other
+    /// continuations than this one. Its `next` is then no suspended
     /// caller of anything, so a capture that reuses it afterwards (outside the
     /// dispatcher) starts with no caller ([`Capture::begin`](crate::Capture::begin)):
     /// keeping the old one would let a chain be built that loops (the old caller,

@@ -348,3 +348,90 @@ fn reusing_a_continuation_whose_frame_returned_keeps_no_caller() {
         assert!(matches!(out, ChainOutcome::Completed(Value::Data(1))));
     });
 }
+
+/// The context of `recapturing_elsewhere`: the layout it suspends into.
+struct Elsewhere {
+    b: Option<contgc_continuation::FrameType<Elsewhere>>,
+}
+
+/// At state 0 suspends again in a fresh continuation of another layout
+/// (`Frame::recapture` with layout B, which hands the caller on); else returns `x`.
+fn recapturing_elsewhere<'s>(f: &mut Frame<'_, 's, Elsewhere>) -> Outcome<'s> {
+    let ft = f.frame_type();
+    let x = f.u64(ft, 0);
+    if f.state() == 0 {
+        let b: &'static contgc_continuation::FrameType<Elsewhere> =
+            Box::leak(Box::new(f.ctx().b.unwrap()));
+        let mut c = f.recapture(b, 0).unwrap();
+        c.set_u64(0, x);
+        return Outcome::Suspend(c.finish());
+    }
+    Outcome::Return(Value::Data(x))
+}
+
+fn returning<'s>(f: &mut Frame<'_, 's, Elsewhere>) -> Outcome<'s> {
+    let ft = f.frame_type();
+    Outcome::Return(Value::Data(f.u64(ft, 0)))
+}
+
+/// `x == 2` at state 0 recaptures itself as a new root; otherwise returns `x`.
+fn root_again_in<'s>(f: &mut Frame<'_, 's, Elsewhere>) -> Outcome<'s> {
+    let ft = f.frame_type();
+    let x = f.u64(ft, 0);
+    if x == 2 && f.state() == 0 {
+        let mut c = f.recapture(ft, 1).unwrap();
+        c.set_u64(0, 2);
+        return Outcome::Suspend(c.finish());
+    }
+    Outcome::Return(Value::Data(x))
+}
+
+/// The same loop through a frame that left its continuation by suspending in another
+/// one (found by a review of the fix above): `k` was consumed but not marked left, and
+/// a reuse kept its caller.
+#[test]
+fn reusing_a_continuation_whose_frame_suspended_elsewhere_keeps_no_caller() {
+    use contgc_continuation::{resume_chain_with, ResultKind};
+    let heap = heap();
+    let register = |name: &str, bytes: u32, f: ResumeFn<Elsewhere>| {
+        FrameLayout::new(name)
+            .data_bytes(bytes)
+            .result(ResultKind::Data)
+            .register_with_context::<Elsewhere>(&heap, f)
+            .unwrap()
+    };
+    let fta = register("A", 8, recapturing_elsewhere);
+    let ftb = register("B", 16, returning);
+    let ftp = register("P", 8, root_again_in);
+    let mut cx = Elsewhere { b: Some(ftb) };
+    let mut m = heap.mutator();
+    m.scope(|s| {
+        let mut c = Capture::begin(s, &fta, None, 0).unwrap();
+        c.set_u64(0, 1);
+        let k = c.finish();
+        let mut c = Capture::begin(s, &ftp, None, 0).unwrap();
+        c.set_u64(0, 2);
+        let caller = c.finish();
+        let mut chain = Suspension::new();
+        chain.push(s, k);
+        chain.push(s, caller);
+        // A suspends again in a fresh B continuation; B returns to P, which
+        // suspends again as a root.
+        let ChainOutcome::Suspended(kb) = resume_chain_with(s, k, &mut cx).unwrap() else {
+            panic!("A suspends")
+        };
+        let out = resume_chain_with(s, kb, &mut cx).unwrap();
+        assert!(matches!(out, ChainOutcome::Suspended(_)));
+        let mut c = Capture::begin(s, &fta, Some(k), 1).unwrap();
+        c.set_u64(0, 1);
+        let k2 = c.finish();
+        assert!(k2.next(s).is_none(), "the caller it left is not kept");
+        let mut chain = Suspension::new();
+        chain.push(s, caller);
+        chain.push(s, k2);
+        let t = s.suspend_task(caller.local());
+        s.collect(CollectionKind::Minor);
+        s.collect(CollectionKind::Major);
+        drop(t);
+    });
+}

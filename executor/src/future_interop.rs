@@ -108,6 +108,22 @@ impl FutureShared {
         })
     }
 
+    /// Drops the polls still queued: the executor is going away, and nothing else
+    /// would (each queued job holds this, which holds the job: a cycle that would keep
+    /// the futures, their tasks and the tasks' chains forever).
+    pub(crate) fn clear(&self) {
+        let jobs = {
+            let mut q = self.lock();
+            self.repoll_hint.store(0, Ordering::Release);
+            std::mem::take(&mut *q)
+        };
+        // Outside the lock: a future's drop may wake it, which queues it again.
+        drop(jobs);
+        // Anything queued by those drops goes too.
+        let late = std::mem::take(&mut *self.lock());
+        drop(late);
+    }
+
     /// Futures being awaited.
     pub(crate) fn in_flight(&self) -> usize {
         self.in_flight.load(Ordering::Acquire)
@@ -197,13 +213,22 @@ pub(crate) fn abandon(hook: &FutureHook) {
     if let Some(fut) = fut {
         // Outside the lock: dropping a future may wake it, which takes the lock.
         drop(fut);
-        job.shared.in_flight.fetch_sub(1, Ordering::AcqRel);
+        job.leave();
     }
 }
 
 impl FutureJob {
     fn lock(&self) -> std::sync::MutexGuard<'_, JobState> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Leaves the executor's count of futures in flight; the last one out wakes a
+    /// parked worker, which may now have to report `Stalled` (a current-thread runtime
+    /// parks without a timeout while any future is in flight).
+    fn leave(&self) {
+        if self.shared.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.task.notify_scheduler();
+        }
     }
 
     /// Queues a poll for the executor's next look between jobs
@@ -229,7 +254,7 @@ impl FutureJob {
             // The task was cancelled: drop the future.
             drop(g);
             drop(fut);
-            self.shared.in_flight.fetch_sub(1, Ordering::AcqRel);
+            self.leave();
             return;
         }
         g.polling = true;
@@ -246,7 +271,7 @@ impl FutureJob {
                 if g.abandoned {
                     drop(g);
                     drop(fut);
-                    self.shared.in_flight.fetch_sub(1, Ordering::AcqRel);
+                    self.leave();
                     return;
                 }
                 g.fut = Some(fut);
@@ -263,7 +288,7 @@ impl FutureJob {
         self.lock().polling = false;
         drop(fut);
         let _ = self.task.wake(self.seq, out);
-        self.shared.in_flight.fetch_sub(1, Ordering::AcqRel);
+        self.leave();
     }
 }
 
@@ -272,7 +297,7 @@ impl Drop for FutureJob {
         // Every waker is gone and the future never completed: it never will.
         let st = self.state.get_mut().unwrap_or_else(|e| e.into_inner());
         if st.fut.take().is_some() {
-            self.shared.in_flight.fetch_sub(1, Ordering::AcqRel);
+            self.leave();
         }
     }
 }

@@ -146,10 +146,14 @@ impl<E: Send + 'static> Executor<E> {
             self.core.cancel_all();
         }
         self.core.parker.notify_all();
-        self.threads
+        let states = self
+            .threads
             .drain(..)
             .map(|t| t.join().expect("contgc executor: a worker thread panicked"))
-            .collect()
+            .collect();
+        // Polls still queued hold their futures (see `FutureShared::clear`).
+        self.core.futures.clear();
+        states
     }
 }
 

@@ -314,7 +314,11 @@ impl<E: 'static> Runtime<E> {
                 });
             }
             let (core, cx) = (&self.core, &self.cx);
-            m.blocking(|| core.parker.park(|| !core.has_work(cx), timeout));
+            // Without a timer, parked only while a Rust future is in flight: the last
+            // one to leave wakes the parker (`FutureJob::leave`), and this looks again
+            // (to report `Stalled`).
+            let wait = || !core.has_work(cx) && (timeout.is_some() || core.futures.in_flight() > 0);
+            m.blocking(|| core.parker.park(wait, timeout));
         }
     }
 }
@@ -324,5 +328,7 @@ impl<E: 'static> Drop for Runtime<E> {
         self.core.shut_down.store(true, Ordering::Release);
         // Queued jobs hold task roots and handles: drop them here.
         while self.core.find_job(&mut self.cx).is_some() {}
+        // And queued polls their futures (see `FutureShared::clear`).
+        self.core.futures.clear();
     }
 }

@@ -77,21 +77,29 @@ impl Timers {
     /// idle workers, which have time for the task locks it takes.
     pub(crate) fn drop_stale(&self) {
         loop {
-            // Popped, then checked without the heap's lock (the task's lock is taken
-            // with the heap's lock elsewhere in the other order).
-            let top = {
-                let mut h = self.lock();
-                let Some(top) = h.pop() else { return };
-                let n = h.peek().map_or(u64::MAX, |e| self.nanos(e.at));
-                self.earliest.store(n, AtomicOrdering::Release);
-                top
+            // The top is looked at, and checked without the heap's lock (the task's
+            // lock is taken with the heap's lock elsewhere in the other order), but
+            // left in the heap meanwhile: a live timer never leaves it, so a worker
+            // firing timers or computing its park timeout at the same time sees it.
+            let (at, seq, task) = match self.lock().peek() {
+                Some(top) => (top.at, top.seq, top.task.clone()),
+                None => return,
             };
-            if top.task.waits_at(top.seq) {
-                // Live: back in the heap, with its deadline (a `fire_due` that ran
-                // meanwhile missed it; the next one will not).
-                self.add(top.at, top.task, top.seq);
+            if task.waits_at(seq) {
                 return;
             }
+            let stale = {
+                let mut h = self.lock();
+                let same = h
+                    .peek()
+                    .is_some_and(|e| e.at == at && e.seq == seq && Arc::ptr_eq(&e.task, &task));
+                let stale = same.then(|| h.pop());
+                let n = h.peek().map_or(u64::MAX, |e| self.nanos(e.at));
+                self.earliest.store(n, AtomicOrdering::Release);
+                stale
+            };
+            // Dropped outside the lock (it may hold the task's last reference).
+            drop(stale);
         }
     }
 

@@ -408,3 +408,37 @@ fn run_jobs_alone_drives_an_awaited_future() {
     }
     assert!(matches!(h.result(), Some(Ok(TaskResult::Data(5)))));
 }
+
+/// Sets its flag when dropped.
+struct DropFlag(Arc<std::sync::atomic::AtomicBool>);
+
+impl Drop for DropFlag {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// A future whose first poll was still queued when its runtime was dropped was never
+/// dropped: the queue of polls and each queued job held each other (found by a review
+/// of the change that queues first polls). Dropping the runtime now drops them.
+#[test]
+fn dropping_a_runtime_drops_the_futures_it_had_yet_to_poll() {
+    use contgc_executor::Runtime;
+    let heap = heap(None);
+    let dropped = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut rt = Runtime::new(&heap, ()).unwrap();
+    let mut m = heap.mutator();
+    let flag = DropFlag(dropped.clone());
+    let _h = rt.start(&mut m, move |s, cx| {
+        cx.await_future(s, async move {
+            let _flag = flag;
+            std::future::pending::<u64>().await
+        })
+    });
+    assert!(!dropped.load(std::sync::atomic::Ordering::SeqCst));
+    drop(rt);
+    assert!(
+        dropped.load(std::sync::atomic::Ordering::SeqCst),
+        "the future went with its runtime"
+    );
+}
