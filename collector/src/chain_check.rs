@@ -46,8 +46,9 @@ pub(crate) unsafe fn check_task_chain(
         }
         if flags & FLAG_RESUMED != 0 {
             return ControlFlow::Break(format!(
-                "holds {k:#x} at depth {at}, which was already resumed (a frame would run \
-                 twice, or its callee suspended without it: an orphaned caller)"
+                "holds {k:#x} at depth {at}, which is not resumable: already resumed (a \
+                 frame would run twice, or its callee suspended without it: an orphaned \
+                 caller), or left mid-capture (a `Capture` begun on it and never finished)"
             ));
         }
         ControlFlow::Continue(())

@@ -293,8 +293,53 @@ pub(crate) fn visit_roots(heap: &HeapInner, mutators: &[LocalPtr], f: &mut dyn F
             f(s);
         }
     }
-    heap.providers.visit_all(f);
+    {
+        let _inside = InsideRootProviders::enter(heap.id);
+        heap.providers.visit_all(f);
+    }
     heap.pins.for_each_root(f);
+}
+
+thread_local! {
+    /// The heap whose root providers this thread is running (`visit_roots`), 0 for
+    /// none (heap ids start at 1).
+    static IN_ROOT_PROVIDERS: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// Marks this thread as running heap `id`'s root providers until dropped.
+struct InsideRootProviders(u32);
+
+impl InsideRootProviders {
+    fn enter(id: u32) -> Self {
+        InsideRootProviders(IN_ROOT_PROVIDERS.replace(id))
+    }
+}
+
+impl Drop for InsideRootProviders {
+    fn drop(&mut self) {
+        IN_ROOT_PROVIDERS.set(self.0);
+    }
+}
+
+/// Panics, saying why, if this thread is running a root provider of heap `heap`: the
+/// collection that runs it holds the heap's locks (its spaces, its types, its
+/// providers) and has every other mutator stopped, so `what` would wait for the
+/// collection to end, that is for itself, forever. (A panic there aborts the process,
+/// with this message, rather than hanging it silently.)
+#[inline]
+pub(crate) fn refuse_inside_root_provider(heap: u32, what: &str) {
+    if IN_ROOT_PROVIDERS.get() == heap {
+        refused_inside_root_provider(what)
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn refused_inside_root_provider(what: &str) -> ! {
+    panic!(
+        "contgc: {what} called from a root provider's visit_roots: the collection running \
+         it holds the heap's locks, so the call would wait for itself forever"
+    )
 }
 
 /// Clears the marks a major collection left on nursery objects; returns the bytes of

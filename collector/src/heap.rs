@@ -137,6 +137,7 @@ impl Heap {
 
     /// Validates and registers a type; the returned id is used to allocate objects.
     pub fn register_type(&self, desc: &TypeDescriptor) -> Result<TypeId, DescriptorError> {
+        crate::collection::refuse_inside_root_provider(self.inner.id, "Heap::register_type");
         self.inner.types.register(desc)
     }
 
@@ -178,18 +179,24 @@ impl Heap {
     /// the idle one in [`Mutator::blocking`] or [park](Mutator::park) it, or use one
     /// mutator per thread.
     pub fn mutator(&self) -> Mutator {
+        crate::collection::refuse_inside_root_provider(self.inner.id, "Heap::mutator");
         Mutator::attach(Arc::clone(&self.inner))
     }
 
     /// Registers an embedder's root provider; it is asked for its roots at every
-    /// collection until removed.
+    /// collection until removed. The heap owns the provider until then, so a
+    /// provider that needs the heap holds a [`WeakHeap`] ([`downgrade`](Self::downgrade)):
+    /// one that holds a `Heap` keeps its own heap alive forever. See
+    /// [`RootProvider::visit_roots`] for what a provider may do while it runs.
     pub fn add_root_provider(&self, provider: Box<dyn RootProvider>) -> RootProviderId {
+        crate::collection::refuse_inside_root_provider(self.inner.id, "Heap::add_root_provider");
         self.inner.providers.add(provider)
     }
 
     /// Unregisters a root provider and returns it; `None` if it was removed already.
     /// Panics if `id` was handed out by another heap.
     pub fn remove_root_provider(&self, id: RootProviderId) -> Option<Box<dyn RootProvider>> {
+        crate::collection::refuse_inside_root_provider(self.inner.id, "Heap::remove_root_provider");
         self.inner.providers.remove(id)
     }
 
@@ -205,6 +212,7 @@ impl Heap {
 
     /// Occupancy and collection counts.
     pub fn stats(&self) -> HeapStats {
+        crate::collection::refuse_inside_root_provider(self.inner.id, "Heap::stats");
         let sp = lock(&self.inner.spaces);
         HeapStats {
             minor_collections: sp.stats.count(CollectionKind::Minor),
@@ -227,18 +235,21 @@ impl Heap {
     /// The most recent pauses (up to [`MAX_RECORDS`](crate::stats::MAX_RECORDS)), oldest
     /// first.
     pub fn pauses(&self) -> Vec<PauseRecord> {
+        crate::collection::refuse_inside_root_provider(self.inner.id, "Heap::pauses");
         lock(&self.inner.spaces).stats.records()
     }
 
     /// Median, p99 and maximum pause of one kind since the heap was created (or the
     /// statistics were reset).
     pub fn pause_summary(&self, kind: CollectionKind) -> PauseSummary {
+        crate::collection::refuse_inside_root_provider(self.inner.id, "Heap::pause_summary");
         lock(&self.inner.spaces).stats.summary(kind)
     }
 
     /// Forgets recorded pauses (the minor and major collection counts restart from 0;
     /// collection numbers and the live-heap figure are kept).
     pub fn reset_pause_stats(&self) {
+        crate::collection::refuse_inside_root_provider(self.inner.id, "Heap::reset_pause_stats");
         lock(&self.inner.spaces).stats.reset();
     }
 }

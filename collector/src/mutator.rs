@@ -232,6 +232,7 @@ impl Mutator {
     #[inline(always)]
     pub fn safepoint(&mut self) {
         if self.heap.rendezvous.poll() {
+            crate::collection::refuse_inside_root_provider(self.heap.id, "Mutator::safepoint");
             self.heap.rendezvous.park();
         }
     }
@@ -312,6 +313,10 @@ impl Mutator {
         request: Request,
         grant: Option<(usize, usize)>,
     ) -> Option<(collection::Outcome, Option<(usize, usize)>)> {
+        crate::collection::refuse_inside_root_provider(
+            self.heap.id,
+            "a collection (or an allocation that needs one)",
+        );
         let started = Instant::now();
         let world = self.heap.rendezvous.begin_collection()?;
         // A panic with the world stopped would leave objects half-forwarded and every

@@ -51,9 +51,12 @@ pub struct PauseRecord {
     pub survivors: usize,
     /// Bytes of those survivors.
     pub survivor_bytes: usize,
-    /// Heap bytes in use (nursery, old objects, large objects) before the collection.
+    /// Heap bytes in use before the collection: the nursery as handed out (each
+    /// mutator's allocation buffer counts whole, used or not, as in
+    /// [`HeapStats::young_bytes`]), old-space cells and large objects. For the bytes of
+    /// the objects themselves, see [`Mutator::census`](crate::Mutator::census).
     pub heap_before: usize,
-    /// Heap bytes in use after it.
+    /// Heap bytes in use after it, counted the same way.
     pub heap_after: usize,
     /// Byrefs resolved from raw addresses to `<base, offset>`.
     pub byrefs_resolved: usize,
@@ -339,7 +342,8 @@ pub struct HeapStats {
     pub collections: u64,
     /// The live heap as of the last major collection (`None` before the first).
     pub live: Option<LiveHeap>,
-    /// Bytes in the nursery (eden handed out plus survivors).
+    /// Bytes in the nursery: eden as handed out (allocation buffers count whole,
+    /// used or not) plus the survivor space in use.
     pub young_bytes: usize,
     /// Bytes of the cells of the old generation's blocks that hold objects, live ones
     /// and garbage not yet swept (see [`live`](Self::live) for the live figure). A

@@ -39,7 +39,12 @@ pub unsafe trait RootProvider: Send {
     /// Hands every slot holding an object reference to `visitor`.
     ///
     /// The world is stopped while this runs: it must not allocate, block on a mutator
-    /// thread, or keep the slots' old values. A panic here aborts the process (the heap
+    /// thread, or keep the slots' old values. Nor may it call into its own heap: the
+    /// collection running it holds the heap's locks, so `Heap::stats`, `pauses`,
+    /// `register_type`, `add_root_provider`, `remove_root_provider`, `mutator` and a
+    /// collection or safepoint of any of the heap's mutators would wait for
+    /// themselves; they panic instead, saying so (methods that take no lock, such as
+    /// `Heap::config` and `type_name`, work). A panic here aborts the process (the heap
     /// would be left half-collected).
     fn visit_roots(&mut self, visitor: &mut RootVisitor<'_>);
 }
