@@ -33,7 +33,7 @@ unsafe impl RootProvider for Caller {
         match self.call.as_str() {
             "stats" => drop(heap.stats()),
             "pauses" => drop(heap.pauses()),
-            "remove" => drop(heap.remove_root_provider_any()),
+            "remove" => heap.remove_root_provider_any(),
             "mutator" => drop(heap.mutator()),
             other => panic!("unknown call {other}"),
         }
