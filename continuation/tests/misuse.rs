@@ -360,9 +360,8 @@ fn recapturing_elsewhere<'s>(f: &mut Frame<'_, 's, Elsewhere>) -> Outcome<'s> {
     let ft = f.frame_type();
     let x = f.u64(ft, 0);
     if f.state() == 0 {
-        let b: &'static contgc_continuation::FrameType<Elsewhere> =
-            Box::leak(Box::new(f.ctx().b.unwrap()));
-        let mut c = f.recapture(b, 0).unwrap();
+        let b = f.ctx().b.unwrap();
+        let mut c = f.recapture(&b, 0).unwrap();
         c.set_u64(0, x);
         return Outcome::Suspend(c.finish());
     }
