@@ -60,8 +60,9 @@ pub struct Heap {
 }
 
 /// A weak handle on a [`Heap`] ([`Heap::downgrade`]): it does not keep the heap alive,
-/// and [`upgrade`](Self::upgrade) gives the heap back while some `Heap` or
-/// [`Mutator`] still holds it.
+/// and [`upgrade`](Self::upgrade) gives the heap back while anything that owns the
+/// heap still exists: a `Heap`, a [`Mutator`], a `Pinned` object, an executor or one of
+/// its spawners.
 #[derive(Clone)]
 pub struct WeakHeap {
     inner: std::sync::Weak<HeapInner>,

@@ -23,6 +23,12 @@
 //!   ([`ObjectRef`], the header word, the byref slot format, [`raw::Tasklet`]), for
 //!   code generators.
 //!
+//! The items are defined in the workspace's inner crates and re-exported here, so
+//! their documentation (examples included) names them by those crates:
+//! `contgc_collector::Heap` is [`Heap`], `contgc_continuation::Capture` is
+//! [`continuation::Capture`], `contgc_executor::Runtime` is [`executor::Runtime`].
+//! Depending on `contgc` alone is enough; write `contgc::...` for those paths.
+//!
 //! The spaces, the root tables and the collection machinery are not exported: their
 //! methods assume the collector's protocol (a stopped world, retired allocation
 //! buffers, marks set by a major collection), which only the collector keeps. The
@@ -82,8 +88,10 @@ pub mod executor {
     //! The async2 executor: tasks are continuation chains plus a completion.
     //! [`Runtime`] runs them on the calling thread, [`Executor`] on worker threads;
     //! frame code reaches its task through [`Cx`] (awaiters, task-local context,
-    //! spawning) and awaits return a [`Step`]. See the crate documentation of
-    //! `contgc-executor`, re-exported here whole.
+    //! spawning) and awaits return a [`Step`]. Everything public in the
+    //! `contgc-executor` crate is re-exported here; its crate documentation (how tasks,
+    //! awaits and wakes work) is on the `contgc_executor` page of the workspace's
+    //! documentation (`cargo doc --workspace`).
 
     pub use contgc_executor::*;
 }

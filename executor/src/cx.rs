@@ -388,9 +388,13 @@ impl<E: 'static> TaskCx<E> {
     }
 
     /// Sleeps for `d` (a timer of the executor; no Rust runtime needed). A zero
-    /// duration still suspends, like a yield that waits for the timers.
+    /// duration still suspends, like a yield that waits for the timers; one too long
+    /// for the clock (`Duration::MAX`) sleeps until the task is cancelled.
     pub fn sleep<'s>(&mut self, s: &mut Scope<'s>, d: Duration) -> Step<'s> {
-        let at = Instant::now() + d;
+        let now = Instant::now();
+        // A deadline past what `Instant` can hold (`Duration::MAX`, say) is a sleep
+        // that never ends by itself: set as far ahead as the clock allows.
+        let at = now.checked_add(d).unwrap_or_else(|| far_future(now));
         self.pend(s, Wait::Timer(at))
     }
 
@@ -485,5 +489,17 @@ pub(crate) fn sentinel_resume<'s, E: 'static>(f: &mut Frame<'_, 's, Cx<E>>) -> O
         // Only the executor resumes a task; a sentinel chain resumed by hand gets no
         // delivery.
         None => Outcome::Throw(cx.fault(s, FaultKind::Protocol)),
+    }
+}
+
+/// The latest instant after `now` that `Instant` can hold, to within a factor of two
+/// (from a thousand years on down): a deadline no sleep outlives.
+fn far_future(now: Instant) -> Instant {
+    let mut ahead = Duration::from_secs(1000 * 365 * 24 * 3600);
+    loop {
+        if let Some(t) = now.checked_add(ahead) {
+            return t;
+        }
+        ahead /= 2;
     }
 }

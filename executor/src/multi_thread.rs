@@ -131,7 +131,10 @@ impl<E: Send + 'static> Executor<E> {
     /// Stops the executor: refuses new spawns, ends the tasks left as `mode` says,
     /// stops the workers and returns their states. Blocks until then; call it from a
     /// thread that holds no running mutator of the heap (or inside
-    /// [`Mutator::blocking`](contgc_collector::Mutator::blocking)).
+    /// [`Mutator::blocking`](contgc_collector::Mutator::blocking)): the workers'
+    /// collections wait for every running mutator, so one held here would wait for
+    /// this call, which waits for the workers. (Dropping the executor instead does not
+    /// wait.)
     ///
     /// With [`Shutdown::Drain`], a task that waits on an event nobody will cause keeps
     /// the shutdown waiting; [`Shutdown::Cancel`] does not wait for such events.
@@ -157,11 +160,23 @@ impl<E: Send + 'static> Executor<E> {
     }
 }
 
+/// Dropping an executor that was not [shut down](Executor::shutdown) cancels its tasks
+/// as [`Shutdown::Cancel`] does, but does not wait for the workers: they end the tasks
+/// and exit on their own, dropping their states. (Waiting would hang a thread that
+/// drops the executor while it holds a running mutator of the heap: the workers'
+/// collections wait for that mutator, which waits for them.) Use `shutdown` to wait
+/// and get the states back.
 impl<E: Send + 'static> Drop for Executor<E> {
     fn drop(&mut self) {
-        if !self.threads.is_empty() {
-            self.stop(Shutdown::Cancel);
+        if self.threads.is_empty() {
+            return;
         }
+        self.core.shut_down.swap(true, Ordering::AcqRel);
+        self.core.cancel_all();
+        self.core.parker.notify_all();
+        // Detached: each worker exits once no task is left (and the last one out
+        // drops the polls still queued, see `worker`).
+        self.threads.clear();
     }
 }
 
@@ -205,5 +220,8 @@ fn worker<E: 'static>(
     }
     // Wake the other workers: they check `done` too.
     core.parker.notify_all();
+    // No task is left, so no queued poll is needed: dropped here too, for an executor
+    // dropped without waiting for its workers (see `FutureShared::clear`).
+    core.futures.clear();
     cx.into_state()
 }

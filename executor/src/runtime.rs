@@ -43,7 +43,8 @@ impl std::error::Error for Stalled {}
 ///
 /// Dropping a runtime with tasks that have not ended drops what they hold but does not
 /// end them: their [`JoinHandle`]s never get a result (`wait` would block forever,
-/// and the handle as a future never completes). Run the runtime until
+/// the handle as a future never completes, and its `state` stays what it was, such as
+/// `Queued` or `Ready`). Run the runtime until
 /// [`run`](Runtime::run) returns `Ok`, or cancel the tasks and run it, before
 /// dropping it.
 ///

@@ -530,8 +530,15 @@ impl Future for JoinHandle {
         if let Some(out) = &g.output {
             return Poll::Ready(duplicate_output(out));
         }
-        if !g.wakers.iter().any(|w| w.will_wake(cx.waker())) {
-            g.wakers.push(cx.waker().clone());
+        // A task has one handle, polled by one owner at a time: only the waker of the
+        // latest poll is kept, as the `Future` contract asks (keeping every one grew
+        // the list, and each poll's scan of it, with every poll by a new waker).
+        match g.wakers.first() {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            _ => {
+                g.wakers.clear();
+                g.wakers.push(cx.waker().clone());
+            }
         }
         Poll::Pending
     }

@@ -442,3 +442,93 @@ fn dropping_a_runtime_drops_the_futures_it_had_yet_to_poll() {
         "the future went with its runtime"
     );
 }
+
+/// Dropping an executor joined its workers, which hung a thread that held a running
+/// mutator of the heap: the workers' collections (cancelling allocates) waited for
+/// that mutator. The drop now cancels and returns; the tasks end on their own.
+#[test]
+fn dropping_an_executor_beside_a_running_mutator_does_not_hang() {
+    use contgc_executor::Completion;
+    let heap = heap(Some(1));
+    let mut m = heap.mutator();
+    let ex = Executor::new(&heap, 2, |_| ()).unwrap();
+    let c = Completion::new();
+    let hs: Vec<_> = (0..50)
+        .map(|_| {
+            let c = c.clone();
+            ex.spawn(move |s, cx| cx.await_completion(s, &c)).unwrap()
+        })
+        .collect();
+    // Every task suspended (its cancellation then allocates a fault, and GC stress
+    // makes that collect); this thread's mutator lets collections through meanwhile.
+    for h in &hs {
+        m.blocking(|| {
+            while !matches!(h.state(), contgc_executor::TaskState::Suspended(_)) {
+                std::thread::yield_now();
+            }
+        });
+    }
+    drop(ex);
+    // Waiting for the tasks, this thread's mutator lets collections through.
+    for h in hs {
+        let out = m.blocking(|| h.wait());
+        assert!(matches!(out, Err(TaskError::Cancelled(_))), "{out:?}");
+    }
+    drop(c);
+}
+
+/// `sleep(Duration::MAX)` panicked in the library ("overflow when adding duration to
+/// instant"), faulting the task. It now sleeps until cancelled.
+#[test]
+fn an_endless_sleep_sleeps_until_cancelled() {
+    use contgc_executor::Runtime;
+    let heap = heap(Some(3));
+    let mut rt = Runtime::new(&heap, ()).unwrap();
+    let mut m = heap.mutator();
+    let h = rt.spawn(|s, cx| cx.sleep(s, std::time::Duration::MAX));
+    rt.run_ready(&mut m);
+    assert!(matches!(
+        h.state(),
+        contgc_executor::TaskState::Suspended(WaitOn::Timer { .. })
+    ));
+    assert!(h.cancel());
+    assert!(rt.run(&mut m).is_ok());
+    assert!(matches!(h.result(), Some(Err(TaskError::Cancelled(_)))));
+}
+
+/// Counts nothing: a waker whose `Arc` count the test reads.
+struct Quiet;
+
+impl std::task::Wake for Quiet {
+    fn wake(self: Arc<Self>) {}
+}
+
+/// A `JoinHandle` polled as a future kept every waker it was ever polled with (and
+/// scanned them all at each poll). Only the latest is kept now.
+#[test]
+fn a_join_handle_keeps_only_its_latest_waker() {
+    use contgc_executor::{Completion, Runtime};
+    use std::future::Future;
+    let heap = heap(None);
+    let mut rt = Runtime::new(&heap, ()).unwrap();
+    let mut m = heap.mutator();
+    let c = Completion::new();
+    let c2 = c.clone();
+    let mut h = rt.spawn(move |s, cx| cx.await_completion(s, &c2));
+    rt.run_ready(&mut m);
+    let first = Arc::new(Quiet);
+    for i in 0..1000 {
+        let w = if i == 0 {
+            first.clone()
+        } else {
+            Arc::new(Quiet)
+        };
+        let waker = std::task::Waker::from(w);
+        let mut cx = std::task::Context::from_waker(&waker);
+        assert!(std::pin::Pin::new(&mut h).poll(&mut cx).is_pending());
+    }
+    assert_eq!(Arc::strong_count(&first), 1, "the first waker was let go");
+    c.set_data(3).unwrap();
+    assert!(rt.run(&mut m).is_ok());
+    assert!(matches!(h.result(), Some(Ok(TaskResult::Data(3)))));
+}

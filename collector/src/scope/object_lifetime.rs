@@ -49,7 +49,9 @@ impl<'s> Scope<'s> {
     /// Dropping the returned [`Finalizer`] does not cancel it.
     ///
     /// The heap owns the cleanup until it runs or is dropped, so a cleanup that
-    /// captures a [`Heap`](crate::Heap) (or a [`Mutator`]) keeps its own heap alive:
+    /// captures anything that owns the heap (a [`Heap`](crate::Heap), a [`Mutator`], a
+    /// [`Pinned`] object, an executor or its `Spawner`) keeps its own
+    /// heap alive:
     /// the heap, its memory and its GC threads are then never freed. A cleanup that
     /// needs the heap captures [`Heap::downgrade`](crate::Heap::downgrade) and upgrades
     /// it when it runs; cleanups run with their caller's mutator in native state (see
