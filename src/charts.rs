@@ -67,8 +67,14 @@ fn plot_error(e: impl std::fmt::Display) -> std::io::Error {
 
 /// Writes `chart` to `path` as an SVG file (800 x 480).
 pub fn write_line_chart(path: &Path, chart: &LineChart) -> std::io::Result<()> {
+    // Into an existing folder only (a mistyped path should not create folders).
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)?;
+        if !dir.is_dir() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("no folder {}", dir.display()),
+            ));
+        }
     }
     let all = || chart.series.iter().flat_map(|s| s.points.iter().copied());
     let (x0, x1) = range(all().map(|p| p.0), chart.x_log);

@@ -68,8 +68,9 @@ enum Command {
         #[arg(long, default_value_t = 100)]
         gcs: usize,
         /// Run N = 0, 100, 1000, 10000, 100000 in every roots mode and frames kind,
-        /// and draw the median pause against N.
-        #[arg(long)]
+        /// and draw the median pause against N (--tasks, --frames and --roots are
+        /// then not used).
+        #[arg(long, conflicts_with_all = ["tasks", "frames", "roots"])]
         sweep: bool,
         /// Where `--sweep` writes its chart (SVG).
         #[arg(long, default_value = "suspended-tasks-sweep.svg")]
@@ -113,11 +114,11 @@ enum Command {
         #[arg(long, value_delimiter = ',', default_values_t = heap_bench::Options::default().survivor_objects)]
         survivors: Vec<usize>,
         /// Shapes of the survivor benchmark (comma-separated: list, wide); both by default.
-        #[arg(long, value_delimiter = ',')]
+        #[arg(long, value_delimiter = ',', value_parser = ["list", "wide"])]
         survivor_shapes: Vec<String>,
         /// Where the survivor benchmark copies (comma-separated: survivor, old); both by
         /// default.
-        #[arg(long, value_delimiter = ',')]
+        #[arg(long, value_delimiter = ',', value_parser = ["survivor", "old"])]
         survivor_to: Vec<String>,
         /// GC worker counts of the survivor benchmark (comma-separated; the first is
         /// the baseline of the speed-up).
@@ -133,9 +134,11 @@ enum Command {
         /// first is the baseline of the speed-up).
         #[arg(long, value_delimiter = ',', default_values_t = heap_bench::Options::default().major_workers)]
         major_workers: Vec<usize>,
-        /// Run only these sections (comma-separated: alloc, barrier, minor-gc,
-        /// survivors, binary-trees, tagged, weak, ephemerons, verify, major); all by default.
-        #[arg(long, value_delimiter = ',')]
+        /// Run only these sections (comma-separated); all by default.
+        #[arg(long, value_delimiter = ',', value_parser = [
+            "alloc", "barrier", "safe-access", "minor-gc", "survivors", "binary-trees",
+            "tagged", "weak", "ephemerons", "verify", "major",
+        ])]
         only: Vec<String>,
     },
     /// Suspension benchmarks: allocations per suspension, suspend+resume per frame,
@@ -207,8 +210,10 @@ enum Command {
         /// The EH table's window in ms (published: 250).
         #[arg(long, default_value_t = 250)]
         window_ms: u64,
-        /// fib's argument.
-        #[arg(long, default_value_t = microbench::Options::default().fib_n)]
+        /// fib's argument (2 to 35: the recursion makes fib(n) calls by the
+        /// exponential, and fib(93) no longer fits a u64).
+        #[arg(long, default_value_t = microbench::Options::default().fib_n,
+              value_parser = clap::value_parser!(u64).range(2..=35))]
         fib_n: u64,
         /// The folder the SVG charts are written to.
         #[arg(long, default_value = "charts")]
@@ -320,16 +325,24 @@ fn sweep_main(base: suspended_tasks::Options, chart: PathBuf) -> ExitCode {
             first.median_us
         );
     }
-    match suspended_tasks::write_chart(&chart, &reports) {
-        Ok(()) => println!("\nchart: {}", chart.display()),
-        Err(e) => eprintln!("\ncould not write the chart to {}: {e}", chart.display()),
-    }
+    let chart_ok = match suspended_tasks::write_chart(&chart, &reports) {
+        Ok(()) => {
+            println!("\nchart: {}", chart.display());
+            true
+        }
+        Err(e) => {
+            eprintln!("\ncould not write the chart to {}: {e}", chart.display());
+            false
+        }
+    };
     print_results(reports.iter().chain(&churned).map(|r| r.result_line()));
-    if reports.iter().chain(&churned).all(|r| r.data_ok) {
-        ExitCode::SUCCESS
-    } else {
+    if !reports.iter().chain(&churned).all(|r| r.data_ok) {
         eprintln!("data check FAILED in at least one configuration");
         ExitCode::FAILURE
+    } else if !chart_ok {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
     }
 }
 
@@ -359,6 +372,19 @@ fn main() -> ExitCode {
                 eprintln!("--churn takes a percentage (0 to 100) and needs --frames heap");
                 return ExitCode::FAILURE;
             }
+            if depth == 0 || gcs == 0 {
+                eprintln!("--depth and --gcs take 1 or more");
+                return ExitCode::FAILURE;
+            }
+            // Each frame takes about 100-160 bytes of heap: more than this many would not
+            // fit the machines this runs on (and the product would overflow first).
+            const MAX_FRAMES: usize = 1 << 27;
+            if tasks.checked_mul(depth).is_none_or(|f| f > MAX_FRAMES) {
+                eprintln!(
+                    "--tasks x --depth takes at most {MAX_FRAMES} frames (got {tasks} x {depth})"
+                );
+                return ExitCode::FAILURE;
+            }
             let opts = suspended_tasks::Options {
                 frames: match frames {
                     Frames::Heap => FramesKind::Heap,
@@ -370,8 +396,8 @@ fn main() -> ExitCode {
                     Roots::Grouped => RootMode::Grouped,
                 },
                 tasks,
-                depth: depth.max(1),
-                gcs: gcs.max(1),
+                depth,
+                gcs,
                 verify,
                 progress: true,
                 churn,
@@ -411,13 +437,34 @@ fn main() -> ExitCode {
                 );
                 return ExitCode::FAILURE;
             }
+            if allocs == 0 {
+                eprintln!("--allocs takes 1 or more");
+                return ExitCode::FAILURE;
+            }
+            let nursery = match nursery_kib.map(|k| k.checked_mul(1 << 10)) {
+                None => None,
+                Some(Some(n)) if contgc::Config::builder().nursery_size(n).build().is_ok() => {
+                    Some(n)
+                }
+                Some(_) => {
+                    let e = contgc::Config::builder()
+                        .nursery_size(nursery_kib.unwrap_or(0).saturating_mul(1 << 10))
+                        .build()
+                        .err();
+                    eprintln!(
+                        "--nursery-kib: not a valid nursery size{}",
+                        e.map_or(String::new(), |e| format!(": {e}"))
+                    );
+                    return ExitCode::FAILURE;
+                }
+            };
             let results = heap_bench::run(&heap_bench::Options {
                 allocs,
                 runs: runs.max(1),
                 gcs: gcs.max(1),
                 old_objects,
                 depth: depth.max(4),
-                nursery: nursery_kib.map(|k| k << 10),
+                nursery,
                 survivor_objects: survivors,
                 only,
                 survivor_shapes,

@@ -982,6 +982,14 @@ fn chart(opts: &Options, report: &mut Report, file: &str, c: LineChart) {
         return;
     };
     let path = Path::new(dir).join(file);
+    // The charts' folder (`--charts`) is made if it is missing.
+    if let Err(e) = std::fs::create_dir_all(dir) {
+        eprintln!(
+            "could not make the folder {}: {e}",
+            Path::new(dir).display()
+        );
+        return;
+    }
     match write_line_chart(&path, &c) {
         Ok(()) => {
             println!("chart: {}", path.display());
