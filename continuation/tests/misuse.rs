@@ -287,8 +287,8 @@ fn a_short_lived_mutator_does_not_leak_task_groups() {
 }
 
 /// A frame that recaptures itself and suspends as a new root (`x == 2` at state 0);
-/// any other returns its `x`.
-fn root_again<'s>(f: &mut Frame<'_, 's>) -> Outcome<'s> {
+/// any other returns its `x`. For frames of any context type `C`.
+fn root_again<'s, C>(f: &mut Frame<'_, 's, C>) -> Outcome<'s> {
     let ft = f.frame_type();
     let x = f.u64(ft, 0);
     if x == 2 && f.state() == 0 {
@@ -310,7 +310,7 @@ fn reusing_a_continuation_whose_frame_returned_keeps_no_caller() {
     let ft = FrameLayout::new("F")
         .data_bytes(8)
         .result(contgc_continuation::ResultKind::Data)
-        .register(&heap, root_again)
+        .register(&heap, root_again::<()>)
         .unwrap();
     let mut m = heap.mutator();
     m.scope(|s| {
@@ -373,18 +373,6 @@ fn returning<'s>(f: &mut Frame<'_, 's, Elsewhere>) -> Outcome<'s> {
     Outcome::Return(Value::Data(f.u64(ft, 0)))
 }
 
-/// `x == 2` at state 0 recaptures itself as a new root; otherwise returns `x`.
-fn root_again_in<'s>(f: &mut Frame<'_, 's, Elsewhere>) -> Outcome<'s> {
-    let ft = f.frame_type();
-    let x = f.u64(ft, 0);
-    if x == 2 && f.state() == 0 {
-        let mut c = f.recapture(ft, 1).unwrap();
-        c.set_u64(0, 2);
-        return Outcome::Suspend(c.finish());
-    }
-    Outcome::Return(Value::Data(x))
-}
-
 /// The same loop through a frame that left its continuation by suspending in another
 /// one (found by a review of the fix above): `k` was consumed but not marked left, and
 /// a reuse kept its caller.
@@ -401,7 +389,7 @@ fn reusing_a_continuation_whose_frame_suspended_elsewhere_keeps_no_caller() {
     };
     let fta = register("A", 8, recapturing_elsewhere);
     let ftb = register("B", 16, returning);
-    let ftp = register("P", 8, root_again_in);
+    let ftp = register("P", 8, root_again::<Elsewhere>);
     let mut cx = Elsewhere { b: Some(ftb) };
     let mut m = heap.mutator();
     m.scope(|s| {
