@@ -193,9 +193,10 @@ enum Command {
         /// Timed runs per figure (medians are reported).
         #[arg(long, default_value_t = executor_bench::Options::default().runs)]
         runs: usize,
-        /// Worker threads of contgc's multi-thread executor and of tokio's.
-        #[arg(long, default_value_t = executor_bench::Options::default().workers)]
-        workers: usize,
+        /// Worker threads of contgc's multi-thread executor and of tokio's (1 to 256).
+        #[arg(long, default_value_t = executor_bench::Options::default().workers as u64,
+              value_parser = clap::value_parser!(u64).range(1..=256))]
+        workers: u64,
     },
     /// The runtime-async experiment's microbenchmarks (fib, depth, sawtooth, thunk,
     /// lifetime) and its EH table, against boxed Rust futures and tokio in the same run
@@ -526,7 +527,7 @@ fn main() -> ExitCode {
                 suspended_small: suspended_small.max(1),
                 gcs: gcs.max(1),
                 runs: runs.max(1),
-                workers: workers.max(1),
+                workers: workers as usize,
             });
             print_results(report.lines);
             ExitCode::SUCCESS
