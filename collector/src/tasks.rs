@@ -96,6 +96,18 @@ impl<'s> Scope<'s> {
     /// mutator's current task group.
     pub fn suspend_task(&mut self, head: Local<'s>) -> TaskRoot {
         let h = self.raw(head);
+        let ti = self.type_index(head);
+        if self.is_continuation_type(ti) {
+            use contgc_heap::continuation_prefix::{FLAGS_OFFSET, FLAG_CAPTURED};
+            // SAFETY: `h` is a live continuation (its type says so); FLAGS is a u32 of
+            // its prefix, which every continuation type has.
+            if unsafe { h.load_u32(FLAGS_OFFSET) } & FLAG_CAPTURED == 0 {
+                panic!(
+                    "contgc: suspend_task: the head continuation was never captured into \
+                     (allocated, not made by a `Capture`), so it has nothing to resume"
+                );
+            }
+        }
         // SAFETY: `h` is a live object of this heap (a local), read just now; the
         // mutator is only used, not replaced.
         unsafe { self.mutator().suspend_task_raw(h) }

@@ -109,7 +109,8 @@ pub fn async_stack<'s>(scope: &mut Scope<'s>, leaf: Continuation<'s>) -> AsyncSt
             name: scope.type_name(ti).unwrap_or("?").to_owned(),
             state,
             type_index: ti,
-            resumable: fl & flags::RESUMED == 0,
+            // Consumed, or never captured into (no suspension point), is not.
+            resumable: fl & flags::RESUMED == 0 && fl & flags::CAPTURED != 0,
         });
         ControlFlow::Continue(())
     };

@@ -259,6 +259,10 @@ impl<'a, 's, C> Capture<'a, 's, C> {
             if !is_continuation(self.scope, n.0) {
                 not_a_continuation("the continuation given as next");
             }
+            // SAFETY: a live continuation (checked just now); FLAGS is its private word.
+            if unsafe { self.scope.raw(n.0).load_u32(FLAGS_OFFSET) } & flags::CAPTURED == 0 {
+                never_captured("the continuation given as next");
+            }
         }
         let v = next.map(|v| self.scope.raw(v.0));
         if v == Some(self.obj) {
@@ -418,6 +422,9 @@ impl<'s> Suspension<'s> {
         if fl & (flags::LINKED | flags::RESUMED) != 0 {
             already_linked(fl);
         }
+        if fl & flags::CAPTURED == 0 {
+            never_captured("the continuation pushed");
+        }
         if let Some(t) = self.tail {
             if !is_continuation(scope, t.0) {
                 not_a_continuation("a chain's tail");
@@ -532,6 +539,17 @@ fn clear_results<C>(ft: &FrameType<C>, obj: ObjectRef) {
 #[inline(never)]
 fn not_a_continuation(what: &str) -> ! {
     panic!("contgc: {what} does not hold a continuation (was its local overwritten?)")
+}
+
+/// A continuation allocated (`Scope::alloc` of a continuation type) but never
+/// captured into has no suspension point: a chain never holds one.
+#[cold]
+#[inline(never)]
+fn never_captured(what: &str) -> ! {
+    panic!(
+        "contgc: {what} was never captured into (allocated, not made by a `Capture`): \
+         it has no suspension point to resume at, so no chain may hold it"
+    )
 }
 
 #[cold]

@@ -422,3 +422,43 @@ fn reusing_a_continuation_whose_frame_suspended_elsewhere_keeps_no_caller() {
         drop(t);
     });
 }
+
+/// A continuation allocated but never captured into (of a type registered with
+/// `as_continuation`, or a frame type's allocated through `Scope::alloc`) used to get
+/// into chains and tasks: `async_stack` called it resumable, `suspend_task` took it,
+/// and the next collection's verifier failed. Pushing it, giving it as a `next` or
+/// suspending it as a task is now refused, and `async_stack` says it is not resumable.
+#[test]
+fn a_never_captured_continuation_stays_out_of_chains_and_tasks() {
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+    let h = heap();
+    let ft = FrameLayout::new("F")
+        .data_bytes(8)
+        .register(&h, must_not_run)
+        .unwrap();
+    let mut m = h.mutator();
+    m.scope(|s| {
+        let raw = s.alloc(ft.type_id()).unwrap();
+        let k = Continuation::from_local(s, raw).unwrap();
+        let stack = contgc_continuation::async_stack(s, k);
+        assert!(!stack.frames[0].resumable);
+        let pushed = catch_unwind(AssertUnwindSafe(|| Suspension::new().push(s, k)));
+        let msg = *pushed.expect_err("refused").downcast::<String>().unwrap();
+        assert!(msg.contains("never captured"), "{msg}");
+        let linked = catch_unwind(AssertUnwindSafe(|| {
+            let mut c = Capture::begin(s, &ft, None, 0).unwrap();
+            c.set_next(Some(k));
+        }));
+        assert!(linked.is_err(), "refused as a next");
+        let suspended = catch_unwind(AssertUnwindSafe(|| s.suspend_task(raw)));
+        let payload = suspended.expect_err("refused");
+        let msg = payload
+            .downcast_ref::<&str>()
+            .map(|m| m.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap();
+        assert!(msg.contains("never captured"), "{msg}");
+    });
+    // The heap is whole (the verifier runs at every collection here).
+    m.collect(CollectionKind::Major);
+}
