@@ -162,7 +162,7 @@ impl<'v> ObjView<'v> {
     #[inline(always)]
     pub fn get(&self, field: DataField) -> u64 {
         if field.type_index != self.type_index || field.heap != self.heap {
-            field_type_mismatch(field.type_index, self.type_index);
+            field_type_mismatch((field.heap, field.type_index), (self.heap, self.type_index));
         }
         // SAFETY: the object is live and does not move while the view borrows its
         // scope; it is of the field's type, which has an 8-aligned data word at the
@@ -201,7 +201,7 @@ impl<'v> ObjView<'v> {
     #[inline(always)]
     pub fn get_field(&self, field: RefField) -> Option<ObjView<'v>> {
         if field.type_index != self.type_index || field.heap != self.heap {
-            field_type_mismatch(field.type_index, self.type_index);
+            field_type_mismatch((field.heap, field.type_index), (self.heap, self.type_index));
         }
         // The field is a reference slot of the object's type (checked when the token was
         // made): it holds null or a live object, unmoving while the view borrows its scope.
@@ -244,7 +244,7 @@ impl<'s> ObjViewMut<'_, 's> {
     #[inline(always)]
     pub fn put(&mut self, field: DataField, value: u64) {
         if field.type_index != self.type_index || field.heap != self.heap {
-            field_type_mismatch(field.type_index, self.type_index);
+            field_type_mismatch((field.heap, field.type_index), (self.heap, self.type_index));
         }
         // SAFETY: as in `ObjView::get`.
         unsafe { self.obj.store_u64(field.offset, value) }
@@ -256,7 +256,7 @@ impl<'s> ObjViewMut<'_, 's> {
     #[inline(always)]
     pub fn set_field(&mut self, field: RefField, value: Option<Local<'s>>) {
         if field.type_index != self.type_index || field.heap != self.heap {
-            field_type_mismatch(field.type_index, self.type_index);
+            field_type_mismatch((field.heap, field.type_index), (self.heap, self.type_index));
         }
         let v = value.map(|l| {
             let i = l.slot() as usize;
@@ -273,6 +273,9 @@ impl<'s> ObjViewMut<'_, 's> {
 
 #[cold]
 #[inline(never)]
-fn field_type_mismatch(want: u32, got: u32) -> ! {
-    panic!("contgc: a field token of type index {want} used on an object of type index {got} (or of another heap)")
+fn field_type_mismatch((want_heap, want): (u32, u32), (heap, got): (u32, u32)) -> ! {
+    if want_heap != heap {
+        panic!("contgc: a field token of heap #{want_heap} used on an object of heap #{heap}")
+    }
+    panic!("contgc: a field token of type index {want} used on an object of type index {got}")
 }
