@@ -116,14 +116,20 @@ fn an_ephemeron_slot_is_named_by_its_key_word() {
 fn a_view_refuses_another_heaps_token_naming_the_heaps() {
     let (a, b) = (heap(), heap());
     let desc = TypeDescriptor::fixed("Point", 16);
-    let (ta, tb) = (a.register_type(&desc).unwrap(), b.register_type(&desc).unwrap());
+    let (ta, tb) = (
+        a.register_type(&desc).unwrap(),
+        b.register_type(&desc).unwrap(),
+    );
     let field_of_b = b.data_field(tb, 0).unwrap();
     let mut m = a.mutator();
     m.scope(|s| {
         let o = s.alloc(ta).unwrap();
         let r = catch_unwind(AssertUnwindSafe(|| s.view(o).get(field_of_b)));
         let payload = r.expect_err("refused");
-        let msg = payload.downcast_ref::<String>().cloned().unwrap_or_default();
+        let msg = payload
+            .downcast_ref::<String>()
+            .cloned()
+            .unwrap_or_default();
         assert!(
             msg.contains(&format!("field token of heap #{}", b.id()))
                 && msg.contains(&format!("object of heap #{}", a.id())),
