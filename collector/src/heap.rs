@@ -213,8 +213,7 @@ impl Heap {
 
     /// Occupancy and collection counts.
     pub fn stats(&self) -> HeapStats {
-        crate::collection::refuse_inside_root_provider(self.inner.id, "Heap::stats");
-        let sp = lock(&self.inner.spaces);
+        let sp = self.spaces("Heap::stats");
         HeapStats {
             minor_collections: sp.stats.count(CollectionKind::Minor),
             major_collections: sp.stats.count(CollectionKind::Major),
@@ -236,21 +235,25 @@ impl Heap {
     /// The most recent pauses (up to [`MAX_RECORDS`](crate::stats::MAX_RECORDS)), oldest
     /// first.
     pub fn pauses(&self) -> Vec<PauseRecord> {
-        crate::collection::refuse_inside_root_provider(self.inner.id, "Heap::pauses");
-        lock(&self.inner.spaces).stats.records()
+        self.spaces("Heap::pauses").stats.records()
     }
 
     /// Median, p99 and maximum pause of one kind since the heap was created (or the
     /// statistics were reset).
     pub fn pause_summary(&self, kind: CollectionKind) -> PauseSummary {
-        crate::collection::refuse_inside_root_provider(self.inner.id, "Heap::pause_summary");
-        lock(&self.inner.spaces).stats.summary(kind)
+        self.spaces("Heap::pause_summary").stats.summary(kind)
     }
 
     /// Forgets recorded pauses (the minor and major collection counts restart from 0;
     /// collection numbers and the live-heap figure are kept).
     pub fn reset_pause_stats(&self) {
-        crate::collection::refuse_inside_root_provider(self.inner.id, "Heap::reset_pause_stats");
-        lock(&self.inner.spaces).stats.reset();
+        self.spaces("Heap::reset_pause_stats").stats.reset();
+    }
+
+    /// The spaces, locked, for `what` (the caller's name): refused from inside a root
+    /// provider, whose collection holds this lock.
+    fn spaces(&self, what: &str) -> std::sync::MutexGuard<'_, Spaces> {
+        crate::collection::refuse_inside_root_provider(self.inner.id, what);
+        lock(&self.inner.spaces)
     }
 }

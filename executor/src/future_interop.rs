@@ -110,18 +110,17 @@ impl FutureShared {
 
     /// Drops the polls still queued: the executor is going away, and nothing else
     /// would (each queued job holds this, which holds the job: a cycle that would keep
-    /// the futures, their tasks and the tasks' chains forever).
+    /// the futures, their tasks and the tasks' chains forever). Dropped outside the
+    /// lock: a job's drop may drop its future.
     pub(crate) fn clear(&self) {
-        let jobs = {
-            let mut q = self.lock();
-            self.repoll_hint.store(0, Ordering::Release);
-            std::mem::take(&mut *q)
-        };
-        // Outside the lock: a future's drop may wake it, which queues it again.
-        drop(jobs);
-        // Anything queued by those drops goes too.
-        let late = std::mem::take(&mut *self.lock());
-        drop(late);
+        drop(self.take_queued());
+    }
+
+    /// Empties the queue of polls.
+    fn take_queued(&self) -> Vec<Arc<FutureJob>> {
+        let mut q = self.lock();
+        self.repoll_hint.store(0, Ordering::Release);
+        std::mem::take(&mut *q)
     }
 
     /// Futures being awaited.
@@ -138,14 +137,10 @@ impl FutureShared {
         self.repoll.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Polls once more each future that woke itself during its last poll; returns how
-    /// many. Called by the runtime and the workers between jobs.
+    /// Polls each queued future (just awaited, or woken during its last poll);
+    /// returns how many. Called by the runtime and the workers between jobs.
     pub(crate) fn poll_again(&self) -> usize {
-        let jobs = {
-            let mut q = self.lock();
-            self.repoll_hint.store(0, Ordering::Release);
-            std::mem::take(&mut *q)
-        };
+        let jobs = self.take_queued();
         let n = jobs.len();
         for job in jobs {
             job.run();

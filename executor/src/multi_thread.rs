@@ -142,13 +142,19 @@ impl<E: Send + 'static> Executor<E> {
         self.stop(mode)
     }
 
-    fn stop(&mut self, mode: Shutdown) -> Vec<E> {
+    /// Refuses new spawns, starts ending the tasks as `mode` says and wakes the
+    /// workers, which exit once no task is left.
+    fn begin_stop(&self, mode: Shutdown) {
         // A read-modify-write, as the spawner's count and read (see `Spawner::spawn`).
         self.core.shut_down.swap(true, Ordering::AcqRel);
         if mode == Shutdown::Cancel {
             self.core.cancel_all();
         }
         self.core.parker.notify_all();
+    }
+
+    fn stop(&mut self, mode: Shutdown) -> Vec<E> {
+        self.begin_stop(mode);
         let states = self
             .threads
             .drain(..)
@@ -171,9 +177,7 @@ impl<E: Send + 'static> Drop for Executor<E> {
         if self.threads.is_empty() {
             return;
         }
-        self.core.shut_down.swap(true, Ordering::AcqRel);
-        self.core.cancel_all();
-        self.core.parker.notify_all();
+        self.begin_stop(Shutdown::Cancel);
         // Detached: each worker exits once no task is left (and the last one out
         // drops the polls still queued, see `worker`).
         self.threads.clear();
